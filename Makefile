@@ -1,0 +1,132 @@
+# amicd — build, test, run and benchmark with plain make.
+#
+#   make                 build build/amicd (installs missing -dev packages first, as root)
+#   make test            unit + integration tests
+#   make SANITIZE=address,undefined test   the same under ASan/UBSan, built in build/sanitize
+#   make run             serve examples/amicd.yml, database under var/
+#   make bench           wrk against amicd, a bare libmicrohttpd server and adnanh/webhook
+#   make install         PREFIX=/usr/local DESTDIR=
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SANITIZE ?=
+BUILD   ?= $(if $(SANITIZE),build/sanitize,build)
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+PKGS      := libmicrohttpd libcurl openssl jansson yaml-0.1 sqlite3
+TEST_PKGS := cmocka
+
+# pkg-config runs on first use, i.e. after scripts/deps.sh has installed the
+# packages (objects depend on the deps step), and its answer is then cached.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
+TEST_CFLAGS = $(eval TEST_CFLAGS := $$(shell pkg-config --cflags $(TEST_PKGS)))$(TEST_CFLAGS)
+TEST_LIBS   = $(eval TEST_LIBS := $$(shell pkg-config --libs $(TEST_PKGS)))$(TEST_LIBS)
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wvla
+SAN_FLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN_FLAGS) -D_GNU_SOURCE -pthread -MMD -MP \
+             -DAMICD_VERSION='"$(VERSION)"' -DAMICD_GIT_REV='"$(GIT_REV)"' \
+             -Isrc $(PKG_CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS) -pthread
+
+SRC      := $(filter-out src/main.c,$(wildcard src/*.c))
+OBJ      := $(SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/migrations.gen.o
+MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+INTEG_SRC := $(wildcard tests/integration/test_*.c)
+INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
+HARNESS_OBJ := $(BUILD)/obj/tests/harness.o
+
+.PHONY: all deps deps-test deps-bench test unit integration run bench install clean check-config
+
+all: $(BUILD)/amicd
+
+deps:
+	@scripts/deps.sh build
+deps-test:
+	@scripts/deps.sh test
+deps-bench:
+	@scripts/deps.sh bench
+
+$(BUILD)/obj/%.o: src/%.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/migrations.gen.c: $(MIGRATIONS) scripts/embed-migrations.sh
+	@mkdir -p $(@D)
+	scripts/embed-migrations.sh $(MIGRATIONS) > $@
+
+$(BUILD)/obj/migrations.gen.o: $(BUILD)/gen/migrations.gen.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libamicd.a: $(OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/amicd: $(BUILD)/obj/main.o $(BUILD)/libamicd.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# --- tests -------------------------------------------------------------------
+# Per-test link flags (fakes by -Wl,--wrap=) go in WRAP_<name>.
+WRAP_test_store := -Wl,--wrap=sqlite3_step
+
+$(BUILD)/obj/tests/%.o: tests/unit/%.c | deps-test
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/tests/%.o: tests/integration/%.c | deps-test
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -c -o $@ $<
+
+$(UNIT_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libamicd.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) $(WRAP_$*) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+$(INTEG_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(BUILD)/libamicd.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+test: $(BUILD)/amicd $(UNIT_BIN) $(INTEG_BIN) | deps-test
+	@AMICD_BIN=$(abspath $(BUILD)/amicd) AMICD_TEST_DATA=$(abspath tests/data) \
+		scripts/run-tests.sh $(UNIT_BIN) $(INTEG_BIN)
+
+unit: $(UNIT_BIN) | deps-test
+	@AMICD_TEST_DATA=$(abspath tests/data) scripts/run-tests.sh $(UNIT_BIN)
+
+integration: $(BUILD)/amicd $(INTEG_BIN) | deps-test
+	@AMICD_BIN=$(abspath $(BUILD)/amicd) AMICD_TEST_DATA=$(abspath tests/data) \
+		scripts/run-tests.sh $(INTEG_BIN)
+
+# --- run, bench, install -----------------------------------------------------
+run: $(BUILD)/amicd
+	@mkdir -p var/pins
+	exec $(BUILD)/amicd serve --config examples/amicd.yml
+
+check-config: $(BUILD)/amicd
+	$(BUILD)/amicd check-config --config examples/amicd.yml
+
+$(BUILD)/bench/bare: bench/bare.c | deps-bench
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+bench: $(BUILD)/amicd $(BUILD)/bench/bare | deps-bench
+	AMICD_BIN=$(abspath $(BUILD)/amicd) BARE_BIN=$(abspath $(BUILD)/bench/bare) scripts/bench.sh
+
+install: $(BUILD)/amicd
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/amicd $(DESTDIR)$(PREFIX)/bin/amicd
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,63 @@
+#!/bin/sh
+# deps.sh — install the Debian 12 packages amicd needs to build, test and benchmark.
+#
+# Idempotent: checks with pkg-config/command -v first and only calls apt-get for
+# what is missing, so `make` on a prepared machine costs nothing. Needs root to
+# install; without root it names the missing packages and exits 1.
+#
+# usage: scripts/deps.sh [build|test|bench]   (each level includes the ones before)
+set -eu
+
+level=${1:-build}
+
+missing=""
+need_pc() {   # need_pc PKGCONFIG-NAME DEBIAN-PACKAGE
+	if ! pkg-config --exists "$1" 2>/dev/null; then missing="$missing $2"; fi
+}
+need_cmd() { # need_cmd COMMAND DEBIAN-PACKAGE
+	if ! command -v "$1" >/dev/null 2>&1; then missing="$missing $2"; fi
+}
+
+need_cmd cc gcc
+need_cmd make make
+need_cmd pkg-config pkg-config
+if command -v pkg-config >/dev/null 2>&1; then
+	need_pc libmicrohttpd libmicrohttpd-dev
+	need_pc libcurl libcurl4-openssl-dev
+	need_pc openssl libssl-dev
+	need_pc jansson libjansson-dev
+	need_pc yaml-0.1 libyaml-dev
+	need_pc sqlite3 libsqlite3-dev
+else
+	missing="$missing libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libsqlite3-dev"
+fi
+case $level in
+test|bench)
+	if command -v pkg-config >/dev/null 2>&1; then need_pc cmocka libcmocka-dev; else missing="$missing libcmocka-dev"; fi
+	need_cmd sqlite3 sqlite3
+	need_cmd python3 python3-minimal
+	;;
+esac
+case $level in
+bench)
+	need_cmd wrk wrk
+	need_cmd webhook webhook
+	;;
+esac
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "amicd: missing packages:$missing" >&2
+	echo "amicd: run 'sudo scripts/deps.sh $level' (or install them with apt-get) and try again." >&2
+	exit 1
+fi
+
+echo "amicd: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Retry once: a stale package list is the usual cause of a first failure.
+# shellcheck disable=SC2086
+if ! apt-get install -y -q --no-install-recommends $missing >/dev/null; then
+	apt-get update -q >/dev/null
+	apt-get install -y -q --no-install-recommends $missing >/dev/null
+fi

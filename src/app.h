@@ -1,0 +1,26 @@
+/*
+ * app.h — the running server's shared context, handed to every HTTP handler as
+ * its cls. Built and torn down by server.c; handlers only read it.
+ *
+ * Ownership: the app owns cfg, the ingest writer, the reader store and the
+ * HTTP server; handlers borrow them for the length of a request.
+ */
+#ifndef AMICD_APP_H
+#define AMICD_APP_H
+
+#include "config.h"
+#include "http.h"
+#include "ingest.h"
+#include "store.h"
+
+#include <stdint.h>
+
+struct app {
+	const struct config *cfg;
+	struct ingest *ingest;   /* the one writer of the inbox */
+	struct store *reader;    /* shared read connection for the API */
+	struct http_server *http;
+	int64_t started_ms;
+};
+
+#endif

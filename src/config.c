@@ -1,0 +1,878 @@
+/*
+ * config.c — parse and validate amicd's YAML configuration (see config.h).
+ *
+ * libyaml's document API gives a node tree with a position on every node; the
+ * walker below checks each mapping against the keys it allows, converts
+ * scalars, and records every problem with its position instead of stopping at
+ * the first. Cross-checks (unknown account, duplicate identifier, one git
+ * filter per ASG) run after the walk. Reads secret files and the environment;
+ * nothing else leaves this file.
+ */
+#include "config.h"
+
+#include "crypto.h"
+#include "repourl.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#define SECRET_MAX_BYTES 65536
+
+struct walker {
+	const char *file;
+	yaml_document_t *doc;
+	struct config_diag *diag;
+};
+
+static void diag_vadd(struct config_diag *d, const char *file, const yaml_mark_t *mark,
+		      const char *fmt, va_list ap)
+{
+	char msg[512];
+	char *line = NULL;
+	char **grown;
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (asprintf(&line, "%s:%zu:%zu: %s", file, mark != NULL ? mark->line + 1 : 1,
+		     mark != NULL ? mark->column + 1 : 1, msg) < 0)
+		return;
+	grown = realloc(d->lines, (d->n + 1) * sizeof *grown);
+	if (grown == NULL) {
+		free(line);
+		return;
+	}
+	d->lines = grown;
+	d->lines[d->n++] = line;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void fail(struct walker *w, const yaml_node_t *at, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vadd(w->diag, w->file, at != NULL ? &at->start_mark : NULL, fmt, ap);
+	va_end(ap);
+}
+
+static yaml_node_t *node_at(struct walker *w, yaml_node_item_t id)
+{
+	return yaml_document_get_node(w->doc, id);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static bool is_null_scalar(const yaml_node_t *n)
+{
+	const char *v;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	v = scalar(n);
+	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0;
+}
+
+static const char *type_name(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_MAPPING_NODE: return "a mapping";
+	case YAML_SEQUENCE_NODE: return "a list";
+	default: return "a scalar";
+	}
+}
+
+/* Report keys of map that are not in allowed (NULL-terminated), and repeated keys. */
+static void check_keys(struct walker *w, yaml_node_t *map, const char *const *allowed,
+		       const char *where)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node_at(w, p->key);
+		bool known = false;
+
+		if (k == NULL || k->type != YAML_SCALAR_NODE) {
+			fail(w, k, "keys in %s must be strings", where);
+			continue;
+		}
+		for (const char *const *a = allowed; *a != NULL; a++)
+			known = known || strcmp(*a, scalar(k)) == 0;
+		if (!known) {
+			fail(w, k, "unknown key \"%s\" in %s", scalar(k), where);
+			continue;
+		}
+		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+			yaml_node_t *k2 = node_at(w, q->key);
+
+			if (k2 != NULL && k2->type == YAML_SCALAR_NODE && strcmp(scalar(k2), scalar(k)) == 0) {
+				fail(w, k, "duplicate key \"%s\" in %s", scalar(k), where);
+				break;
+			}
+		}
+	}
+}
+
+static yaml_node_t *lookup(struct walker *w, yaml_node_t *map, const char *key)
+{
+	if (map == NULL || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node_at(w, p->key);
+
+		if (k != NULL && k->type == YAML_SCALAR_NODE && strcmp(scalar(k), key) == 0)
+			return node_at(w, p->value);
+	}
+	return NULL;
+}
+
+/* The mapping under key, NULL (reported when required) when absent or of another type. */
+static yaml_node_t *want_map(struct walker *w, yaml_node_t *map, const char *key, bool required)
+{
+	yaml_node_t *v = lookup(w, map, key);
+
+	if (v == NULL || is_null_scalar(v)) {
+		if (required)
+			fail(w, map, "missing required key \"%s\"", key);
+		return NULL;
+	}
+	if (v->type != YAML_MAPPING_NODE) {
+		fail(w, v, "\"%s\" must be a mapping, not %s", key, type_name(v));
+		return NULL;
+	}
+	return v;
+}
+
+static bool want_string(struct walker *w, yaml_node_t *map, const char *key, bool required,
+			char **out)
+{
+	yaml_node_t *v = lookup(w, map, key);
+
+	if (v == NULL || is_null_scalar(v)) {
+		if (required)
+			fail(w, v != NULL ? v : map, "missing required key \"%s\"", key);
+		return false;
+	}
+	if (v->type != YAML_SCALAR_NODE) {
+		fail(w, v, "\"%s\" must be a string, not %s", key, type_name(v));
+		return false;
+	}
+	*out = strdup(scalar(v));
+	return *out != NULL;
+}
+
+static bool want_int(struct walker *w, yaml_node_t *map, const char *key, long long min,
+		     long long max, long long dflt, long long *out)
+{
+	yaml_node_t *v = lookup(w, map, key);
+	char *end = NULL;
+	long long n;
+
+	*out = dflt;
+	if (v == NULL)
+		return true;
+	if (v->type != YAML_SCALAR_NODE) {
+		fail(w, v, "\"%s\" must be an integer, not %s", key, type_name(v));
+		return false;
+	}
+	errno = 0;
+	n = strtoll(scalar(v), &end, 10);
+	if (errno != 0 || end == scalar(v) || *end != '\0') {
+		fail(w, v, "\"%s\" must be an integer, not \"%s\"", key, scalar(v));
+		return false;
+	}
+	if (n < min || n > max) {
+		fail(w, v, "\"%s\" must be between %lld and %lld, not %lld", key, min, max, n);
+		return false;
+	}
+	*out = n;
+	return true;
+}
+
+static void trim_trailing_space(struct secret *s)
+{
+	while (s->len > 0 && isspace(s->bytes[s->len - 1]))
+		s->bytes[--s->len] = '\0';
+}
+
+/*
+ * A secret given as <base>_file or <base>_env under map. what names it in
+ * messages; the value is never part of a message.
+ */
+static bool want_secret(struct walker *w, yaml_node_t *map, const char *base, bool required,
+			const char *what, struct secret *out)
+{
+	char fkey[64], ekey[64];
+	yaml_node_t *fv, *ev;
+	struct amicd_error err;
+
+	snprintf(fkey, sizeof fkey, "%s_file", base);
+	snprintf(ekey, sizeof ekey, "%s_env", base);
+	fv = lookup(w, map, fkey);
+	ev = lookup(w, map, ekey);
+	if (fv != NULL && ev != NULL) {
+		fail(w, ev, "%s: give either \"%s\" or \"%s\", not both", what, fkey, ekey);
+		return false;
+	}
+	if (fv == NULL && ev == NULL) {
+		if (required)
+			fail(w, map, "%s: missing \"%s\" or \"%s\" (secrets are never written in the file itself)",
+			     what, fkey, ekey);
+		return false;
+	}
+	if (fv != NULL) {
+		char *buf = NULL;
+		size_t len = 0;
+
+		if (fv->type != YAML_SCALAR_NODE || is_null_scalar(fv)) {
+			fail(w, fv, "\"%s\" must be a file name", fkey);
+			return false;
+		}
+		if (util_read_file(scalar(fv), SECRET_MAX_BYTES, &buf, &len, &err) != AMICD_OK) {
+			fail(w, fv, "%s: secret file cannot be read: %s", what, err.message);
+			return false;
+		}
+		out->bytes = (unsigned char *)buf;
+		out->len = len;
+	} else {
+		const char *val;
+
+		if (ev->type != YAML_SCALAR_NODE || is_null_scalar(ev)) {
+			fail(w, ev, "\"%s\" must be an environment variable name", ekey);
+			return false;
+		}
+		val = getenv(scalar(ev));
+		if (val == NULL) {
+			fail(w, ev, "%s: environment variable %s is not set", what, scalar(ev));
+			return false;
+		}
+		out->bytes = (unsigned char *)strdup(val);
+		if (out->bytes == NULL)
+			return false;
+		out->len = strlen(val);
+	}
+	trim_trailing_space(out);
+	if (out->len == 0) {
+		fail(w, fv != NULL ? fv : ev, "%s: the secret is empty", what);
+		free(out->bytes);
+		out->bytes = NULL;
+		return false;
+	}
+	return true;
+}
+
+static void secret_clear(struct secret *s)
+{
+	if (s->bytes != NULL) {
+		memset(s->bytes, 0, s->len);
+		free(s->bytes);
+	}
+	s->bytes = NULL;
+	s->len = 0;
+}
+
+bool config_ref_valid(const char *ref)
+{
+	size_t len;
+
+	if (ref == NULL || ref[0] == '\0')
+		return false;
+	if (util_is_hex(ref, 40))
+		return true;
+	/* git check-ref-format rules for a branch name */
+	len = strlen(ref);
+	if (ref[0] == '-' || ref[0] == '/' || ref[0] == '.' || ref[len - 1] == '/' ||
+	    ref[len - 1] == '.' || strcmp(ref, "@") == 0)
+		return false;
+	if (len >= 5 && strcmp(ref + len - 5, ".lock") == 0)
+		return false;
+	if (strstr(ref, "..") != NULL || strstr(ref, "//") != NULL || strstr(ref, "@{") != NULL ||
+	    strstr(ref, "/.") != NULL)
+		return false;
+	for (const char *p = ref; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c == 0x7f || c == ' ' || strchr("~^:?*[\\", c) != NULL)
+			return false;
+	}
+	return true;
+}
+
+static void parse_listen(struct walker *w, yaml_node_t *root, struct config *cfg)
+{
+	yaml_node_t *v = lookup(w, root, "listen");
+	const char *s, *colon;
+	char *end = NULL;
+	long port;
+
+	if (v == NULL) {
+		cfg->listen_host = strdup("127.0.0.1");
+		cfg->listen_port = 8080;
+		return;
+	}
+	if (v->type != YAML_SCALAR_NODE) {
+		fail(w, v, "\"listen\" must be \"host:port\"");
+		return;
+	}
+	s = scalar(v);
+	colon = strrchr(s, ':');
+	if (colon == NULL || colon == s) {
+		fail(w, v, "\"listen\" must be \"host:port\", not \"%s\"", s);
+		return;
+	}
+	port = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535) {
+		fail(w, v, "\"listen\": bad port in \"%s\"", s);
+		return;
+	}
+	if (s[0] == '[' && colon[-1] == ']')
+		cfg->listen_host = strndup(s + 1, (size_t)(colon - s - 2));
+	else
+		cfg->listen_host = strndup(s, (size_t)(colon - s));
+	cfg->listen_port = (unsigned)port;
+}
+
+static void parse_auth(struct walker *w, yaml_node_t *root, struct config *cfg)
+{
+	static const char *const auth_keys[] = { "gitlab", "gitlab_signing", "eventbridge", "admin", "read", NULL };
+	static const char *const token_keys[] = { "token_file", "token_env", NULL };
+	static const char *const signing_keys[] = { "secret_file", "secret_env", NULL };
+	static const char *const eb_keys[] = { "api_key_header", "api_key_file", "api_key_env", "basic", NULL };
+	static const char *const basic_keys[] = { "user", "password_file", "password_env", NULL };
+	struct config_auth *a = &cfg->auth;
+	yaml_node_t *auth = want_map(w, root, "auth", true);
+	yaml_node_t *m;
+
+	if (auth == NULL)
+		return;
+	check_keys(w, auth, auth_keys, "auth");
+	m = want_map(w, auth, "gitlab", true);
+	if (m != NULL) {
+		check_keys(w, m, token_keys, "auth.gitlab");
+		want_secret(w, m, "token", true, "auth.gitlab", &a->gitlab_token);
+	}
+	m = want_map(w, auth, "gitlab_signing", false);
+	if (m != NULL) {
+		struct secret raw = { 0 };
+
+		check_keys(w, m, signing_keys, "auth.gitlab_signing");
+		if (want_secret(w, m, "secret", true, "auth.gitlab_signing", &raw)) {
+			const char *b64 = (const char *)raw.bytes;
+			unsigned char *key = NULL;
+			size_t key_len = 0;
+
+			if (strncmp(b64, "whsec_", 6) == 0)
+				b64 += 6;
+			if (!crypto_base64_decode(b64, strlen(b64), &key, &key_len) || key_len == 0) {
+				fail(w, m, "auth.gitlab_signing: the secret must be \"whsec_\" followed by base64");
+				free(key);
+			} else {
+				a->gitlab_signing_key.bytes = key;
+				a->gitlab_signing_key.len = key_len;
+			}
+		}
+		secret_clear(&raw);
+	}
+	m = want_map(w, auth, "eventbridge", true);
+	if (m != NULL) {
+		yaml_node_t *basic = want_map(w, m, "basic", false);
+
+		check_keys(w, m, eb_keys, "auth.eventbridge");
+		if (basic != NULL) {
+			check_keys(w, basic, basic_keys, "auth.eventbridge.basic");
+			want_string(w, basic, "user", true, &a->eventbridge_basic_user);
+			want_secret(w, basic, "password", true, "auth.eventbridge.basic", &a->eventbridge_basic_password);
+		}
+		if (want_string(w, m, "api_key_header", basic == NULL, &a->eventbridge_api_key_header)) {
+			for (char *p = a->eventbridge_api_key_header; *p != '\0'; p++)
+				*p = (char)tolower((unsigned char)*p);
+			want_secret(w, m, "api_key", true, "auth.eventbridge", &a->eventbridge_api_key);
+		} else if (basic == NULL) {
+			/* already reported: one of api_key_header or basic is needed */
+		}
+	}
+	m = want_map(w, auth, "admin", true);
+	if (m != NULL) {
+		check_keys(w, m, token_keys, "auth.admin");
+		want_secret(w, m, "token", true, "auth.admin", &a->admin_token);
+	}
+	m = want_map(w, auth, "read", false);
+	if (m != NULL) {
+		check_keys(w, m, token_keys, "auth.read");
+		want_secret(w, m, "token", true, "auth.read", &a->read_token);
+	}
+}
+
+static void parse_limits(struct walker *w, yaml_node_t *root, struct config *cfg)
+{
+	static const char *const keys[] = { "max_body_bytes", "busy_timeout_ms", "max_inflight", "rejected_keep", NULL };
+	yaml_node_t *m = want_map(w, root, "limits", false);
+	long long v;
+
+	if (m != NULL)
+		check_keys(w, m, keys, "limits");
+	want_int(w, m, "max_body_bytes", 1024, 64LL << 20, 1 << 20, &v);
+	cfg->limits.max_body_bytes = (size_t)v;
+	want_int(w, m, "busy_timeout_ms", 10, 60000, 2000, &v);
+	cfg->limits.busy_timeout_ms = (int)v;
+	want_int(w, m, "max_inflight", 1, 100000, 4096, &v);
+	cfg->limits.max_inflight = (size_t)v;
+	want_int(w, m, "rejected_keep", 0, 1000000, 1000, &v);
+	cfg->limits.rejected_keep = (size_t)v;
+}
+
+static void parse_trigger(struct walker *w, yaml_node_t *root, struct config *cfg)
+{
+	static const char *const keys[] = { "url", "token_file", "token_env", "command", "timeout_seconds",
+					     "max_attempts", "backoff_max_seconds", NULL };
+	struct config_trigger *t = &cfg->trigger;
+	yaml_node_t *m = want_map(w, root, "trigger", true);
+	yaml_node_t *cmd;
+	long long v;
+
+	if (m == NULL)
+		return;
+	check_keys(w, m, keys, "trigger");
+	want_string(w, m, "url", false, &t->url);
+	cmd = lookup(w, m, "command");
+	if (t->url != NULL && cmd != NULL)
+		fail(w, cmd, "trigger: give either \"url\" or \"command\", not both");
+	else if (t->url == NULL && cmd == NULL)
+		fail(w, m, "trigger: missing \"url\" or \"command\"");
+	if (t->url != NULL && strncmp(t->url, "http://", 7) != 0 && strncmp(t->url, "https://", 8) != 0)
+		fail(w, lookup(w, m, "url"), "trigger.url must be an http:// or https:// URL");
+	if (cmd != NULL && t->url == NULL) {
+		size_t n = 0;
+
+		if (cmd->type != YAML_SEQUENCE_NODE ||
+		    cmd->data.sequence.items.top == cmd->data.sequence.items.start) {
+			fail(w, cmd, "trigger.command must be a non-empty list (argv, run without a shell)");
+		} else {
+			size_t cap = (size_t)(cmd->data.sequence.items.top - cmd->data.sequence.items.start);
+
+			t->command = calloc(cap + 1, sizeof *t->command);
+			for (yaml_node_item_t *it = cmd->data.sequence.items.start;
+			     t->command != NULL && it < cmd->data.sequence.items.top; it++) {
+				yaml_node_t *arg = node_at(w, *it);
+
+				if (arg == NULL || arg->type != YAML_SCALAR_NODE) {
+					fail(w, arg, "trigger.command: every argument must be a string");
+					continue;
+				}
+				t->command[n++] = strdup(scalar(arg));
+			}
+			t->n_command = n;
+			if (n > 0 && t->command[0][0] != '/')
+				fail(w, cmd, "trigger.command: the program must be an absolute path (no shell, no PATH search)");
+		}
+	}
+	want_secret(w, m, "token", false, "trigger", &t->token);
+	if (t->token.bytes != NULL && t->url == NULL)
+		fail(w, m, "trigger: a token is only used with \"url\"");
+	want_int(w, m, "timeout_seconds", 1, 3600, 10, &v);
+	t->timeout_seconds = (int)v;
+	want_int(w, m, "max_attempts", 1, 1000, 20, &v);
+	t->max_attempts = (int)v;
+	want_int(w, m, "backoff_max_seconds", 1, 86400, 300, &v);
+	t->backoff_max_seconds = (int)v;
+}
+
+static void parse_accounts(struct walker *w, yaml_node_t *root, struct config *cfg)
+{
+	static const char *const keys[] = { "name", "uid", NULL };
+	yaml_node_t *seq = lookup(w, root, "accounts");
+	size_t cap;
+
+	if (seq == NULL) {
+		fail(w, root, "missing required key \"accounts\"");
+		return;
+	}
+	if (seq->type != YAML_SEQUENCE_NODE) {
+		fail(w, seq, "\"accounts\" must be a list");
+		return;
+	}
+	cap = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	cfg->accounts = calloc(cap > 0 ? cap : 1, sizeof *cfg->accounts);
+	if (cfg->accounts == NULL)
+		return;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *m = node_at(w, *it);
+		struct config_account *a = &cfg->accounts[cfg->n_accounts];
+
+		if (m == NULL || m->type != YAML_MAPPING_NODE) {
+			fail(w, m, "each account must be a mapping {name, uid}");
+			continue;
+		}
+		check_keys(w, m, keys, "an account");
+		if (!want_string(w, m, "name", true, &a->name) | !want_string(w, m, "uid", true, &a->uid)) {
+			free(a->name);
+			free(a->uid);
+			memset(a, 0, sizeof *a);
+			continue;
+		}
+		if (strlen(a->uid) != 12 || strspn(a->uid, "0123456789") != 12)
+			fail(w, lookup(w, m, "uid"), "account \"%s\": uid must be a 12-digit AWS account id", a->name);
+		for (size_t i = 0; i < cfg->n_accounts; i++)
+			if (strcmp(cfg->accounts[i].name, a->name) == 0)
+				fail(w, lookup(w, m, "name"), "duplicate account name \"%s\"", a->name);
+		cfg->n_accounts++;
+	}
+}
+
+static void parse_git_filter(struct walker *w, yaml_node_t *m, struct config_filter *f, const char *where)
+{
+	f->provider = FILTER_GIT;
+	want_string(w, m, "tag_name", true, &f->tag_name);
+	if (want_string(w, m, "url", true, &f->url_given)) {
+		f->url = repo_url_normalize(f->url_given);
+		if (f->url == NULL)
+			fail(w, lookup(w, m, "url"), "%s: \"%s\" is not a repository URL", where, f->url_given);
+	}
+	if (want_string(w, m, "ref", true, &f->ref)) {
+		if (strncmp(f->ref, "refs/heads/", 11) == 0)
+			memmove(f->ref, f->ref + 11, strlen(f->ref + 11) + 1);
+		if (!config_ref_valid(f->ref))
+			fail(w, lookup(w, m, "ref"), "%s: ref \"%s\" is neither a branch name nor a 40-hex commit",
+			     where, f->ref);
+		f->ref_is_sha = util_is_hex(f->ref, 40);
+		if (f->ref_is_sha)
+			for (char *p = f->ref; *p != '\0'; p++)
+				*p = (char)tolower((unsigned char)*p);
+	}
+}
+
+static void parse_image(struct walker *w, yaml_node_t *asg_map, struct config_asg *asg)
+{
+	static const char *const seed_keys[] = { "repo", NULL };
+	static const char *const repo_keys[] = { "url", "ref", "tag_name", NULL };
+	static const char *const git_keys[] = { "provider", "tag_name", "url", "ref", NULL };
+	static const char *const static_keys[] = { "provider", "tag_name", "value", NULL };
+	yaml_node_t *img = lookup(w, asg_map, "image");
+	size_t n_git = 0;
+
+	if (img == NULL) {
+		fail(w, asg_map, "ASG \"%s\": missing required key \"image\"", asg->identifier);
+		return;
+	}
+	if (img->type == YAML_MAPPING_NODE) {
+		yaml_node_t *repo;
+
+		check_keys(w, img, seed_keys, "image");
+		repo = want_map(w, img, "repo", true);
+		if (repo == NULL)
+			return;
+		check_keys(w, repo, repo_keys, "image.repo");
+		asg->filters = calloc(1, sizeof *asg->filters);
+		if (asg->filters == NULL)
+			return;
+		asg->n_filters = 1;
+		parse_git_filter(w, repo, &asg->filters[0], "image.repo");
+		asg->git = &asg->filters[0];
+		return;
+	}
+	if (img->type != YAML_SEQUENCE_NODE) {
+		fail(w, img, "\"image\" must be a mapping {repo: …} or a list of filters");
+		return;
+	}
+	asg->filters = calloc((size_t)(img->data.sequence.items.top - img->data.sequence.items.start) + 1,
+			      sizeof *asg->filters);
+	if (asg->filters == NULL)
+		return;
+	for (yaml_node_item_t *it = img->data.sequence.items.start; it < img->data.sequence.items.top; it++) {
+		yaml_node_t *m = node_at(w, *it);
+		struct config_filter *f = &asg->filters[asg->n_filters];
+		char *provider = NULL;
+
+		if (m == NULL || m->type != YAML_MAPPING_NODE) {
+			fail(w, m, "each image filter must be a mapping with a provider");
+			continue;
+		}
+		if (!want_string(w, m, "provider", true, &provider))
+			continue;
+		if (strcmp(provider, "git") == 0) {
+			check_keys(w, m, git_keys, "a git image filter");
+			parse_git_filter(w, m, f, "image filter");
+			n_git++;
+			asg->git = f;
+		} else if (strcmp(provider, "static") == 0) {
+			check_keys(w, m, static_keys, "a static image filter");
+			f->provider = FILTER_STATIC;
+			want_string(w, m, "tag_name", true, &f->tag_name);
+			want_string(w, m, "value", true, &f->value);
+		} else {
+			fail(w, lookup(w, m, "provider"), "unknown image filter provider \"%s\" (git or static)", provider);
+			free(provider);
+			continue;
+		}
+		free(provider);
+		asg->n_filters++;
+	}
+	if (n_git != 1) {
+		fail(w, img, "ASG \"%s\": the image filters need exactly one \"provider: git\" filter, found %zu",
+		     asg->identifier != NULL ? asg->identifier : "?", n_git);
+		asg->git = NULL;
+	}
+}
+
+static void parse_asgs(struct walker *w, yaml_node_t *root, struct config *cfg)
+{
+	static const char *const keys[] = { "provider", "identifier", "account", "region", "policy", "image", "pin", NULL };
+	static const char *const pin_keys[] = { "file", NULL };
+	yaml_node_t *seq = lookup(w, root, "terraformResources");
+	size_t cap;
+
+	if (seq == NULL) {
+		fail(w, root, "missing required key \"terraformResources\"");
+		return;
+	}
+	if (seq->type != YAML_SEQUENCE_NODE) {
+		fail(w, seq, "\"terraformResources\" must be a list");
+		return;
+	}
+	cap = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	cfg->asgs = calloc(cap > 0 ? cap : 1, sizeof *cfg->asgs);
+	if (cfg->asgs == NULL)
+		return;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *m = node_at(w, *it);
+		struct config_asg *asg = &cfg->asgs[cfg->n_asgs];
+		char *provider = NULL, *account = NULL, *policy = NULL;
+		yaml_node_t *pin;
+
+		if (m == NULL || m->type != YAML_MAPPING_NODE) {
+			fail(w, m, "each terraformResources entry must be a mapping");
+			continue;
+		}
+		cfg->n_asgs++;
+		check_keys(w, m, keys, "a terraformResources entry");
+		if (want_string(w, m, "provider", true, &provider) && strcmp(provider, "asg") != 0)
+			fail(w, lookup(w, m, "provider"), "unsupported provider \"%s\" (amicd manages \"asg\")", provider);
+		free(provider);
+		if (want_string(w, m, "identifier", true, &asg->identifier)) {
+			if (strspn(asg->identifier, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+			    strlen(asg->identifier) || asg->identifier[0] == '.')
+				fail(w, lookup(w, m, "identifier"), "identifier \"%s\" may hold only letters, digits, '-', '_' and '.'",
+				     asg->identifier);
+			for (struct config_asg *o = cfg->asgs; o < asg; o++)
+				if (o->identifier != NULL && strcmp(o->identifier, asg->identifier) == 0)
+					fail(w, lookup(w, m, "identifier"), "duplicate identifier \"%s\"", asg->identifier);
+		}
+		if (want_string(w, m, "account", true, &account)) {
+			for (size_t i = 0; i < cfg->n_accounts; i++)
+				if (strcmp(cfg->accounts[i].name, account) == 0)
+					asg->account = &cfg->accounts[i];
+			if (asg->account == NULL)
+				fail(w, lookup(w, m, "account"), "unknown account \"%s\" (not in accounts)", account);
+		}
+		free(account);
+		if (want_string(w, m, "region", true, &asg->region) &&
+		    (strspn(asg->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(asg->region) ||
+		     strchr(asg->region, '-') == NULL))
+			fail(w, lookup(w, m, "region"), "\"%s\" is not an AWS region name", asg->region);
+		if (want_string(w, m, "policy", false, &policy)) {
+			if (strcmp(policy, "latest") == 0)
+				asg->policy = POLICY_LATEST;
+			else if (strcmp(policy, "head") != 0)
+				fail(w, lookup(w, m, "policy"), "policy must be \"head\" or \"latest\", not \"%s\"", policy);
+		}
+		free(policy);
+		parse_image(w, m, asg);
+		pin = want_map(w, m, "pin", false);
+		if (pin != NULL) {
+			check_keys(w, pin, pin_keys, "pin");
+			want_string(w, pin, "file", false, &asg->pin_file);
+		}
+		if (asg->pin_file == NULL && asg->identifier != NULL && cfg->pins_dir != NULL &&
+		    asprintf(&asg->pin_file, "%s/%s.yml", cfg->pins_dir, asg->identifier) < 0)
+			asg->pin_file = NULL;
+		for (struct config_asg *o = cfg->asgs; o < asg; o++)
+			if (o->pin_file != NULL && asg->pin_file != NULL && strcmp(o->pin_file, asg->pin_file) == 0)
+				fail(w, m, "ASG \"%s\" and \"%s\" would write the same pin file %s",
+				     o->identifier, asg->identifier, asg->pin_file);
+	}
+}
+
+static void walk(struct walker *w, struct config *cfg)
+{
+	static const char *const top_keys[] = { "listen", "database", "pins_dir", "log_level", "auth", "limits",
+						"trigger", "accounts", "terraformResources", NULL };
+	yaml_node_t *root = yaml_document_get_root_node(w->doc);
+
+	if (root == NULL || is_null_scalar(root)) {
+		fail(w, NULL, "the configuration is empty");
+		return;
+	}
+	if (root->type != YAML_MAPPING_NODE) {
+		fail(w, root, "the configuration must be a mapping, not %s", type_name(root));
+		return;
+	}
+	check_keys(w, root, top_keys, "the configuration");
+	parse_listen(w, root, cfg);
+	if (!want_string(w, root, "database", false, &cfg->database))
+		cfg->database = strdup("var/amicd.db");
+	if (!want_string(w, root, "pins_dir", false, &cfg->pins_dir))
+		cfg->pins_dir = strdup("var/pins");
+	if (want_string(w, root, "log_level", false, &cfg->log_level) &&
+	    strcmp(cfg->log_level, "debug") != 0 && strcmp(cfg->log_level, "info") != 0 &&
+	    strcmp(cfg->log_level, "warn") != 0 && strcmp(cfg->log_level, "error") != 0)
+		fail(w, lookup(w, root, "log_level"), "log_level must be debug, info, warn or error");
+	parse_auth(w, root, cfg);
+	parse_limits(w, root, cfg);
+	parse_trigger(w, root, cfg);
+	parse_accounts(w, root, cfg);
+	parse_asgs(w, root, cfg);
+}
+
+enum amicd_rc config_load(const char *path, struct config **out, struct config_diag *diag)
+{
+	enum amicd_rc rc = AMICD_OK;
+	struct config *cfg = NULL;
+	FILE *f = NULL;
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	bool parser_ready = false, doc_ready = false;
+	struct walker w = { .file = path, .doc = &doc, .diag = diag };
+
+	*out = NULL;
+	diag->lines = NULL;
+	diag->n = 0;
+	f = fopen(path, "rb");
+	if (f == NULL) {
+		fail(&w, NULL, "cannot open the configuration: %s", strerror(errno));
+		rc = AMICD_ERR_IO;
+		goto out;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		rc = AMICD_ERR_NOMEM;
+		goto out;
+	}
+	parser_ready = true;
+	yaml_parser_set_input_file(&parser, f);
+	if (!yaml_parser_load(&parser, &doc)) {
+		yaml_node_t at = { .start_mark = parser.problem_mark };
+
+		fail(&w, &at, "YAML syntax error: %s%s%s",
+		     parser.problem != NULL ? parser.problem : "unknown",
+		     parser.context != NULL ? " " : "", parser.context != NULL ? parser.context : "");
+		rc = AMICD_ERR_CONFIG;
+		goto out;
+	}
+	doc_ready = true;
+	cfg = calloc(1, sizeof *cfg);
+	if (cfg == NULL) {
+		rc = AMICD_ERR_NOMEM;
+		goto out;
+	}
+	cfg->path = strdup(path);
+	walk(&w, cfg);
+	if (diag->n > 0) {
+		rc = AMICD_ERR_CONFIG;
+		goto out;
+	}
+	*out = cfg;
+	cfg = NULL;
+out:
+	config_free(cfg);
+	if (doc_ready)
+		yaml_document_delete(&doc);
+	if (parser_ready)
+		yaml_parser_delete(&parser);
+	if (f != NULL)
+		fclose(f);
+	return rc;
+}
+
+static void filter_free(struct config_filter *f)
+{
+	free(f->tag_name);
+	free(f->url);
+	free(f->url_given);
+	free(f->ref);
+	free(f->value);
+}
+
+void config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->listen_host);
+	free(cfg->database);
+	free(cfg->pins_dir);
+	free(cfg->log_level);
+	secret_clear(&cfg->auth.gitlab_token);
+	secret_clear(&cfg->auth.gitlab_signing_key);
+	free(cfg->auth.eventbridge_api_key_header);
+	secret_clear(&cfg->auth.eventbridge_api_key);
+	free(cfg->auth.eventbridge_basic_user);
+	secret_clear(&cfg->auth.eventbridge_basic_password);
+	secret_clear(&cfg->auth.admin_token);
+	secret_clear(&cfg->auth.read_token);
+	free(cfg->trigger.url);
+	secret_clear(&cfg->trigger.token);
+	for (size_t i = 0; cfg->trigger.command != NULL && i < cfg->trigger.n_command; i++)
+		free(cfg->trigger.command[i]);
+	free(cfg->trigger.command);
+	for (size_t i = 0; i < cfg->n_accounts; i++) {
+		free(cfg->accounts[i].name);
+		free(cfg->accounts[i].uid);
+	}
+	free(cfg->accounts);
+	for (size_t i = 0; i < cfg->n_asgs; i++) {
+		struct config_asg *a = &cfg->asgs[i];
+
+		free(a->identifier);
+		free(a->region);
+		free(a->pin_file);
+		for (size_t j = 0; j < a->n_filters; j++)
+			filter_free(&a->filters[j]);
+		free(a->filters);
+	}
+	free(cfg->asgs);
+	free(cfg);
+}
+
+void config_diag_free(struct config_diag *diag)
+{
+	for (size_t i = 0; i < diag->n; i++)
+		free(diag->lines[i]);
+	free(diag->lines);
+	diag->lines = NULL;
+	diag->n = 0;
+}
+
+const struct config_asg *config_find_asg(const struct config *cfg, const char *identifier)
+{
+	for (size_t i = 0; i < cfg->n_asgs; i++)
+		if (strcmp(cfg->asgs[i].identifier, identifier) == 0)
+			return &cfg->asgs[i];
+	return NULL;
+}
+
+bool config_tracks(const struct config *cfg, const char *repo, const char *branch)
+{
+	for (size_t i = 0; i < cfg->n_asgs; i++) {
+		const struct config_filter *g = cfg->asgs[i].git;
+
+		if (g != NULL && !g->ref_is_sha && strcmp(g->url, repo) == 0 && strcmp(g->ref, branch) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool config_knows_repo(const struct config *cfg, const char *repo)
+{
+	for (size_t i = 0; i < cfg->n_asgs; i++) {
+		const struct config_filter *g = cfg->asgs[i].git;
+
+		if (g != NULL && strcmp(g->url, repo) == 0)
+			return true;
+	}
+	return false;
+}

@@ -1,0 +1,136 @@
+/*
+ * config.h — amicd's configuration: the YAML file of design §3, parsed whole and
+ * validated before anything starts.
+ *
+ * config_load() reports every problem it finds, each as "file:line:column:
+ * message", not just the first. Secrets come only from *_file (a mounted
+ * Secret) or *_env (an environment variable): their bytes live in struct
+ * secret and are read by auth.c and the trigger alone; nothing prints them.
+ *
+ * Ownership: a struct config and everything it points to belong to it and are
+ * released by config_free(). Pointers between its parts (asg->account,
+ * asg->git) point into the same config.
+ */
+#ifndef AMICD_CONFIG_H
+#define AMICD_CONFIG_H
+
+#include "error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct secret {
+	unsigned char *bytes; /* NUL-terminated for convenience; NULL when not set */
+	size_t len;
+};
+
+enum config_policy { POLICY_HEAD = 0, POLICY_LATEST };
+
+enum filter_provider { FILTER_GIT = 0, FILTER_STATIC };
+
+struct config_filter {
+	enum filter_provider provider;
+	char *tag_name;
+	char *url;        /* git: repo URL in normal form (repourl.h) */
+	char *url_given;  /* git: the URL as written in the file */
+	char *ref;        /* git: branch name, or a 40-hex commit */
+	bool ref_is_sha;  /* git: ref is a commit, not a branch */
+	char *value;      /* static: the tag value that must match */
+};
+
+struct config_account {
+	char *name;
+	char *uid;        /* 12-digit AWS account id */
+};
+
+struct config_asg {
+	char *identifier;
+	const struct config_account *account;
+	char *region;
+	enum config_policy policy;
+	struct config_filter *filters;
+	size_t n_filters;
+	const struct config_filter *git; /* the one git filter among filters */
+	char *pin_file;
+};
+
+struct config_trigger {
+	char *url;                /* NULL when command is used */
+	struct secret token;      /* optional Bearer for url */
+	char **command;           /* argv, NULL-terminated; NULL when url is used */
+	size_t n_command;
+	int timeout_seconds;
+	int max_attempts;
+	int backoff_max_seconds;
+};
+
+struct config_auth {
+	struct secret gitlab_token;
+	struct secret gitlab_signing_key; /* decoded key bytes (after whsec_) */
+	char *eventbridge_api_key_header; /* lower-cased header name, or NULL */
+	struct secret eventbridge_api_key;
+	char *eventbridge_basic_user;     /* or NULL */
+	struct secret eventbridge_basic_password;
+	struct secret admin_token;
+	struct secret read_token;         /* optional */
+};
+
+struct config_limits {
+	size_t max_body_bytes;
+	int busy_timeout_ms;      /* how long a commit may wait for the write lock */
+	size_t max_inflight;      /* deliveries queued for commit before 503 */
+	size_t rejected_keep;     /* rows kept in rejected_deliveries */
+};
+
+struct config {
+	char *path;
+	char *listen_host;
+	unsigned listen_port;
+	char *database;
+	char *pins_dir;
+	char *log_level;
+	struct config_auth auth;
+	struct config_limits limits;
+	struct config_trigger trigger;
+	struct config_account *accounts;
+	size_t n_accounts;
+	struct config_asg *asgs;
+	size_t n_asgs;
+};
+
+/* Diagnostics of one config_load(): lines of "file:line:column: message". */
+struct config_diag {
+	char **lines;
+	size_t n;
+};
+
+/*
+ * config_load — parse and validate the file at path. On success *out is the
+ * config (caller frees with config_free) and diag is empty. On failure returns
+ * AMICD_ERR_CONFIG (or AMICD_ERR_IO when the file cannot be read) with every
+ * problem in diag (caller frees with config_diag_free) and *out NULL.
+ */
+enum amicd_rc config_load(const char *path, struct config **out, struct config_diag *diag);
+
+/* config_free — release cfg and everything it owns; NULL is a no-op. */
+void config_free(struct config *cfg);
+
+/* config_diag_free — release the lines of diag and empty it. */
+void config_diag_free(struct config_diag *diag);
+
+/* config_find_asg — the ASG with this identifier, or NULL. */
+const struct config_asg *config_find_asg(const struct config *cfg, const char *identifier);
+
+/*
+ * config_tracks — true when some ASG's git filter follows branch of repo
+ * (repo in normal form). A filter whose ref is a commit follows no branch.
+ */
+bool config_tracks(const struct config *cfg, const char *repo, const char *branch);
+
+/* config_knows_repo — true when some ASG's git filter names repo (normal form). */
+bool config_knows_repo(const struct config *cfg, const char *repo);
+
+/* config_ref_valid — true for a valid branch name or a 40-hex commit. */
+bool config_ref_valid(const char *ref);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * error.h — amicd's one result type and the detail that travels beside it.
+ *
+ * Every fallible function returns an enum amicd_rc and, when the caller passes
+ * a non-NULL struct amicd_error *, fills it with a human message and, for bad
+ * input, the JSON path (or file:line:column) at fault. One table maps each code
+ * to its HTTP status, its machine-readable code string and its documentation.
+ *
+ * Ownership: struct amicd_error is a plain value (fixed buffers), never freed.
+ */
+#ifndef AMICD_ERROR_H
+#define AMICD_ERROR_H
+
+enum amicd_rc {
+	AMICD_OK = 0,
+	AMICD_ERR_NOMEM,        /* allocation failed */
+	AMICD_ERR_IO,           /* a file or socket operation failed */
+	AMICD_ERR_CONFIG,       /* the configuration is invalid */
+	AMICD_ERR_PARSE,        /* input is not well-formed JSON */
+	AMICD_ERR_INVALID,      /* input is JSON but misses or mistypes a field */
+	AMICD_ERR_AUTH,         /* credentials missing or wrong */
+	AMICD_ERR_NOT_FOUND,    /* no such resource */
+	AMICD_ERR_METHOD,       /* method not allowed on this path */
+	AMICD_ERR_MEDIA_TYPE,   /* request body is not application/json */
+	AMICD_ERR_TOO_LARGE,    /* request body over limits.max_body_bytes */
+	AMICD_ERR_CONFLICT,     /* the request conflicts with current state */
+	AMICD_ERR_STORE,        /* the store cannot commit (disk full, I/O, locked) */
+	AMICD_ERR_BUSY,         /* too much work queued; retry later */
+	AMICD_ERR_MIGRATION,    /* applied migrations differ from the known ones */
+	AMICD_ERR_INTERNAL,     /* a bug: an invariant did not hold */
+	AMICD_RC_COUNT
+};
+
+struct amicd_error {
+	char message[512];
+	char path[256];         /* JSON path ("$.project.web_url") or "" */
+};
+
+/*
+ * amicd_error_set — record rc's detail in err (if non-NULL) and return rc, so
+ * callers can write `return amicd_error_set(err, AMICD_ERR_INVALID, "$.ref", "…")`.
+ * path may be NULL. The message is printf-formatted and silently truncated.
+ */
+enum amicd_rc amicd_error_set(struct amicd_error *err, enum amicd_rc rc,
+			      const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* amicd_error_clear — empty message and path (err may be NULL). */
+void amicd_error_clear(struct amicd_error *err);
+
+/* amicd_rc_http_status — the HTTP status a request failing with rc answers. */
+unsigned amicd_rc_http_status(enum amicd_rc rc);
+
+/* amicd_rc_code — stable machine-readable code ("bad_request", …) for API errors. */
+const char *amicd_rc_code(enum amicd_rc rc);
+
+/* amicd_rc_doc — one line of documentation: what the code means to a caller. */
+const char *amicd_rc_doc(enum amicd_rc rc);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * gitlab.h — what a GitLab webhook delivery says, from its X-Gitlab-Event header
+ * and its JSON body.
+ *
+ * Pure: no I/O, no HTTP, no config. The caller decides whether a push concerns
+ * a tracked repo and branch.
+ *
+ * Ownership: the body is borrowed; strings in struct gitlab_push are owned by
+ * it and released by gitlab_push_clear().
+ */
+#ifndef AMICD_GITLAB_H
+#define AMICD_GITLAB_H
+
+#include "error.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#define GITLAB_REPO_URLS 3
+
+struct gitlab_push {
+	char *repo_urls[GITLAB_REPO_URLS]; /* web_url, git_http_url, git_ssh_url in normal form (or NULL) */
+	char *ref;                        /* "refs/heads/main" */
+	const char *branch;               /* points into ref after "refs/heads/", or NULL */
+	char before[41];                  /* lower-case hex */
+	char after[41];
+	bool created;                     /* before is all zeros */
+	bool deleted;                     /* after is all zeros */
+};
+
+/*
+ * gitlab_event_kind — the kind of a delivery: "push", "tag_push", or for other
+ * events GitLab's object_kind ("merge_request", …) or a name made from the
+ * header ("Job Hook" → "job"). Returns NULL when neither the header nor
+ * object_kind says (a malformed delivery). The result is static or points into
+ * body (valid while body is).
+ */
+const char *gitlab_event_kind(const char *event_header, const json_t *body, char *buf, size_t size);
+
+/*
+ * gitlab_push_parse — the facts of a push body. Fails with AMICD_ERR_INVALID
+ * and the JSON path of the first missing or malformed field. On failure out is
+ * cleared.
+ */
+enum amicd_rc gitlab_push_parse(const json_t *body, struct gitlab_push *out, struct amicd_error *err);
+
+/* gitlab_push_clear — release what out owns and zero it. */
+void gitlab_push_clear(struct gitlab_push *p);
+
+#endif

@@ -1,0 +1,413 @@
+/*
+ * hooks.c — the two webhook endpoints (see hooks.h).
+ *
+ * A delivery's life: precheck (token) → body → signature (GitLab, if
+ * configured) → JSON → classify → dedup key → ingest_submit with the request
+ * suspended → done() on the writer thread answers and resumes. The per-request
+ * struct delivery holds everything the store row borrows until done().
+ */
+#include "hooks.h"
+
+#include "app.h"
+#include "auth.h"
+#include "crypto.h"
+#include "eventbridge.h"
+#include "gitlab.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct delivery {
+	struct ingest_item item;
+	struct http_request *req;
+	const char *source;
+	char *headers_json;
+	char *dedup_key;
+	char *delivery_id;
+	char *kind;
+	char note[256];
+	char reject_message[512];
+	char reject_path[256];
+	enum amicd_rc reject_rc;
+	int64_t t0_ns;
+};
+
+static void delivery_free(void *p)
+{
+	struct delivery *d = p;
+
+	if (d == NULL)
+		return;
+	free(d->headers_json);
+	free(d->dedup_key);
+	free(d->delivery_id);
+	free(d->kind);
+	free(d);
+}
+
+/* Header names never stored or shown: credentials of any kind. */
+static bool secret_header(const char *name, void *cls)
+{
+	const struct app *app = cls;
+	const char *api_key = app->cfg->auth.eventbridge_api_key_header;
+
+	if (api_key != NULL && strcmp(name, api_key) == 0)
+		return true;
+	return strcmp(name, "authorization") == 0 || strcmp(name, "proxy-authorization") == 0 ||
+	       strcmp(name, "cookie") == 0 || strcmp(name, "webhook-signature") == 0 ||
+	       strstr(name, "token") != NULL || strstr(name, "secret") != NULL ||
+	       strstr(name, "password") != NULL || strstr(name, "api-key") != NULL ||
+	       strstr(name, "apikey") != NULL;
+}
+
+static struct delivery *delivery_new(struct http_request *req, struct app *app, const char *source)
+{
+	struct delivery *d = calloc(1, sizeof *d);
+	json_t *headers;
+
+	if (d == NULL)
+		return NULL;
+	d->req = req;
+	d->source = source;
+	d->t0_ns = util_monotonic_ns();
+	headers = http_headers_json(req, secret_header, app);
+	d->headers_json = json_dumps(headers, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(headers);
+	if (d->headers_json == NULL) {
+		free(d);
+		return NULL;
+	}
+	http_set_state(req, d, delivery_free);
+	return d;
+}
+
+static double elapsed_ms(const struct delivery *d)
+{
+	return (double)(util_monotonic_ns() - d->t0_ns) / 1e6;
+}
+
+/* Writer thread: the delivery's row has committed (or the batch failed). */
+static void event_done(struct ingest_item *item, enum amicd_rc rc, const struct amicd_error *err)
+{
+	struct delivery *d = item->cls;
+	struct http_request *req = d->req;
+	const struct store_event *ev = &item->event;
+
+	if (rc != AMICD_OK) {
+		struct amicd_error public_err;
+
+		/* the SQLite detail stays in the log; the sender learns only to retry */
+		LOG(LL_WARN, "delivery not stored", "{s:s,s:s,s:s,s:f}", "source", d->source, "kind", ev->kind,
+		    "error", err->message, "ms", elapsed_ms(d));
+		amicd_error_set(&public_err, rc, NULL, "%s", amicd_rc_doc(rc));
+		http_reply_error(req, rc, &public_err);
+	} else if (ev->duplicate) {
+		LOG(LL_INFO, "delivery duplicate", "{s:I,s:s,s:s,s:s?,s:f}", "event_id", (json_int_t)ev->id,
+		    "source", d->source, "kind", ev->kind, "delivery_id", ev->delivery_id, "ms", elapsed_ms(d));
+		http_reply_json(req, 200, json_pack("{s:I,s:s}", "event_id", (json_int_t)ev->id, "status", "duplicate"));
+	} else {
+		bool queued = strcmp(ev->status, "queued") == 0;
+
+		LOG(LL_INFO, "delivery stored", "{s:I,s:s,s:s,s:s,s:s?,s:f}", "event_id", (json_int_t)ev->id,
+		    "source", d->source, "kind", ev->kind, "status", ev->status, "delivery_id", ev->delivery_id,
+		    "ms", elapsed_ms(d));
+		if (queued)
+			http_reply_json(req, 202, json_pack("{s:I,s:s}", "event_id", (json_int_t)ev->id, "status", "queued"));
+		else
+			http_reply_json(req, 200, json_pack("{s:I,s:s,s:s}", "event_id", (json_int_t)ev->id,
+							    "status", "ignored", "note", ev->note));
+	}
+	http_resume(req); /* last: the request may be freed from here on */
+}
+
+/* Writer thread: a malformed delivery has been kept (or not) for diagnosis. */
+static void rejected_done(struct ingest_item *item, enum amicd_rc rc, const struct amicd_error *err)
+{
+	struct delivery *d = item->cls;
+	struct amicd_error reply;
+
+	if (rc != AMICD_OK)
+		LOG(LL_WARN, "rejected delivery not kept", "{s:s,s:s}", "source", d->source, "error", err->message);
+	amicd_error_set(&reply, d->reject_rc, d->reject_path, "%s", d->reject_message);
+	http_reply_error(d->req, d->reject_rc, &reply);
+	http_resume(d->req);
+}
+
+static void submit(struct app *app, struct delivery *d)
+{
+	struct amicd_error err;
+
+	http_suspend(d->req);
+	if (ingest_submit(app->ingest, &d->item) == AMICD_OK)
+		return;
+	LOG(LL_WARN, "delivery refused: too many in flight", "{s:s}", "source", d->source);
+	amicd_error_set(&err, AMICD_ERR_BUSY, NULL, "%s", amicd_rc_doc(AMICD_ERR_BUSY));
+	http_reply_error(d->req, AMICD_ERR_BUSY, &err);
+	http_resume(d->req);
+}
+
+/* Answer 400 once the raw body is kept in rejected_deliveries. */
+static void reject(struct app *app, struct delivery *d, enum amicd_rc rc, const struct amicd_error *err)
+{
+	size_t len;
+	const void *body = http_body(d->req, &len);
+
+	snprintf(d->reject_message, sizeof d->reject_message, "%s", err->message);
+	snprintf(d->reject_path, sizeof d->reject_path, "%s", err->path);
+	d->reject_rc = rc;
+	LOG(LL_INFO, "delivery rejected", "{s:s,s:s,s:s,s:s}", "source", d->source, "code", amicd_rc_code(rc),
+	    "path", err->path, "error", err->message);
+	d->item.kind = INGEST_REJECTED;
+	d->item.rejected = (struct store_rejected){
+		.source = d->source,
+		.code = amicd_rc_code(rc),
+		.message = d->reject_message,
+		.json_path = d->reject_path,
+		.headers_json = d->headers_json,
+		.body = body,
+		.body_len = len,
+		.received_at_ms = util_now_ms(),
+	};
+	d->item.done = rejected_done;
+	d->item.cls = d;
+	submit(app, d);
+}
+
+static void accept_event(struct app *app, struct delivery *d, const char *kind, bool ignored)
+{
+	size_t len;
+	const void *body = http_body(d->req, &len);
+
+	d->kind = strdup(kind);
+	d->item.kind = INGEST_EVENT;
+	d->item.event = (struct store_event){
+		.source = d->source,
+		.kind = d->kind,
+		.delivery_id = d->delivery_id,
+		.dedup_key = d->dedup_key,
+		.status = ignored ? "ignored" : "queued",
+		.note = ignored ? d->note : NULL,
+		.headers_json = d->headers_json,
+		.payload = body,
+		.payload_len = len,
+		.received_at_ms = util_now_ms(),
+	};
+	crypto_sha256_hex(body, len, d->item.event.payload_sha256);
+	d->item.done = event_done;
+	d->item.cls = d;
+	if (d->kind == NULL) {
+		struct amicd_error err;
+
+		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		http_reply_error(d->req, AMICD_ERR_NOMEM, &err);
+		return;
+	}
+	submit(app, d);
+}
+
+static json_t *parse_json(const struct http_request *req, enum amicd_rc *rc, struct amicd_error *err)
+{
+	size_t len;
+	const void *body = http_body(req, &len);
+	json_error_t jerr;
+	json_t *doc = json_loadb(body, len, 0, &jerr);
+
+	if (doc == NULL) {
+		*rc = amicd_error_set(err, AMICD_ERR_PARSE, "$", "malformed JSON at line %d, column %d: %s",
+				      jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		*rc = amicd_error_set(err, AMICD_ERR_INVALID, "$", "the body must be a JSON object");
+		return NULL;
+	}
+	*rc = AMICD_OK;
+	return doc;
+}
+
+static void reply_nomem(struct http_request *req)
+{
+	struct amicd_error err;
+
+	amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	http_reply_error(req, AMICD_ERR_NOMEM, &err);
+}
+
+/* --- GitLab ---------------------------------------------------------------- */
+
+enum amicd_rc hooks_gitlab_precheck(struct http_request *req, void *cls, struct amicd_error *err)
+{
+	const struct app *app = cls;
+
+	if (!auth_token(&app->cfg->auth.gitlab_token, http_header(req, "X-Gitlab-Token"))) {
+		LOG(LL_WARN, "gitlab delivery refused: bad token", NULL);
+		return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");
+	}
+	return AMICD_OK;
+}
+
+/* Idempotency-Key, else X-Gitlab-Event-UUID + body hash, else the body hash alone. */
+static bool gitlab_dedup(struct delivery *d)
+{
+	const char *idem = http_header(d->req, "Idempotency-Key");
+	const char *uuid = http_header(d->req, "X-Gitlab-Event-UUID");
+	char sha[65];
+	size_t len;
+	const void *body = http_body(d->req, &len);
+	int n;
+
+	crypto_sha256_hex(body, len, sha);
+	if (idem != NULL && idem[0] != '\0') {
+		d->delivery_id = strdup(idem);
+		n = asprintf(&d->dedup_key, "idem:%s", idem);
+	} else if (uuid != NULL && uuid[0] != '\0') {
+		d->delivery_id = strdup(uuid);
+		n = asprintf(&d->dedup_key, "uuid:%s:%s", uuid, sha);
+	} else {
+		n = asprintf(&d->dedup_key, "sha256:%s", sha);
+	}
+	if (n < 0)
+		d->dedup_key = NULL;
+	return d->dedup_key != NULL;
+}
+
+/* Whether a valid push concerns a tracked repo and branch; note says why not. */
+static bool push_tracked(const struct config *cfg, const struct gitlab_push *p, char *note, size_t size)
+{
+	bool repo_known = false;
+
+	if (p->branch == NULL) {
+		snprintf(note, size, "ref %s is not a branch", p->ref);
+		return false;
+	}
+	for (int i = 0; i < GITLAB_REPO_URLS; i++) {
+		if (p->repo_urls[i] == NULL)
+			continue;
+		if (config_tracks(cfg, p->repo_urls[i], p->branch))
+			return true;
+		repo_known = repo_known || config_knows_repo(cfg, p->repo_urls[i]);
+	}
+	if (repo_known)
+		snprintf(note, size, "branch %s of %s is not tracked", p->branch, p->repo_urls[0]);
+	else
+		snprintf(note, size, "repository %s is not tracked", p->repo_urls[0]);
+	return false;
+}
+
+void hooks_gitlab(struct http_request *req, void *cls)
+{
+	struct app *app = cls;
+	struct delivery *d = delivery_new(req, app, "gitlab");
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct gitlab_push push = { .ref = NULL };
+	enum amicd_rc rc;
+	json_t *doc = NULL;
+	const char *kind;
+	char kind_buf[64];
+	bool ignored = true;
+
+	if (d == NULL) {
+		reply_nomem(req);
+		return;
+	}
+	if (app->cfg->auth.gitlab_signing_key.bytes != NULL) {
+		size_t len;
+		const void *body = http_body(req, &len);
+
+		rc = auth_webhook_signature(&app->cfg->auth.gitlab_signing_key, http_header(req, "webhook-id"),
+					    http_header(req, "webhook-timestamp"), http_header(req, "webhook-signature"),
+					    body, len, util_now_ms() / 1000, &err);
+		if (rc != AMICD_OK) {
+			LOG(LL_WARN, "gitlab delivery refused: bad signature", "{s:s}", "reason", err.message);
+			amicd_error_set(&err, AMICD_ERR_AUTH, NULL, "unauthorized");
+			http_reply_error(req, AMICD_ERR_AUTH, &err);
+			return;
+		}
+	}
+	doc = parse_json(req, &rc, &err);
+	if (doc == NULL) {
+		reject(app, d, rc, &err);
+		return;
+	}
+	kind = gitlab_event_kind(http_header(req, "X-Gitlab-Event"), doc, kind_buf, sizeof kind_buf);
+	if (kind == NULL) {
+		amicd_error_set(&err, AMICD_ERR_INVALID, "$.object_kind",
+				"cannot tell the event kind: no X-Gitlab-Event header and no object_kind");
+		reject(app, d, AMICD_ERR_INVALID, &err);
+		goto out;
+	}
+	if (strcmp(kind, "push") == 0) {
+		rc = gitlab_push_parse(doc, &push, &err);
+		if (rc != AMICD_OK) {
+			reject(app, d, rc, &err);
+			goto out;
+		}
+		ignored = !push_tracked(app->cfg, &push, d->note, sizeof d->note);
+	} else if (strcmp(kind, "tag_push") == 0) {
+		snprintf(d->note, sizeof d->note, "tag pushes are not acted on");
+	} else {
+		snprintf(d->note, sizeof d->note, "%s events are not acted on", kind);
+	}
+	if (!gitlab_dedup(d)) {
+		reply_nomem(req);
+		goto out;
+	}
+	accept_event(app, d, kind, ignored);
+out:
+	gitlab_push_clear(&push);
+	json_decref(doc);
+}
+
+/* --- EventBridge ----------------------------------------------------------- */
+
+enum amicd_rc hooks_eventbridge_precheck(struct http_request *req, void *cls, struct amicd_error *err)
+{
+	const struct app *app = cls;
+	const struct config_auth *a = &app->cfg->auth;
+	const char *key = a->eventbridge_api_key_header != NULL ? http_header(req, a->eventbridge_api_key_header) : NULL;
+
+	if (!auth_eventbridge(a, key, http_header(req, "Authorization"))) {
+		LOG(LL_WARN, "eventbridge delivery refused: bad credentials", NULL);
+		return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");
+	}
+	return AMICD_OK;
+}
+
+void hooks_eventbridge(struct http_request *req, void *cls)
+{
+	struct app *app = cls;
+	struct delivery *d = delivery_new(req, app, "eventbridge");
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct eb_event ev;
+	enum amicd_rc rc;
+	json_t *doc = NULL;
+
+	if (d == NULL) {
+		reply_nomem(req);
+		return;
+	}
+	doc = parse_json(req, &rc, &err);
+	if (doc == NULL) {
+		reject(app, d, rc, &err);
+		return;
+	}
+	rc = eventbridge_parse(doc, &ev, &err);
+	if (rc != AMICD_OK) {
+		reject(app, d, rc, &err);
+		goto out;
+	}
+	snprintf(d->note, sizeof d->note, "%s", ev.note);
+	d->delivery_id = strdup(ev.id);
+	d->dedup_key = strdup(ev.id);
+	if (d->delivery_id == NULL || d->dedup_key == NULL) {
+		reply_nomem(req);
+		goto out;
+	}
+	accept_event(app, d, ev.kind_name, ev.ignored);
+out:
+	json_decref(doc);
+}

@@ -1,0 +1,120 @@
+/*
+ * http.h — amicd's HTTP engine over libmicrohttpd: routing as a table, request
+ * bodies gathered under a hard cap, JSON replies, and replies that arrive later
+ * from another thread (suspend/resume), so a hook's request thread never
+ * blocks on the disk.
+ *
+ * Lifecycle of a request: the route is found on the headers (404/405 answered
+ * there); for a route that takes a body, Content-Type (415) and Content-Length
+ * (413) are checked and the route's precheck (authentication) runs before any
+ * body byte is read. A reply given at that point closes the connection without
+ * reading the body. Then the body is gathered (a chunked body past the cap
+ * closes the connection), and the handler runs once. The handler either replies
+ * (http_reply_*) or suspends (http_suspend) and someone later replies and calls
+ * http_resume.
+ *
+ * Callers of this header never see libmicrohttpd.
+ *
+ * Ownership: strings returned by the http_request accessors are borrowed and
+ * valid until the request completes; json_t * given to http_reply_json is
+ * stolen.
+ */
+#ifndef AMICD_HTTP_H
+#define AMICD_HTTP_H
+
+#include "error.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_request;
+struct http_server;
+
+typedef void (*http_handler_fn)(struct http_request *req, void *cls);
+typedef enum amicd_rc (*http_precheck_fn)(struct http_request *req, void *cls, struct amicd_error *err);
+
+struct http_route {
+	const char *method;
+	const char *path;           /* exact, or a prefix when it ends in '*' */
+	http_handler_fn handle;
+	http_precheck_fn precheck;  /* NULL, or checks run on the headers alone */
+	bool json_body;             /* takes an application/json body, up to the cap */
+};
+
+struct http_options {
+	const char *host;           /* numeric IPv4 or IPv6 address, or a name */
+	unsigned port;              /* 0: any free port (see http_port) */
+	size_t max_body_bytes;
+	unsigned threads;
+	unsigned max_connections;
+	unsigned idle_timeout_s;
+};
+
+/* Counters kept by the engine (for metrics and tests). */
+struct http_stats {
+	uint64_t requests;
+	uint64_t in_flight;
+	uint64_t closed_oversize;   /* chunked bodies cut off at the cap */
+};
+
+/*
+ * http_start — listen and serve routes (the table must outlive the server); cls
+ * is passed to every handler and precheck. AMICD_ERR_IO when the address cannot
+ * be bound.
+ */
+enum amicd_rc http_start(const struct http_options *opt, const struct http_route *routes,
+			 size_t n_routes, void *cls, struct http_server **out, struct amicd_error *err);
+
+/* http_port — the port actually bound. */
+unsigned http_port(const struct http_server *srv);
+
+/* http_stats_get — a snapshot of the counters. */
+void http_stats_get(struct http_server *srv, struct http_stats *out);
+
+/*
+ * http_shutdown — stop accepting connections, wait up to timeout_ms for the
+ * requests in flight to be answered, then close everything and free *srv.
+ * Returns the number of requests still in flight when the time ran out (0 for
+ * a clean drain).
+ */
+uint64_t http_shutdown(struct http_server **srv, int64_t timeout_ms);
+
+/* Request accessors. Header and query names are matched case-insensitively. */
+const char *http_method(const struct http_request *req);
+const char *http_path(const struct http_request *req);
+const char *http_header(const struct http_request *req, const char *name);
+const char *http_query(const struct http_request *req, const char *name);
+const void *http_body(const struct http_request *req, size_t *len);
+
+/*
+ * http_headers_json — the request headers as a JSON object of lower-cased
+ * names, without those for which skip(name, cls) is true (secrets). New
+ * reference.
+ */
+json_t *http_headers_json(const struct http_request *req, bool (*skip)(const char *name, void *cls),
+			  void *cls);
+
+/* Per-request state for a handler: freed with free_fn when the request ends. */
+void http_set_state(struct http_request *req, void *state, void (*free_fn)(void *));
+void *http_state(const struct http_request *req);
+
+/* Replies: one per request; a second one is ignored. */
+void http_reply_json(struct http_request *req, unsigned status, json_t *body);
+void http_reply_text(struct http_request *req, unsigned status, const char *content_type, char *text);
+/* {"error":{"code","message"[,"path"]}} with the status of rc. */
+void http_reply_error(struct http_request *req, enum amicd_rc rc, const struct amicd_error *err);
+/* Add a header to the reply given (call after http_reply_*). */
+void http_reply_header(struct http_request *req, const char *name, const char *value);
+
+/*
+ * http_suspend — called by a handler that will reply later: the request thread
+ * goes on serving others. Exactly one http_resume must follow, after the reply.
+ */
+void http_suspend(struct http_request *req);
+
+/* http_resume — from any thread, once the reply is given: send it. */
+void http_resume(struct http_request *req);
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * main.c — amicd's command line: serve | migrate | check-config | version.
+ */
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *to)
+{
+	fprintf(to,
+		"usage: amicd <command> [--config FILE]\n"
+		"\n"
+		"commands:\n"
+		"  serve          run the server (default config: $AMICD_CONFIG)\n"
+		"  migrate        apply pending database migrations and exit\n"
+		"  check-config   validate the configuration; print every error as file:line:column: message\n"
+		"  version        print the version\n");
+}
+
+static struct config *load(const char *path, bool quiet_ok)
+{
+	struct config *cfg = NULL;
+	struct config_diag diag;
+
+	if (config_load(path, &cfg, &diag) != AMICD_OK) {
+		for (size_t i = 0; i < diag.n; i++)
+			fprintf(stderr, "%s\n", diag.lines[i]);
+		fprintf(stderr, "%s: %zu error%s\n", path, diag.n, diag.n == 1 ? "" : "s");
+		config_diag_free(&diag);
+		return NULL;
+	}
+	(void)quiet_ok;
+	return cfg;
+}
+
+static int cmd_migrate(const struct config *cfg)
+{
+	struct store *st = NULL;
+	struct amicd_error err;
+	unsigned applied = 0;
+	int status = 1;
+
+	if (store_open(cfg->database, cfg->limits.busy_timeout_ms, &st, &err) != AMICD_OK ||
+	    store_migrate(st, store_migrations, store_migrations_count, &applied, &err) != AMICD_OK) {
+		fprintf(stderr, "amicd: %s: %s\n", cfg->database, err.message);
+		goto out;
+	}
+	printf("%s: %u migration(s) applied, schema at %u\n", cfg->database, applied,
+	       store_migrations_count > 0 ? store_migrations[store_migrations_count - 1].version : 0);
+	status = 0;
+out:
+	store_close(&st);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *command, *path = getenv("AMICD_CONFIG");
+	struct config *cfg = NULL;
+	int c, status = 1;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	command = argv[1];
+	if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
+		printf("amicd %s (%s)\n", AMICD_VERSION, AMICD_GIT_REV);
+		return 0;
+	}
+	if (strcmp(command, "help") == 0 || strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(command, "serve") != 0 && strcmp(command, "migrate") != 0 &&
+	    strcmp(command, "check-config") != 0) {
+		fprintf(stderr, "amicd: unknown command \"%s\"\n", command);
+		usage(stderr);
+		return 2;
+	}
+	if (path == NULL) {
+		fprintf(stderr, "amicd: no configuration: pass --config FILE or set AMICD_CONFIG\n");
+		return 2;
+	}
+	cfg = load(path, false);
+	if (cfg == NULL)
+		return 1;
+	if (cfg->log_level != NULL)
+		log_set_level_name(cfg->log_level);
+	if (getenv("AMICD_LOG_LEVEL") != NULL && log_set_level_name(getenv("AMICD_LOG_LEVEL")) != 0)
+		fprintf(stderr, "amicd: ignoring AMICD_LOG_LEVEL (debug, info, warn or error)\n");
+	if (strcmp(command, "check-config") == 0) {
+		printf("%s: ok (%zu account%s, %zu ASG%s)\n", path, cfg->n_accounts, cfg->n_accounts == 1 ? "" : "s",
+		       cfg->n_asgs, cfg->n_asgs == 1 ? "" : "s");
+		status = 0;
+	} else if (strcmp(command, "migrate") == 0) {
+		status = cmd_migrate(cfg);
+	} else {
+		status = server_run(cfg);
+	}
+	config_free(cfg);
+	return status;
+}

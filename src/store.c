@@ -1,0 +1,546 @@
+/*
+ * store.c — the SQLite store (see store.h). The only file that includes
+ * <sqlite3.h>.
+ *
+ * Prepared statements are made once per connection and reset after each use.
+ * Every write goes through an explicit BEGIN IMMEDIATE … COMMIT so the write
+ * lock is taken up front (a busy database fails fast within busy_timeout
+ * instead of deadlocking on upgrade), and so one commit — one fsync of the WAL —
+ * covers a whole batch of deliveries.
+ */
+#include "store.h"
+
+#include "crypto.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_EVENT_INSERT,
+	ST_EVENT_FIND,
+	ST_REJECTED_INSERT,
+	ST_REJECTED_TRIM,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_EVENT_INSERT] =
+		"INSERT INTO events (source, kind, delivery_id, dedup_key, received_at, status, note,"
+		" headers, payload, payload_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+		" ON CONFLICT (source, dedup_key) DO NOTHING",
+	[ST_EVENT_FIND] = "SELECT id FROM events WHERE source = ?1 AND dedup_key = ?2",
+	[ST_REJECTED_INSERT] =
+		"INSERT INTO rejected_deliveries (source, received_at, code, message, json_path, headers, body)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_REJECTED_TRIM] = "DELETE FROM rejected_deliveries WHERE id <= last_insert_rowid() - ?1",
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[ST_COUNT];
+	pthread_mutex_t lock; /* serialises readers sharing this connection */
+	char *path;
+};
+
+static enum amicd_rc db_error(struct store *st, struct amicd_error *err, const char *what)
+{
+	return amicd_error_set(err, AMICD_ERR_STORE, NULL, "%s: %s (%s)", what, sqlite3_errmsg(st->db),
+			       sqlite3_errstr(sqlite3_extended_errcode(st->db)));
+}
+
+static enum amicd_rc exec_sql(struct store *st, const char *sql, struct amicd_error *err)
+{
+	char *msg = NULL;
+	enum amicd_rc rc = AMICD_OK;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		rc = amicd_error_set(err, AMICD_ERR_STORE, NULL, "%s", msg != NULL ? msg : sqlite3_errmsg(st->db));
+	sqlite3_free(msg);
+	return rc;
+}
+
+static sqlite3_stmt *stmt(struct store *st, enum stmt_id id)
+{
+	if (st->stmt[id] == NULL &&
+	    sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[id], NULL) != SQLITE_OK)
+		return NULL;
+	return st->stmt[id];
+}
+
+/* Run a statement that returns no rows; reset it whatever happens. */
+static enum amicd_rc run(struct store *st, enum stmt_id id, struct amicd_error *err)
+{
+	sqlite3_stmt *s = stmt(st, id);
+	int src;
+
+	if (s == NULL)
+		return db_error(st, err, "prepare");
+	src = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (src != SQLITE_DONE && src != SQLITE_ROW)
+		return db_error(st, err, stmt_sql[id]);
+	return AMICD_OK;
+}
+
+enum amicd_rc store_open(const char *path, int busy_timeout_ms, struct store **out,
+			 struct amicd_error *err)
+{
+	enum amicd_rc rc = AMICD_OK;
+	struct store *st = NULL;
+	char pragmas[256];
+
+	*out = NULL;
+	st = calloc(1, sizeof *st);
+	if (st == NULL)
+		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	pthread_mutex_init(&st->lock, NULL);
+	st->path = strdup(path);
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		rc = amicd_error_set(err, AMICD_ERR_STORE, NULL, "cannot open database %s: %s", path,
+				     st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, busy_timeout_ms);
+	snprintf(pragmas, sizeof pragmas,
+		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+	rc = exec_sql(st, pragmas, err);
+	if (rc != AMICD_OK)
+		goto out;
+	{
+		sqlite3_stmt *s = NULL;
+		bool wal = false;
+
+		if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode", -1, &s, NULL) == SQLITE_OK &&
+		    sqlite3_step(s) == SQLITE_ROW)
+			wal = strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
+		sqlite3_finalize(s);
+		if (!wal) {
+			rc = amicd_error_set(err, AMICD_ERR_STORE, NULL, "database %s cannot use WAL mode", path);
+			goto out;
+		}
+	}
+	*out = st;
+	st = NULL;
+out:
+	store_close(&st);
+	return rc;
+}
+
+void store_close(struct store **pst)
+{
+	struct store *st;
+
+	if (pst == NULL || *pst == NULL)
+		return;
+	st = *pst;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->lock);
+	free(st->path);
+	free(st);
+	*pst = NULL;
+}
+
+/* --- migrations ---------------------------------------------------------- */
+
+struct applied {
+	unsigned version;
+	char name[128];
+	char checksum[65];
+};
+
+static enum amicd_rc read_applied(struct store *st, struct applied **out, size_t *n,
+				  struct amicd_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct applied *list = NULL;
+	size_t count = 0;
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	*out = NULL;
+	*n = 0;
+	rc = exec_sql(st,
+		      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		      " version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,"
+		      " applied_at TEXT NOT NULL)",
+		      err);
+	if (rc != AMICD_OK)
+		return rc;
+	if (sqlite3_prepare_v2(st->db, "SELECT version, name, checksum FROM schema_migrations ORDER BY version",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "read schema_migrations");
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		struct applied *grown = realloc(list, (count + 1) * sizeof *list);
+
+		if (grown == NULL) {
+			rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+			goto out;
+		}
+		list = grown;
+		list[count].version = (unsigned)sqlite3_column_int(s, 0);
+		snprintf(list[count].name, sizeof list[count].name, "%s", sqlite3_column_text(s, 1));
+		snprintf(list[count].checksum, sizeof list[count].checksum, "%s", sqlite3_column_text(s, 2));
+		count++;
+	}
+	if (src != SQLITE_DONE) {
+		rc = db_error(st, err, "read schema_migrations");
+		goto out;
+	}
+	*out = list;
+	*n = count;
+	list = NULL;
+out:
+	free(list);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Compare what the database has applied with list; *next = first unapplied index. */
+static enum amicd_rc verify_applied(const struct applied *done, size_t n_done,
+				    const struct store_migration *list, size_t n, size_t *next,
+				    struct amicd_error *err)
+{
+	for (size_t i = 0; i < n_done; i++) {
+		char sum[65];
+
+		if (i >= n || list[i].version != done[i].version) {
+			bool known = false;
+
+			for (size_t j = 0; j < n; j++)
+				known = known || list[j].version == done[i].version;
+			if (!known)
+				return amicd_error_set(err, AMICD_ERR_MIGRATION, NULL,
+						       "the database has migration %04u_%s, which this amicd does not know "
+						       "(was the database written by a newer amicd?); refusing to start",
+						       done[i].version, done[i].name);
+			return amicd_error_set(err, AMICD_ERR_MIGRATION, NULL,
+					       "the database's migrations are out of order at %04u_%s; refusing to start",
+					       done[i].version, done[i].name);
+		}
+		crypto_sha256_hex(list[i].sql, strlen(list[i].sql), sum);
+		if (strcmp(sum, done[i].checksum) != 0)
+			return amicd_error_set(err, AMICD_ERR_MIGRATION, NULL,
+					       "migration %04u_%s was changed after it was applied "
+					       "(database has checksum %.12s…, this build %.12s…); "
+					       "migrations must never be edited: add a new one",
+					       list[i].version, list[i].name, done[i].checksum, sum);
+	}
+	*next = n_done;
+	return AMICD_OK;
+}
+
+enum amicd_rc store_check_schema(struct store *st, const struct store_migration *list, size_t n,
+				 struct amicd_error *err)
+{
+	struct applied *done = NULL;
+	size_t n_done = 0, next = 0;
+	enum amicd_rc rc;
+
+	pthread_mutex_lock(&st->lock);
+	rc = read_applied(st, &done, &n_done, err);
+	if (rc == AMICD_OK)
+		rc = verify_applied(done, n_done, list, n, &next, err);
+	if (rc == AMICD_OK && next != n)
+		rc = amicd_error_set(err, AMICD_ERR_MIGRATION, NULL, "%zu migration(s) not applied", n - next);
+	pthread_mutex_unlock(&st->lock);
+	free(done);
+	return rc;
+}
+
+enum amicd_rc store_migrate(struct store *st, const struct store_migration *list, size_t n,
+			    unsigned *applied, struct amicd_error *err)
+{
+	struct applied *done = NULL;
+	size_t n_done = 0, next = 0;
+	enum amicd_rc rc;
+	sqlite3_stmt *ins = NULL;
+
+	if (applied != NULL)
+		*applied = 0;
+	for (size_t i = 1; i < n; i++)
+		if (list[i].version <= list[i - 1].version)
+			return amicd_error_set(err, AMICD_ERR_MIGRATION, NULL,
+					       "migration list out of order at %04u_%s", list[i].version, list[i].name);
+	rc = read_applied(st, &done, &n_done, err);
+	if (rc != AMICD_OK)
+		goto out;
+	rc = verify_applied(done, n_done, list, n, &next, err);
+	if (rc != AMICD_OK)
+		goto out;
+	for (size_t i = next; i < n; i++) {
+		char sum[65], ts[32];
+
+		crypto_sha256_hex(list[i].sql, strlen(list[i].sql), sum);
+		util_format_time_ms(util_now_ms(), ts, sizeof ts);
+		rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+		if (rc != AMICD_OK)
+			goto out;
+		rc = exec_sql(st, list[i].sql, err);
+		if (rc != AMICD_OK) {
+			char what[sizeof err->message];
+
+			snprintf(what, sizeof what, "%s", err != NULL ? err->message : "");
+			exec_sql(st, "ROLLBACK", NULL);
+			rc = amicd_error_set(err, AMICD_ERR_MIGRATION, NULL, "migration %04u_%s failed: %s",
+					     list[i].version, list[i].name, what);
+			goto out;
+		}
+		if (sqlite3_prepare_v2(st->db,
+				       "INSERT INTO schema_migrations (version, name, checksum, applied_at)"
+				       " VALUES (?1, ?2, ?3, ?4)", -1, &ins, NULL) != SQLITE_OK ||
+		    sqlite3_bind_int(ins, 1, (int)list[i].version) != SQLITE_OK ||
+		    sqlite3_bind_text(ins, 2, list[i].name, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_text(ins, 3, sum, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_text(ins, 4, ts, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_step(ins) != SQLITE_DONE) {
+			rc = db_error(st, err, "record migration");
+			exec_sql(st, "ROLLBACK", NULL);
+			goto out;
+		}
+		sqlite3_finalize(ins);
+		ins = NULL;
+		rc = exec_sql(st, "COMMIT", err);
+		if (rc != AMICD_OK) {
+			exec_sql(st, "ROLLBACK", NULL);
+			goto out;
+		}
+		if (applied != NULL)
+			(*applied)++;
+	}
+out:
+	sqlite3_finalize(ins);
+	free(done);
+	return rc;
+}
+
+/* --- write transactions -------------------------------------------------- */
+
+enum amicd_rc store_begin(struct store *st, struct amicd_error *err)
+{
+	return run(st, ST_BEGIN, err);
+}
+
+enum amicd_rc store_commit(struct store *st, struct amicd_error *err)
+{
+	return run(st, ST_COMMIT, err);
+}
+
+void store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		run(st, ST_ROLLBACK, NULL);
+}
+
+enum amicd_rc store_event_put(struct store *st, struct store_event *ev, struct amicd_error *err)
+{
+	sqlite3_stmt *s = stmt(st, ST_EVENT_INSERT);
+	sqlite3_stmt *f = stmt(st, ST_EVENT_FIND);
+	char ts[32];
+	int src;
+
+	if (s == NULL || f == NULL)
+		return db_error(st, err, "prepare");
+	util_format_time_ms(ev->received_at_ms, ts, sizeof ts);
+	sqlite3_bind_text(s, 1, ev->source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ev->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, ev->delivery_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, ev->dedup_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, ts, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, ev->status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, ev->note, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 8, ev->headers_json, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 9, ev->payload, (int)ev->payload_len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 10, ev->payload_sha256, -1, SQLITE_STATIC);
+	src = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (src != SQLITE_DONE)
+		return db_error(st, err, "insert event");
+	if (sqlite3_changes(st->db) == 1) {
+		ev->id = sqlite3_last_insert_rowid(st->db);
+		ev->duplicate = false;
+		return AMICD_OK;
+	}
+	sqlite3_bind_text(f, 1, ev->source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(f, 2, ev->dedup_key, -1, SQLITE_STATIC);
+	src = sqlite3_step(f);
+	if (src == SQLITE_ROW)
+		ev->id = sqlite3_column_int64(f, 0);
+	sqlite3_reset(f);
+	sqlite3_clear_bindings(f);
+	if (src != SQLITE_ROW)
+		return db_error(st, err, "find duplicate event");
+	ev->duplicate = true;
+	return AMICD_OK;
+}
+
+enum amicd_rc store_rejected_put(struct store *st, const struct store_rejected *rj, size_t keep,
+				 struct amicd_error *err)
+{
+	sqlite3_stmt *s = stmt(st, ST_REJECTED_INSERT);
+	char ts[32];
+	int src;
+
+	if (s == NULL)
+		return db_error(st, err, "prepare");
+	util_format_time_ms(rj->received_at_ms, ts, sizeof ts);
+	sqlite3_bind_text(s, 1, rj->source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ts, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, rj->code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, rj->message, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, rj->json_path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, rj->headers_json, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 7, rj->body != NULL ? rj->body : "", (int)rj->body_len, SQLITE_STATIC);
+	src = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (src != SQLITE_DONE)
+		return db_error(st, err, "insert rejected delivery");
+	s = stmt(st, ST_REJECTED_TRIM);
+	if (s == NULL)
+		return db_error(st, err, "prepare");
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)keep);
+	src = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (src != SQLITE_DONE)
+		return db_error(st, err, "trim rejected deliveries");
+	return AMICD_OK;
+}
+
+/* --- reads ---------------------------------------------------------------- */
+
+static json_t *column_json_text(sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	return t != NULL ? json_string((const char *)t) : json_null();
+}
+
+static json_t *event_row(sqlite3_stmt *s)
+{
+	return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o}",
+			 "id", (json_int_t)sqlite3_column_int64(s, 0),
+			 "source", column_json_text(s, 1),
+			 "kind", column_json_text(s, 2),
+			 "delivery_id", column_json_text(s, 3),
+			 "received_at", column_json_text(s, 4),
+			 "status", column_json_text(s, 5),
+			 "note", column_json_text(s, 6));
+}
+
+enum amicd_rc store_events_list(struct store *st, int limit, int64_t before, json_t **out,
+				struct amicd_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	json_t *events = json_array();
+	int64_t last = 0;
+	int rows = 0, src;
+	enum amicd_rc rc = AMICD_OK;
+
+	*out = NULL;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT id, source, kind, delivery_id, received_at, status, note FROM events"
+			       " WHERE id < ?1 ORDER BY id DESC LIMIT ?2", -1, &s, NULL) != SQLITE_OK) {
+		rc = db_error(st, err, "list events");
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, before > 0 ? before : INT64_MAX);
+	sqlite3_bind_int(s, 2, limit + 1); /* one more tells whether a next page exists */
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		if (rows == limit)
+			break;
+		last = sqlite3_column_int64(s, 0);
+		json_array_append_new(events, event_row(s));
+		rows++;
+	}
+	if (src != SQLITE_ROW && src != SQLITE_DONE) {
+		rc = db_error(st, err, "list events");
+		goto out;
+	}
+	*out = json_pack("{s:O,s:o}", "events", events,
+			 "next", src == SQLITE_ROW ? json_integer(last) : json_null());
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	json_decref(events);
+	return rc;
+}
+
+enum amicd_rc store_event_get(struct store *st, int64_t id, json_t **out, struct amicd_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum amicd_rc rc = AMICD_OK;
+	json_t *ev = NULL;
+	int src;
+
+	*out = NULL;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT id, source, kind, delivery_id, received_at, status, note, headers, payload"
+			       " FROM events WHERE id = ?1", -1, &s, NULL) != SQLITE_OK) {
+		rc = db_error(st, err, "get event");
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	src = sqlite3_step(s);
+	if (src == SQLITE_DONE) {
+		rc = amicd_error_set(err, AMICD_ERR_NOT_FOUND, NULL, "no event %lld", (long long)id);
+		goto out;
+	}
+	if (src != SQLITE_ROW) {
+		rc = db_error(st, err, "get event");
+		goto out;
+	}
+	ev = event_row(s);
+	{
+		json_t *headers = json_loads((const char *)sqlite3_column_text(s, 7), 0, NULL);
+		json_t *payload = json_loadb(sqlite3_column_blob(s, 8), (size_t)sqlite3_column_bytes(s, 8),
+					     JSON_DECODE_ANY, NULL);
+
+		json_object_set_new(ev, "headers", headers != NULL ? headers : json_object());
+		/* stored bodies were valid JSON when accepted; keep raw text otherwise */
+		if (payload == NULL)
+			payload = json_stringn(sqlite3_column_blob(s, 8), (size_t)sqlite3_column_bytes(s, 8));
+		json_object_set_new(ev, "payload", payload != NULL ? payload : json_null());
+	}
+	*out = ev;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+enum amicd_rc store_count(struct store *st, const char *table, int64_t *n, struct amicd_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum amicd_rc rc = AMICD_OK;
+	char sql[128];
+
+	if (strcmp(table, "events") != 0 && strcmp(table, "rejected_deliveries") != 0)
+		return amicd_error_set(err, AMICD_ERR_INTERNAL, NULL, "no table %s", table);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW)
+		rc = db_error(st, err, "count");
+	else
+		*n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
