@@ -111,3 +111,24 @@ void gitlab_push_clear(struct gitlab_push *p)
 	free(p->ref);
 	memset(p, 0, sizeof *p);
 }
+
+bool gitlab_dedup_key(const char *idempotency_key, const char *event_uuid, const char *body_sha256,
+		      char **key, char **delivery_id)
+{
+	int n;
+
+	*key = NULL;
+	*delivery_id = NULL;
+	if (idempotency_key != NULL && idempotency_key[0] != '\0') {
+		*delivery_id = strdup(idempotency_key);
+		n = asprintf(key, "idem:%s", idempotency_key);
+	} else if (event_uuid != NULL && event_uuid[0] != '\0') {
+		*delivery_id = strdup(event_uuid);
+		n = asprintf(key, "uuid:%s:%s", event_uuid, body_sha256);
+	} else {
+		n = asprintf(key, "sha256:%s", body_sha256);
+	}
+	if (n < 0)
+		*key = NULL;
+	return *key != NULL;
+}

@@ -44,6 +44,17 @@ const char *gitlab_event_kind(const char *event_header, const json_t *body, char
  */
 enum amicd_rc gitlab_push_parse(const json_t *body, struct gitlab_push *out, struct amicd_error *err);
 
+/*
+ * gitlab_dedup_key — the key that recognises a re-delivery of the same event:
+ * "idem:<Idempotency-Key>" when that header is present (GitLab 17.4+ keeps it on
+ * retries and manual resends), else "uuid:<X-Gitlab-Event-UUID>:<body sha256>",
+ * else "sha256:<body sha256>". *delivery_id is the sender's id for the delivery
+ * (Idempotency-Key, else X-Gitlab-Event-UUID) or NULL. Both are the caller's to
+ * free. Empty header values count as absent. Returns false on out of memory.
+ */
+bool gitlab_dedup_key(const char *idempotency_key, const char *event_uuid, const char *body_sha256,
+		      char **key, char **delivery_id);
+
 /* gitlab_push_clear — release what out owns and zero it. */
 void gitlab_push_clear(struct gitlab_push *p);
 

@@ -250,29 +250,15 @@ enum amicd_rc hooks_gitlab_precheck(struct http_request *req, void *cls, struct 
 	return AMICD_OK;
 }
 
-/* Idempotency-Key, else X-Gitlab-Event-UUID + body hash, else the body hash alone. */
 static bool gitlab_dedup(struct delivery *d)
 {
-	const char *idem = http_header(d->req, "Idempotency-Key");
-	const char *uuid = http_header(d->req, "X-Gitlab-Event-UUID");
 	char sha[65];
 	size_t len;
 	const void *body = http_body(d->req, &len);
-	int n;
 
 	crypto_sha256_hex(body, len, sha);
-	if (idem != NULL && idem[0] != '\0') {
-		d->delivery_id = strdup(idem);
-		n = asprintf(&d->dedup_key, "idem:%s", idem);
-	} else if (uuid != NULL && uuid[0] != '\0') {
-		d->delivery_id = strdup(uuid);
-		n = asprintf(&d->dedup_key, "uuid:%s:%s", uuid, sha);
-	} else {
-		n = asprintf(&d->dedup_key, "sha256:%s", sha);
-	}
-	if (n < 0)
-		d->dedup_key = NULL;
-	return d->dedup_key != NULL;
+	return gitlab_dedup_key(http_header(d->req, "Idempotency-Key"), http_header(d->req, "X-Gitlab-Event-UUID"),
+				sha, &d->dedup_key, &d->delivery_id);
 }
 
 /* Whether a valid push concerns a tracked repo and branch; note says why not. */
