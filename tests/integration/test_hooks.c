@@ -1,0 +1,795 @@
+/*
+ * test_hooks.c — every row of the hook table (design §4) against the real amicd
+ * binary: 202 queued, 200 duplicate, 200 ignored, 401, 400 with the JSON path
+ * (and the raw body kept), 413, 415, 405, 404, 503 with Retry-After when the
+ * store is locked; for POST /hooks/gitlab and POST /hooks/eventbridge. Also the
+ * events API, the probes, secrets kept out of the log and the API, and a clean
+ * SIGTERM.
+ *
+ * Each test starts its own amicd in its own temp dir (setup) and stops it
+ * (teardown): no test depends on another.
+ */
+#include "harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int start_with(void **state, const struct amicd_opts *opts)
+{
+	struct amicd_proc *p = calloc(1, sizeof *p);
+
+	if (p == NULL || harness_init(p, opts) != 0 || harness_start(p) != 0) {
+		if (p != NULL)
+			harness_cleanup(p);
+		free(p);
+		return -1;
+	}
+	*state = p;
+	return 0;
+}
+
+static int setup_default(void **state) { return start_with(state, NULL); }
+
+static int setup_small_body(void **state)
+{
+	struct amicd_opts o = { .max_body_bytes = 4096 };
+
+	return start_with(state, &o);
+}
+
+static int setup_signing(void **state)
+{
+	struct amicd_opts o = { .signing = true };
+
+	return start_with(state, &o);
+}
+
+static int setup_basic(void **state)
+{
+	struct amicd_opts o = { .basic = true };
+
+	return start_with(state, &o);
+}
+
+static int setup_read_token(void **state)
+{
+	struct amicd_opts o = { .read_token = true };
+
+	return start_with(state, &o);
+}
+
+static int setup_short_busy(void **state)
+{
+	struct amicd_opts o = { .busy_timeout_ms = 100 };
+
+	return start_with(state, &o);
+}
+
+static int teardown(void **state)
+{
+	struct amicd_proc *p = *state;
+
+	harness_cleanup(p);
+	free(p);
+	return 0;
+}
+
+static json_t *body_json(const struct http_result *r)
+{
+	json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+
+	if (j == NULL)
+		fail_msg("response is not JSON: %s", r->body);
+	return j;
+}
+
+/* POST a GitLab delivery; returns the status, *event_id and the status word. */
+static long post_gitlab(struct amicd_proc *p, const char *event, const char *idem, const char *body,
+			int64_t *event_id, char *status_word, size_t size)
+{
+	const char *h[8];
+	char idem_buf[128];
+	struct http_result r;
+	long code;
+
+	h_gitlab_headers(h, event, idem, idem_buf);
+	assert_int_equal(h_post(p, "/hooks/gitlab", h, body, strlen(body), &r), 0);
+	code = r.status;
+	if (code == 200 || code == 202) {
+		json_t *j = body_json(&r);
+
+		if (event_id != NULL)
+			*event_id = json_integer_value(json_object_get(j, "event_id"));
+		if (status_word != NULL)
+			snprintf(status_word, size, "%s", json_string_value(json_object_get(j, "status")));
+		json_decref(j);
+	}
+	http_result_free(&r);
+	return code;
+}
+
+static long post_eb(struct amicd_proc *p, const char *body, int64_t *event_id, char *status_word, size_t size)
+{
+	const char *h[4];
+	struct http_result r;
+	long code;
+
+	h_eb_headers(h);
+	assert_int_equal(h_post(p, "/hooks/eventbridge", h, body, strlen(body), &r), 0);
+	code = r.status;
+	if (code == 200 || code == 202) {
+		json_t *j = body_json(&r);
+
+		if (event_id != NULL)
+			*event_id = json_integer_value(json_object_get(j, "event_id"));
+		if (status_word != NULL)
+			snprintf(status_word, size, "%s", json_string_value(json_object_get(j, "status")));
+		json_decref(j);
+	}
+	http_result_free(&r);
+	return code;
+}
+
+static int64_t count_events(struct amicd_proc *p)
+{
+	return h_db_int(p, "SELECT count(*) FROM events", NULL);
+}
+
+/* A fixture with one JSON field replaced (path of object keys separated by '.'). */
+static char *fixture_with(const char *name, const char *dotted, json_t *value)
+{
+	char *text = h_fixture(name, NULL);
+	json_t *doc = json_loads(text, 0, NULL);
+	json_t *obj = doc;
+	char path[128], *key, *save = NULL, *next;
+	char *out;
+
+	free(text);
+	snprintf(path, sizeof path, "%s", dotted);
+	key = strtok_r(path, ".", &save);
+	while ((next = strtok_r(NULL, ".", &save)) != NULL) {
+		obj = json_object_get(obj, key);
+		key = next;
+	}
+	if (value != NULL)
+		json_object_set_new(obj, key, value);
+	else
+		json_object_del(obj, key);
+	out = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	return out;
+}
+
+/* --- GitLab ------------------------------------------------------------------ */
+
+static void gitlab_push_queued_then_duplicate(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = h_fixture("gitlab-push.json", NULL);
+	char word[32];
+	int64_t id1 = 0, id2 = 0;
+
+	assert_int_equal(post_gitlab(p, "Push Hook", "idem-1", push, &id1, word, sizeof word), 202);
+	assert_string_equal(word, "queued");
+	assert_true(id1 > 0);
+	assert_int_equal(post_gitlab(p, "Push Hook", "idem-1", push, &id2, word, sizeof word), 200);
+	assert_string_equal(word, "duplicate");
+	assert_int_equal(id2, id1);
+	assert_int_equal(count_events(p), 1);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE status = 'queued' AND kind = 'push'", NULL), 1);
+	free(push);
+}
+
+static void gitlab_duplicate_by_event_uuid_and_body(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = h_fixture("gitlab-push.json", NULL);
+	char *other = fixture_with("gitlab-push.json", "checkout_sha", json_string("a580d6e1e6ce37d05cd5b731b52c416f02966915"));
+	const char *h[] = { "Content-Type: application/json", "X-Gitlab-Token: " H_GITLAB_TOKEN,
+			    "X-Gitlab-Event: Push Hook", "X-Gitlab-Event-UUID: 7b1c5d6e-uuid", NULL };
+	struct http_result r;
+
+	assert_int_equal(h_post(p, "/hooks/gitlab", h, push, strlen(push), &r), 0);
+	assert_int_equal(r.status, 202);
+	http_result_free(&r);
+	assert_int_equal(h_post(p, "/hooks/gitlab", h, push, strlen(push), &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"duplicate\""));
+	http_result_free(&r);
+	/* same event UUID, different body: not the same delivery */
+	assert_int_equal(h_post(p, "/hooks/gitlab", h, other, strlen(other), &r), 0);
+	assert_int_equal(r.status, 202);
+	http_result_free(&r);
+	assert_int_equal(count_events(p), 2);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE delivery_id = ?1", "7b1c5d6e-uuid"), 2);
+	free(push);
+	free(other);
+}
+
+static void gitlab_ignored_kinds(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *tag = h_fixture("gitlab-tag-push.json", NULL);
+	char *branch = fixture_with("gitlab-push.json", "ref", json_string("refs/heads/feature/x"));
+	char *repo = h_fixture("gitlab-push.json", NULL);
+	char *mr = strdup("{\"object_kind\":\"merge_request\",\"project\":{}}");
+	char word[32];
+	int64_t id = 0;
+	json_t *doc = json_loads(repo, 0, NULL);
+
+	/* an untracked repository: every URL of the push points elsewhere */
+	json_t *proj = json_object_get(doc, "project");
+	json_object_set_new(proj, "web_url", json_string("https://gitlab.example.net/other/thing"));
+	json_object_set_new(proj, "git_http_url", json_string("https://gitlab.example.net/other/thing.git"));
+	json_object_set_new(proj, "git_ssh_url", json_string("git@gitlab.example.net:other/thing.git"));
+	free(repo);
+	repo = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+
+	assert_int_equal(post_gitlab(p, "Tag Push Hook", "t-1", tag, &id, word, sizeof word), 200);
+	assert_string_equal(word, "ignored");
+	assert_int_equal(post_gitlab(p, "Push Hook", "b-1", branch, &id, word, sizeof word), 200);
+	assert_string_equal(word, "ignored");
+	assert_int_equal(post_gitlab(p, "Push Hook", "r-1", repo, &id, word, sizeof word), 200);
+	assert_string_equal(word, "ignored");
+	assert_int_equal(post_gitlab(p, "Merge Request Hook", "m-1", mr, &id, word, sizeof word), 200);
+	assert_string_equal(word, "ignored");
+	/* stored, with a note saying why */
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE status = 'ignored' AND note IS NOT NULL", NULL), 4);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE note LIKE '%not tracked%'", NULL), 2);
+	free(tag);
+	free(branch);
+	free(repo);
+	free(mr);
+}
+
+static void gitlab_branch_delete_queued(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *del = h_fixture("gitlab-push-branch-delete.json", NULL);
+	char word[32];
+
+	assert_int_equal(post_gitlab(p, "Push Hook", "del-1", del, NULL, word, sizeof word), 202);
+	assert_string_equal(word, "queued");
+	free(del);
+}
+
+static void gitlab_unauthorized(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = h_fixture("gitlab-push.json", NULL);
+	const char *wrong[] = { "Content-Type: application/json", "X-Gitlab-Token: " H_GITLAB_TOKEN "x",
+				"X-Gitlab-Event: Push Hook", NULL };
+	const char *none[] = { "Content-Type: application/json", "X-Gitlab-Event: Push Hook", NULL };
+	struct http_result r;
+
+	assert_int_equal(h_post(p, "/hooks/gitlab", wrong, push, strlen(push), &r), 0);
+	assert_int_equal(r.status, 401);
+	assert_non_null(strstr(r.body, "\"unauthorized\""));
+	http_result_free(&r);
+	assert_int_equal(h_post(p, "/hooks/gitlab", none, push, strlen(push), &r), 0);
+	assert_int_equal(r.status, 401);
+	http_result_free(&r);
+	assert_int_equal(count_events(p), 0);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM rejected_deliveries", NULL), 0);
+	free(push);
+}
+
+static char *sign(const char *id, const char *ts, const char *body)
+{
+	static const unsigned char key[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+					       17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32 };
+	unsigned char mac[32];
+	unsigned int mac_len = 0;
+	char *msg = NULL, *out = malloc(64);
+
+	if (asprintf(&msg, "%s.%s.%s", id, ts, body) < 0)
+		return NULL;
+	HMAC(EVP_sha256(), key, sizeof key, (unsigned char *)msg, strlen(msg), mac, &mac_len);
+	EVP_EncodeBlock((unsigned char *)out, mac, (int)mac_len);
+	free(msg);
+	return out;
+}
+
+static long post_signed(struct amicd_proc *p, const char *body, const char *id, long ts_offset, bool tamper)
+{
+	char ts[32], id_h[96], ts_h[64], sig_h[160];
+	char *sig;
+	struct http_result r;
+	long code;
+
+	snprintf(ts, sizeof ts, "%ld", (long)time(NULL) + ts_offset);
+	sig = sign(id, ts, body);
+	if (tamper)
+		sig[0] = sig[0] == 'A' ? 'B' : 'A';
+	snprintf(id_h, sizeof id_h, "webhook-id: %s", id);
+	snprintf(ts_h, sizeof ts_h, "webhook-timestamp: %s", ts);
+	snprintf(sig_h, sizeof sig_h, "webhook-signature: v1,bm90LXRoaXMtb25l v1,%s", sig);
+	{
+		const char *h[] = { "Content-Type: application/json", "X-Gitlab-Token: " H_GITLAB_TOKEN,
+				    "X-Gitlab-Event: Push Hook", id_h, ts_h, sig_h, NULL };
+
+		assert_int_equal(h_post(p, "/hooks/gitlab", h, body, strlen(body), &r), 0);
+	}
+	code = r.status;
+	http_result_free(&r);
+	free(sig);
+	return code;
+}
+
+static void gitlab_signature(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = h_fixture("gitlab-push.json", NULL);
+	const char *h[] = { "Content-Type: application/json", "X-Gitlab-Token: " H_GITLAB_TOKEN,
+			    "X-Gitlab-Event: Push Hook", NULL };
+	struct http_result r;
+
+	assert_int_equal(post_signed(p, push, "msg_1", 0, false), 202);
+	assert_int_equal(post_signed(p, push, "msg_2", 0, true), 401);
+	assert_int_equal(post_signed(p, push, "msg_3", -400, false), 401);
+	assert_int_equal(post_signed(p, push, "msg_4", 400, false), 401);
+	assert_int_equal(post_signed(p, push, "msg_5", -200, false), 200); /* same body, no key: duplicate */
+	/* the right token without any signature is not enough when signing is configured */
+	assert_int_equal(h_post(p, "/hooks/gitlab", h, push, strlen(push), &r), 0);
+	assert_int_equal(r.status, 401);
+	http_result_free(&r);
+	assert_int_equal(count_events(p), 1);
+	free(push);
+}
+
+static void gitlab_bad_request_keeps_body(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *no_after = fixture_with("gitlab-push.json", "after", NULL);
+	char *bad_url = fixture_with("gitlab-push.json", "project.web_url", json_integer(7));
+	const char *h[8];
+	char idem_buf[128];
+	struct http_result r;
+	json_t *j;
+
+	h_gitlab_headers(h, "Push Hook", "bad-1", idem_buf);
+	assert_int_equal(h_post(p, "/hooks/gitlab", h, "{\"ref\": [", 9, &r), 0);
+	assert_int_equal(r.status, 400);
+	j = body_json(&r);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "malformed_json");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "path")), "$");
+	json_decref(j);
+	http_result_free(&r);
+
+	assert_int_equal(h_post(p, "/hooks/gitlab", h, no_after, strlen(no_after), &r), 0);
+	assert_int_equal(r.status, 400);
+	j = body_json(&r);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "path")), "$.after");
+	json_decref(j);
+	http_result_free(&r);
+
+	assert_int_equal(h_post(p, "/hooks/gitlab", h, bad_url, strlen(bad_url), &r), 0);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "\"$.project.web_url\""));
+	http_result_free(&r);
+
+	assert_int_equal(count_events(p), 0);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM rejected_deliveries WHERE source = 'gitlab'", NULL), 3);
+	assert_int_equal(h_db_int(p, "SELECT length(body) FROM rejected_deliveries WHERE json_path = '$.after'", NULL),
+			 (int64_t)strlen(no_after));
+	free(no_after);
+	free(bad_url);
+}
+
+static void gitlab_too_large(void **state)
+{
+	struct amicd_proc *p = *state;
+	size_t n = 8192;
+	char *big = malloc(n + 1);
+	const char *h[8];
+	char idem_buf[128];
+	struct http_result r;
+
+	memset(big, ' ', n);
+	big[0] = '{';
+	big[n - 1] = '}';
+	big[n] = '\0';
+	h_gitlab_headers(h, "Push Hook", "big-1", idem_buf);
+	assert_int_equal(h_post(p, "/hooks/gitlab", h, big, n, &r), 0);
+	assert_int_equal(r.status, 413);
+	assert_non_null(strstr(r.body, "payload_too_large"));
+	http_result_free(&r);
+	assert_int_equal(count_events(p), 0);
+	free(big);
+}
+
+static void gitlab_media_type_method_path(void **state)
+{
+	struct amicd_proc *p = *state;
+	const char *text[] = { "Content-Type: text/plain", "X-Gitlab-Token: " H_GITLAB_TOKEN, NULL };
+	struct http_result r;
+	char allow[64];
+
+	assert_int_equal(h_post(p, "/hooks/gitlab", text, "{}", 2, &r), 0);
+	assert_int_equal(r.status, 415);
+	http_result_free(&r);
+	assert_int_equal(h_get(p, "/hooks/gitlab", NULL, &r), 0);
+	assert_int_equal(r.status, 405);
+	assert_non_null(h_header(&r, "Allow", allow, sizeof allow));
+	assert_string_equal(allow, "POST");
+	http_result_free(&r);
+	assert_int_equal(h_post(p, "/hooks/nothing", text, "{}", 2, &r), 0);
+	assert_int_equal(r.status, 404);
+	http_result_free(&r);
+	assert_int_equal(h_post(p, "/healthz", text, "{}", 2, &r), 0);
+	assert_int_equal(r.status, 405);
+	http_result_free(&r);
+}
+
+/* The store is locked past busy_timeout_ms: 503 with Retry-After, nothing stored; then it works. */
+static void store_locked_answers_503(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = h_fixture("gitlab-push.json", NULL);
+	char *eb = h_fixture("eventbridge-ami-state-change.json", NULL);
+	sqlite3 *db = NULL;
+	const char *h[8];
+	char idem_buf[128], retry[16];
+	struct http_result r;
+
+	assert_int_equal(sqlite3_open(p->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	h_gitlab_headers(h, "Push Hook", "locked-1", idem_buf);
+	assert_int_equal(h_post(p, "/hooks/gitlab", h, push, strlen(push), &r), 0);
+	assert_int_equal(r.status, 503);
+	assert_non_null(h_header(&r, "Retry-After", retry, sizeof retry));
+	assert_true(atoi(retry) > 0);
+	assert_non_null(strstr(r.body, "store_unavailable"));
+	assert_null(strstr(r.body, "database is locked")); /* SQLite's detail stays in the log */
+	http_result_free(&r);
+	assert_int_equal(post_eb(p, eb, NULL, NULL, 0), 503);
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(count_events(p), 0);
+	/* the sender's retry succeeds */
+	assert_int_equal(post_gitlab(p, "Push Hook", "locked-1", push, NULL, NULL, 0), 202);
+	assert_int_equal(post_eb(p, eb, NULL, NULL, 0), 202);
+	assert_int_equal(count_events(p), 2);
+	assert_true(h_log_contains(p, "delivery not stored"));
+	free(push);
+	free(eb);
+}
+
+/* --- EventBridge --------------------------------------------------------------- */
+
+static void eventbridge_kinds_queued_and_duplicate(void **state)
+{
+	struct amicd_proc *p = *state;
+	static const char *const fixtures[][2] = {
+		{ "eventbridge-ami-state-change.json", "ami_state" },
+		{ "eventbridge-cloudtrail-modifyimageattribute.json", "ami_launch_permission" },
+		{ "eventbridge-cloudtrail-createtags.json", "ami_tags" },
+		{ "eventbridge-ami-shared.json", "ami_shared" },
+	};
+
+	for (size_t i = 0; i < 4; i++) {
+		char *body = h_fixture(fixtures[i][0], NULL);
+		char word[32];
+		int64_t id = 0, id2 = 0;
+
+		assert_int_equal(post_eb(p, body, &id, word, sizeof word), 202);
+		assert_string_equal(word, "queued");
+		assert_int_equal(post_eb(p, body, &id2, word, sizeof word), 200);
+		assert_string_equal(word, "duplicate");
+		assert_int_equal(id, id2);
+		{
+			char sql[128];
+
+			snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE id = %lld AND kind = ?1", (long long)id);
+			assert_int_equal(h_db_int(p, sql, fixtures[i][1]), 1);
+		}
+		free(body);
+	}
+	assert_int_equal(count_events(p), 4);
+}
+
+static void eventbridge_ignored(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *other = fixture_with("eventbridge-ami-state-change.json", "detail-type", json_string("EC2 Instance State-change Notification"));
+	char *err = fixture_with("eventbridge-cloudtrail-createtags.json", "detail.errorCode", json_string("Client.UnauthorizedOperation"));
+	char *err2 = NULL;
+	char word[32];
+	json_t *doc = json_loads(err, 0, NULL);
+
+	json_object_set_new(doc, "id", json_string("another-id-for-the-error-record"));
+	err2 = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	assert_int_equal(post_eb(p, other, NULL, word, sizeof word), 200);
+	assert_string_equal(word, "ignored");
+	assert_int_equal(post_eb(p, err2, NULL, word, sizeof word), 200);
+	assert_string_equal(word, "ignored");
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE status = 'ignored'", NULL), 2);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE note LIKE '%UnauthorizedOperation%'", NULL), 1);
+	free(other);
+	free(err);
+	free(err2);
+}
+
+static void eventbridge_unauthorized(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *body = h_fixture("eventbridge-ami-shared.json", NULL);
+	const char *wrong[] = { "Content-Type: application/json", "X-Api-Key: nope", NULL };
+	const char *none[] = { "Content-Type: application/json", NULL };
+	struct http_result r;
+
+	assert_int_equal(h_post(p, "/hooks/eventbridge", wrong, body, strlen(body), &r), 0);
+	assert_int_equal(r.status, 401);
+	http_result_free(&r);
+	assert_int_equal(h_post(p, "/hooks/eventbridge", none, body, strlen(body), &r), 0);
+	assert_int_equal(r.status, 401);
+	http_result_free(&r);
+	assert_int_equal(count_events(p), 0);
+	free(body);
+}
+
+static void eventbridge_basic_auth(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *body = h_fixture("eventbridge-ami-shared.json", NULL);
+	char authz[128];
+	const char *h[] = { "Content-Type: application/json", authz, NULL };
+	unsigned char b64[96];
+	struct http_result r;
+
+	EVP_EncodeBlock(b64, (const unsigned char *)H_EB_USER ":" H_EB_PASSWORD, (int)strlen(H_EB_USER ":" H_EB_PASSWORD));
+	snprintf(authz, sizeof authz, "Authorization: Basic %s", b64);
+	assert_int_equal(h_post(p, "/hooks/eventbridge", h, body, strlen(body), &r), 0);
+	assert_int_equal(r.status, 202);
+	http_result_free(&r);
+	EVP_EncodeBlock(b64, (const unsigned char *)H_EB_USER ":wrong", (int)strlen(H_EB_USER ":wrong"));
+	snprintf(authz, sizeof authz, "Authorization: Basic %s", b64);
+	assert_int_equal(h_post(p, "/hooks/eventbridge", h, body, strlen(body), &r), 0);
+	assert_int_equal(r.status, 401);
+	http_result_free(&r);
+	free(body);
+}
+
+static void eventbridge_bad_request(void **state)
+{
+	struct amicd_proc *p = *state;
+	static const char *const paths[][2] = {
+		{ "id", "$.id" },
+		{ "detail", "$.detail" },
+		{ "detail.ImageId", "$.detail.ImageId" },
+		{ "region", "$.region" },
+	};
+
+	for (size_t i = 0; i < 4; i++) {
+		char *body = fixture_with("eventbridge-ami-state-change.json", paths[i][0], NULL);
+		const char *h[4];
+		struct http_result r;
+		json_t *j;
+
+		h_eb_headers(h);
+		assert_int_equal(h_post(p, "/hooks/eventbridge", h, body, strlen(body), &r), 0);
+		assert_int_equal(r.status, 400);
+		j = body_json(&r);
+		assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "path")), paths[i][1]);
+		json_decref(j);
+		http_result_free(&r);
+		free(body);
+	}
+	assert_int_equal(count_events(p), 0);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM rejected_deliveries WHERE source = 'eventbridge'", NULL), 4);
+}
+
+static void eventbridge_too_large_media_method(void **state)
+{
+	struct amicd_proc *p = *state;
+	size_t n = 5000;
+	char *big = malloc(n + 1);
+	const char *h[4];
+	const char *text[] = { "Content-Type: text/plain", "X-Api-Key: " H_EB_KEY, NULL };
+	struct http_result r;
+	char allow[64];
+
+	memset(big, ' ', n);
+	big[0] = '{';
+	big[n - 1] = '}';
+	big[n] = '\0';
+	h_eb_headers(h);
+	assert_int_equal(h_post(p, "/hooks/eventbridge", h, big, n, &r), 0);
+	assert_int_equal(r.status, 413);
+	http_result_free(&r);
+	assert_int_equal(h_post(p, "/hooks/eventbridge", text, "{}", 2, &r), 0);
+	assert_int_equal(r.status, 415);
+	http_result_free(&r);
+	assert_int_equal(h_get(p, "/hooks/eventbridge", NULL, &r), 0);
+	assert_int_equal(r.status, 405);
+	assert_string_equal(h_header(&r, "Allow", allow, sizeof allow), "POST");
+	http_result_free(&r);
+	free(big);
+}
+
+/* --- events API, probes, secrets, shutdown --------------------------------------- */
+
+static void events_api(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = h_fixture("gitlab-push.json", NULL);
+	char *eb = h_fixture("eventbridge-ami-shared.json", NULL);
+	struct http_result r;
+	json_t *j, *events;
+	int64_t first = 0;
+	char path[64];
+
+	assert_int_equal(post_gitlab(p, "Push Hook", "api-1", push, &first, NULL, 0), 202);
+	for (int i = 2; i <= 5; i++) {
+		char key[16];
+
+		snprintf(key, sizeof key, "api-%d", i);
+		assert_int_equal(post_gitlab(p, "Push Hook", key, push, NULL, NULL, 0), 202);
+	}
+	assert_int_equal(post_eb(p, eb, NULL, NULL, 0), 202);
+
+	assert_int_equal(h_get(p, "/api/v1/events?limit=4", NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	j = body_json(&r);
+	events = json_object_get(j, "events");
+	assert_int_equal(json_array_size(events), 4);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(events, 0), "id")), 6);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(events, 0), "source")), "eventbridge");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(events, 0), "delivery_id")),
+			    "0b6c2f0e-9a61-4c4e-9d1f-6f0a3c2b7e11");
+	assert_int_equal(json_integer_value(json_object_get(j, "next")), 3);
+	json_decref(j);
+	http_result_free(&r);
+
+	assert_int_equal(h_get(p, "/api/v1/events?limit=4&before=3", NULL, &r), 0);
+	j = body_json(&r);
+	assert_int_equal(json_array_size(json_object_get(j, "events")), 2);
+	assert_true(json_is_null(json_object_get(j, "next")));
+	json_decref(j);
+	http_result_free(&r);
+
+	assert_int_equal(h_get(p, "/api/v1/events?limit=0", NULL, &r), 0);
+	assert_int_equal(r.status, 400);
+	http_result_free(&r);
+
+	snprintf(path, sizeof path, "/api/v1/events/%lld", (long long)first);
+	assert_int_equal(h_get(p, path, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	j = body_json(&r);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "payload"), "after")),
+			    "61c979eab8ea475e0b84db7556d2049e9dae6d89");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "headers"), "x-gitlab-event")), "Push Hook");
+	assert_null(json_object_get(json_object_get(j, "headers"), "x-gitlab-token"));
+	assert_string_equal(json_string_value(json_object_get(j, "delivery_id")), "api-1");
+	json_decref(j);
+	http_result_free(&r);
+
+	assert_int_equal(h_get(p, "/api/v1/events/6", NULL, &r), 0);
+	assert_null(strstr(r.body, H_EB_KEY));
+	assert_null(strstr(r.body, "x-api-key"));
+	http_result_free(&r);
+
+	assert_int_equal(h_get(p, "/api/v1/events/999", NULL, &r), 0);
+	assert_int_equal(r.status, 404);
+	http_result_free(&r);
+	free(push);
+	free(eb);
+}
+
+static void read_token_protects_api(void **state)
+{
+	struct amicd_proc *p = *state;
+	const char *good[] = { "Authorization: Bearer " H_READ_TOKEN, NULL };
+	const char *admin[] = { "Authorization: Bearer " H_ADMIN_TOKEN, NULL };
+	const char *bad[] = { "Authorization: Bearer nope", NULL };
+	struct http_result r;
+
+	assert_int_equal(h_get(p, "/api/v1/events", NULL, &r), 0);
+	assert_int_equal(r.status, 401);
+	http_result_free(&r);
+	assert_int_equal(h_get(p, "/api/v1/events", bad, &r), 0);
+	assert_int_equal(r.status, 401);
+	http_result_free(&r);
+	assert_int_equal(h_get(p, "/api/v1/events", good, &r), 0);
+	assert_int_equal(r.status, 200);
+	http_result_free(&r);
+	assert_int_equal(h_get(p, "/api/v1/events", admin, &r), 0);
+	assert_int_equal(r.status, 200);
+	http_result_free(&r);
+	/* probes stay open for the platform */
+	assert_int_equal(h_get(p, "/healthz", NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	http_result_free(&r);
+}
+
+static void probes(void **state)
+{
+	struct amicd_proc *p = *state;
+	struct http_result r;
+
+	assert_int_equal(h_get(p, "/healthz", NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	http_result_free(&r);
+	assert_int_equal(h_get(p, "/readyz", NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "ready"));
+	http_result_free(&r);
+}
+
+static void secrets_never_logged(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = h_fixture("gitlab-push.json", NULL);
+	char *eb = h_fixture("eventbridge-ami-shared.json", NULL);
+	const char *wrong[] = { "Content-Type: application/json", "X-Gitlab-Token: guess-" H_GITLAB_TOKEN, NULL };
+	struct http_result r;
+
+	assert_int_equal(post_gitlab(p, "Push Hook", "s-1", push, NULL, NULL, 0), 202);
+	assert_int_equal(post_eb(p, eb, NULL, NULL, 0), 202);
+	assert_int_equal(h_post(p, "/hooks/gitlab", wrong, push, strlen(push), &r), 0);
+	http_result_free(&r);
+	assert_int_equal(harness_stop(p, SIGTERM, 10000), 0);
+	assert_false(h_log_contains(p, H_GITLAB_TOKEN));
+	assert_false(h_log_contains(p, H_EB_KEY));
+	assert_false(h_log_contains(p, H_ADMIN_TOKEN));
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE headers LIKE '%" H_GITLAB_TOKEN "%'"
+				  " OR headers LIKE '%" H_EB_KEY "%'", NULL), 0);
+	free(push);
+	free(eb);
+}
+
+static void sigterm_exits_zero(void **state)
+{
+	struct amicd_proc *p = *state;
+
+	assert_int_equal(harness_stop(p, SIGTERM, 10000), 0);
+	assert_true(h_log_contains(p, "\"msg\":\"stopped\""));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(gitlab_push_queued_then_duplicate, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(gitlab_duplicate_by_event_uuid_and_body, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(gitlab_ignored_kinds, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(gitlab_branch_delete_queued, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(gitlab_unauthorized, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(gitlab_signature, setup_signing, teardown),
+		cmocka_unit_test_setup_teardown(gitlab_bad_request_keeps_body, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(gitlab_too_large, setup_small_body, teardown),
+		cmocka_unit_test_setup_teardown(gitlab_media_type_method_path, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(store_locked_answers_503, setup_short_busy, teardown),
+		cmocka_unit_test_setup_teardown(eventbridge_kinds_queued_and_duplicate, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(eventbridge_ignored, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(eventbridge_unauthorized, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(eventbridge_basic_auth, setup_basic, teardown),
+		cmocka_unit_test_setup_teardown(eventbridge_bad_request, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(eventbridge_too_large_media_method, setup_small_body, teardown),
+		cmocka_unit_test_setup_teardown(events_api, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(read_token_protects_api, setup_read_token, teardown),
+		cmocka_unit_test_setup_teardown(probes, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(secrets_never_logged, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(sigterm_exits_zero, setup_default, teardown),
+	};
+	int failed;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	failed = cmocka_run_group_tests_name("integration: hooks", tests, NULL, NULL);
+	curl_global_cleanup();
+	return failed;
+}
