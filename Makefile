@@ -28,6 +28,8 @@ TEST_CFLAGS = $(eval TEST_CFLAGS := $$(shell pkg-config --cflags $(TEST_PKGS)))$
 TEST_LIBS   = $(eval TEST_LIBS := $$(shell pkg-config --libs $(TEST_PKGS)))$(TEST_LIBS)
 
 CC      ?= cc
+V       ?= 0
+Q       := $(if $(filter 1,$(V)),,@)
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wvla
@@ -47,63 +49,70 @@ INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 HARNESS_OBJ := $(BUILD)/obj/tests/harness.o
 
-.PHONY: all deps deps-test deps-bench test unit integration run bench install clean check-config
+.PHONY: all deps test unit integration run bench install clean check-config
 
 all: $(BUILD)/amicd
 
+# One deps step per make run (parallel apt-get calls would fight over the dpkg
+# lock); what it installs follows the goal.
+DEPS_LEVEL := $(if $(filter bench,$(MAKECMDGOALS)),bench,$(if $(filter test unit integration,$(MAKECMDGOALS)),test,build))
 deps:
-	@scripts/deps.sh build
-deps-test:
-	@scripts/deps.sh test
-deps-bench:
-	@scripts/deps.sh bench
+	@scripts/deps.sh $(DEPS_LEVEL)
 
 $(BUILD)/obj/%.o: src/%.c | deps
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/gen/migrations.gen.c: $(MIGRATIONS) scripts/embed-migrations.sh
 	@mkdir -p $(@D)
-	scripts/embed-migrations.sh $(MIGRATIONS) > $@
+	$(Q)scripts/embed-migrations.sh $(MIGRATIONS) > $@
 
 $(BUILD)/obj/migrations.gen.o: $(BUILD)/gen/migrations.gen.c | deps
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libamicd.a: $(OBJ)
-	$(AR) rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/amicd: $(BUILD)/obj/main.o $(BUILD)/libamicd.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # --- tests -------------------------------------------------------------------
 # Per-test link flags (fakes by -Wl,--wrap=) go in WRAP_<name>.
 WRAP_test_store := -Wl,--wrap=sqlite3_step
 
-$(BUILD)/obj/tests/%.o: tests/unit/%.c | deps-test
+$(BUILD)/obj/tests/%.o: tests/unit/%.c | deps
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/tests/%.o: tests/integration/%.c | deps-test
+$(BUILD)/obj/tests/%.o: tests/integration/%.c | deps
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -c -o $@ $<
 
 $(UNIT_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libamicd.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) $(WRAP_$*) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) $(WRAP_$*) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
 $(INTEG_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(BUILD)/libamicd.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
-test: $(BUILD)/amicd $(UNIT_BIN) $(INTEG_BIN) | deps-test
+test: $(BUILD)/amicd $(UNIT_BIN) $(INTEG_BIN) | deps
 	@AMICD_BIN=$(abspath $(BUILD)/amicd) AMICD_TEST_DATA=$(abspath tests/data) \
 		scripts/run-tests.sh $(UNIT_BIN) $(INTEG_BIN)
 
-unit: $(UNIT_BIN) | deps-test
+unit: $(UNIT_BIN) | deps
 	@AMICD_TEST_DATA=$(abspath tests/data) scripts/run-tests.sh $(UNIT_BIN)
 
-integration: $(BUILD)/amicd $(INTEG_BIN) | deps-test
+integration: $(BUILD)/amicd $(INTEG_BIN) | deps
 	@AMICD_BIN=$(abspath $(BUILD)/amicd) AMICD_TEST_DATA=$(abspath tests/data) \
 		scripts/run-tests.sh $(INTEG_BIN)
 
@@ -115,11 +124,11 @@ run: $(BUILD)/amicd
 check-config: $(BUILD)/amicd
 	$(BUILD)/amicd check-config --config examples/amicd.yml
 
-$(BUILD)/bench/bare: bench/bare.c | deps-bench
+$(BUILD)/bench/bare: bench/bare.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PKG_LIBS)
 
-bench: $(BUILD)/amicd $(BUILD)/bench/bare | deps-bench
+bench: $(BUILD)/amicd $(BUILD)/bench/bare | deps
 	AMICD_BIN=$(abspath $(BUILD)/amicd) BARE_BIN=$(abspath $(BUILD)/bench/bare) scripts/bench.sh
 
 install: $(BUILD)/amicd
