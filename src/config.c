@@ -288,10 +288,18 @@ bool config_ref_valid(const char *ref)
 	/* git check-ref-format rules for a branch name */
 	len = strlen(ref);
 	if (ref[0] == '-' || ref[0] == '/' || ref[0] == '.' || ref[len - 1] == '/' ||
-	    ref[len - 1] == '.' || strcmp(ref, "@") == 0)
+	    ref[len - 1] == '.' || strcmp(ref, "@") == 0 || strcmp(ref, "HEAD") == 0)
 		return false;
-	if (len >= 5 && strcmp(ref + len - 5, ".lock") == 0)
-		return false;
+	/* no slash-separated part may end in ".lock" */
+	for (const char *part = ref; *part != '\0';) {
+		size_t n = strcspn(part, "/");
+
+		if (n >= 5 && strncmp(part + n - 5, ".lock", 5) == 0)
+			return false;
+		part += n;
+		if (*part == '/')
+			part++;
+	}
 	if (strstr(ref, "..") != NULL || strstr(ref, "//") != NULL || strstr(ref, "@{") != NULL ||
 	    strstr(ref, "/.") != NULL)
 		return false;
@@ -692,7 +700,8 @@ static void parse_asgs(struct walker *w, yaml_node_t *root, struct config *cfg)
 		    asprintf(&asg->pin_file, "%s/%s.yml", cfg->pins_dir, asg->identifier) < 0)
 			asg->pin_file = NULL;
 		for (struct config_asg *o = cfg->asgs; o < asg; o++)
-			if (o->pin_file != NULL && asg->pin_file != NULL && strcmp(o->pin_file, asg->pin_file) == 0)
+			if (o->pin_file != NULL && asg->pin_file != NULL && strcmp(o->pin_file, asg->pin_file) == 0 &&
+			    strcmp(o->identifier, asg->identifier) != 0) /* a duplicate identifier is reported already */
 				fail(w, m, "ASG \"%s\" and \"%s\" would write the same pin file %s",
 				     o->identifier, asg->identifier, asg->pin_file);
 	}
@@ -875,4 +884,24 @@ bool config_knows_repo(const struct config *cfg, const char *repo)
 			return true;
 	}
 	return false;
+}
+
+const char *config_push_repo(const struct config *cfg, char *const *urls, size_t n, const char *branch,
+			     bool *repo_known)
+{
+	bool known = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (urls[i] == NULL)
+			continue;
+		if (branch != NULL && config_tracks(cfg, urls[i], branch)) {
+			if (repo_known != NULL)
+				*repo_known = true;
+			return urls[i];
+		}
+		known = known || config_knows_repo(cfg, urls[i]);
+	}
+	if (repo_known != NULL)
+		*repo_known = known;
+	return NULL;
 }

@@ -130,6 +130,14 @@ bool config_tracks(const struct config *cfg, const char *repo, const char *branc
 /* config_knows_repo — true when some ASG's git filter names repo (normal form). */
 bool config_knows_repo(const struct config *cfg, const char *repo);
 
+/*
+ * config_push_repo — of a push's repo URLs (normal form; NULL entries skipped),
+ * the first that some ASG follows on branch, or NULL. *repo_known (may be NULL)
+ * tells whether any of them is a configured repo at all.
+ */
+const char *config_push_repo(const struct config *cfg, char *const *urls, size_t n, const char *branch,
+			     bool *repo_known);
+
 /* config_ref_valid — true for a valid branch name or a 40-hex commit. */
 bool config_ref_valid(const char *ref);
 

@@ -56,6 +56,17 @@ bool crypto_base64_decode(const char *in, size_t in_len, unsigned char **out, si
 	*out = NULL;
 	if (in_len == 0 || in_len % 4 != 0 || in_len > (size_t)1 << 20)
 		return false;
+	/* EVP_DecodeBlock is lenient: only the alphabet, with '=' as the last one or two */
+	for (size_t i = 0; i < in_len; i++) {
+		char c = in[i];
+		bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			     c == '+' || c == '/';
+
+		if (c == '=' && (i == in_len - 1 || (i == in_len - 2 && in[in_len - 1] == '=')))
+			continue;
+		if (!alpha)
+			return false;
+	}
 	buf = malloc(in_len / 4 * 3 + 1);
 	if (buf == NULL)
 		return false;

@@ -130,5 +130,13 @@ bool gitlab_dedup_key(const char *idempotency_key, const char *event_uuid, const
 	}
 	if (n < 0)
 		*key = NULL;
-	return *key != NULL;
+	if (*key == NULL || (*delivery_id == NULL && ((idempotency_key != NULL && idempotency_key[0] != '\0') ||
+						      (event_uuid != NULL && event_uuid[0] != '\0')))) {
+		free(*key);
+		free(*delivery_id);
+		*key = NULL;
+		*delivery_id = NULL;
+		return false;
+	}
+	return true;
 }

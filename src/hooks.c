@@ -270,13 +270,8 @@ static bool push_tracked(const struct config *cfg, const struct gitlab_push *p, 
 		snprintf(note, size, "ref %s is not a branch", p->ref);
 		return false;
 	}
-	for (int i = 0; i < GITLAB_REPO_URLS; i++) {
-		if (p->repo_urls[i] == NULL)
-			continue;
-		if (config_tracks(cfg, p->repo_urls[i], p->branch))
-			return true;
-		repo_known = repo_known || config_knows_repo(cfg, p->repo_urls[i]);
-	}
+	if (config_push_repo(cfg, p->repo_urls, GITLAB_REPO_URLS, p->branch, &repo_known) != NULL)
+		return true;
 	if (repo_known)
 		snprintf(note, size, "branch %s of %s is not tracked", p->branch, p->repo_urls[0]);
 	else

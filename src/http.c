@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define HTTP_DEFAULT_MAX_CONNECTIONS 1024
+
 struct http_server {
 	struct MHD_Daemon *daemon;
 	const struct http_route *routes;
@@ -455,11 +457,12 @@ enum amicd_rc http_start(const struct http_options *opt, const struct http_route
 	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, srv,
 				       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				       MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-				       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opt->threads > 0 ? opt->threads : 1),
-				       MHD_OPTION_CONNECTION_LIMIT, opt->max_connections,
+				       MHD_OPTION_CONNECTION_LIMIT,
+				       opt->max_connections > 0 ? opt->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS,
 				       MHD_OPTION_CONNECTION_TIMEOUT, opt->idle_timeout_s,
 				       MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
-				       MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+				       /* no SO_REUSEPORT: a second amicd on the same port must fail, not share it */
+				       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opt->threads > 1 ? opt->threads : 0),
 				       MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		rc = amicd_error_set(err, AMICD_ERR_IO, NULL, "cannot listen on %s:%u (in use, or not an address of this host)",

@@ -47,8 +47,8 @@ struct http_options {
 	const char *host;           /* numeric IPv4 or IPv6 address, or a name */
 	unsigned port;              /* 0: any free port (see http_port) */
 	size_t max_body_bytes;
-	unsigned threads;
-	unsigned max_connections;
+	unsigned threads;           /* 0 or 1: one thread */
+	unsigned max_connections;   /* 0: 1024 */
 	unsigned idle_timeout_s;
 };
 

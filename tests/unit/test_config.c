@@ -1,0 +1,912 @@
+/*
+ * test_config.c — the YAML configuration of design §3 (src/config.h):
+ * config_load, config_free, config_diag_free, config_find_asg, config_tracks,
+ * config_knows_repo and config_ref_valid.
+ *
+ * Covers: a full valid file with both image forms (the seed's
+ * `image: {repo: {url, ref, tag_name}}` and the list of `provider: git` /
+ * `provider: static` filters) and every parsed value that matters (listen,
+ * defaults such as limits.max_body_bytes 1048576 and the pin file
+ * <pins_dir>/<identifier>.yml, policy, account pointer, normalised URL,
+ * secrets from files and the environment with the trailing newline trimmed,
+ * the whsec_ signing secret base64-decoded); the command/Basic/IPv6 variants.
+ * Errors, each asserted as the whole "file:line:column: " prefix (1-based)
+ * plus a distinctive part of the message: unknown keys (top level, nested,
+ * in flow mappings), wrong types, missing secret file, unset *_env, both
+ * *_file and *_env, unknown account, duplicate identifier, bad refs, zero or
+ * two git filters, trigger with url and command, YAML syntax error, and one
+ * file with eight errors that must all be reported. config_tracks and
+ * config_knows_repo with the three URL forms of a GitLab push
+ * (tests/data/gitlab-push.json).
+ *
+ * Every file lives in a mkdtemp directory made in setup and removed in
+ * teardown; secret files are named by absolute path. Environment variables
+ * used: AMICD_TEST_CFG_READ (set here), AMICD_TEST_CFG_UNSET (unset here),
+ * AMICD_TEST_DATA (read).
+ */
+#include "config.h"
+#include "repourl.h"
+
+#include <ftw.h>
+#include <jansson.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#define ENV_SET "AMICD_TEST_CFG_READ"
+#define ENV_UNSET "AMICD_TEST_CFG_UNSET"
+
+#define GOLDEN "https://gitlab.example.net/platform/golden-images"
+#define API_IMAGES "https://gitlab.example.net/platform/api-images"
+#define PINNED_IMAGES "https://gitlab.example.net/platform/pinned-images"
+#define SHA "61c979eab8ea475e0b84db7556d2049e9dae6d89"
+
+struct fx {
+	char dir[PATH_MAX];
+	char path[PATH_MAX + 16]; /* the config file written last */
+	struct config *cfg;
+	struct config_diag diag;
+	const char *label;        /* the table case being run, named on failure */
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int write_file(const char *dir, const char *name, const char *content)
+{
+	char path[PATH_MAX + 64];
+	FILE *f = NULL;
+	int rc = -1;
+	size_t len = strlen(content);
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (f == NULL)
+		goto out;
+	if (fwrite(content, 1, len, f) != len)
+		goto out;
+	rc = 0;
+out:
+	if (f != NULL && fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
+/* text with every occurrence of find replaced by repl (caller frees); *count gets the number. */
+static char *replace_all(const char *text, const char *find, const char *repl, size_t *count)
+{
+	size_t flen = strlen(find), rlen = strlen(repl), n = 0;
+	const char *p;
+	char *out, *o;
+
+	for (p = strstr(text, find); p != NULL; p = strstr(p + flen, find))
+		n++;
+	out = malloc(strlen(text) + n * rlen + 1);
+	if (out == NULL)
+		return NULL;
+	o = out;
+	for (p = text;;) {
+		const char *hit = strstr(p, find);
+
+		if (hit == NULL)
+			break;
+		memcpy(o, p, (size_t)(hit - p));
+		o += hit - p;
+		memcpy(o, repl, rlen);
+		o += rlen;
+		p = hit + flen;
+	}
+	strcpy(o, p);
+	if (count != NULL)
+		*count = n;
+	return out;
+}
+
+/* text with find (which must occur exactly once) replaced by repl (caller frees). */
+static char *replace_once(const char *text, const char *find, const char *repl)
+{
+	size_t n = 0;
+	char *out = replace_all(text, find, repl, &n);
+
+	assert_non_null(out);
+	if (n != 1) {
+		free(out);
+		fail_msg("test bug: \"%s\" occurs %zu times in the base config, want once", find, n);
+	}
+	return out;
+}
+
+/* Write text (with "@D@" standing for the temp dir) as <dir>/name and load it. */
+static enum amicd_rc load_named(struct fx *fx, const char *name, const char *text)
+{
+	char *body = replace_all(text, "@D@", fx->dir, NULL);
+
+	assert_non_null(body);
+	config_free(fx->cfg);
+	fx->cfg = NULL;
+	config_diag_free(&fx->diag);
+	snprintf(fx->path, sizeof fx->path, "%s/%s", fx->dir, name);
+	if (write_file(fx->dir, name, body) != 0) {
+		free(body);
+		fail_msg("cannot write %s", fx->path);
+	}
+	free(body);
+	return config_load(fx->path, &fx->cfg, &fx->diag);
+}
+
+static enum amicd_rc load(struct fx *fx, const char *text)
+{
+	return load_named(fx, "amicd.yml", text);
+}
+
+static void print_diag(const struct fx *fx)
+{
+	if (fx->label != NULL)
+		print_error("case: %s\n", fx->label);
+	print_error("diagnostics (%zu):\n", fx->diag.n);
+	for (size_t i = 0; i < fx->diag.n; i++)
+		print_error("  %s\n", fx->diag.lines[i]);
+}
+
+/* Loading must have succeeded with no diagnostics. */
+static void assert_loaded(struct fx *fx, enum amicd_rc rc)
+{
+	if (rc != AMICD_OK || fx->cfg == NULL || fx->diag.n != 0) {
+		print_diag(fx);
+		fail_msg("config_load(%s) = %d, want AMICD_OK with no diagnostics", fx->path, (int)rc);
+	}
+}
+
+/* Loading must have failed with n diagnostics (n < 0: any number > 0). */
+static void assert_failed(struct fx *fx, enum amicd_rc rc, enum amicd_rc want, int n)
+{
+	if (rc != want || fx->cfg != NULL || fx->diag.n == 0 || (n >= 0 && fx->diag.n != (size_t)n)) {
+		print_diag(fx);
+		fail_msg("config_load(%s) = %d with %zu diagnostics, want %d with %d", fx->path, (int)rc, fx->diag.n,
+			 (int)want, n);
+	}
+}
+
+/* Some diagnostic is exactly "<path>:<line>:<col>: …msg…". */
+static void assert_diag(struct fx *fx, unsigned line, unsigned col, const char *msg)
+{
+	char prefix[PATH_MAX + 64];
+	size_t plen;
+
+	snprintf(prefix, sizeof prefix, "%s:%u:%u: ", fx->path, line, col);
+	plen = strlen(prefix);
+	for (size_t i = 0; i < fx->diag.n; i++)
+		if (strncmp(fx->diag.lines[i], prefix, plen) == 0 && strstr(fx->diag.lines[i] + plen, msg) != NULL)
+			return;
+	print_diag(fx);
+	fail_msg("no diagnostic \"%s…%s…\"", prefix, msg);
+}
+
+static void assert_no_diag_contains(const struct fx *fx, const char *text)
+{
+	for (size_t i = 0; i < fx->diag.n; i++)
+		if (strstr(fx->diag.lines[i], text) != NULL)
+			fail_msg("diagnostic reveals \"%s\": %s", text, fx->diag.lines[i]);
+}
+
+static void assert_secret(const struct secret *s, const char *want)
+{
+	assert_non_null(s->bytes);
+	assert_int_equal(s->len, strlen(want));
+	assert_memory_equal(s->bytes, want, strlen(want));
+	assert_int_equal(s->bytes[s->len], '\0');
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+static int setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct fx *fx = NULL;
+	int rc = -1;
+
+	fx = calloc(1, sizeof *fx);
+	if (fx == NULL)
+		goto out;
+	snprintf(fx->dir, sizeof fx->dir, "%s/amicd-test-config-XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	if (mkdtemp(fx->dir) == NULL) {
+		fx->dir[0] = '\0';
+		goto out;
+	}
+	/* secret files end with a newline, as `kubectl create secret --from-file` and editors leave them */
+	if (write_file(fx->dir, "gitlab-token", "glpat-gitlab\n") != 0 ||
+	    write_file(fx->dir, "gitlab-signing", "whsec_YW1pY2QtdGVzdC1zaWduaW5nLWtleS0zMi1ieXRlcyE=\n") != 0 ||
+	    write_file(fx->dir, "bad-signing", "whsec_not*base64!\n") != 0 ||
+	    write_file(fx->dir, "eb-key", "eb-key-123\n") != 0 ||
+	    write_file(fx->dir, "eb-password", "s3cret:pw") != 0 ||
+	    write_file(fx->dir, "admin-token", "admin-t0ken\r\n") != 0 ||
+	    write_file(fx->dir, "trigger-token", "trigger-t0ken\n") != 0 ||
+	    write_file(fx->dir, "empty-token", "\n") != 0)
+		goto out;
+	if (setenv(ENV_SET, "read-t0ken\n", 1) != 0 || unsetenv(ENV_UNSET) != 0)
+		goto out;
+	*state = fx;
+	fx = NULL;
+	rc = 0;
+out:
+	if (fx != NULL) {
+		if (fx->dir[0] != '\0')
+			nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		free(fx);
+	}
+	return rc;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+	int rc = 0;
+
+	if (fx == NULL)
+		return 0;
+	config_free(fx->cfg);
+	config_diag_free(&fx->diag);
+	if (fx->dir[0] != '\0' && nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)
+		rc = -1;
+	unsetenv(ENV_SET);
+	free(fx);
+	*state = NULL;
+	return rc;
+}
+
+/* ---- configurations ----------------------------------------------------- */
+
+/* Both image forms, three ASGs, secrets from files and the environment, no limits. */
+static const char FULL[] =
+	"listen: 0.0.0.0:9443\n"
+	"database: @D@/amicd.db\n"
+	"pins_dir: @D@/pins\n"
+	"log_level: debug\n"
+	"auth:\n"
+	"  gitlab: { token_file: @D@/gitlab-token }\n"
+	"  gitlab_signing: { secret_file: @D@/gitlab-signing }\n"
+	"  eventbridge: { api_key_header: X-Api-Key, api_key_file: @D@/eb-key }\n"
+	"  admin: { token_file: @D@/admin-token }\n"
+	"  read: { token_env: " ENV_SET " }\n"
+	"trigger:\n"
+	"  url: http://127.0.0.1:9000/terraform-resources\n"
+	"  token_file: @D@/trigger-token\n"
+	"  timeout_seconds: 15\n"
+	"  max_attempts: 5\n"
+	"accounts:\n"
+	"  - { name: image-builder-stage, uid: \"444455556666\" }\n"
+	"  - { name: image-builder-prod, uid: \"111122223333\" }\n"
+	"terraformResources:\n"
+	"  - provider: asg\n"
+	"    identifier: workers-stage\n"
+	"    account: image-builder-stage\n"
+	"    region: eu-west-1\n"
+	"    image:\n"
+	"      repo: { url: \"https://GitLab.Example.NET/platform/golden-images.git/\", ref: main, tag_name: git-sha }\n"
+	"  - provider: asg\n"
+	"    identifier: api-stage\n"
+	"    account: image-builder-prod\n"
+	"    region: us-east-1\n"
+	"    policy: latest\n"
+	"    image:\n"
+	"      - { provider: git, tag_name: git-sha, url: \"git@gitlab.example.net:platform/api-images.git\", ref: release/1.2 }\n"
+	"      - { provider: static, tag_name: image-role, value: api }\n"
+	"    pin: { file: @D@/custom/api.yml }\n"
+	"  - provider: asg\n"
+	"    identifier: pinned-stage\n"
+	"    account: image-builder-stage\n"
+	"    region: eu-west-1\n"
+	"    policy: head\n"
+	"    image:\n"
+	"      - { provider: static, tag_name: image-role, value: worker }\n"
+	"      - { provider: git, tag_name: git-sha, url: " PINNED_IMAGES ", ref: 61C979EAB8EA475E0B84DB7556D2049E9DAE6D89 }\n";
+
+/*
+ * The smallest valid file; error cases edit one line of it. Line numbers:
+ *  1 auth:                       6   url: http://…/hook       11     identifier: workers-stage
+ *  2   gitlab: {…}               7 accounts:                  12     account: stage
+ *  3   eventbridge: {…}          8   - { name: stage, … }     13     region: eu-west-1
+ *  4   admin: {…}                9 terraformResources:        14     image:
+ *  5 trigger:                   10   - provider: asg          15       repo: {…}
+ */
+static const char MINIMAL[] =
+	"auth:\n"
+	"  gitlab: { token_file: @D@/gitlab-token }\n"
+	"  eventbridge: { api_key_header: x-api-key, api_key_file: @D@/eb-key }\n"
+	"  admin: { token_file: @D@/admin-token }\n"
+	"trigger:\n"
+	"  url: http://127.0.0.1:9000/hook\n"
+	"accounts:\n"
+	"  - { name: stage, uid: \"444455556666\" }\n"
+	"terraformResources:\n"
+	"  - provider: asg\n"
+	"    identifier: workers-stage\n"
+	"    account: stage\n"
+	"    region: eu-west-1\n"
+	"    image:\n"
+	"      repo: { url: https://gitlab.example.net/platform/golden-images, ref: main, tag_name: git-sha }\n";
+
+#define MIN_REPO_LINE \
+	"      repo: { url: https://gitlab.example.net/platform/golden-images, ref: main, tag_name: git-sha }\n"
+/* column of the ref value in MIN_REPO_LINE: 6 + "repo: { url: " + URL + ", ref: " */
+#define MIN_REF_COL (6 + 13 + 49 + 7 + 1)
+
+/* ---- valid files -------------------------------------------------------- */
+
+static void test_full_config(void **state)
+{
+	struct fx *fx = *state;
+	const struct config *c;
+	const struct config_asg *a;
+	char want[PATH_MAX + 64];
+
+	assert_loaded(fx, load(fx, FULL));
+	c = fx->cfg;
+	assert_string_equal(c->path, fx->path);
+	assert_string_equal(c->listen_host, "0.0.0.0");
+	assert_int_equal(c->listen_port, 9443);
+	snprintf(want, sizeof want, "%s/amicd.db", fx->dir);
+	assert_string_equal(c->database, want);
+	snprintf(want, sizeof want, "%s/pins", fx->dir);
+	assert_string_equal(c->pins_dir, want);
+	assert_string_equal(c->log_level, "debug");
+
+	/* secrets: trailing newline (and CR) trimmed, NUL-terminated; whsec_ decoded */
+	assert_secret(&c->auth.gitlab_token, "glpat-gitlab");
+	assert_secret(&c->auth.gitlab_signing_key, "amicd-test-signing-key-32-bytes!");
+	assert_string_equal(c->auth.eventbridge_api_key_header, "x-api-key"); /* lower-cased */
+	assert_secret(&c->auth.eventbridge_api_key, "eb-key-123");
+	assert_null(c->auth.eventbridge_basic_user);
+	assert_null(c->auth.eventbridge_basic_password.bytes);
+	assert_secret(&c->auth.admin_token, "admin-t0ken");
+	assert_secret(&c->auth.read_token, "read-t0ken"); /* from the environment */
+
+	/* limits absent: defaults */
+	assert_int_equal(c->limits.max_body_bytes, 1048576);
+	assert_int_equal(c->limits.busy_timeout_ms, 2000);
+	assert_int_equal(c->limits.max_inflight, 4096);
+	assert_int_equal(c->limits.rejected_keep, 1000);
+
+	assert_string_equal(c->trigger.url, "http://127.0.0.1:9000/terraform-resources");
+	assert_secret(&c->trigger.token, "trigger-t0ken");
+	assert_null(c->trigger.command);
+	assert_int_equal(c->trigger.n_command, 0);
+	assert_int_equal(c->trigger.timeout_seconds, 15);
+	assert_int_equal(c->trigger.max_attempts, 5);
+	assert_int_equal(c->trigger.backoff_max_seconds, 300);
+
+	assert_int_equal(c->n_accounts, 2);
+	assert_string_equal(c->accounts[0].name, "image-builder-stage");
+	assert_string_equal(c->accounts[0].uid, "444455556666");
+	assert_string_equal(c->accounts[1].name, "image-builder-prod");
+	assert_string_equal(c->accounts[1].uid, "111122223333");
+
+	assert_int_equal(c->n_asgs, 3);
+
+	/* the seed's form */
+	a = &c->asgs[0];
+	assert_string_equal(a->identifier, "workers-stage");
+	assert_ptr_equal(a->account, &c->accounts[0]);
+	assert_string_equal(a->region, "eu-west-1");
+	assert_int_equal(a->policy, POLICY_HEAD);
+	assert_int_equal(a->n_filters, 1);
+	assert_ptr_equal(a->git, &a->filters[0]);
+	assert_int_equal(a->git->provider, FILTER_GIT);
+	assert_string_equal(a->git->url, GOLDEN);
+	assert_string_equal(a->git->url_given, "https://GitLab.Example.NET/platform/golden-images.git/");
+	assert_string_equal(a->git->ref, "main");
+	assert_false(a->git->ref_is_sha);
+	assert_string_equal(a->git->tag_name, "git-sha");
+	snprintf(want, sizeof want, "%s/pins/workers-stage.yml", fx->dir);
+	assert_string_equal(a->pin_file, want);
+
+	/* the list form, git first */
+	a = &c->asgs[1];
+	assert_string_equal(a->identifier, "api-stage");
+	assert_ptr_equal(a->account, &c->accounts[1]);
+	assert_string_equal(a->region, "us-east-1");
+	assert_int_equal(a->policy, POLICY_LATEST);
+	assert_int_equal(a->n_filters, 2);
+	assert_ptr_equal(a->git, &a->filters[0]);
+	assert_int_equal(a->filters[0].provider, FILTER_GIT);
+	assert_string_equal(a->filters[0].url, API_IMAGES);
+	assert_string_equal(a->filters[0].url_given, "git@gitlab.example.net:platform/api-images.git");
+	assert_string_equal(a->filters[0].ref, "release/1.2");
+	assert_string_equal(a->filters[0].tag_name, "git-sha");
+	assert_int_equal(a->filters[1].provider, FILTER_STATIC);
+	assert_string_equal(a->filters[1].tag_name, "image-role");
+	assert_string_equal(a->filters[1].value, "api");
+	snprintf(want, sizeof want, "%s/custom/api.yml", fx->dir);
+	assert_string_equal(a->pin_file, want);
+
+	/* the list form, git second, ref a commit (lower-cased) */
+	a = &c->asgs[2];
+	assert_string_equal(a->identifier, "pinned-stage");
+	assert_ptr_equal(a->account, &c->accounts[0]);
+	assert_int_equal(a->policy, POLICY_HEAD);
+	assert_int_equal(a->n_filters, 2);
+	assert_int_equal(a->filters[0].provider, FILTER_STATIC);
+	assert_string_equal(a->filters[0].value, "worker");
+	assert_ptr_equal(a->git, &a->filters[1]);
+	assert_string_equal(a->git->url, PINNED_IMAGES);
+	assert_string_equal(a->git->ref, SHA);
+	assert_true(a->git->ref_is_sha);
+	snprintf(want, sizeof want, "%s/pins/pinned-stage.yml", fx->dir);
+	assert_string_equal(a->pin_file, want);
+
+	assert_ptr_equal(config_find_asg(c, "workers-stage"), &c->asgs[0]);
+	assert_ptr_equal(config_find_asg(c, "api-stage"), &c->asgs[1]);
+	assert_ptr_equal(config_find_asg(c, "pinned-stage"), &c->asgs[2]);
+	assert_null(config_find_asg(c, "workers-prod"));
+	assert_null(config_find_asg(c, ""));
+}
+
+static void test_minimal_defaults(void **state)
+{
+	struct fx *fx = *state;
+	const struct config *c;
+
+	assert_loaded(fx, load(fx, MINIMAL));
+	c = fx->cfg;
+	assert_string_equal(c->listen_host, "127.0.0.1");
+	assert_int_equal(c->listen_port, 8080);
+	assert_string_equal(c->database, "var/amicd.db");
+	assert_string_equal(c->pins_dir, "var/pins");
+	assert_string_equal(c->asgs[0].pin_file, "var/pins/workers-stage.yml");
+	assert_int_equal(c->asgs[0].policy, POLICY_HEAD);
+	assert_null(c->auth.gitlab_signing_key.bytes);
+	assert_int_equal(c->auth.gitlab_signing_key.len, 0);
+	assert_null(c->auth.read_token.bytes);
+	assert_null(c->trigger.token.bytes);
+	assert_int_equal(c->limits.max_body_bytes, 1048576);
+	assert_int_equal(c->trigger.timeout_seconds, 10);
+	assert_int_equal(c->trigger.max_attempts, 20);
+	assert_int_equal(c->trigger.backoff_max_seconds, 300);
+}
+
+/* The other branches: trigger command, EventBridge Basic, IPv6 listen, limits given. */
+static void test_command_basic_ipv6(void **state)
+{
+	struct fx *fx = *state;
+	const struct config *c;
+	static const char text[] =
+		"listen: \"[::1]:8081\"\n"
+		"auth:\n"
+		"  gitlab: { token_env: " ENV_SET " }\n"
+		"  eventbridge:\n"
+		"    basic: { user: eventbridge, password_file: @D@/eb-password }\n"
+		"  admin: { token_file: @D@/admin-token }\n"
+		"limits: { max_body_bytes: 2048, busy_timeout_ms: 500, max_inflight: 8, rejected_keep: 0 }\n"
+		"trigger:\n"
+		"  command: [/usr/local/bin/run-terraform-resources, --account, image-builder-stage]\n"
+		"  timeout_seconds: 30\n"
+		"  backoff_max_seconds: 60\n"
+		"accounts:\n"
+		"  - { name: stage, uid: \"444455556666\" }\n"
+		"terraformResources:\n"
+		"  - provider: asg\n"
+		"    identifier: workers-stage\n"
+		"    account: stage\n"
+		"    region: eu-west-1\n"
+		"    image:\n"
+		"      repo: { url: http://gitlab.internal:8080/platform/golden-images.git, ref: refs/heads/main, tag_name: git-sha }\n";
+
+	assert_loaded(fx, load(fx, text));
+	c = fx->cfg;
+	assert_string_equal(c->listen_host, "::1");
+	assert_int_equal(c->listen_port, 8081);
+	assert_secret(&c->auth.gitlab_token, "read-t0ken");
+	assert_null(c->auth.eventbridge_api_key_header);
+	assert_null(c->auth.eventbridge_api_key.bytes);
+	assert_string_equal(c->auth.eventbridge_basic_user, "eventbridge");
+	assert_secret(&c->auth.eventbridge_basic_password, "s3cret:pw");
+	assert_int_equal(c->limits.max_body_bytes, 2048);
+	assert_int_equal(c->limits.busy_timeout_ms, 500);
+	assert_int_equal(c->limits.max_inflight, 8);
+	assert_int_equal(c->limits.rejected_keep, 0);
+	assert_null(c->trigger.url);
+	assert_int_equal(c->trigger.n_command, 3);
+	assert_non_null(c->trigger.command);
+	assert_string_equal(c->trigger.command[0], "/usr/local/bin/run-terraform-resources");
+	assert_string_equal(c->trigger.command[1], "--account");
+	assert_string_equal(c->trigger.command[2], "image-builder-stage");
+	assert_null(c->trigger.command[3]);
+	assert_int_equal(c->trigger.timeout_seconds, 30);
+	assert_int_equal(c->trigger.backoff_max_seconds, 60);
+	assert_string_equal(c->asgs[0].git->url, "http://gitlab.internal:8080/platform/golden-images");
+	assert_string_equal(c->asgs[0].git->ref, "main"); /* refs/heads/ dropped */
+}
+
+/* ---- errors, one at a time ---------------------------------------------- */
+
+struct err_case {
+	const char *name;
+	const char *find;  /* in MINIMAL, exactly once */
+	const char *repl;
+	unsigned line, col;
+	const char *msg;
+	int n;             /* diagnostics expected; -1: at least this one */
+};
+
+#define L2 "  gitlab: { token_file: @D@/gitlab-token }\n"
+#define L4 "  admin: { token_file: @D@/admin-token }\n"
+#define L6 "  url: http://127.0.0.1:9000/hook\n"
+#define L8 "  - { name: stage, uid: \"444455556666\" }\n"
+#define L13 "    region: eu-west-1\n"
+#define LAST "      repo: { url: https://gitlab.example.net/platform/golden-images, ref: main, tag_name: git-sha }\n"
+#define IMAGE "    image:\n" LAST
+
+static const struct err_case err_cases[] = {
+	/* unknown keys */
+	{ "unknown top-level key", "accounts:\n", "colour: blue\naccounts:\n", 7, 1,
+	  "unknown key \"colour\" in the configuration", 1 },
+	{ "unknown key in trigger", L6, L6 "  retries: 3\n", 7, 3, "unknown key \"retries\" in trigger", 1 },
+	{ "unknown key in an ASG", L13, L13 "    regoin: eu-west-2\n", 14, 5,
+	  "unknown key \"regoin\" in a terraformResources entry", 1 },
+	{ "unknown key in a flow mapping", L8, "  - { name: stage, uid: \"444455556666\", owner: me }\n", 8, 41,
+	  "unknown key \"owner\" in an account", 1 },
+	{ "unknown key in image.repo", "tag_name: git-sha }", "tag_name: git-sha, branch: dev }", 15,
+	  6 + 13 + 49 + 2 + 9 + 2 + 17 + 2 + 1, "unknown key \"branch\" in image.repo", 1 },
+	{ "unknown key in auth", L4, L4 "  gitlab_token: { token_file: x }\n", 5, 3, "unknown key \"gitlab_token\" in auth",
+	  1 },
+	{ "repeated key", L13, L13 "    region: eu-west-2\n", 14, 5, "duplicate key \"region\"", 1 },
+	/* wrong types */
+	{ "mapping where a string is expected", L13, "    region: { name: eu-west-1 }\n", 13, 13,
+	  "\"region\" must be a string, not a mapping", 1 },
+	{ "list where a string is expected", "    identifier: workers-stage\n", "    identifier: [workers-stage]\n", 11,
+	  17, "\"identifier\" must be a string, not a list", 1 },
+	{ "inline secret instead of a mapping", L2, "  gitlab: glpat-inline\n", 2, 11,
+	  "\"gitlab\" must be a mapping, not a scalar", 1 },
+	{ "max_body_bytes not an integer", "accounts:\n", "limits: { max_body_bytes: 1MB }\naccounts:\n", 7, 27,
+	  "\"max_body_bytes\" must be an integer, not \"1MB\"", 1 },
+	{ "max_body_bytes a mapping", "accounts:\n", "limits: { max_body_bytes: { mb: 1 } }\naccounts:\n", 7, 27,
+	  "\"max_body_bytes\" must be an integer, not a mapping", 1 },
+	{ "max_body_bytes out of range", "accounts:\n", "limits:\n  max_body_bytes: 12\naccounts:\n", 8, 19,
+	  "\"max_body_bytes\" must be between 1024 and", 1 },
+	{ "image neither mapping nor list", IMAGE, "    image: golden-images\n", 14, 12,
+	  "\"image\" must be a mapping {repo: …} or a list of filters", 1 },
+	/* secrets */
+	{ "missing secret file", L2, "  gitlab: { token_file: @D@/no-such-token }\n", 2, 25,
+	  "auth.gitlab: secret file cannot be read", 1 },
+	{ "_env names an unset variable", L4, "  admin: { token_env: " ENV_UNSET " }\n", 4, 23,
+	  "auth.admin: environment variable " ENV_UNSET " is not set", 1 },
+	{ "both token_file and token_env", L4, "  admin: { token_env: " ENV_SET ", token_file: @D@/admin-token }\n", 4, 23,
+	  "auth.admin: give either \"token_file\" or \"token_env\", not both", 1 },
+	{ "neither token_file nor token_env", L4, "  admin: { }\n", 4, 10, "auth.admin: missing \"token_file\" or \"token_env\"",
+	  1 },
+	{ "empty secret file", L4, "  admin: { token_file: @D@/empty-token }\n", 4, 24, "auth.admin: the secret is empty",
+	  1 },
+	{ "signing secret not base64", L2, L2 "  gitlab_signing: { secret_file: @D@/bad-signing }\n", 3, 19,
+	  "the secret must be \"whsec_\" followed by base64", 1 },
+	/* cross references */
+	{ "unknown account", "    account: stage\n", "    account: prod\n", 12, 14,
+	  "unknown account \"prod\" (not in accounts)", 1 },
+	{ "uid not 12 digits", L8, "  - { name: stage, uid: \"4444\" }\n", 8, 25, "uid must be a 12-digit AWS account id", 1 },
+	{ "duplicate identifier", LAST,
+	  LAST "  - provider: asg\n    identifier: workers-stage\n    account: stage\n    region: eu-west-2\n" IMAGE, 17, 17,
+	  "duplicate identifier \"workers-stage\"", -1 },
+	{ "bad policy", L13, L13 "    policy: newest\n", 14, 13, "policy must be \"head\" or \"latest\", not \"newest\"", 1 },
+	/* refs */
+	{ "ref with ..", "ref: main,", "ref: ma..in,", 15, MIN_REF_COL,
+	  "ref \"ma..in\" is neither a branch name nor a 40-hex commit", 1 },
+	{ "ref starting with -", "ref: main,", "ref: -x,", 15, MIN_REF_COL,
+	  "ref \"-x\" is neither a branch name nor a 40-hex commit", 1 },
+	{ "ref with a blank", "ref: main,", "ref: a b,", 15, MIN_REF_COL,
+	  "ref \"a b\" is neither a branch name nor a 40-hex commit", 1 },
+	{ "ref ending in .lock", "ref: main,", "ref: feature.lock,", 15, MIN_REF_COL,
+	  "ref \"feature.lock\" is neither", 1 },
+	/* image filters */
+	{ "image list without a git filter", IMAGE,
+	  "    image:\n      - { provider: static, tag_name: image-role, value: worker }\n", 15, 7,
+	  "ASG \"workers-stage\": the image filters need exactly one \"provider: git\" filter, found 0", 1 },
+	{ "image list with two git filters", IMAGE,
+	  "    image:\n"
+	  "      - { provider: git, tag_name: git-sha, url: https://gitlab.example.net/a/b, ref: main }\n"
+	  "      - { provider: git, tag_name: git-sha, url: https://gitlab.example.net/c/d, ref: main }\n",
+	  15, 7, "exactly one \"provider: git\" filter, found 2", 1 },
+	{ "repo url without a path", "url: https://gitlab.example.net/platform/golden-images,",
+	  "url: https://gitlab.example.net,", 15, 20, "\"https://gitlab.example.net\" is not a repository URL", 1 },
+	/* trigger */
+	{ "trigger with url and command", L6, L6 "  command: [/usr/local/bin/run-terraform-resources]\n", 7, 12,
+	  "trigger: give either \"url\" or \"command\", not both", 1 },
+	{ "trigger with neither", L6, "  timeout_seconds: 5\n", 6, 3, "trigger: missing \"url\" or \"command\"", 1 },
+	{ "trigger command relative", L6, "  command: [run-terraform-resources]\n", 6, 12,
+	  "the program must be an absolute path", 1 },
+	/* syntax */
+	{ "YAML syntax error", L6, "  url: a: b\n", 6, 9,
+	  "YAML syntax error: mapping values are not allowed in this context", 1 },
+};
+
+static void test_errors(void **state)
+{
+	struct fx *fx = *state;
+
+	for (size_t i = 0; i < sizeof err_cases / sizeof err_cases[0]; i++) {
+		const struct err_case *c = &err_cases[i];
+		char *text = replace_once(MINIMAL, c->find, c->repl);
+		enum amicd_rc rc;
+
+		fx->label = c->name;
+		rc = load(fx, text);
+		free(text);
+		assert_failed(fx, rc, AMICD_ERR_CONFIG, c->n);
+		assert_diag(fx, c->line, c->col, c->msg);
+	}
+	fx->label = NULL;
+}
+
+/* Diagnostics name what is wrong, never the secret itself. */
+static void test_errors_hide_secrets(void **state)
+{
+	struct fx *fx = *state;
+	char *text = replace_once(MINIMAL, L2, "  gitlab: glpat-inline\n");
+	enum amicd_rc rc = load(fx, text);
+
+	free(text);
+	assert_failed(fx, rc, AMICD_ERR_CONFIG, 1);
+	assert_no_diag_contains(fx, "glpat-inline");
+
+	text = replace_once(MINIMAL, L2, L2 "  gitlab_signing: { secret_file: @D@/bad-signing }\n");
+	rc = load(fx, text);
+	free(text);
+	assert_failed(fx, rc, AMICD_ERR_CONFIG, 1);
+	assert_no_diag_contains(fx, "not*base64");
+
+	/* the value of an environment variable named twice is not shown either */
+	text = replace_once(MINIMAL, L4, "  admin: { token_env: " ENV_SET ", token_file: @D@/admin-token }\n");
+	rc = load(fx, text);
+	free(text);
+	assert_failed(fx, rc, AMICD_ERR_CONFIG, 1);
+	assert_no_diag_contains(fx, "read-t0ken");
+}
+
+/* ---- refs --------------------------------------------------------------- */
+
+static void test_good_refs_load(void **state)
+{
+	struct fx *fx = *state;
+	static const struct {
+		const char *given, *want;
+		bool sha;
+	} cases[] = {
+		{ "main", "main", false },
+		{ "release/1.2", "release/1.2", false },
+		{ SHA, SHA, true },
+		{ "refs/heads/release/1.2", "release/1.2", false },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char repl[128];
+		char *text;
+		enum amicd_rc rc;
+
+		snprintf(repl, sizeof repl, "ref: %s,", cases[i].given);
+		text = replace_once(MINIMAL, "ref: main,", repl);
+		rc = load(fx, text);
+		free(text);
+		fx->label = cases[i].given;
+		assert_loaded(fx, rc);
+		assert_string_equal(fx->cfg->asgs[0].git->ref, cases[i].want);
+		assert_int_equal(fx->cfg->asgs[0].git->ref_is_sha, cases[i].sha);
+	}
+	fx->label = NULL;
+}
+
+/* The table was checked against `git check-ref-format --branch <ref>` (git 2.x). */
+static void test_ref_valid(void **state)
+{
+	static const char *const good[] = {
+		"main", "release/1.2", "feature/x-y_z", "v1.2.3", "a@b", "x/-y", SHA,
+		"61C979EAB8EA475E0B84DB7556D2049E9DAE6D89",
+	};
+	static const char *const bad[] = {
+		"", "ma..in", "-x", "a b", "/main", "main/", "main.", "main.lock", "a//b", "a/.b", ".hidden",
+		"@", "a@{b", "a~b", "a^b", "a:b", "a?b", "a*b", "a[b", "a\\b", "a\tb", "a\x7f" "b",
+	};
+
+	(void)state;
+	assert_false(config_ref_valid(NULL));
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		if (!config_ref_valid(good[i]))
+			fail_msg("config_ref_valid(\"%s\") = false, want true", good[i]);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (config_ref_valid(bad[i]))
+			fail_msg("config_ref_valid(\"%s\") = true, want false", bad[i]);
+}
+
+/*
+ * git check-ref-format rule 1: no slash-separated component may end with
+ * ".lock" (not only the last one). `git check-ref-format --branch a.lock/b`
+ * fails; GitLab cannot have such a branch, so an ASG following it would never move.
+ */
+static void test_ref_valid_lock_component(void **state)
+{
+	(void)state;
+	if (config_ref_valid("a.lock/b"))
+		fail_msg("config_ref_valid(\"a.lock/b\") = true, want false");
+	if (config_ref_valid("release/x.lock/1"))
+		fail_msg("config_ref_valid(\"release/x.lock/1\") = true, want false");
+}
+
+/* ---- several errors at once --------------------------------------------- */
+
+static void test_all_errors_reported(void **state)
+{
+	struct fx *fx = *state;
+	static const char text[] =
+		"auth:\n"                                                       /*  1 */
+		"  gitlab: { token_file: @D@/no-such-token }\n"                 /*  2 */
+		"  eventbridge: { api_key_header: x-api-key, api_key_file: @D@/eb-key }\n"
+		"  admin: { token_env: " ENV_UNSET " }\n"                       /*  4 */
+		"limits: { max_body_bytes: lots }\n"                            /*  5 */
+		"trigger:\n"
+		"  url: http://127.0.0.1:9000/hook\n"
+		"  retries: 3\n"                                                /*  8 */
+		"accounts:\n"
+		"  - { name: stage, uid: \"444455556666\" }\n"
+		"terraformResources:\n"
+		"  - provider: asg\n"
+		"    identifier: workers-stage\n"
+		"    account: prod\n"                                           /* 14 */
+		"    region: eu-west-1\n"
+		"    image:\n"
+		"      repo: { url: https://gitlab.example.net/platform/golden-images, ref: ma..in, tag_name: git-sha }\n"
+		"  - provider: asg\n"
+		"    identifier: workers-stage\n"                               /* 19 */
+		"    account: stage\n"
+		"    region: eu-west-1\n"
+		"    image:\n"
+		"      - { provider: static, tag_name: image-role, value: worker }\n" /* 23 */
+		"    pin: { file: @D@/pins/other.yml }\n";
+
+	assert_failed(fx, load(fx, text), AMICD_ERR_CONFIG, 8);
+	assert_diag(fx, 2, 25, "auth.gitlab: secret file cannot be read");
+	assert_diag(fx, 4, 23, "environment variable " ENV_UNSET " is not set");
+	assert_diag(fx, 5, 27, "\"max_body_bytes\" must be an integer, not \"lots\"");
+	assert_diag(fx, 8, 3, "unknown key \"retries\" in trigger");
+	assert_diag(fx, 14, 14, "unknown account \"prod\"");
+	assert_diag(fx, 17, MIN_REF_COL, "ref \"ma..in\" is neither a branch name nor a 40-hex commit");
+	assert_diag(fx, 19, 17, "duplicate identifier \"workers-stage\"");
+	assert_diag(fx, 23, 7, "found 0");
+}
+
+/* ---- files that cannot be read or are empty ----------------------------- */
+
+static void test_missing_file(void **state)
+{
+	struct fx *fx = *state;
+	enum amicd_rc rc;
+
+	snprintf(fx->path, sizeof fx->path, "%s/no-such.yml", fx->dir);
+	rc = config_load(fx->path, &fx->cfg, &fx->diag);
+	assert_failed(fx, rc, AMICD_ERR_IO, 1);
+	assert_diag(fx, 1, 1, "cannot open the configuration");
+}
+
+static void test_empty_file(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_failed(fx, load(fx, ""), AMICD_ERR_CONFIG, 1);
+	assert_diag(fx, 1, 1, "the configuration is empty");
+	assert_failed(fx, load(fx, "- a\n- b\n"), AMICD_ERR_CONFIG, 1);
+	assert_diag(fx, 1, 1, "the configuration must be a mapping, not a list");
+}
+
+static void test_free_null_and_diag_free_twice(void **state)
+{
+	struct config_diag d = { NULL, 0 };
+
+	(void)state;
+	config_free(NULL);
+	config_diag_free(&d);
+	config_diag_free(&d);
+	assert_null(d.lines);
+	assert_int_equal(d.n, 0);
+}
+
+/* ---- which pushes matter ------------------------------------------------- */
+
+static json_t *load_push(void)
+{
+	const char *data = getenv("AMICD_TEST_DATA");
+	char path[PATH_MAX];
+	json_error_t jerr;
+	json_t *push;
+
+	snprintf(path, sizeof path, "%s/gitlab-push.json", data != NULL && data[0] != '\0' ? data : "tests/data");
+	push = json_load_file(path, 0, &jerr);
+	if (push == NULL)
+		fail_msg("%s:%d: %s", path, jerr.line, jerr.text);
+	return push;
+}
+
+static void test_tracks_push_url_forms(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const forms[] = { "web_url", "git_http_url", "git_ssh_url" };
+	json_t *push = NULL;
+	json_t *project;
+
+	assert_loaded(fx, load(fx, FULL));
+	push = load_push();
+	project = json_object_get(push, "project");
+	if (project == NULL) {
+		json_decref(push);
+		fail_msg("gitlab-push.json: no project");
+	}
+	for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+		const char *raw = json_string_value(json_object_get(project, forms[i]));
+		char *repo = repo_url_normalize(raw);
+		bool normalised = repo != NULL, knows = false, main_ok = false, develop = true, other = true;
+
+		if (normalised) {
+			knows = config_knows_repo(fx->cfg, repo);
+			main_ok = config_tracks(fx->cfg, repo, "main");
+			develop = config_tracks(fx->cfg, repo, "develop");
+			other = config_tracks(fx->cfg, repo, "release/1.2"); /* another repo's branch */
+		}
+		free(repo);
+		if (!normalised || !knows || !main_ok || develop || other) {
+			char msg[512];
+
+			/* raw lives in push: format before releasing it, fail after */
+			snprintf(msg, sizeof msg,
+				 "project.%s \"%s\": normalised %s, knows %d, tracks main %d / develop %d / release/1.2 %d",
+				 forms[i], raw != NULL ? raw : "(missing)", normalised ? "ok" : "to NULL", knows, main_ok,
+				 develop, other);
+			json_decref(push);
+			fail_msg("%s", msg);
+		}
+	}
+	json_decref(push);
+
+	assert_true(config_knows_repo(fx->cfg, API_IMAGES));
+	assert_true(config_tracks(fx->cfg, API_IMAGES, "release/1.2"));
+	assert_false(config_tracks(fx->cfg, API_IMAGES, "main"));
+	/* a filter pinned to a commit names its repo but follows no branch */
+	assert_true(config_knows_repo(fx->cfg, PINNED_IMAGES));
+	assert_false(config_tracks(fx->cfg, PINNED_IMAGES, "main"));
+	assert_false(config_tracks(fx->cfg, PINNED_IMAGES, SHA));
+	/* unknown repos */
+	assert_false(config_knows_repo(fx->cfg, "https://gitlab.example.net/platform/other"));
+	assert_false(config_tracks(fx->cfg, "https://gitlab.example.net/platform/other", "main"));
+	assert_false(config_knows_repo(fx->cfg, "https://gitlab.example.org/platform/golden-images"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_full_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_minimal_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_basic_ipv6, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors_hide_secrets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_good_refs_load, setup, teardown),
+		cmocka_unit_test(test_ref_valid),
+		cmocka_unit_test(test_ref_valid_lock_component),
+		cmocka_unit_test_setup_teardown(test_all_errors_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
+		cmocka_unit_test(test_free_null_and_diag_free_twice),
+		cmocka_unit_test_setup_teardown(test_tracks_push_url_forms, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,140 @@
+/*
+ * test_repourl.c — repo_url_normalize() (src/repourl.h), as a table of cases.
+ *
+ * Covers: the three URL forms a GitLab push names its project by (web_url,
+ * git_http_url, git_ssh_url) and the ssh:// form with a port all normalise to
+ * the same "https://host/path"; scheme and host are lower-cased (the path is
+ * not); a trailing "/", ".git" and user info are dropped; http:// stays http://;
+ * an https port is kept while an SSH port is dropped; input that is not a
+ * repository URL (empty, no host, no path, unknown scheme) gives NULL.
+ * Pure: no files, no environment.
+ */
+#include "repourl.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#define GOLDEN "https://gitlab.example.net/platform/golden-images"
+
+struct norm_case {
+	const char *name;
+	const char *in;
+	const char *want; /* NULL: not a repository URL */
+};
+
+/* Every way of naming the golden-images project: all must compare equal. */
+static const struct norm_case same_repo[] = {
+	{ "web_url", "https://gitlab.example.net/platform/golden-images", GOLDEN },
+	{ "git_http_url", "https://gitlab.example.net/platform/golden-images.git", GOLDEN },
+	{ "git_ssh_url", "git@gitlab.example.net:platform/golden-images.git", GOLDEN },
+	{ "ssh:// with port", "ssh://git@gitlab.example.net:2222/platform/golden-images.git", GOLDEN },
+	{ "ssh:// without user", "ssh://gitlab.example.net/platform/golden-images.git", GOLDEN },
+	{ "scp-like without user", "gitlab.example.net:platform/golden-images.git", GOLDEN },
+	{ "upper-case host", "https://GitLab.Example.NET/platform/golden-images", GOLDEN },
+	{ "upper-case scheme", "HTTPS://gitlab.example.net/platform/golden-images", GOLDEN },
+	{ "upper-case ssh host", "git@GITLAB.EXAMPLE.NET:platform/golden-images.git", GOLDEN },
+	{ "trailing slash", "https://gitlab.example.net/platform/golden-images/", GOLDEN },
+	{ ".git and trailing slash", "https://gitlab.example.net/platform/golden-images.git/", GOLDEN },
+	{ "userinfo user", "https://deploy@gitlab.example.net/platform/golden-images.git", GOLDEN },
+	{ "userinfo user:password", "https://oauth2:glpat-xyz@gitlab.example.net/platform/golden-images", GOLDEN },
+	{ "query and fragment", "https://gitlab.example.net/platform/golden-images?x=1#readme", GOLDEN },
+	{ "surrounding blanks", "  https://gitlab.example.net/platform/golden-images.git \n", GOLDEN },
+};
+
+/* Forms that keep something the cases above drop, or drop the whole input. */
+static const struct norm_case other[] = {
+	{ "http stays http", "http://gitlab.example.net/platform/golden-images.git",
+	  "http://gitlab.example.net/platform/golden-images" },
+	{ "http port kept", "http://gitlab.example.net:8080/platform/golden-images",
+	  "http://gitlab.example.net:8080/platform/golden-images" },
+	{ "https port kept", "https://gitlab.example.net:8443/platform/golden-images.git",
+	  "https://gitlab.example.net:8443/platform/golden-images" },
+	{ "path case kept", "https://gitlab.example.net/Platform/Golden-Images",
+	  "https://gitlab.example.net/Platform/Golden-Images" },
+	{ "subgroups", "git@gitlab.example.net:platform/images/golden-images.git",
+	  "https://gitlab.example.net/platform/images/golden-images" },
+	{ "empty", "", NULL },
+	{ "blank", "   ", NULL },
+	{ "bare word", "golden-images", NULL },
+	{ "host only", "https://gitlab.example.net", NULL },
+	{ "host and slash", "https://gitlab.example.net/", NULL },
+	{ "host and .git", "https://gitlab.example.net/.git", NULL },
+	{ "no host", "https:///platform/golden-images", NULL },
+	{ "scp-like without path", "git@gitlab.example.net:", NULL },
+	{ "scp-like without host", "git@:platform/golden-images.git", NULL },
+	{ "ssh:// without path", "ssh://git@gitlab.example.net:2222", NULL },
+	{ "unknown scheme", "ftp://gitlab.example.net/platform/golden-images", NULL },
+	{ "file scheme", "file:///srv/git/golden-images.git", NULL },
+};
+
+/* Run every case; a failure names the case and shows input, result and expectation. */
+static void check_table(const struct norm_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct norm_case *c = &cases[i];
+		char *got = repo_url_normalize(c->in);
+		bool ok = (got == NULL && c->want == NULL) ||
+			  (got != NULL && c->want != NULL && strcmp(got, c->want) == 0);
+
+		if (!ok)
+			print_error("case \"%s\": repo_url_normalize(\"%s\") = %s%s%s, want %s%s%s", c->name, c->in,
+				 got != NULL ? "\"" : "", got != NULL ? got : "NULL", got != NULL ? "\"" : "",
+				 c->want != NULL ? "\"" : "", c->want != NULL ? c->want : "NULL",
+				 c->want != NULL ? "\"" : "");
+		free(got);
+		if (!ok)
+			fail_msg("case \"%s\" failed", c->name);
+	}
+}
+
+static void test_same_repo_forms(void **state)
+{
+	(void)state;
+	check_table(same_repo, sizeof same_repo / sizeof same_repo[0]);
+}
+
+static void test_other_forms(void **state)
+{
+	(void)state;
+	check_table(other, sizeof other / sizeof other[0]);
+}
+
+static void test_null_input(void **state)
+{
+	(void)state;
+	assert_null(repo_url_normalize(NULL));
+}
+
+/* The normal form is a fixed point: normalising it again changes nothing. */
+static void test_idempotent(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof same_repo / sizeof same_repo[0]; i++) {
+		char *once = repo_url_normalize(same_repo[i].in);
+		char *twice = repo_url_normalize(once);
+		bool ok = once != NULL && twice != NULL && strcmp(once, twice) == 0;
+
+		free(twice);
+		free(once);
+		if (!ok)
+			fail_msg("case \"%s\": normalising the normal form changed it", same_repo[i].name);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_same_repo_forms),
+		cmocka_unit_test(test_other_forms),
+		cmocka_unit_test(test_null_input),
+		cmocka_unit_test(test_idempotent),
+	};
+
+	return cmocka_run_group_tests_name("repourl", tests, NULL, NULL);
+}
