@@ -21,7 +21,8 @@ struct ingest {
 	pthread_cond_t wake;
 	struct ingest_item *head, *tail;
 	size_t queued;
-	size_t max_queued;
+	size_t writing;        /* items of the batch being written */
+	size_t max_queued;     /* bound on queued + writing */
 	size_t rejected_keep;
 	bool stopping;
 	ingest_commit_fn on_commit;
@@ -79,6 +80,7 @@ static void *writer(void *arg)
 		n = ig->queued;
 		ig->head = ig->tail = NULL;
 		ig->queued = 0;
+		ig->writing = n;
 		pthread_mutex_unlock(&ig->lock);
 
 		rc = write_batch(ig, batch, &new_queued, &err);
@@ -102,6 +104,9 @@ static void *writer(void *arg)
 			it->next = NULL;
 			it->done(it, rc, &err);
 		}
+		pthread_mutex_lock(&ig->lock);
+		ig->writing = 0;
+		pthread_mutex_unlock(&ig->lock);
 	}
 	return NULL;
 }
@@ -145,7 +150,7 @@ enum amicd_rc ingest_submit(struct ingest *ig, struct ingest_item *item)
 
 	item->next = NULL;
 	pthread_mutex_lock(&ig->lock);
-	if (ig->stopping || ig->queued >= ig->max_queued) {
+	if (ig->stopping || ig->queued + ig->writing >= ig->max_queued) {
 		rc = AMICD_ERR_BUSY;
 	} else {
 		if (ig->tail != NULL)

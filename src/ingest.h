@@ -54,8 +54,9 @@ typedef void (*ingest_commit_fn)(void *cls);
 
 /*
  * ingest_start — open the store at db_path for writing and start the writer.
- * max_queued bounds items waiting (past it ingest_submit answers
- * AMICD_ERR_BUSY); rejected_keep bounds rejected_deliveries.
+ * max_queued bounds the items accepted and not yet done (waiting or being
+ * written; past it ingest_submit answers AMICD_ERR_BUSY); rejected_keep bounds
+ * rejected_deliveries.
  */
 enum amicd_rc ingest_start(const char *db_path, int busy_timeout_ms, size_t max_queued,
 			   size_t rejected_keep, ingest_commit_fn on_commit, void *on_commit_cls,

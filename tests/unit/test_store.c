@@ -1,0 +1,1098 @@
+/*
+ * test_store.c — unit tests of store.c: the migrations runner, the connection
+ * pragmas, the inbox of events and rejected deliveries, and the failure paths
+ * (disk full, I/O error on commit, a busy database).
+ *
+ * Every test gets its own temporary directory and database (setup/teardown),
+ * so tests depend neither on the working directory nor on their order.
+ *
+ * Faults are injected SQLite-style through -Wl,--wrap=sqlite3_step (the
+ * Makefile's WRAP_test_store): __wrap_sqlite3_step() passes every call through
+ * to the real sqlite3_step() unless a test has armed a fault, which then makes
+ * the Nth call on a statement whose SQL starts with a given prefix return a
+ * chosen error code instead of running it. The wrap rewrites every undefined
+ * reference to sqlite3_step in the objects linked here (store.o and this
+ * file), not the calls SQLite makes inside itself (sqlite3_exec). This file's
+ * own raw connections call __real_sqlite3_step() so they never hit a fault.
+ */
+#include "crypto.h"
+#include "error.h"
+#include "store.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+/* --- fault injection ------------------------------------------------------ */
+
+int __real_sqlite3_step(sqlite3_stmt *s);
+int __wrap_sqlite3_step(sqlite3_stmt *s);
+
+static struct {
+	bool armed;
+	const char *prefix; /* only statements whose SQL starts with this; NULL: any */
+	int nth;            /* fail the nth matching call (1 = the next one) */
+	bool persistent;    /* keep failing every later matching call too */
+	int rc;             /* what the failing call returns */
+	int seen;           /* matching calls so far */
+	int fired;          /* calls failed so far */
+} fault;
+
+/* The connection of the last statement store.c stepped: after store_open() it
+ * is the store's own, so its pragmas can be read back. */
+static sqlite3 *last_db;
+
+static void fault_arm(const char *prefix, int nth, int rc, bool persistent)
+{
+	memset(&fault, 0, sizeof fault);
+	fault.prefix = prefix;
+	fault.nth = nth;
+	fault.rc = rc;
+	fault.persistent = persistent;
+	fault.armed = true;
+}
+
+static void fault_disarm(void)
+{
+	fault.armed = false;
+}
+
+int __wrap_sqlite3_step(sqlite3_stmt *s)
+{
+	last_db = sqlite3_db_handle(s);
+	if (fault.armed) {
+		const char *sql = sqlite3_sql(s);
+
+		if (fault.prefix == NULL ||
+		    (sql != NULL && strncmp(sql, fault.prefix, strlen(fault.prefix)) == 0)) {
+			fault.seen++;
+			if (fault.seen == fault.nth || (fault.persistent && fault.seen > fault.nth)) {
+				fault.fired++;
+				return fault.rc;
+			}
+		}
+	}
+	return __real_sqlite3_step(s);
+}
+
+/* --- raw SQLite helpers (a second connection, as an operator would have) --- */
+
+static sqlite3 *raw_open(const char *path)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	return db;
+}
+
+static void raw_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK)
+		fail_msg("raw exec \"%s\": %s", sql, msg != NULL ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+}
+
+/* First column of the first row of sql as an integer; -1 when there is no row. */
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t v = -1;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		fail_msg("raw prepare \"%s\": %s", sql, sqlite3_errmsg(db));
+	rc = __real_sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	else if (rc != SQLITE_DONE)
+		fail_msg("raw step \"%s\": %s", sql, sqlite3_errmsg(db));
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* First column of the first row of sql as text into buf ("" when no row). */
+static void raw_text(sqlite3 *db, const char *sql, char *buf, size_t size)
+{
+	sqlite3_stmt *s = NULL;
+
+	buf[0] = '\0';
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		fail_msg("raw prepare \"%s\": %s", sql, sqlite3_errmsg(db));
+	if (__real_sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL)
+		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+}
+
+static bool raw_table_exists(sqlite3 *db, const char *table)
+{
+	sqlite3_stmt *s = NULL;
+	bool found;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+					    -1, &s, NULL), SQLITE_OK);
+	sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+	found = __real_sqlite3_step(s) == SQLITE_ROW;
+	sqlite3_finalize(s);
+	return found;
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+	if (hay == NULL || strstr(hay, needle) == NULL)
+		fail_msg("expected \"%s\" to contain \"%s\"", hay != NULL ? hay : "(null)", needle);
+}
+
+/* --- fixture -------------------------------------------------------------- */
+
+struct fx {
+	char dir[PATH_MAX - 64];
+	char db[PATH_MAX];
+	struct store *st;
+	struct amicd_error err;
+};
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof *fx);
+	const char *tmp = getenv("TMPDIR");
+
+	if (fx == NULL)
+		return -1;
+	snprintf(fx->dir, sizeof fx->dir, "%s/amicd-test-store-XXXXXX",
+		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	if (mkdtemp(fx->dir) == NULL) {
+		free(fx);
+		return -1;
+	}
+	snprintf(fx->db, sizeof fx->db, "%s/amicd.db", fx->dir);
+	fault_disarm();
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+	DIR *d;
+	struct dirent *e;
+
+	fault_disarm();
+	store_close(&fx->st);
+	d = opendir(fx->dir);
+	if (d != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			char p[PATH_MAX + 256];
+
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			snprintf(p, sizeof p, "%s/%s", fx->dir, e->d_name);
+			unlink(p);
+		}
+		closedir(d);
+	}
+	rmdir(fx->dir);
+	free(fx);
+	return 0;
+}
+
+static void open_store(struct fx *fx, int busy_ms)
+{
+	enum amicd_rc rc = store_open(fx->db, busy_ms, &fx->st, &fx->err);
+
+	if (rc != AMICD_OK)
+		fail_msg("store_open: %s", fx->err.message);
+	assert_non_null(fx->st);
+}
+
+/* Open and bring to the real schema (the embedded migrations). */
+static void open_migrated(struct fx *fx, int busy_ms)
+{
+	unsigned applied = 0;
+
+	open_store(fx, busy_ms);
+	if (store_migrate(fx->st, store_migrations, store_migrations_count, &applied, &fx->err) != AMICD_OK)
+		fail_msg("store_migrate: %s", fx->err.message);
+	assert_int_equal(applied, store_migrations_count);
+}
+
+/* --- migrations ----------------------------------------------------------- */
+
+static const struct store_migration m_v1 = { 1, "alpha", "CREATE TABLE alpha (x INTEGER);\n" };
+static const struct store_migration m_v2 = { 2, "beta", "CREATE TABLE beta (y TEXT);\n" };
+static const struct store_migration m_v3 = { 3, "gamma", "CREATE TABLE gamma (z BLOB);\n" };
+
+static void test_migrate_fresh_then_noop(void **state)
+{
+	struct fx *fx = *state;
+	const struct store_migration list[] = { m_v1, m_v2 };
+	unsigned applied = 99;
+	sqlite3 *db;
+
+	open_store(fx, 1000);
+	assert_int_equal(store_migrate(fx->st, list, 2, &applied, &fx->err), AMICD_OK);
+	assert_int_equal(applied, 2);
+	assert_int_equal(store_check_schema(fx->st, list, 2, &fx->err), AMICD_OK);
+
+	applied = 99;
+	assert_int_equal(store_migrate(fx->st, list, 2, &applied, &fx->err), AMICD_OK);
+	assert_int_equal(applied, 0);
+	/* applied may be NULL */
+	assert_int_equal(store_migrate(fx->st, list, 2, NULL, &fx->err), AMICD_OK);
+
+	db = raw_open(fx->db);
+	assert_true(raw_table_exists(db, "alpha"));
+	assert_true(raw_table_exists(db, "beta"));
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 2);
+	{
+		char sum[65], got[80];
+
+		crypto_sha256_hex(m_v2.sql, strlen(m_v2.sql), sum);
+		raw_text(db, "SELECT checksum FROM schema_migrations WHERE version = 2", got, sizeof got);
+		assert_string_equal(got, sum);
+		raw_text(db, "SELECT name FROM schema_migrations WHERE version = 1", got, sizeof got);
+		assert_string_equal(got, "alpha");
+	}
+	sqlite3_close(db);
+}
+
+static void test_migrate_adds_new_one_only(void **state)
+{
+	struct fx *fx = *state;
+	const struct store_migration list[] = { m_v1, m_v2, m_v3 };
+	unsigned applied = 0;
+	sqlite3 *db;
+
+	open_store(fx, 1000);
+	assert_int_equal(store_migrate(fx->st, list, 2, &applied, &fx->err), AMICD_OK);
+	assert_int_equal(applied, 2);
+	/* not yet applied: the schema check says so */
+	assert_int_equal(store_check_schema(fx->st, list, 3, &fx->err), AMICD_ERR_MIGRATION);
+	assert_contains(fx->err.message, "1 migration(s) not applied");
+
+	assert_int_equal(store_migrate(fx->st, list, 3, &applied, &fx->err), AMICD_OK);
+	assert_int_equal(applied, 1);
+	assert_int_equal(store_check_schema(fx->st, list, 3, &fx->err), AMICD_OK);
+
+	db = raw_open(fx->db);
+	assert_true(raw_table_exists(db, "gamma"));
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 3);
+	assert_int_equal(raw_int(db, "SELECT max(version) FROM schema_migrations"), 3);
+	sqlite3_close(db);
+}
+
+static void test_migrate_tampered(void **state)
+{
+	struct fx *fx = *state;
+	const struct store_migration orig[] = { m_v1 };
+	const struct store_migration tampered[] = {
+		{ 1, "alpha", "CREATE TABLE alpha (x INTEGER, extra TEXT);\n" },
+		m_v2,
+	};
+	unsigned applied = 99;
+	char before[80], after[80];
+	sqlite3 *db;
+
+	open_store(fx, 1000);
+	assert_int_equal(store_migrate(fx->st, orig, 1, &applied, &fx->err), AMICD_OK);
+	db = raw_open(fx->db);
+	raw_text(db, "SELECT checksum FROM schema_migrations WHERE version = 1", before, sizeof before);
+
+	assert_int_equal(store_migrate(fx->st, tampered, 2, &applied, &fx->err), AMICD_ERR_MIGRATION);
+	assert_int_equal(applied, 0);
+	assert_contains(fx->err.message, "0001_alpha");
+	assert_contains(fx->err.message, "changed");
+
+	/* nothing applied, nothing changed */
+	assert_false(raw_table_exists(db, "beta"));
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 1);
+	raw_text(db, "SELECT checksum FROM schema_migrations WHERE version = 1", after, sizeof after);
+	assert_string_equal(before, after);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_table_info('alpha')"), 1);
+
+	amicd_error_clear(&fx->err);
+	assert_int_equal(store_check_schema(fx->st, tampered, 1, &fx->err), AMICD_ERR_MIGRATION);
+	assert_contains(fx->err.message, "0001_alpha");
+	assert_int_equal(store_check_schema(fx->st, orig, 1, &fx->err), AMICD_OK);
+	sqlite3_close(db);
+}
+
+static void test_migrate_unknown_applied(void **state)
+{
+	struct fx *fx = *state;
+	const struct store_migration newer[] = { m_v1, m_v2, m_v3 };
+	const struct store_migration older[] = { m_v1, m_v2 };
+	unsigned applied = 99;
+	sqlite3 *db;
+
+	open_store(fx, 1000);
+	assert_int_equal(store_migrate(fx->st, newer, 3, NULL, &fx->err), AMICD_OK);
+
+	assert_int_equal(store_migrate(fx->st, older, 2, &applied, &fx->err), AMICD_ERR_MIGRATION);
+	assert_int_equal(applied, 0);
+	assert_contains(fx->err.message, "0003_gamma");
+	assert_int_equal(store_check_schema(fx->st, older, 2, &fx->err), AMICD_ERR_MIGRATION);
+	assert_contains(fx->err.message, "0003_gamma");
+
+	db = raw_open(fx->db);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 3);
+	assert_true(raw_table_exists(db, "gamma"));
+	sqlite3_close(db);
+}
+
+static void test_migrate_out_of_order(void **state)
+{
+	struct fx *fx = *state;
+	/* 0002 was added between two that were already applied */
+	const struct store_migration had[] = { m_v1, m_v3 };
+	const struct store_migration now[] = { m_v1, m_v2, m_v3 };
+	const struct store_migration unsorted[] = { m_v2, m_v1 };
+	sqlite3 *db;
+
+	open_store(fx, 1000);
+	assert_int_equal(store_migrate(fx->st, had, 2, NULL, &fx->err), AMICD_OK);
+	assert_int_equal(store_migrate(fx->st, now, 3, NULL, &fx->err), AMICD_ERR_MIGRATION);
+	assert_contains(fx->err.message, "0003_gamma");
+	db = raw_open(fx->db);
+	assert_false(raw_table_exists(db, "beta"));
+	sqlite3_close(db);
+
+	/* a list that is not in version order is refused before touching anything */
+	store_close(&fx->st);
+	unlink(fx->db);
+	open_store(fx, 1000);
+	assert_int_equal(store_migrate(fx->st, unsorted, 2, NULL, &fx->err), AMICD_ERR_MIGRATION);
+	assert_contains(fx->err.message, "out of order");
+	db = raw_open(fx->db);
+	assert_false(raw_table_exists(db, "alpha"));
+	assert_false(raw_table_exists(db, "beta"));
+	sqlite3_close(db);
+}
+
+static void test_migrate_failing_sql_rolls_back(void **state)
+{
+	struct fx *fx = *state;
+	const struct store_migration list[] = {
+		m_v1,
+		/* the first statement works, the second fails: all of 0002 must vanish */
+		{ 2, "broken", "CREATE TABLE broken (a INTEGER);\nINSERT INTO no_such_table VALUES (1);\n" },
+		m_v3,
+	};
+	unsigned applied = 99;
+	sqlite3 *db;
+
+	open_store(fx, 1000);
+	assert_int_equal(store_migrate(fx->st, list, 3, &applied, &fx->err), AMICD_ERR_MIGRATION);
+	assert_int_equal(applied, 1); /* 0001 went in before 0002 failed */
+	assert_contains(fx->err.message, "0002_broken");
+	assert_contains(fx->err.message, "no_such_table");
+
+	db = raw_open(fx->db);
+	assert_true(raw_table_exists(db, "alpha"));
+	assert_false(raw_table_exists(db, "broken"));
+	assert_false(raw_table_exists(db, "gamma"));
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations WHERE version = 2"), 0);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 1);
+	/* the connection is not left inside a transaction: a raw writer gets the lock */
+	raw_exec(db, "BEGIN IMMEDIATE; ROLLBACK;");
+	sqlite3_close(db);
+
+	assert_int_equal(store_check_schema(fx->st, list, 3, &fx->err), AMICD_ERR_MIGRATION);
+	/* the store is still usable */
+	assert_int_equal(store_migrate(fx->st, list, 1, &applied, &fx->err), AMICD_OK);
+	assert_int_equal(applied, 0);
+}
+
+static void test_migrate_record_fails_rolls_back(void **state)
+{
+	struct fx *fx = *state;
+	const struct store_migration list[] = { m_v1, m_v2 };
+	unsigned applied = 99;
+	sqlite3 *db;
+
+	open_store(fx, 1000);
+	/* recording 0002 in schema_migrations hits a full disk */
+	fault_arm("INSERT INTO schema_migrations", 2, SQLITE_FULL, false);
+	assert_int_equal(store_migrate(fx->st, list, 2, &applied, &fx->err), AMICD_ERR_STORE);
+	assert_int_equal(fault.fired, 1);
+	fault_disarm();
+	assert_int_equal(applied, 1);
+
+	db = raw_open(fx->db);
+	assert_true(raw_table_exists(db, "alpha"));
+	assert_false(raw_table_exists(db, "beta"));
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), 1);
+	raw_exec(db, "BEGIN IMMEDIATE; ROLLBACK;");
+	sqlite3_close(db);
+
+	/* disarmed: the next run applies it */
+	assert_int_equal(store_migrate(fx->st, list, 2, &applied, &fx->err), AMICD_OK);
+	assert_int_equal(applied, 1);
+	assert_int_equal(store_check_schema(fx->st, list, 2, &fx->err), AMICD_OK);
+}
+
+static void test_migrate_read_applied_fails(void **state)
+{
+	struct fx *fx = *state;
+	const struct store_migration list[] = { m_v1 };
+
+	open_store(fx, 1000);
+	fault_arm("SELECT version, name, checksum FROM schema_migrations", 1, SQLITE_IOERR_READ, false);
+	assert_int_equal(store_migrate(fx->st, list, 1, NULL, &fx->err), AMICD_ERR_STORE);
+	assert_contains(fx->err.message, "schema_migrations");
+	fault_arm("SELECT version, name, checksum FROM schema_migrations", 1, SQLITE_IOERR_READ, false);
+	assert_int_equal(store_check_schema(fx->st, list, 1, &fx->err), AMICD_ERR_STORE);
+	fault_disarm();
+	assert_int_equal(store_migrate(fx->st, list, 1, NULL, &fx->err), AMICD_OK);
+}
+
+static void test_migrate_embedded(void **state)
+{
+	struct fx *fx = *state;
+	unsigned applied = 0;
+	sqlite3 *db;
+
+	assert_true(store_migrations_count >= 1);
+	assert_int_equal(store_migrations[0].version, 1);
+	open_store(fx, 1000);
+	assert_int_equal(store_check_schema(fx->st, store_migrations, store_migrations_count, &fx->err),
+			 AMICD_ERR_MIGRATION);
+	assert_int_equal(store_migrate(fx->st, store_migrations, store_migrations_count, &applied, &fx->err),
+			 AMICD_OK);
+	assert_int_equal(applied, store_migrations_count);
+	assert_int_equal(store_check_schema(fx->st, store_migrations, store_migrations_count, &fx->err),
+			 AMICD_OK);
+	assert_int_equal(store_migrate(fx->st, store_migrations, store_migrations_count, &applied, &fx->err),
+			 AMICD_OK);
+	assert_int_equal(applied, 0);
+
+	db = raw_open(fx->db);
+	assert_true(raw_table_exists(db, "events"));
+	assert_true(raw_table_exists(db, "rejected_deliveries"));
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"), store_migrations_count);
+	sqlite3_close(db);
+}
+
+/* --- connection ----------------------------------------------------------- */
+
+static void test_open_wal_mode(void **state)
+{
+	struct fx *fx = *state;
+	sqlite3 *db;
+	char mode[32];
+
+	open_store(fx, 1000);
+	db = raw_open(fx->db);
+	raw_text(db, "PRAGMA journal_mode", mode, sizeof mode);
+	assert_string_equal(mode, "wal");
+	sqlite3_close(db);
+}
+
+static void test_open_pragmas(void **state)
+{
+	struct fx *fx = *state;
+	char mode[32];
+
+	last_db = NULL;
+	open_store(fx, 1234);
+	assert_non_null(last_db); /* store_open stepped its WAL check on its own connection */
+	raw_text(last_db, "PRAGMA journal_mode", mode, sizeof mode);
+	assert_string_equal(mode, "wal");
+	assert_int_equal(raw_int(last_db, "PRAGMA synchronous"), 2); /* FULL */
+	assert_int_equal(raw_int(last_db, "PRAGMA foreign_keys"), 1);
+	assert_int_equal(raw_int(last_db, "PRAGMA busy_timeout"), 1234);
+	last_db = NULL;
+}
+
+static void test_open_fails_cleanly(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX + 32];
+	struct store *st = (struct store *)(uintptr_t)1; /* store_open must clear *out */
+
+	/* a directory that does not exist */
+	snprintf(path, sizeof path, "%s/missing/amicd.db", fx->dir);
+	assert_int_equal(store_open(path, 100, &st, &fx->err), AMICD_ERR_STORE);
+	assert_null(st);
+	assert_contains(fx->err.message, "missing/amicd.db");
+
+	/* the WAL check fails: the store is refused, nothing leaks (ASan) */
+	fault_arm("PRAGMA journal_mode", 1, SQLITE_IOERR_READ, false);
+	assert_int_equal(store_open(fx->db, 100, &fx->st, &fx->err), AMICD_ERR_STORE);
+	assert_int_equal(fault.fired, 1);
+	fault_disarm();
+	assert_null(fx->st);
+	assert_contains(fx->err.message, "WAL");
+
+	store_close(&fx->st); /* NULL: a no-op */
+	store_close(NULL);
+}
+
+static void test_open_not_a_database(void **state)
+{
+	struct fx *fx = *state;
+	FILE *f = fopen(fx->db, "w");
+
+	assert_non_null(f);
+	fputs("this is not an SQLite database, but it is long enough to have a header......\n", f);
+	fclose(f);
+	assert_int_equal(store_open(fx->db, 100, &fx->st, &fx->err), AMICD_ERR_STORE);
+	assert_null(fx->st);
+	assert_contains(fx->err.message, "not a database");
+}
+
+/* --- events --------------------------------------------------------------- */
+
+struct ev_buf {
+	struct store_event ev;
+	char key[64];
+	char payload[128];
+};
+
+static struct store_event *make_event(struct ev_buf *b, const char *source, const char *key, int n)
+{
+	memset(b, 0, sizeof *b);
+	snprintf(b->key, sizeof b->key, "%s", key);
+	snprintf(b->payload, sizeof b->payload, "{\"n\":%d,\"key\":\"%s\"}", n, key);
+	b->ev.source = source;
+	b->ev.kind = "push";
+	b->ev.delivery_id = "d-1";
+	b->ev.dedup_key = b->key;
+	b->ev.status = "queued";
+	b->ev.note = NULL;
+	b->ev.headers_json = "{\"X-Gitlab-Event\":\"Push Hook\"}";
+	b->ev.payload = b->payload;
+	b->ev.payload_len = strlen(b->payload);
+	crypto_sha256_hex(b->payload, b->ev.payload_len, b->ev.payload_sha256);
+	b->ev.received_at_ms = 1764000000123LL + n;
+	b->ev.id = -1;
+	return &b->ev;
+}
+
+static int64_t count(struct fx *fx, const char *table)
+{
+	int64_t n = -1;
+
+	if (store_count(fx->st, table, &n, &fx->err) != AMICD_OK)
+		fail_msg("store_count: %s", fx->err.message);
+	return n;
+}
+
+/* Store one event in its own transaction; return its id. */
+static int64_t put_one(struct fx *fx, const char *source, const char *key, int n)
+{
+	struct ev_buf b;
+
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_event_put(fx->st, make_event(&b, source, key, n), &fx->err), AMICD_OK);
+	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+	assert_false(b.ev.duplicate);
+	return b.ev.id;
+}
+
+static void test_event_put_and_duplicates(void **state)
+{
+	struct fx *fx = *state;
+	struct ev_buf a, a2, a3, b, other;
+
+	open_migrated(fx, 1000);
+
+	/* inside one transaction */
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_event_put(fx->st, make_event(&a, "gitlab", "k1", 1), &fx->err), AMICD_OK);
+	assert_false(a.ev.duplicate);
+	assert_true(a.ev.id > 0);
+	assert_int_equal(store_event_put(fx->st, make_event(&a2, "gitlab", "k1", 2), &fx->err), AMICD_OK);
+	assert_true(a2.ev.duplicate);
+	assert_int_equal(a2.ev.id, a.ev.id);
+	/* a new event right after a duplicate is not mistaken for one */
+	assert_int_equal(store_event_put(fx->st, make_event(&b, "gitlab", "k2", 3), &fx->err), AMICD_OK);
+	assert_false(b.ev.duplicate);
+	assert_true(b.ev.id > a.ev.id);
+	/* the same key under another source is another event */
+	assert_int_equal(store_event_put(fx->st, make_event(&other, "eventbridge", "k1", 4), &fx->err),
+			 AMICD_OK);
+	assert_false(other.ev.duplicate);
+	assert_true(other.ev.id != a.ev.id);
+	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+
+	/* across transactions */
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_event_put(fx->st, make_event(&a3, "gitlab", "k1", 5), &fx->err), AMICD_OK);
+	assert_true(a3.ev.duplicate);
+	assert_int_equal(a3.ev.id, a.ev.id);
+	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+
+	assert_int_equal(count(fx, "events"), 3);
+}
+
+static void test_event_rollback_discards(void **state)
+{
+	struct fx *fx = *state;
+	struct ev_buf a, b;
+	json_t *ev = NULL;
+
+	open_migrated(fx, 1000);
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_event_put(fx->st, make_event(&a, "gitlab", "k1", 1), &fx->err), AMICD_OK);
+	assert_int_equal(store_event_put(fx->st, make_event(&b, "gitlab", "k2", 2), &fx->err), AMICD_OK);
+	store_rollback(fx->st);
+	assert_int_equal(count(fx, "events"), 0);
+	assert_int_equal(store_event_get(fx->st, a.ev.id, &ev, &fx->err), AMICD_ERR_NOT_FOUND);
+	assert_null(ev);
+	/* rollback outside a transaction is harmless */
+	store_rollback(fx->st);
+	/* and the key is free again */
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_event_put(fx->st, make_event(&a, "gitlab", "k1", 1), &fx->err), AMICD_OK);
+	assert_false(a.ev.duplicate);
+	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(count(fx, "events"), 1);
+}
+
+static void test_events_list_pages(void **state)
+{
+	struct fx *fx = *state;
+	int64_t ids[5];
+	json_t *page = NULL;
+	json_t *events, *next;
+	char key[16];
+
+	open_migrated(fx, 1000);
+
+	/* empty */
+	assert_int_equal(store_events_list(fx->st, 10, 0, &page, &fx->err), AMICD_OK);
+	assert_int_equal(json_array_size(json_object_get(page, "events")), 0);
+	assert_true(json_is_null(json_object_get(page, "next")));
+	json_decref(page);
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof key, "k%d", i);
+		ids[i] = put_one(fx, "gitlab", key, i);
+	}
+
+	/* first page: the two newest, next = the last id shown */
+	assert_int_equal(store_events_list(fx->st, 2, 0, &page, &fx->err), AMICD_OK);
+	events = json_object_get(page, "events");
+	assert_int_equal(json_array_size(events), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(events, 0), "id")), ids[4]);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(events, 1), "id")), ids[3]);
+	next = json_object_get(page, "next");
+	assert_true(json_is_integer(next));
+	assert_int_equal(json_integer_value(next), ids[3]);
+	{
+		json_t *e = json_array_get(events, 0);
+
+		assert_string_equal(json_string_value(json_object_get(e, "source")), "gitlab");
+		assert_string_equal(json_string_value(json_object_get(e, "kind")), "push");
+		assert_string_equal(json_string_value(json_object_get(e, "delivery_id")), "d-1");
+		assert_string_equal(json_string_value(json_object_get(e, "status")), "queued");
+		assert_string_equal(json_string_value(json_object_get(e, "received_at")),
+				    "2025-11-24T16:00:00.127Z");
+		assert_true(json_is_null(json_object_get(e, "note")));
+		assert_null(json_object_get(e, "payload")); /* the list stays small */
+	}
+	json_decref(page);
+
+	/* second page through the cursor */
+	assert_int_equal(store_events_list(fx->st, 2, ids[3], &page, &fx->err), AMICD_OK);
+	events = json_object_get(page, "events");
+	assert_int_equal(json_array_size(events), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(events, 0), "id")), ids[2]);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(events, 1), "id")), ids[1]);
+	assert_int_equal(json_integer_value(json_object_get(page, "next")), ids[1]);
+	json_decref(page);
+
+	/* last page: next is null */
+	assert_int_equal(store_events_list(fx->st, 2, ids[1], &page, &fx->err), AMICD_OK);
+	events = json_object_get(page, "events");
+	assert_int_equal(json_array_size(events), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(events, 0), "id")), ids[0]);
+	assert_true(json_is_null(json_object_get(page, "next")));
+	json_decref(page);
+
+	/* a page that ends exactly on the last row: next is null too */
+	assert_int_equal(store_events_list(fx->st, 5, 0, &page, &fx->err), AMICD_OK);
+	assert_int_equal(json_array_size(json_object_get(page, "events")), 5);
+	assert_true(json_is_null(json_object_get(page, "next")));
+	json_decref(page);
+}
+
+static void test_event_get(void **state)
+{
+	struct fx *fx = *state;
+	struct ev_buf a;
+	json_t *ev = NULL, *payload, *headers;
+
+	open_migrated(fx, 1000);
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	make_event(&a, "gitlab", "k1", 7);
+	a.ev.status = "ignored";
+	a.ev.note = "branch not watched";
+	assert_int_equal(store_event_put(fx->st, &a.ev, &fx->err), AMICD_OK);
+	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+
+	assert_int_equal(store_event_get(fx->st, a.ev.id, &ev, &fx->err), AMICD_OK);
+	assert_non_null(ev);
+	assert_int_equal(json_integer_value(json_object_get(ev, "id")), a.ev.id);
+	assert_string_equal(json_string_value(json_object_get(ev, "status")), "ignored");
+	assert_string_equal(json_string_value(json_object_get(ev, "note")), "branch not watched");
+	payload = json_object_get(ev, "payload");
+	assert_true(json_is_object(payload));
+	assert_int_equal(json_integer_value(json_object_get(payload, "n")), 7);
+	assert_string_equal(json_string_value(json_object_get(payload, "key")), "k1");
+	headers = json_object_get(ev, "headers");
+	assert_true(json_is_object(headers));
+	assert_string_equal(json_string_value(json_object_get(headers, "X-Gitlab-Event")), "Push Hook");
+	json_decref(ev);
+
+	ev = NULL;
+	assert_int_equal(store_event_get(fx->st, a.ev.id + 1000, &ev, &fx->err), AMICD_ERR_NOT_FOUND);
+	assert_null(ev);
+	assert_contains(fx->err.message, "no event");
+
+	/* the stored hash and timestamp are what was given */
+	{
+		sqlite3 *db = raw_open(fx->db);
+		char got[80];
+
+		raw_text(db, "SELECT payload_sha256 FROM events", got, sizeof got);
+		assert_string_equal(got, a.ev.payload_sha256);
+		sqlite3_close(db);
+	}
+}
+
+static void test_event_put_invalid_source(void **state)
+{
+	struct fx *fx = *state;
+	struct ev_buf a;
+
+	open_migrated(fx, 1000);
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_event_put(fx->st, make_event(&a, "bitbucket", "k1", 1), &fx->err),
+			 AMICD_ERR_STORE);
+	assert_contains(fx->err.message, "CHECK");
+	store_rollback(fx->st);
+	assert_int_equal(count(fx, "events"), 0);
+}
+
+static void test_count_unknown_table(void **state)
+{
+	struct fx *fx = *state;
+	int64_t n = 42;
+
+	open_migrated(fx, 1000);
+	assert_int_equal(store_count(fx->st, "schema_migrations; DROP TABLE events", &n, &fx->err),
+			 AMICD_ERR_INTERNAL);
+	assert_int_equal(n, 42);
+	assert_int_equal(count(fx, "events"), 0);
+}
+
+/* --- rejected deliveries -------------------------------------------------- */
+
+static void put_rejected(struct fx *fx, int i, size_t keep)
+{
+	struct store_rejected rj;
+	char msg[32], body[32];
+
+	snprintf(msg, sizeof msg, "m%d", i);
+	snprintf(body, sizeof body, "{not json %d", i);
+	memset(&rj, 0, sizeof rj);
+	rj.source = "gitlab";
+	rj.code = "bad_request";
+	rj.message = msg;
+	rj.json_path = i % 2 == 0 ? "$.ref" : NULL;
+	rj.headers_json = "{}";
+	rj.body = body;
+	rj.body_len = strlen(body);
+	rj.received_at_ms = util_now_ms();
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_rejected_put(fx->st, &rj, keep, &fx->err), AMICD_OK);
+	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+}
+
+static void test_rejected_bounded(void **state)
+{
+	struct fx *fx = *state;
+	sqlite3 *db;
+	char got[64];
+
+	open_migrated(fx, 1000);
+	for (int i = 1; i <= 5; i++)
+		put_rejected(fx, i, 3);
+	assert_int_equal(count(fx, "rejected_deliveries"), 3);
+	db = raw_open(fx->db);
+	raw_text(db, "SELECT group_concat(message, ',') FROM (SELECT message FROM rejected_deliveries ORDER BY id)",
+		 got, sizeof got);
+	assert_string_equal(got, "m3,m4,m5");
+	sqlite3_close(db);
+
+	/* an empty body is stored as an empty blob, not NULL */
+	{
+		struct store_rejected rj = { .source = "eventbridge", .code = "bad_request", .message = "empty",
+					     .headers_json = "{}", .body = NULL, .body_len = 0 };
+
+		assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+		assert_int_equal(store_rejected_put(fx->st, &rj, 3, &fx->err), AMICD_OK);
+		assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+	}
+	assert_int_equal(count(fx, "rejected_deliveries"), 3);
+}
+
+/* --- fault injection ------------------------------------------------------ */
+
+static void test_fault_insert_full_rolls_back_batch(void **state)
+{
+	struct fx *fx = *state;
+	struct ev_buf b[3];
+	json_t *ev = NULL;
+
+	open_migrated(fx, 1000);
+	fault_arm("INSERT INTO events", 2, SQLITE_FULL, false);
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_event_put(fx->st, make_event(&b[0], "gitlab", "k1", 1), &fx->err), AMICD_OK);
+	assert_int_equal(store_event_put(fx->st, make_event(&b[1], "gitlab", "k2", 2), &fx->err),
+			 AMICD_ERR_STORE);
+	assert_int_equal(fault.fired, 1);
+	assert_contains(fx->err.message, "insert event");
+	assert_int_equal(store_event_put(fx->st, make_event(&b[2], "gitlab", "k3", 3), &fx->err), AMICD_OK);
+	store_rollback(fx->st);
+	fault_disarm();
+
+	assert_int_equal(count(fx, "events"), 0);
+	assert_int_equal(store_event_get(fx->st, b[0].ev.id, &ev, &fx->err), AMICD_ERR_NOT_FOUND);
+	assert_int_equal(store_event_get(fx->st, b[2].ev.id, &ev, &fx->err), AMICD_ERR_NOT_FOUND);
+
+	/* disarmed: the same batch goes in */
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	for (int i = 0; i < 3; i++) {
+		char key[8];
+
+		snprintf(key, sizeof key, "k%d", i + 1);
+		assert_int_equal(store_event_put(fx->st, make_event(&b[i], "gitlab", key, i), &fx->err), AMICD_OK);
+		assert_false(b[i].ev.duplicate);
+	}
+	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(count(fx, "events"), 3);
+}
+
+static void test_fault_commit_ioerr(void **state)
+{
+	struct fx *fx = *state;
+	struct ev_buf b[3];
+	sqlite3 *db;
+
+	open_migrated(fx, 1000);
+	fault_arm("COMMIT", 1, SQLITE_IOERR_WRITE, false);
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	for (int i = 0; i < 3; i++) {
+		char key[8];
+
+		snprintf(key, sizeof key, "k%d", i);
+		assert_int_equal(store_event_put(fx->st, make_event(&b[i], "gitlab", key, i), &fx->err), AMICD_OK);
+	}
+	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_ERR_STORE);
+	assert_int_equal(fault.fired, 1);
+	assert_contains(fx->err.message, "COMMIT");
+	store_rollback(fx->st);
+	fault_disarm();
+
+	assert_int_equal(count(fx, "events"), 0);
+	/* the write lock was given back */
+	db = raw_open(fx->db);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM events"), 0);
+	raw_exec(db, "BEGIN IMMEDIATE; ROLLBACK;");
+	sqlite3_close(db);
+
+	/* writes work again */
+	assert_int_equal(put_one(fx, "gitlab", "k0", 0) > 0, true);
+	assert_int_equal(count(fx, "events"), 1);
+}
+
+static void test_fault_persistent_until_disarmed(void **state)
+{
+	struct fx *fx = *state;
+	struct ev_buf b;
+
+	open_migrated(fx, 1000);
+	fault_arm("COMMIT", 1, SQLITE_IOERR_FSYNC, true);
+	for (int i = 0; i < 3; i++) {
+		char key[8];
+
+		snprintf(key, sizeof key, "k%d", i);
+		assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+		assert_int_equal(store_event_put(fx->st, make_event(&b, "gitlab", key, i), &fx->err), AMICD_OK);
+		assert_int_equal(store_commit(fx->st, &fx->err), AMICD_ERR_STORE);
+		store_rollback(fx->st);
+	}
+	assert_int_equal(fault.fired, 3);
+	fault_disarm();
+	assert_int_equal(count(fx, "events"), 0);
+	put_one(fx, "gitlab", "k0", 0);
+	assert_int_equal(count(fx, "events"), 1);
+}
+
+static void test_fault_duplicate_lookup(void **state)
+{
+	struct fx *fx = *state;
+	struct ev_buf b;
+
+	open_migrated(fx, 1000);
+	put_one(fx, "gitlab", "k1", 1);
+	fault_arm("SELECT id FROM events", 1, SQLITE_IOERR_READ, false);
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_event_put(fx->st, make_event(&b, "gitlab", "k1", 2), &fx->err), AMICD_ERR_STORE);
+	assert_contains(fx->err.message, "duplicate");
+	store_rollback(fx->st);
+	fault_disarm();
+	/* the lookup statement was reset: it works next time */
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_event_put(fx->st, make_event(&b, "gitlab", "k1", 2), &fx->err), AMICD_OK);
+	assert_true(b.ev.duplicate);
+	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+}
+
+static void test_fault_rejected_trim(void **state)
+{
+	struct fx *fx = *state;
+	struct store_rejected rj = { .source = "gitlab", .code = "bad_request", .message = "m",
+				     .headers_json = "{}", .body = "x", .body_len = 1 };
+
+	open_migrated(fx, 1000);
+	fault_arm("DELETE FROM rejected_deliveries", 1, SQLITE_FULL, false);
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_rejected_put(fx->st, &rj, 3, &fx->err), AMICD_ERR_STORE);
+	assert_contains(fx->err.message, "trim");
+	store_rollback(fx->st);
+	fault_disarm();
+	assert_int_equal(count(fx, "rejected_deliveries"), 0);
+	put_rejected(fx, 1, 3);
+	assert_int_equal(count(fx, "rejected_deliveries"), 1);
+}
+
+static void test_fault_list_read(void **state)
+{
+	struct fx *fx = *state;
+	json_t *page = NULL;
+
+	open_migrated(fx, 1000);
+	put_one(fx, "gitlab", "k1", 1);
+	fault_arm("SELECT id, source, kind", 1, SQLITE_IOERR_READ, false);
+	assert_int_equal(store_events_list(fx->st, 10, 0, &page, &fx->err), AMICD_ERR_STORE);
+	assert_null(page);
+	fault_arm("SELECT id, source, kind", 1, SQLITE_IOERR_READ, false);
+	assert_int_equal(store_event_get(fx->st, 1, &page, &fx->err), AMICD_ERR_STORE);
+	assert_null(page);
+	fault_disarm();
+	assert_int_equal(store_events_list(fx->st, 10, 0, &page, &fx->err), AMICD_OK);
+	assert_int_equal(json_array_size(json_object_get(page, "events")), 1);
+	json_decref(page);
+}
+
+/* --- busy ----------------------------------------------------------------- */
+
+static void test_busy_fails_fast_then_recovers(void **state)
+{
+	struct fx *fx = *state;
+	sqlite3 *other;
+	int64_t t0, elapsed_ns;
+	enum amicd_rc rc;
+
+	open_migrated(fx, 50);
+	other = raw_open(fx->db);
+	raw_exec(other, "BEGIN IMMEDIATE");
+
+	t0 = util_monotonic_ns();
+	rc = store_begin(fx->st, &fx->err);
+	elapsed_ns = util_monotonic_ns() - t0;
+	assert_int_equal(rc, AMICD_ERR_STORE);
+	assert_contains(fx->err.message, "locked");
+	print_message("store_begin on a locked database failed after %.1f ms\n", (double)elapsed_ns / 1e6);
+	assert_true(elapsed_ns < 2000000000LL);
+	assert_true(elapsed_ns >= 40000000LL); /* it did wait for the busy timeout */
+	store_rollback(fx->st);                /* nothing begun: harmless */
+
+	raw_exec(other, "COMMIT");
+	put_one(fx, "gitlab", "k1", 1);
+	assert_int_equal(raw_int(other, "SELECT count(*) FROM events"), 1);
+	sqlite3_close(other);
+}
+
+static void test_reads_while_another_writes(void **state)
+{
+	struct fx *fx = *state;
+	sqlite3 *other;
+	json_t *page = NULL;
+	int64_t id, t0;
+
+	open_migrated(fx, 50);
+	id = put_one(fx, "gitlab", "k1", 1);
+	other = raw_open(fx->db);
+	raw_exec(other, "BEGIN IMMEDIATE; DELETE FROM events;");
+
+	/* WAL: readers (and /readyz's schema check) are not blocked by a writer */
+	t0 = util_monotonic_ns();
+	if (store_check_schema(fx->st, store_migrations, store_migrations_count, &fx->err) != AMICD_OK)
+		fail_msg("store_check_schema while another connection writes: %s", fx->err.message);
+	assert_int_equal(store_events_list(fx->st, 10, 0, &page, &fx->err), AMICD_OK);
+	assert_int_equal(json_array_size(json_object_get(page, "events")), 1);
+	json_decref(page);
+	assert_int_equal(store_event_get(fx->st, id, &page, &fx->err), AMICD_OK);
+	json_decref(page);
+	assert_int_equal(count(fx, "events"), 1);
+	/* busy_timeout is 50 ms: a read that had to wait for the lock would have failed above */
+	print_message("reads beside a writer took %.1f ms\n", (double)(util_monotonic_ns() - t0) / 1e6);
+
+	raw_exec(other, "ROLLBACK");
+	sqlite3_close(other);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_migrate_fresh_then_noop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_adds_new_one_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_tampered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_unknown_applied, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_out_of_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_failing_sql_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_record_fails_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_read_applied_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_embedded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_wal_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_pragmas, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_fails_cleanly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_not_a_database, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_put_and_duplicates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_rollback_discards, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_list_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_put_invalid_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_count_unknown_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rejected_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_insert_full_rolls_back_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_commit_ioerr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_persistent_until_disarmed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_duplicate_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_rejected_trim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_list_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_fails_fast_then_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reads_while_another_writes, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
