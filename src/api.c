@@ -5,6 +5,9 @@
 
 #include "app.h"
 #include "auth.h"
+#include "decide.h"
+#include "repourl.h"
+#include "store.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -91,6 +94,268 @@ void api_event_get(struct http_request *req, void *cls)
 		return;
 	}
 	http_reply_json(req, 200, out);
+}
+
+/* --- ASGs ---------------------------------------------------------------------- */
+
+static json_t *missing_json(unsigned missing)
+{
+	json_t *list = json_array();
+
+	for (unsigned bit = 1; bit < (1u << DECIDE_MISSING_COUNT); bit <<= 1)
+		if (missing & bit)
+			json_array_append_new(list, json_string(decide_missing_name(bit)));
+	return list;
+}
+
+/* The status of one ASG: its config, pin, head, and what the decision engine says now. */
+static enum amicd_rc asg_json(struct app *app, const struct config_asg *asg, json_t **out, struct amicd_error *err)
+{
+	struct store_asg_facts *facts = NULL;
+	const struct decide_input *in;
+	struct decide_result d;
+	json_t *j;
+	enum amicd_rc rc = store_asg_facts_load(app->reader, asg, &facts, err);
+
+	*out = NULL;
+	if (rc != AMICD_OK)
+		return rc;
+	in = store_asg_facts_input(facts);
+	decide(in, &d);
+	j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:s,s:s}}", "identifier", asg->identifier, "account",
+		      asg->account->name, "account_uid", asg->account->uid, "region", asg->region, "policy",
+		      asg->policy == POLICY_LATEST ? "latest" : "head", "frozen", in->asg->frozen, "repo", "url",
+		      asg->git->url_given, "ref", asg->git->ref, "tag_name", asg->git->tag_name);
+	if (in->pin != NULL)
+		json_object_set_new(j, "pin", json_pack("{s:s,s:s,s:s,s:I}", "commit", in->pin->commit, "image_id",
+							in->pin->image_id, "promoted_at",
+							store_asg_facts_pin_promoted_at(facts), "promotion_id",
+							(json_int_t)store_asg_facts_pin_promotion(facts)));
+	else
+		json_object_set_new(j, "pin", json_null());
+	if (in->head != NULL)
+		json_object_set_new(j, "head", json_pack("{s:s,s:I,s:s}", "commit", in->head->commit, "event_id",
+							 (json_int_t)store_asg_facts_head_event(facts), "received_at",
+							 store_asg_facts_head_received_at(facts)));
+	else
+		json_object_set_new(j, "head", json_null());
+	/* the state as it stands: a promotion the worker has not made yet shows as waiting */
+	json_object_set_new(j, "state", json_string(decide_state_name(d.action == DECIDE_PROMOTE ? DECIDE_WAITING : d.state)));
+	if (d.waiting_commit != NULL && d.missing != 0)
+		json_object_set_new(j, "waiting_for", json_pack("{s:s,s:o}", "commit", d.waiting_commit, "missing",
+								missing_json(d.missing)));
+	else if (d.action == DECIDE_PROMOTE)
+		json_object_set_new(j, "waiting_for", json_pack("{s:s,s:[]}", "commit", d.commit, "missing"));
+	else
+		json_object_set_new(j, "waiting_for", json_null());
+	json_object_set_new(j, "reason", json_string(d.reason));
+	store_asg_facts_free(&facts);
+	*out = j;
+	return AMICD_OK;
+}
+
+void api_asgs_list(struct http_request *req, void *cls)
+{
+	struct app *app = cls;
+	json_t *list = json_array();
+	struct amicd_error err;
+
+	for (size_t i = 0; i < app->cfg->n_asgs; i++) {
+		json_t *one = NULL;
+		enum amicd_rc rc = asg_json(app, &app->cfg->asgs[i], &one, &err);
+
+		if (rc != AMICD_OK) {
+			json_decref(list);
+			http_reply_error(req, rc, &err);
+			return;
+		}
+		json_array_append_new(list, one);
+	}
+	http_reply_json(req, 200, json_pack("{s:o}", "asgs", list));
+}
+
+void api_asg_get(struct http_request *req, void *cls)
+{
+	struct app *app = cls;
+	const char *rest = http_path(req) + strlen("/api/v1/asgs/");
+	const char *slash = strchr(rest, '/');
+	char id[256];
+	const struct config_asg *asg;
+	struct amicd_error err;
+	json_t *out = NULL;
+	enum amicd_rc rc;
+
+	snprintf(id, sizeof id, "%.*s", (int)(slash != NULL ? (size_t)(slash - rest) : strlen(rest)), rest);
+	asg = config_find_asg(app->cfg, id);
+	if (asg == NULL || (slash != NULL && strcmp(slash, "/promotions") != 0)) {
+		amicd_error_set(&err, AMICD_ERR_NOT_FOUND, NULL, asg == NULL ? "no ASG %s in the configuration" : "no such resource", id);
+		http_reply_error(req, AMICD_ERR_NOT_FOUND, &err);
+		return;
+	}
+	if (slash != NULL) {
+		long long limit = 50;
+
+		if (!query_int(req, "limit", 1, EVENTS_MAX_LIMIT, &limit))
+			return;
+		rc = store_promotions_json(app->reader, asg->identifier, (int)limit, &out, &err);
+		if (rc == AMICD_OK)
+			out = json_pack("{s:s,s:o}", "asg", asg->identifier, "promotions", out);
+	} else {
+		rc = asg_json(app, asg, &out, &err);
+	}
+	if (rc != AMICD_OK) {
+		http_reply_error(req, rc, &err);
+		return;
+	}
+	http_reply_json(req, 200, out);
+}
+
+/* --- commits and AMIs ---------------------------------------------------------- */
+
+/* Readiness of commit for each ASG following repo/branch: {asg: {ready, image_id, missing}}. */
+static enum amicd_rc readiness_json(struct app *app, const char *repo, const char *branch, json_t *commits,
+				    struct amicd_error *err)
+{
+	for (size_t i = 0; i < app->cfg->n_asgs; i++) {
+		const struct config_asg *asg = &app->cfg->asgs[i];
+		struct store_asg_facts *facts = NULL;
+		const struct decide_input *in;
+		size_t k;
+		json_t *c;
+		enum amicd_rc rc;
+
+		if (strcmp(asg->git->url, repo) != 0 || (!asg->git->ref_is_sha && strcmp(asg->git->ref, branch) != 0))
+			continue;
+		rc = store_asg_facts_load(app->reader, asg, &facts, err);
+		if (rc != AMICD_OK)
+			return rc;
+		in = store_asg_facts_input(facts);
+		json_array_foreach(commits, k, c) {
+			struct decide_readiness r;
+			json_t *ready = json_object_get(c, "ready_for");
+
+			decide_ready(in->asg, in->amis, in->n_amis, json_string_value(json_object_get(c, "commit")), &r);
+			json_object_set_new(ready, asg->identifier,
+					    json_pack("{s:b,s:o,s:o}", "ready", r.missing == 0, "image_id",
+						      r.ami != NULL ? json_string(r.ami->image_id) : json_null(),
+						      "missing", missing_json(r.missing)));
+		}
+		store_asg_facts_free(&facts);
+	}
+	return AMICD_OK;
+}
+
+void api_commits(struct http_request *req, void *cls)
+{
+	struct app *app = cls;
+	const char *repo_q = http_query(req, "repo");
+	const char *ref = http_query(req, "ref");
+	char *repo = NULL;
+	json_t *list = NULL;
+	struct amicd_error err;
+	enum amicd_rc rc;
+	long long limit = 50;
+	size_t i;
+	json_t *c;
+
+	if (!query_int(req, "limit", 1, EVENTS_MAX_LIMIT, &limit))
+		return;
+	if (repo_q != NULL) {
+		repo = repo_url_normalize(repo_q);
+		if (repo == NULL) {
+			amicd_error_set(&err, AMICD_ERR_INVALID, "query.repo", "repo must be a repository URL");
+			http_reply_error(req, AMICD_ERR_INVALID, &err);
+			return;
+		}
+	}
+	rc = store_pushes_json(app->reader, repo, ref, (int)limit, &list, &err);
+	if (rc == AMICD_OK) {
+		json_array_foreach(list, i, c)
+			json_object_set_new(c, "ready_for", json_object());
+		/* readiness per ASG, grouped by the repo/branch each push belongs to */
+		json_array_foreach(list, i, c) {
+			json_t *one = json_array();
+
+			if (json_object_size(json_object_get(c, "ready_for")) > 0)
+				continue;
+			json_array_append(one, c);
+			rc = readiness_json(app, json_string_value(json_object_get(c, "repo")),
+					    json_string_value(json_object_get(c, "ref")), one, &err);
+			json_decref(one);
+			if (rc != AMICD_OK)
+				break;
+		}
+	}
+	free(repo);
+	if (rc != AMICD_OK) {
+		json_decref(list);
+		http_reply_error(req, rc, &err);
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:o}", "commits", list));
+}
+
+void api_amis(struct http_request *req, void *cls)
+{
+	struct app *app = cls;
+	const char *commit = http_query(req, "commit");
+	const char *account = http_query(req, "account");
+	json_t *list = NULL;
+	struct amicd_error err;
+	enum amicd_rc rc;
+	long long limit = 50;
+	size_t i;
+	json_t *a;
+
+	if (!query_int(req, "limit", 1, EVENTS_MAX_LIMIT, &limit))
+		return;
+	for (size_t k = 0; account != NULL && k < app->cfg->n_accounts; k++)
+		if (strcmp(app->cfg->accounts[k].name, account) == 0)
+			account = app->cfg->accounts[k].uid; /* a name works as well as the id */
+	rc = store_amis_json(app->reader, commit, account, (int)limit, &list, &err);
+	if (rc != AMICD_OK) {
+		http_reply_error(req, rc, &err);
+		return;
+	}
+	json_array_foreach(list, i, a)
+		json_object_set_new(a, "ready_for", json_array());
+	/* which ASGs each AMI is ready for, as each ASG's account sees it */
+	for (size_t k = 0; k < app->cfg->n_asgs && rc == AMICD_OK; k++) {
+		const struct config_asg *asg = &app->cfg->asgs[k];
+		struct store_asg_facts *facts = NULL;
+		const struct decide_input *in;
+
+		rc = store_asg_facts_load(app->reader, asg, &facts, &err);
+		if (rc != AMICD_OK)
+			break;
+		in = store_asg_facts_input(facts);
+		for (size_t m = 0; m < in->n_amis; m++) {
+			const struct decide_ami *ami = &in->amis[m];
+			const char *tagged = NULL;
+			struct decide_readiness r;
+
+			for (size_t t = 0; t < ami->n_tags; t++)
+				if (strcmp(ami->tags[t].key, in->asg->tag_name) == 0)
+					tagged = ami->tags[t].value;
+			if (tagged == NULL)
+				continue;
+			decide_ready(in->asg, ami, 1, tagged, &r);
+			if (r.missing != 0)
+				continue;
+			json_array_foreach(list, i, a)
+				if (strcmp(json_string_value(json_object_get(a, "image_id")), ami->image_id) == 0 &&
+				    strcmp(json_string_value(json_object_get(a, "region")), asg->region) == 0)
+					json_array_append_new(json_object_get(a, "ready_for"),
+							      json_pack("{s:s,s:s}", "asg", asg->identifier, "commit", tagged));
+		}
+		store_asg_facts_free(&facts);
+	}
+	if (rc != AMICD_OK) {
+		json_decref(list);
+		http_reply_error(req, rc, &err);
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:o}", "amis", list));
 }
 
 void api_healthz(struct http_request *req, void *cls)

@@ -12,6 +12,8 @@
 #include "http.h"
 #include "ingest.h"
 #include "store.h"
+#include "trigger.h"
+#include "worker.h"
 
 #include <stdint.h>
 
@@ -20,6 +22,8 @@ struct app {
 	struct ingest *ingest;   /* the one writer of the inbox */
 	struct store *reader;    /* shared read connection for the API */
 	struct http_server *http;
+	struct worker *worker;   /* facts, decisions, promotions */
+	struct trigger *trigger; /* the outbox dispatcher */
 	int64_t started_ms;
 };
 

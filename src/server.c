@@ -11,7 +11,13 @@
 #include "app.h"
 #include "hooks.h"
 #include "log.h"
+#include "trigger.h"
 #include "util.h"
+#include "worker.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 #include <pthread.h>
 #include <signal.h>
@@ -28,6 +34,10 @@ static const struct http_route routes[] = {
 	  .precheck = hooks_eventbridge_precheck, .json_body = true },
 	{ .method = "GET", .path = "/api/v1/events", .handle = api_events_list, .precheck = api_read_precheck },
 	{ .method = "GET", .path = "/api/v1/events/*", .handle = api_event_get, .precheck = api_read_precheck },
+	{ .method = "GET", .path = "/api/v1/asgs", .handle = api_asgs_list, .precheck = api_read_precheck },
+	{ .method = "GET", .path = "/api/v1/asgs/*", .handle = api_asg_get, .precheck = api_read_precheck },
+	{ .method = "GET", .path = "/api/v1/commits", .handle = api_commits, .precheck = api_read_precheck },
+	{ .method = "GET", .path = "/api/v1/amis", .handle = api_amis, .precheck = api_read_precheck },
 	{ .method = "GET", .path = "/healthz", .handle = api_healthz },
 	{ .method = "GET", .path = "/readyz", .handle = api_readyz },
 };
@@ -51,6 +61,7 @@ int server_run(const struct config *cfg)
 	uint64_t left;
 
 	opt.threads = cpus > 0 ? (unsigned)cpus : 1;
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: not thread-safe */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
@@ -64,8 +75,18 @@ int server_run(const struct config *cfg)
 	}
 	if (applied > 0)
 		LOG(LL_INFO, "migrations applied", "{s:s,s:i}", "database", cfg->database, "count", (int)applied);
+	if (mkdir(cfg->pins_dir, 0755) != 0 && errno != EEXIST)
+		LOG(LL_WARN, "cannot create pins_dir", "{s:s,s:s}", "pins_dir", cfg->pins_dir, "error", strerror(errno));
+	if (trigger_start(cfg, &app.trigger, &err) != AMICD_OK) {
+		LOG(LL_ERROR, "cannot start the trigger", "{s:s}", "error", err.message);
+		goto out;
+	}
+	if (worker_start(cfg, app.trigger, &app.worker, &err) != AMICD_OK) {
+		LOG(LL_ERROR, "cannot start the worker", "{s:s}", "error", err.message);
+		goto out;
+	}
 	if (ingest_start(cfg->database, cfg->limits.busy_timeout_ms, cfg->limits.max_inflight,
-			 cfg->limits.rejected_keep, NULL, NULL, &app.ingest, &err) != AMICD_OK) {
+			 cfg->limits.rejected_keep, worker_wake, app.worker, &app.ingest, &err) != AMICD_OK) {
 		LOG(LL_ERROR, "cannot start the writer", "{s:s}", "error", err.message);
 		goto out;
 	}
@@ -86,7 +107,10 @@ int server_run(const struct config *cfg)
 out:
 	http_shutdown(&app.http, 0);
 	ingest_stop(&app.ingest);
+	worker_stop(&app.worker);
+	trigger_stop(&app.trigger);
 	store_close(&app.reader);
+	curl_global_cleanup();
 	if (status == 0)
 		LOG(LL_INFO, "stopped", NULL);
 	return status;

@@ -9,12 +9,11 @@
  * covers a whole batch of deliveries.
  */
 #include "store.h"
+#include "store_internal.h"
 
 #include "crypto.h"
 #include "util.h"
 
-#include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,8 @@ enum stmt_id {
 	ST_REJECTED_TRIM,
 	ST_COUNT
 };
+
+_Static_assert(ST_COUNT <= STORE_STMT_SLOTS, "more statements than slots");
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -45,14 +46,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REJECTED_TRIM] = "DELETE FROM rejected_deliveries WHERE id <= last_insert_rowid() - ?1",
 };
 
-struct store {
-	sqlite3 *db;
-	sqlite3_stmt *stmt[ST_COUNT];
-	pthread_mutex_t lock; /* serialises readers sharing this connection */
-	char *path;
-};
-
-static enum amicd_rc db_error(struct store *st, struct amicd_error *err, const char *what)
+enum amicd_rc store_db_error(struct store *st, struct amicd_error *err, const char *what)
 {
 	return amicd_error_set(err, AMICD_ERR_STORE, NULL, "%s: %s (%s)", what, sqlite3_errmsg(st->db),
 			       sqlite3_errstr(sqlite3_extended_errcode(st->db)));
@@ -84,12 +78,12 @@ static enum amicd_rc run(struct store *st, enum stmt_id id, struct amicd_error *
 	int src;
 
 	if (s == NULL)
-		return db_error(st, err, "prepare");
+		return store_db_error(st, err, "prepare");
 	src = sqlite3_step(s);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	if (src != SQLITE_DONE && src != SQLITE_ROW)
-		return db_error(st, err, stmt_sql[id]);
+		return store_db_error(st, err, stmt_sql[id]);
 	return AMICD_OK;
 }
 
@@ -146,7 +140,7 @@ void store_close(struct store **pst)
 	if (pst == NULL || *pst == NULL)
 		return;
 	st = *pst;
-	for (int i = 0; i < ST_COUNT; i++)
+	for (int i = 0; i < STORE_STMT_SLOTS; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
@@ -183,7 +177,7 @@ static enum amicd_rc read_applied(struct store *st, struct applied **out, size_t
 		return rc;
 	if (sqlite3_prepare_v2(st->db, "SELECT version, name, checksum FROM schema_migrations ORDER BY version",
 			       -1, &s, NULL) != SQLITE_OK)
-		return db_error(st, err, "read schema_migrations");
+		return store_db_error(st, err, "read schema_migrations");
 	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
 		struct applied *grown = realloc(list, (count + 1) * sizeof *list);
 
@@ -198,7 +192,7 @@ static enum amicd_rc read_applied(struct store *st, struct applied **out, size_t
 		count++;
 	}
 	if (src != SQLITE_DONE) {
-		rc = db_error(st, err, "read schema_migrations");
+		rc = store_db_error(st, err, "read schema_migrations");
 		goto out;
 	}
 	*out = list;
@@ -308,7 +302,7 @@ enum amicd_rc store_migrate(struct store *st, const struct store_migration *list
 		    sqlite3_bind_text(ins, 3, sum, -1, SQLITE_STATIC) != SQLITE_OK ||
 		    sqlite3_bind_text(ins, 4, ts, -1, SQLITE_STATIC) != SQLITE_OK ||
 		    sqlite3_step(ins) != SQLITE_DONE) {
-			rc = db_error(st, err, "record migration");
+			rc = store_db_error(st, err, "record migration");
 			exec_sql(st, "ROLLBACK", NULL);
 			goto out;
 		}
@@ -354,7 +348,7 @@ enum amicd_rc store_event_put(struct store *st, struct store_event *ev, struct a
 	int src;
 
 	if (s == NULL || f == NULL)
-		return db_error(st, err, "prepare");
+		return store_db_error(st, err, "prepare");
 	util_format_time_ms(ev->received_at_ms, ts, sizeof ts);
 	sqlite3_bind_text(s, 1, ev->source, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, ev->kind, -1, SQLITE_STATIC);
@@ -370,7 +364,7 @@ enum amicd_rc store_event_put(struct store *st, struct store_event *ev, struct a
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	if (src != SQLITE_DONE)
-		return db_error(st, err, "insert event");
+		return store_db_error(st, err, "insert event");
 	if (sqlite3_changes(st->db) == 1) {
 		ev->id = sqlite3_last_insert_rowid(st->db);
 		ev->duplicate = false;
@@ -384,7 +378,7 @@ enum amicd_rc store_event_put(struct store *st, struct store_event *ev, struct a
 	sqlite3_reset(f);
 	sqlite3_clear_bindings(f);
 	if (src != SQLITE_ROW)
-		return db_error(st, err, "find duplicate event");
+		return store_db_error(st, err, "find duplicate event");
 	ev->duplicate = true;
 	return AMICD_OK;
 }
@@ -397,7 +391,7 @@ enum amicd_rc store_rejected_put(struct store *st, const struct store_rejected *
 	int src;
 
 	if (s == NULL)
-		return db_error(st, err, "prepare");
+		return store_db_error(st, err, "prepare");
 	util_format_time_ms(rj->received_at_ms, ts, sizeof ts);
 	sqlite3_bind_text(s, 1, rj->source, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, ts, -1, SQLITE_STATIC);
@@ -410,15 +404,15 @@ enum amicd_rc store_rejected_put(struct store *st, const struct store_rejected *
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	if (src != SQLITE_DONE)
-		return db_error(st, err, "insert rejected delivery");
+		return store_db_error(st, err, "insert rejected delivery");
 	s = stmt(st, ST_REJECTED_TRIM);
 	if (s == NULL)
-		return db_error(st, err, "prepare");
+		return store_db_error(st, err, "prepare");
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)keep);
 	src = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (src != SQLITE_DONE)
-		return db_error(st, err, "trim rejected deliveries");
+		return store_db_error(st, err, "trim rejected deliveries");
 	return AMICD_OK;
 }
 
@@ -457,7 +451,7 @@ enum amicd_rc store_events_list(struct store *st, int limit, int64_t before, jso
 	if (sqlite3_prepare_v2(st->db,
 			       "SELECT id, source, kind, delivery_id, received_at, status, note FROM events"
 			       " WHERE id < ?1 ORDER BY id DESC LIMIT ?2", -1, &s, NULL) != SQLITE_OK) {
-		rc = db_error(st, err, "list events");
+		rc = store_db_error(st, err, "list events");
 		goto out;
 	}
 	sqlite3_bind_int64(s, 1, before > 0 ? before : INT64_MAX);
@@ -470,7 +464,7 @@ enum amicd_rc store_events_list(struct store *st, int limit, int64_t before, jso
 		rows++;
 	}
 	if (src != SQLITE_ROW && src != SQLITE_DONE) {
-		rc = db_error(st, err, "list events");
+		rc = store_db_error(st, err, "list events");
 		goto out;
 	}
 	*out = json_pack("{s:O,s:o}", "events", events,
@@ -494,7 +488,7 @@ enum amicd_rc store_event_get(struct store *st, int64_t id, json_t **out, struct
 	if (sqlite3_prepare_v2(st->db,
 			       "SELECT id, source, kind, delivery_id, received_at, status, note, headers, payload"
 			       " FROM events WHERE id = ?1", -1, &s, NULL) != SQLITE_OK) {
-		rc = db_error(st, err, "get event");
+		rc = store_db_error(st, err, "get event");
 		goto out;
 	}
 	sqlite3_bind_int64(s, 1, id);
@@ -504,7 +498,7 @@ enum amicd_rc store_event_get(struct store *st, int64_t id, json_t **out, struct
 		goto out;
 	}
 	if (src != SQLITE_ROW) {
-		rc = db_error(st, err, "get event");
+		rc = store_db_error(st, err, "get event");
 		goto out;
 	}
 	ev = event_row(s);
@@ -537,7 +531,7 @@ enum amicd_rc store_count(struct store *st, const char *table, int64_t *n, struc
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
 	pthread_mutex_lock(&st->lock);
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW)
-		rc = db_error(st, err, "count");
+		rc = store_db_error(st, err, "count");
 	else
 		*n = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);

@@ -15,7 +15,10 @@
 #ifndef AMICD_STORE_H
 #define AMICD_STORE_H
 
+#include "config.h"
+#include "decide.h"
 #include "error.h"
+#include "facts.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -117,5 +120,112 @@ enum amicd_rc store_event_get(struct store *st, int64_t id, json_t **out, struct
 
 /* store_count — rows of a table (events or rejected_deliveries), for tests and metrics. */
 enum amicd_rc store_count(struct store *st, const char *table, int64_t *n, struct amicd_error *err);
+
+/* --- facts, decisions, promotions (store_facts.c) ---------------------------- */
+
+/* A queued event, handed to the worker (borrowed for the callback's duration). */
+struct store_queued {
+	int64_t id;
+	const char *source;
+	const char *kind;
+	const void *payload;
+	size_t payload_len;
+};
+
+/*
+ * store_events_pending — call fn for up to limit events of status "queued",
+ * oldest first, inside the caller's transaction. A non-AMICD_OK return from fn
+ * stops the walk and is returned. With all set, every event is visited whatever
+ * its status (replay).
+ */
+enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int64_t to_id, int limit,
+				enum amicd_rc (*fn)(const struct store_queued *ev, void *cls), void *cls,
+				struct amicd_error *err);
+
+/* store_event_set_status — "processed", "ignored" or "failed", with a note (may be NULL). */
+enum amicd_rc store_event_set_status(struct store *st, int64_t id, const char *status, const char *note,
+				     struct amicd_error *err);
+
+/* store_fact_apply — apply one fact of event_id (last writer wins by time, then id). */
+enum amicd_rc store_fact_apply(struct store *st, const struct fact *f, int64_t event_id, struct amicd_error *err);
+
+/* The facts about one ASG, loaded for the decision engine. */
+struct store_asg_facts;
+
+/*
+ * store_asg_facts_load — head, pushed commits, AMIs visible or tagged in the
+ * ASG's account and region, pin and frozen flag of asg. Free with
+ * store_asg_facts_free.
+ */
+enum amicd_rc store_asg_facts_load(struct store *st, const struct config_asg *asg,
+				   struct store_asg_facts **out, struct amicd_error *err);
+const struct decide_input *store_asg_facts_input(const struct store_asg_facts *f);
+/* The head push's event id and receipt time ("" when no head). */
+int64_t store_asg_facts_head_event(const struct store_asg_facts *f);
+const char *store_asg_facts_head_received_at(const struct store_asg_facts *f);
+/* The pin's promotion id and time (0 / "" when no pin). */
+int64_t store_asg_facts_pin_promotion(const struct store_asg_facts *f);
+const char *store_asg_facts_pin_promoted_at(const struct store_asg_facts *f);
+/* The pinned AMI as the ASG's account sees it (NULL when unknown or no pin). */
+const struct decide_ami *store_asg_facts_pin_ami(const struct store_asg_facts *f);
+void store_asg_facts_free(struct store_asg_facts **f);
+
+/*
+ * store_promote — in the caller's transaction: record a promotion of asg to
+ * commit/image (previous pin, cause, reason, actor), move the pin, supersede the
+ * ASG's pending triggers and queue one for this promotion, due at now_ms.
+ */
+enum amicd_rc store_promote(struct store *st, const char *asg, const char *commit, const char *image_id,
+			    int64_t cause_event_id, const char *reason, const char *actor, int64_t now_ms,
+			    int64_t *promotion_id, struct amicd_error *err);
+
+struct store_pin {
+	char commit[48];
+	char image_id[64];
+	int64_t promotion_id;
+	char promoted_at[32];
+};
+
+/* store_pin_get — the pin of asg; *found false when it was never pinned. */
+enum amicd_rc store_pin_get(struct store *st, const char *asg, struct store_pin *out, bool *found,
+			    struct amicd_error *err);
+
+/* A trigger due for delivery. */
+struct store_trigger {
+	int64_t promotion_id;
+	char asg[128];
+	char commit[48];
+	char image_id[64];
+	int attempts;
+};
+
+/*
+ * store_triggers_due — up to max pending triggers due at now_ms, oldest first;
+ * *next_due_ms is the earliest due time of any pending trigger (INT64_MAX: none).
+ */
+enum amicd_rc store_triggers_due(struct store *st, int64_t now_ms, struct store_trigger *out, size_t max,
+				 size_t *n, int64_t *next_due_ms, struct amicd_error *err);
+
+/*
+ * store_trigger_record — one attempt made: attempts + 1, last_error, and the
+ * new state (delivered when ok; failed when give_up; otherwise pending, due at
+ * next_attempt_ms). A trigger superseded meanwhile keeps that state.
+ */
+enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, bool ok, const char *error,
+				   bool give_up, int64_t next_attempt_ms, struct amicd_error *err);
+
+/* JSON for the REST API (new references). */
+enum amicd_rc store_promotions_json(struct store *st, const char *asg, int limit, json_t **out,
+				    struct amicd_error *err);
+/* Pushed commits of repo (normal form) and branch, newest first: [{commit, event_id, received_at, deleted?}]. */
+enum amicd_rc store_pushes_json(struct store *st, const char *repo, const char *branch, int limit, json_t **out,
+				struct amicd_error *err);
+/* AMIs (optionally only those tagged commit by some account, or seen by account). */
+enum amicd_rc store_amis_json(struct store *st, const char *commit, const char *account, int limit, json_t **out,
+			      struct amicd_error *err);
+
+/* store_asg_frozen_set — freeze or unfreeze asg with a reason and actor, in the caller's transaction. */
+enum amicd_rc store_asg_frozen_set(struct store *st, const char *asg, bool frozen, const char *reason,
+				   const char *actor, int64_t now_ms, struct amicd_error *err);
 
 #endif

@@ -1,0 +1,70 @@
+/*
+ * facts.h — what a stored delivery means as facts: pushes to a tracked branch,
+ * and for AMIs their state, owner, shares, and tags as seen from one account.
+ *
+ * Pure: no I/O, no clock. The store applies the facts; because every AMI fact
+ * carries its event time and event id, the store keeps, per fact, the one from
+ * the newest event (time, then id), so applying events in any order, any number
+ * of times, converges to the same facts.
+ *
+ * Ownership: strings in a struct fact point into the payload or into the
+ * fact_list (which owns normalised copies); both must outlive the facts.
+ */
+#ifndef AMICD_FACTS_H
+#define AMICD_FACTS_H
+
+#include "config.h"
+#include "error.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum fact_kind {
+	FACT_PUSH,       /* repo, branch, before, after, deleted */
+	FACT_AMI_SEEN,   /* region, image_id, owner (may be NULL): the AMI exists */
+	FACT_AMI_STATE,  /* region, image_id, state */
+	FACT_AMI_SHARE,  /* region, image_id, account ("all" for public), shared */
+	FACT_AMI_TAG,    /* region, image_id, account (the viewer), key, value (NULL: deleted) */
+};
+
+struct fact {
+	enum fact_kind kind;
+	int64_t time_ms;        /* when it happened (event time), the ordering key */
+	const char *region;
+	const char *image_id;
+	const char *owner;
+	const char *state;
+	const char *account;
+	bool shared;
+	const char *key;
+	const char *value;
+	const char *repo;       /* FACT_PUSH: normal form of the tracked repo */
+	const char *branch;
+	const char *before;
+	const char *after;
+	bool deleted;
+};
+
+struct fact_list {
+	struct fact *items;
+	size_t n;
+	size_t cap;
+	char **owned;           /* strings the facts point to */
+	size_t n_owned;
+	char note[160];         /* why the event yields no facts, or "" */
+};
+
+/*
+ * facts_from_event — the facts of one stored delivery (source "gitlab" or
+ * "eventbridge", kind and payload as stored). A delivery that is valid but not acted on
+ * (untracked branch, CloudTrail error, other kinds) yields no facts and says why
+ * in out->note. AMICD_ERR_INVALID when the payload does not parse as its kind.
+ * out must be zeroed or freshly freed; free with fact_list_free.
+ */
+enum amicd_rc facts_from_event(const struct config *cfg, const char *source, const char *kind,
+			       const json_t *payload, struct fact_list *out, struct amicd_error *err);
+
+void fact_list_free(struct fact_list *list);
+
+#endif

@@ -1,0 +1,856 @@
+/*
+ * store_facts.c — the derived side of the store: facts, the decision input of
+ * an ASG, promotions, pins, the trigger outbox, and their JSON for the API
+ * (see store.h).
+ *
+ * Fact rows are last-writer-wins: an upsert changes a row only when the new
+ * fact's (time, event id) is greater than the stored one, so the order in
+ * which events are applied does not matter and re-applying changes nothing.
+ */
+#include "store.h"
+#include "store_internal.h"
+
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Prepare sql; on failure fill err and return NULL. Callers finalize. */
+static sqlite3_stmt *prep(struct store *st, const char *sql, struct amicd_error *err)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		store_db_error(st, err, "prepare");
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Step a statement that returns no rows, then finalize it. */
+static enum amicd_rc step_done(struct store *st, sqlite3_stmt *s, const char *what, struct amicd_error *err)
+{
+	int src = sqlite3_step(s);
+	enum amicd_rc rc = AMICD_OK;
+
+	if (src != SQLITE_DONE && src != SQLITE_ROW)
+		rc = store_db_error(st, err, what);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v != NULL)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static json_t *col_json(sqlite3_stmt *s, int col)
+{
+	switch (sqlite3_column_type(s, col)) {
+	case SQLITE_NULL: return json_null();
+	case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(s, col));
+	default: return json_string((const char *)sqlite3_column_text(s, col));
+	}
+}
+
+/* --- events for the worker ------------------------------------------------------ */
+
+enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int64_t to_id, int limit,
+				enum amicd_rc (*fn)(const struct store_queued *ev, void *cls), void *cls,
+				struct amicd_error *err)
+{
+	sqlite3_stmt *s = prep(st,
+			       "SELECT id, source, kind, payload FROM events"
+			       " WHERE (?1 OR status = 'queued') AND id >= ?2 AND id <= ?3 ORDER BY id LIMIT ?4",
+			       err);
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_int(s, 1, all);
+	sqlite3_bind_int64(s, 2, from_id);
+	sqlite3_bind_int64(s, 3, to_id > 0 ? to_id : INT64_MAX);
+	sqlite3_bind_int(s, 4, limit);
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_queued ev = {
+			.id = sqlite3_column_int64(s, 0),
+			.source = (const char *)sqlite3_column_text(s, 1),
+			.kind = (const char *)sqlite3_column_text(s, 2),
+			.payload = sqlite3_column_blob(s, 3),
+			.payload_len = (size_t)sqlite3_column_bytes(s, 3),
+		};
+
+		rc = fn(&ev, cls);
+		if (rc != AMICD_OK)
+			break;
+	}
+	if (rc == AMICD_OK && src != SQLITE_DONE)
+		rc = store_db_error(st, err, "walk events");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum amicd_rc store_event_set_status(struct store *st, int64_t id, const char *status, const char *note,
+				     struct amicd_error *err)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE events SET status = ?1, note = ?2 WHERE id = ?3", err);
+
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, status, -1, SQLITE_STATIC);
+	bind_text_or_null(s, 2, note != NULL && note[0] != '\0' ? note : NULL);
+	sqlite3_bind_int64(s, 3, id);
+	return step_done(st, s, "set event status", err);
+}
+
+/* --- facts -------------------------------------------------------------------------- */
+
+enum amicd_rc store_fact_apply(struct store *st, const struct fact *f, int64_t event_id, struct amicd_error *err)
+{
+	sqlite3_stmt *s = NULL;
+
+	switch (f->kind) {
+	case FACT_PUSH:
+		s = prep(st, "INSERT OR IGNORE INTO pushes (event_id, repo, branch, before_sha, after_sha, deleted)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", err);
+		if (s == NULL)
+			return AMICD_ERR_STORE;
+		sqlite3_bind_int64(s, 1, event_id);
+		sqlite3_bind_text(s, 2, f->repo, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, f->branch, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, f->before, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, f->after, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, 6, f->deleted);
+		return step_done(st, s, "record push", err);
+	case FACT_AMI_SEEN:
+		s = prep(st, "INSERT INTO amis (region, image_id, owner, created_ms, first_event) VALUES (?1, ?2, ?3, ?4, ?5)"
+			     " ON CONFLICT (region, image_id) DO UPDATE SET owner = coalesce(amis.owner, excluded.owner),"
+			     " created_ms = min(amis.created_ms, excluded.created_ms),"
+			     " first_event = min(amis.first_event, excluded.first_event)", err);
+		if (s == NULL)
+			return AMICD_ERR_STORE;
+		sqlite3_bind_text(s, 1, f->region, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, f->image_id, -1, SQLITE_STATIC);
+		bind_text_or_null(s, 3, f->owner);
+		sqlite3_bind_int64(s, 4, f->time_ms);
+		sqlite3_bind_int64(s, 5, event_id);
+		return step_done(st, s, "record AMI", err);
+	case FACT_AMI_STATE:
+		s = prep(st, "UPDATE amis SET state = ?3, state_time = ?4, state_event = ?5"
+			     " WHERE region = ?1 AND image_id = ?2"
+			     " AND (state_time IS NULL OR (?4, ?5) > (state_time, state_event))", err);
+		if (s == NULL)
+			return AMICD_ERR_STORE;
+		sqlite3_bind_text(s, 1, f->region, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, f->image_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, f->state, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, f->time_ms);
+		sqlite3_bind_int64(s, 5, event_id);
+		return step_done(st, s, "record AMI state", err);
+	case FACT_AMI_SHARE:
+		s = prep(st, "INSERT INTO ami_shares (region, image_id, account, shared, ev_time, event_id)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (region, image_id, account) DO UPDATE"
+			     " SET shared = excluded.shared, ev_time = excluded.ev_time, event_id = excluded.event_id"
+			     " WHERE (excluded.ev_time, excluded.event_id) > (ami_shares.ev_time, ami_shares.event_id)", err);
+		if (s == NULL)
+			return AMICD_ERR_STORE;
+		sqlite3_bind_text(s, 1, f->region, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, f->image_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, f->account, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, 4, f->shared);
+		sqlite3_bind_int64(s, 5, f->time_ms);
+		sqlite3_bind_int64(s, 6, event_id);
+		return step_done(st, s, "record AMI share", err);
+	case FACT_AMI_TAG:
+		s = prep(st, "INSERT INTO ami_tags (region, image_id, account, key, value, ev_time, event_id)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (region, image_id, account, key) DO UPDATE"
+			     " SET value = excluded.value, ev_time = excluded.ev_time, event_id = excluded.event_id"
+			     " WHERE (excluded.ev_time, excluded.event_id) > (ami_tags.ev_time, ami_tags.event_id)", err);
+		if (s == NULL)
+			return AMICD_ERR_STORE;
+		sqlite3_bind_text(s, 1, f->region, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, f->image_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, f->account, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, f->key, -1, SQLITE_STATIC);
+		bind_text_or_null(s, 5, f->value);
+		sqlite3_bind_int64(s, 6, f->time_ms);
+		sqlite3_bind_int64(s, 7, event_id);
+		return step_done(st, s, "record AMI tag", err);
+	}
+	return amicd_error_set(err, AMICD_ERR_INTERNAL, NULL, "unknown fact kind %d", (int)f->kind);
+}
+
+/* --- the decision input of one ASG --------------------------------------------------- */
+
+struct store_asg_facts {
+	struct decide_input in;
+	struct decide_asg asg;
+	struct decide_tag *statics;
+	struct decide_commit head;
+	struct decide_commit *pushed;
+	struct decide_ami *amis;
+	struct decide_tag *tags;       /* all AMIs' tags, in one array */
+	struct decide_pin pin;
+	int64_t head_event;
+	char head_received_at[32];
+	int64_t pin_promotion;
+	char pin_promoted_at[32];
+	const struct decide_ami *pin_ami;
+	struct decide_ami pin_ami_store;
+	char **strings;                /* everything the pointers above point to */
+	size_t n_strings;
+};
+
+static const char *keep(struct store_asg_facts *f, const unsigned char *text)
+{
+	char **grown;
+	char *copy;
+
+	if (text == NULL)
+		return NULL;
+	grown = realloc(f->strings, (f->n_strings + 1) * sizeof *grown);
+	if (grown == NULL)
+		return NULL;
+	f->strings = grown;
+	copy = strdup((const char *)text);
+	if (copy != NULL)
+		f->strings[f->n_strings++] = copy;
+	return copy;
+}
+
+void store_asg_facts_free(struct store_asg_facts **pf)
+{
+	struct store_asg_facts *f;
+
+	if (pf == NULL || *pf == NULL)
+		return;
+	f = *pf;
+	for (size_t i = 0; i < f->n_strings; i++)
+		free(f->strings[i]);
+	free(f->strings);
+	free(f->statics);
+	free(f->pushed);
+	free(f->amis);
+	free(f->tags);
+	free(f);
+	*pf = NULL;
+}
+
+const struct decide_input *store_asg_facts_input(const struct store_asg_facts *f) { return &f->in; }
+int64_t store_asg_facts_head_event(const struct store_asg_facts *f) { return f->head_event; }
+const char *store_asg_facts_head_received_at(const struct store_asg_facts *f) { return f->head_received_at; }
+int64_t store_asg_facts_pin_promotion(const struct store_asg_facts *f) { return f->pin_promotion; }
+const char *store_asg_facts_pin_promoted_at(const struct store_asg_facts *f) { return f->pin_promoted_at; }
+const struct decide_ami *store_asg_facts_pin_ami(const struct store_asg_facts *f) { return f->pin_ami; }
+
+/* The head: the newest push no other push supersedes; when every push is superseded
+ * (a branch moved back and forth), the newest push. */
+static enum amicd_rc load_head(struct store *st, struct store_asg_facts *f, const char *repo, const char *branch,
+			       struct amicd_error *err)
+{
+	static const char *const sql[2] = {
+		"SELECT p.after_sha, p.event_id, e.received_at FROM pushes p JOIN events e ON e.id = p.event_id"
+		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0 AND NOT EXISTS ("
+		"  SELECT 1 FROM pushes q WHERE q.repo = p.repo AND q.branch = p.branch AND q.deleted = 0"
+		"  AND q.before_sha = p.after_sha AND q.after_sha <> p.after_sha)"
+		" ORDER BY p.event_id DESC LIMIT 1",
+		"SELECT p.after_sha, p.event_id, e.received_at FROM pushes p JOIN events e ON e.id = p.event_id"
+		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0 ORDER BY p.event_id DESC LIMIT 1",
+	};
+
+	for (int i = 0; i < 2 && f->in.head == NULL; i++) {
+		sqlite3_stmt *s = prep(st, sql[i], err);
+		int src;
+
+		if (s == NULL)
+			return AMICD_ERR_STORE;
+		sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, branch, -1, SQLITE_STATIC);
+		src = sqlite3_step(s);
+		if (src == SQLITE_ROW) {
+			f->head.commit = keep(f, sqlite3_column_text(s, 0));
+			f->head.event_id = sqlite3_column_int64(s, 1);
+			f->head_event = f->head.event_id;
+			snprintf(f->head_received_at, sizeof f->head_received_at, "%s", sqlite3_column_text(s, 2));
+			f->in.head = &f->head;
+		}
+		sqlite3_finalize(s);
+		if (src != SQLITE_ROW && src != SQLITE_DONE)
+			return store_db_error(st, err, "load head");
+	}
+	return AMICD_OK;
+}
+
+static enum amicd_rc load_pushed(struct store *st, struct store_asg_facts *f, const char *repo, const char *branch,
+				 struct amicd_error *err)
+{
+	sqlite3_stmt *s = prep(st, "SELECT after_sha, min(event_id), max(event_id) FROM pushes"
+				   " WHERE repo = ?1 AND branch = ?2 AND deleted = 0 GROUP BY after_sha ORDER BY 2", err);
+	size_t cap = 0;
+	int src;
+
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, branch, -1, SQLITE_STATIC);
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		struct decide_commit *c;
+
+		if (f->in.n_pushed == cap) {
+			struct decide_commit *grown;
+
+			cap = cap > 0 ? cap * 2 : 16;
+			grown = realloc(f->pushed, cap * sizeof *grown);
+			if (grown == NULL) {
+				sqlite3_finalize(s);
+				return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+			}
+			f->pushed = grown;
+		}
+		c = &f->pushed[f->in.n_pushed++];
+		c->commit = keep(f, sqlite3_column_text(s, 0));
+		c->order = sqlite3_column_int64(s, 1);
+		c->event_id = sqlite3_column_int64(s, 2);
+		if (f->in.head != NULL && strcmp(c->commit, f->head.commit) == 0)
+			f->head.order = c->order;
+	}
+	sqlite3_finalize(s);
+	if (src != SQLITE_DONE)
+		return store_db_error(st, err, "load pushes");
+	f->in.pushed = f->pushed;
+	return AMICD_OK;
+}
+
+/* The AMIs of region that account sees a tag_name tag on, plus the pinned one. */
+static enum amicd_rc load_amis(struct store *st, struct store_asg_facts *f, const char *region, const char *uid,
+			       const char *tag_name, const char *pin_image, struct amicd_error *err)
+{
+	sqlite3_stmt *s = prep(st,
+		"SELECT a.image_id, a.state, a.owner, a.created_ms, a.first_event, coalesce(a.state_event, 0),"
+		" (SELECT count(*) FROM ami_shares h WHERE h.region = a.region AND h.image_id = a.image_id"
+		"   AND h.account IN (?2, 'all') AND h.shared = 1),"
+		" (SELECT coalesce(max(h.event_id), 0) FROM ami_shares h WHERE h.region = a.region"
+		"   AND h.image_id = a.image_id AND h.account IN (?2, 'all')),"
+		" (SELECT coalesce(max(t.event_id), 0) FROM ami_tags t WHERE t.region = a.region"
+		"   AND t.image_id = a.image_id AND t.account = ?2)"
+		" FROM amis a WHERE a.region = ?1 AND (a.image_id = ?4 OR EXISTS (SELECT 1 FROM ami_tags t"
+		"   WHERE t.region = a.region AND t.image_id = a.image_id AND t.account = ?2 AND t.key = ?3"
+		"   AND t.value IS NOT NULL))"
+		" ORDER BY a.first_event", err);
+	sqlite3_stmt *tags = prep(st, "SELECT key, value FROM ami_tags WHERE region = ?1 AND image_id = ?2"
+				      " AND account = ?3 AND value IS NOT NULL ORDER BY key", err);
+	size_t cap = 0, tag_cap = 0, n_tags = 0;
+	size_t *tag_start = NULL;
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	if (s == NULL || tags == NULL) {
+		rc = AMICD_ERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, tag_name, -1, SQLITE_STATIC);
+	bind_text_or_null(s, 4, pin_image);
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		struct decide_ami *a;
+		int64_t last = sqlite3_column_int64(s, 5);
+		const char *owner = (const char *)sqlite3_column_text(s, 2);
+		int tsrc;
+
+		if (f->in.n_amis == cap) {
+			struct decide_ami *grown;
+			size_t *grown_start;
+
+			cap = cap > 0 ? cap * 2 : 8;
+			grown = realloc(f->amis, cap * sizeof *grown);
+			grown_start = realloc(tag_start, cap * sizeof *grown_start);
+			if (grown != NULL)
+				f->amis = grown;
+			if (grown_start != NULL)
+				tag_start = grown_start;
+			if (grown == NULL || grown_start == NULL) {
+				rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+				goto out;
+			}
+		}
+		a = &f->amis[f->in.n_amis];
+		memset(a, 0, sizeof *a);
+		a->image_id = keep(f, sqlite3_column_text(s, 0));
+		a->state = keep(f, sqlite3_column_text(s, 1));
+		a->visible = (owner != NULL && strcmp(owner, uid) == 0) || sqlite3_column_int(s, 6) > 0;
+		a->created_ms = sqlite3_column_int64(s, 3);
+		a->first_seen = sqlite3_column_int64(s, 4);
+		if (sqlite3_column_int64(s, 7) > last)
+			last = sqlite3_column_int64(s, 7);
+		if (sqlite3_column_int64(s, 8) > last)
+			last = sqlite3_column_int64(s, 8);
+		a->last_event_id = last;
+		tag_start[f->in.n_amis] = n_tags;
+		sqlite3_reset(tags);
+		sqlite3_bind_text(tags, 1, region, -1, SQLITE_STATIC);
+		sqlite3_bind_text(tags, 2, a->image_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(tags, 3, uid, -1, SQLITE_STATIC);
+		while ((tsrc = sqlite3_step(tags)) == SQLITE_ROW) {
+			if (n_tags == tag_cap) {
+				struct decide_tag *grown;
+
+				tag_cap = tag_cap > 0 ? tag_cap * 2 : 16;
+				grown = realloc(f->tags, tag_cap * sizeof *grown);
+				if (grown == NULL) {
+					rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+					goto out;
+				}
+				f->tags = grown;
+			}
+			f->tags[n_tags].key = keep(f, sqlite3_column_text(tags, 0));
+			f->tags[n_tags].value = keep(f, sqlite3_column_text(tags, 1));
+			n_tags++;
+		}
+		if (tsrc != SQLITE_DONE) {
+			rc = store_db_error(st, err, "load AMI tags");
+			goto out;
+		}
+		a->n_tags = n_tags - tag_start[f->in.n_amis];
+		f->in.n_amis++;
+	}
+	if (src != SQLITE_DONE) {
+		rc = store_db_error(st, err, "load AMIs");
+		goto out;
+	}
+	/* the tag array may have moved while growing: point each AMI at its slice now */
+	for (size_t i = 0; i < f->in.n_amis; i++) {
+		f->amis[i].tags = f->tags != NULL ? &f->tags[tag_start[i]] : NULL;
+		if (pin_image != NULL && strcmp(f->amis[i].image_id, pin_image) == 0)
+			f->pin_ami = &f->amis[i];
+	}
+	f->in.amis = f->amis;
+out:
+	free(tag_start);
+	sqlite3_finalize(s);
+	sqlite3_finalize(tags);
+	return rc;
+}
+
+static enum amicd_rc load_pin_and_state(struct store *st, struct store_asg_facts *f, const char *asg,
+					struct amicd_error *err)
+{
+	sqlite3_stmt *s = prep(st, "SELECT commit_sha, image_id, promotion_id, promoted_at FROM pins WHERE asg = ?1", err);
+	int src;
+
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	src = sqlite3_step(s);
+	if (src == SQLITE_ROW) {
+		f->pin.commit = keep(f, sqlite3_column_text(s, 0));
+		f->pin.image_id = keep(f, sqlite3_column_text(s, 1));
+		f->pin_promotion = sqlite3_column_int64(s, 2);
+		snprintf(f->pin_promoted_at, sizeof f->pin_promoted_at, "%s", sqlite3_column_text(s, 3));
+		f->in.pin = &f->pin;
+	}
+	sqlite3_finalize(s);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return store_db_error(st, err, "load pin");
+	s = prep(st, "SELECT frozen FROM asg_state WHERE asg = ?1", err);
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	src = sqlite3_step(s);
+	if (src == SQLITE_ROW)
+		f->asg.frozen = sqlite3_column_int(s, 0) != 0;
+	sqlite3_finalize(s);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return store_db_error(st, err, "load ASG state");
+	return AMICD_OK;
+}
+
+enum amicd_rc store_asg_facts_load(struct store *st, const struct config_asg *asg,
+				   struct store_asg_facts **out, struct amicd_error *err)
+{
+	struct store_asg_facts *f = calloc(1, sizeof *f);
+	const struct config_filter *git = asg->git;
+	enum amicd_rc rc = AMICD_OK;
+	size_t n_statics = 0;
+
+	*out = NULL;
+	if (f == NULL)
+		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	f->statics = calloc(asg->n_filters + 1, sizeof *f->statics);
+	if (f->statics == NULL) {
+		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < asg->n_filters; i++) {
+		if (asg->filters[i].provider != FILTER_STATIC)
+			continue;
+		f->statics[n_statics].key = asg->filters[i].tag_name;
+		f->statics[n_statics].value = asg->filters[i].value;
+		n_statics++;
+	}
+	f->asg.policy = asg->policy == POLICY_LATEST ? DECIDE_LATEST : DECIDE_HEAD;
+	f->asg.ref_commit = git->ref_is_sha ? git->ref : NULL;
+	f->asg.tag_name = git->tag_name;
+	f->asg.statics = f->statics;
+	f->asg.n_statics = n_statics;
+	f->in.asg = &f->asg;
+
+	pthread_mutex_lock(&st->lock);
+	rc = load_pin_and_state(st, f, asg->identifier, err);
+	if (rc == AMICD_OK && !git->ref_is_sha)
+		rc = load_head(st, f, git->url, git->ref, err);
+	if (rc == AMICD_OK)
+		rc = load_pushed(st, f, git->url, git->ref, err);
+	if (rc == AMICD_OK)
+		rc = load_amis(st, f, asg->region, asg->account->uid, git->tag_name, f->pin.image_id, err);
+	pthread_mutex_unlock(&st->lock);
+	if (rc == AMICD_OK) {
+		*out = f;
+		f = NULL;
+	}
+out:
+	store_asg_facts_free(&f);
+	return rc;
+}
+
+/* --- promotions, pins, triggers --------------------------------------------------------- */
+
+enum amicd_rc store_promote(struct store *st, const char *asg, const char *commit, const char *image_id,
+			    int64_t cause_event_id, const char *reason, const char *actor, int64_t now_ms,
+			    int64_t *promotion_id, struct amicd_error *err)
+{
+	char ts[32];
+	sqlite3_stmt *s;
+	enum amicd_rc rc;
+
+	util_format_time_s(now_ms, ts, sizeof ts);
+	s = prep(st, "INSERT INTO promotions (asg, commit_sha, image_id, previous_commit, previous_image,"
+		     " cause_event_id, reason, actor, promoted_at)"
+		     " SELECT ?1, ?2, ?3, p.commit_sha, p.image_id, ?4, ?5, ?6, ?7"
+		     " FROM (SELECT 1) LEFT JOIN pins p ON p.asg = ?1", err);
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, commit, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, image_id, -1, SQLITE_STATIC);
+	if (cause_event_id > 0)
+		sqlite3_bind_int64(s, 4, cause_event_id);
+	else
+		sqlite3_bind_null(s, 4);
+	sqlite3_bind_text(s, 5, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, ts, -1, SQLITE_STATIC);
+	rc = step_done(st, s, "record promotion", err);
+	if (rc != AMICD_OK)
+		return rc;
+	*promotion_id = sqlite3_last_insert_rowid(st->db);
+
+	s = prep(st, "INSERT INTO pins (asg, commit_sha, image_id, promotion_id, promoted_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+		     " ON CONFLICT (asg) DO UPDATE SET commit_sha = excluded.commit_sha, image_id = excluded.image_id,"
+		     " promotion_id = excluded.promotion_id, promoted_at = excluded.promoted_at", err);
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, commit, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, image_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, *promotion_id);
+	sqlite3_bind_text(s, 5, ts, -1, SQLITE_STATIC);
+	rc = step_done(st, s, "move pin", err);
+	if (rc != AMICD_OK)
+		return rc;
+
+	s = prep(st, "UPDATE triggers SET state = 'superseded', updated_at = ?2 WHERE asg = ?1 AND state = 'pending'", err);
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ts, -1, SQLITE_STATIC);
+	rc = step_done(st, s, "supersede triggers", err);
+	if (rc != AMICD_OK)
+		return rc;
+
+	s = prep(st, "INSERT INTO triggers (promotion_id, asg, state, attempts, next_attempt_ms, updated_at)"
+		     " VALUES (?1, ?2, 'pending', 0, ?3, ?4)", err);
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_int64(s, 1, *promotion_id);
+	sqlite3_bind_text(s, 2, asg, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now_ms);
+	sqlite3_bind_text(s, 4, ts, -1, SQLITE_STATIC);
+	return step_done(st, s, "queue trigger", err);
+}
+
+enum amicd_rc store_pin_get(struct store *st, const char *asg, struct store_pin *out, bool *found,
+			    struct amicd_error *err)
+{
+	sqlite3_stmt *s;
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	*found = false;
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&st->lock);
+	s = prep(st, "SELECT commit_sha, image_id, promotion_id, promoted_at FROM pins WHERE asg = ?1", err);
+	if (s == NULL) {
+		rc = AMICD_ERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	src = sqlite3_step(s);
+	if (src == SQLITE_ROW) {
+		snprintf(out->commit, sizeof out->commit, "%s", sqlite3_column_text(s, 0));
+		snprintf(out->image_id, sizeof out->image_id, "%s", sqlite3_column_text(s, 1));
+		out->promotion_id = sqlite3_column_int64(s, 2);
+		snprintf(out->promoted_at, sizeof out->promoted_at, "%s", sqlite3_column_text(s, 3));
+		*found = true;
+	} else if (src != SQLITE_DONE) {
+		rc = store_db_error(st, err, "get pin");
+	}
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+enum amicd_rc store_triggers_due(struct store *st, int64_t now_ms, struct store_trigger *out, size_t max,
+				 size_t *n, int64_t *next_due_ms, struct amicd_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	*n = 0;
+	*next_due_ms = INT64_MAX;
+	pthread_mutex_lock(&st->lock);
+	s = prep(st, "SELECT t.promotion_id, p.asg, p.commit_sha, p.image_id, t.attempts, t.next_attempt_ms"
+		     " FROM triggers t JOIN promotions p ON p.id = t.promotion_id"
+		     " WHERE t.state = 'pending' ORDER BY t.next_attempt_ms, t.promotion_id", err);
+	if (s == NULL) {
+		rc = AMICD_ERR_STORE;
+		goto out;
+	}
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t due = sqlite3_column_int64(s, 5);
+
+		if (due > now_ms || *n == max) {
+			if (due < *next_due_ms)
+				*next_due_ms = due;
+			break;
+		}
+		out[*n].promotion_id = sqlite3_column_int64(s, 0);
+		snprintf(out[*n].asg, sizeof out[*n].asg, "%s", sqlite3_column_text(s, 1));
+		snprintf(out[*n].commit, sizeof out[*n].commit, "%s", sqlite3_column_text(s, 2));
+		snprintf(out[*n].image_id, sizeof out[*n].image_id, "%s", sqlite3_column_text(s, 3));
+		out[*n].attempts = sqlite3_column_int(s, 4);
+		(*n)++;
+	}
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		rc = store_db_error(st, err, "due triggers");
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, bool ok, const char *error,
+				   bool give_up, int64_t next_attempt_ms, struct amicd_error *err)
+{
+	char ts[32];
+	sqlite3_stmt *s;
+	enum amicd_rc rc;
+
+	util_format_time_s(util_now_ms(), ts, sizeof ts);
+	pthread_mutex_lock(&st->lock);
+	s = prep(st, "UPDATE triggers SET attempts = attempts + 1, last_error = ?2, next_attempt_ms = ?3,"
+		     " updated_at = ?4, state = CASE WHEN state = 'pending' THEN ?5 ELSE state END"
+		     " WHERE promotion_id = ?1", err);
+	if (s == NULL) {
+		rc = AMICD_ERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, promotion_id);
+	bind_text_or_null(s, 2, ok ? NULL : error);
+	sqlite3_bind_int64(s, 3, next_attempt_ms);
+	sqlite3_bind_text(s, 4, ts, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, ok ? "delivered" : give_up ? "failed" : "pending", -1, SQLITE_STATIC);
+	rc = step_done(st, s, "record trigger attempt", err);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+enum amicd_rc store_asg_frozen_set(struct store *st, const char *asg, bool frozen, const char *reason,
+				   const char *actor, int64_t now_ms, struct amicd_error *err)
+{
+	char ts[32];
+	sqlite3_stmt *s = prep(st, "INSERT INTO asg_state (asg, frozen, reason, actor, changed_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+				   " ON CONFLICT (asg) DO UPDATE SET frozen = excluded.frozen, reason = excluded.reason,"
+				   " actor = excluded.actor, changed_at = excluded.changed_at", err);
+
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	util_format_time_s(now_ms, ts, sizeof ts);
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, frozen);
+	bind_text_or_null(s, 3, reason);
+	sqlite3_bind_text(s, 4, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, ts, -1, SQLITE_STATIC);
+	return step_done(st, s, "set frozen", err);
+}
+
+/* --- JSON for the API ----------------------------------------------------------------- */
+
+enum amicd_rc store_promotions_json(struct store *st, const char *asg, int limit, json_t **out,
+				    struct amicd_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	json_t *list = json_array();
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	*out = NULL;
+	pthread_mutex_lock(&st->lock);
+	s = prep(st, "SELECT p.id, p.commit_sha, p.image_id, p.previous_commit, p.previous_image, p.cause_event_id,"
+		     " p.reason, p.actor, p.promoted_at, t.state, t.attempts, t.last_error"
+		     " FROM promotions p LEFT JOIN triggers t ON t.promotion_id = p.id"
+		     " WHERE p.asg = ?1 ORDER BY p.id DESC LIMIT ?2", err);
+	if (s == NULL) {
+		rc = AMICD_ERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, limit);
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *prev = sqlite3_column_type(s, 3) == SQLITE_NULL
+				       ? json_null()
+				       : json_pack("{s:o,s:o}", "commit", col_json(s, 3), "image_id", col_json(s, 4));
+
+		json_array_append_new(list, json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:o,s:o,s:o}}",
+			"id", col_json(s, 0), "commit", col_json(s, 1), "image_id", col_json(s, 2),
+			"previous", prev, "cause_event_id", col_json(s, 5), "reason", col_json(s, 6),
+			"actor", col_json(s, 7), "promoted_at", col_json(s, 8),
+			"trigger", "state", col_json(s, 9), "attempts", col_json(s, 10), "last_error", col_json(s, 11)));
+	}
+	if (src != SQLITE_DONE)
+		rc = store_db_error(st, err, "list promotions");
+	else
+		*out = json_incref(list);
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	json_decref(list);
+	return rc;
+}
+
+enum amicd_rc store_pushes_json(struct store *st, const char *repo, const char *branch, int limit, json_t **out,
+				struct amicd_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	json_t *list = json_array();
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	*out = NULL;
+	pthread_mutex_lock(&st->lock);
+	s = prep(st, "SELECT p.after_sha, p.before_sha, p.event_id, e.received_at, p.deleted, p.repo, p.branch"
+		     " FROM pushes p JOIN events e ON e.id = p.event_id"
+		     " WHERE (?1 IS NULL OR p.repo = ?1) AND (?2 IS NULL OR p.branch = ?2)"
+		     " ORDER BY p.event_id DESC LIMIT ?3", err);
+	if (s == NULL) {
+		rc = AMICD_ERR_STORE;
+		goto out;
+	}
+	bind_text_or_null(s, 1, repo);
+	bind_text_or_null(s, 2, branch);
+	sqlite3_bind_int(s, 3, limit);
+	while ((src = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(list, json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:b}",
+			"commit", col_json(s, 0), "before", col_json(s, 1), "event_id", col_json(s, 2),
+			"received_at", col_json(s, 3), "repo", col_json(s, 5), "ref", col_json(s, 6),
+			"branch_deleted", sqlite3_column_int(s, 4)));
+	if (src != SQLITE_DONE)
+		rc = store_db_error(st, err, "list pushes");
+	else
+		*out = json_incref(list);
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	json_decref(list);
+	return rc;
+}
+
+enum amicd_rc store_amis_json(struct store *st, const char *commit, const char *account, int limit, json_t **out,
+			      struct amicd_error *err)
+{
+	sqlite3_stmt *s = NULL, *shares = NULL, *tags = NULL;
+	json_t *list = json_array();
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	*out = NULL;
+	pthread_mutex_lock(&st->lock);
+	s = prep(st, "SELECT a.region, a.image_id, a.state, a.owner, a.created_ms, a.first_event FROM amis a"
+		     " WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM ami_tags t WHERE t.region = a.region"
+		     "   AND t.image_id = a.image_id AND lower(t.value) = lower(?1)))"
+		     " AND (?2 IS NULL OR a.owner = ?2 OR EXISTS (SELECT 1 FROM ami_shares h WHERE h.region = a.region"
+		     "   AND h.image_id = a.image_id AND h.account IN (?2, 'all') AND h.shared = 1)"
+		     "   OR EXISTS (SELECT 1 FROM ami_tags t WHERE t.region = a.region AND t.image_id = a.image_id"
+		     "   AND t.account = ?2))"
+		     " ORDER BY a.created_ms DESC, a.first_event DESC LIMIT ?3", err);
+	shares = prep(st, "SELECT account FROM ami_shares WHERE region = ?1 AND image_id = ?2 AND shared = 1"
+			  " ORDER BY account", err);
+	tags = prep(st, "SELECT account, key, value FROM ami_tags WHERE region = ?1 AND image_id = ?2"
+			" AND value IS NOT NULL ORDER BY account, key", err);
+	if (s == NULL || shares == NULL || tags == NULL) {
+		rc = AMICD_ERR_STORE;
+		goto out;
+	}
+	bind_text_or_null(s, 1, commit);
+	bind_text_or_null(s, 2, account);
+	sqlite3_bind_int(s, 3, limit);
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		json_t *shared_with = json_array(), *seen = json_object();
+		char created[32];
+		json_t *ami;
+
+		util_format_time_s(sqlite3_column_int64(s, 4), created, sizeof created);
+		sqlite3_reset(shares);
+		sqlite3_bind_text(shares, 1, (const char *)sqlite3_column_text(s, 0), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(shares, 2, (const char *)sqlite3_column_text(s, 1), -1, SQLITE_TRANSIENT);
+		while (sqlite3_step(shares) == SQLITE_ROW)
+			json_array_append_new(shared_with, col_json(shares, 0));
+		sqlite3_reset(tags);
+		sqlite3_bind_text(tags, 1, (const char *)sqlite3_column_text(s, 0), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(tags, 2, (const char *)sqlite3_column_text(s, 1), -1, SQLITE_TRANSIENT);
+		while (sqlite3_step(tags) == SQLITE_ROW) {
+			const char *acct = (const char *)sqlite3_column_text(tags, 0);
+			json_t *view = json_object_get(seen, acct);
+
+			if (view == NULL) {
+				view = json_object();
+				json_object_set_new(seen, acct, view);
+			}
+			json_object_set_new(view, (const char *)sqlite3_column_text(tags, 1), col_json(tags, 2));
+		}
+		ami = json_pack("{s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o}", "region", col_json(s, 0), "image_id", col_json(s, 1),
+				"state", col_json(s, 2), "owner", col_json(s, 3), "first_seen_at", created,
+				"first_event_id", col_json(s, 5), "shared_with", shared_with, "tags_by_account", seen);
+		json_array_append_new(list, ami);
+	}
+	if (src != SQLITE_DONE)
+		rc = store_db_error(st, err, "list AMIs");
+	else
+		*out = json_incref(list);
+out:
+	sqlite3_finalize(s);
+	sqlite3_finalize(shares);
+	sqlite3_finalize(tags);
+	pthread_mutex_unlock(&st->lock);
+	json_decref(list);
+	return rc;
+}

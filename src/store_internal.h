@@ -1,0 +1,25 @@
+/*
+ * store_internal.h — what the store's own files (store.c, store_facts.c) share.
+ * Nothing outside the store includes this or <sqlite3.h>.
+ */
+#ifndef AMICD_STORE_INTERNAL_H
+#define AMICD_STORE_INTERNAL_H
+
+#include "error.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#define STORE_STMT_SLOTS 16
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[STORE_STMT_SLOTS];
+	pthread_mutex_t lock; /* serialises threads sharing this connection */
+	char *path;
+};
+
+/* store_db_error — AMICD_ERR_STORE with SQLite's message for what failed. */
+enum amicd_rc store_db_error(struct store *st, struct amicd_error *err, const char *what);
+
+#endif

@@ -1,0 +1,320 @@
+/*
+ * worker.c — facts, decisions and promotions (see worker.h).
+ */
+#include "worker.h"
+
+#include "decide.h"
+#include "facts.h"
+#include "log.h"
+#include "pinfile.h"
+#include "store.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WORKER_BATCH 256
+#define WORKER_IDLE_MS 30000
+#define WORKER_RETRY_MS 2000
+
+struct worker {
+	const struct config *cfg;
+	struct trigger *trig;
+	struct store *store;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool woken;
+	bool stopping;
+	bool *pin_dirty;                 /* per ASG: its pin file still needs writing */
+	atomic_uint_fast64_t events_processed, facts_applied, promotions, passes;
+};
+
+struct pass {
+	struct worker *w;
+	size_t events;
+	size_t facts;
+};
+
+/* Apply one queued event's facts and mark it processed (or failed). */
+static enum amicd_rc process_event(const struct store_queued *ev, void *cls)
+{
+	struct pass *p = cls;
+	struct worker *w = p->w;
+	struct fact_list facts = { 0 };
+	struct amicd_error err = { { 0 }, { 0 } };
+	json_t *payload = json_loadb(ev->payload, ev->payload_len, 0, NULL);
+	enum amicd_rc rc = AMICD_OK;
+	const char *status = "processed";
+	const char *note = NULL;
+
+	p->events++;
+	if (payload == NULL) {
+		status = "failed";
+		note = "stored payload is not JSON";
+	} else if (facts_from_event(w->cfg, ev->source, ev->kind, payload, &facts, &err) != AMICD_OK) {
+		status = "failed";
+		note = err.message;
+	} else {
+		for (size_t i = 0; i < facts.n && rc == AMICD_OK; i++)
+			rc = store_fact_apply(w->store, &facts.items[i], ev->id, &err);
+		p->facts += facts.n;
+		if (facts.n == 0) {
+			status = "ignored";
+			note = facts.note;
+		}
+	}
+	if (rc == AMICD_OK)
+		rc = store_event_set_status(w->store, ev->id, status, note, &err);
+	if (rc != AMICD_OK)
+		LOG(LL_ERROR, "cannot apply an event", "{s:I,s:s}", "event_id", (json_int_t)ev->id, "error", err.message);
+	else if (strcmp(status, "failed") == 0)
+		LOG(LL_WARN, "event not understood", "{s:I,s:s,s:s}", "event_id", (json_int_t)ev->id, "kind", ev->kind,
+		    "error", note);
+	fact_list_free(&facts);
+	json_decref(payload);
+	return rc;
+}
+
+/* Decide for every ASG; record promotions. promoted[i] set for each promoted ASG. */
+static enum amicd_rc decide_all(struct worker *w, bool *promoted, size_t *n_promoted, struct amicd_error *err)
+{
+	*n_promoted = 0;
+	for (size_t i = 0; i < w->cfg->n_asgs; i++) {
+		const struct config_asg *asg = &w->cfg->asgs[i];
+		struct store_asg_facts *facts = NULL;
+		struct decide_result d;
+		int64_t promotion_id = 0;
+		enum amicd_rc rc = store_asg_facts_load(w->store, asg, &facts, err);
+
+		if (rc != AMICD_OK)
+			return rc;
+		decide(store_asg_facts_input(facts), &d);
+		if (d.action == DECIDE_PROMOTE) {
+			rc = store_promote(w->store, asg->identifier, d.commit, d.ami->image_id, d.cause_event_id, d.reason,
+					   "auto", util_now_ms(), &promotion_id, err);
+			if (rc == AMICD_OK) {
+				promoted[i] = true;
+				(*n_promoted)++;
+				LOG(LL_INFO, "promoted", "{s:s,s:s,s:s,s:I,s:I,s:s}", "asg", asg->identifier, "commit",
+				    d.commit, "image_id", d.ami->image_id, "promotion_id", (json_int_t)promotion_id,
+				    "cause_event_id", (json_int_t)d.cause_event_id, "reason", d.reason);
+			}
+		} else {
+			LOG(LL_DEBUG, "decision", "{s:s,s:s,s:s}", "asg", asg->identifier, "state",
+			    decide_state_name(d.state), "reason", d.reason);
+		}
+		store_asg_facts_free(&facts);
+		if (rc != AMICD_OK)
+			return rc;
+	}
+	return AMICD_OK;
+}
+
+/* Write the pin files still owed; true when all are written. */
+static bool write_pins(struct worker *w)
+{
+	bool all = true;
+
+	for (size_t i = 0; i < w->cfg->n_asgs; i++) {
+		const struct config_asg *asg = &w->cfg->asgs[i];
+		struct store_pin pin;
+		struct amicd_error err;
+		bool found = false;
+
+		if (!w->pin_dirty[i])
+			continue;
+		if (store_pin_get(w->store, asg->identifier, &pin, &found, &err) == AMICD_OK &&
+		    (!found || pinfile_write(asg, &pin, &err) == AMICD_OK)) {
+			w->pin_dirty[i] = false;
+			if (found)
+				LOG(LL_INFO, "pin file written", "{s:s,s:s,s:s,s:I}", "asg", asg->identifier, "file",
+				    asg->pin_file, "image_id", pin.image_id, "promotion_id", (json_int_t)pin.promotion_id);
+			continue;
+		}
+		all = false;
+		LOG(LL_ERROR, "cannot write the pin file; will retry", "{s:s,s:s,s:s}", "asg", asg->identifier, "file",
+		    asg->pin_file, "error", err.message);
+	}
+	return all;
+}
+
+/* One transaction: up to WORKER_BATCH queued events, then decisions. *more when the batch was full. */
+static enum amicd_rc run_pass(struct worker *w, bool *more)
+{
+	struct pass p = { .w = w };
+	struct amicd_error err = { { 0 }, { 0 } };
+	bool *promoted = calloc(w->cfg->n_asgs + 1, sizeof *promoted);
+	size_t n_promoted = 0;
+	enum amicd_rc rc;
+
+	*more = false;
+	if (promoted == NULL)
+		return AMICD_ERR_NOMEM;
+	rc = store_begin(w->store, &err);
+	if (rc == AMICD_OK)
+		rc = store_events_walk(w->store, false, 0, 0, WORKER_BATCH, process_event, &p, &err);
+	if (rc == AMICD_OK)
+		rc = decide_all(w, promoted, &n_promoted, &err);
+	if (rc == AMICD_OK)
+		rc = store_commit(w->store, &err);
+	if (rc != AMICD_OK) {
+		store_rollback(w->store);
+		LOG(LL_ERROR, "worker pass failed; will retry", "{s:s}", "error", err.message);
+		free(promoted);
+		return rc;
+	}
+	atomic_fetch_add(&w->passes, 1);
+	atomic_fetch_add(&w->events_processed, p.events);
+	atomic_fetch_add(&w->facts_applied, p.facts);
+	atomic_fetch_add(&w->promotions, n_promoted);
+	for (size_t i = 0; i < w->cfg->n_asgs; i++)
+		w->pin_dirty[i] = w->pin_dirty[i] || promoted[i];
+	free(promoted);
+	if (n_promoted > 0) {
+		write_pins(w);
+		trigger_wake(w->trig);
+	}
+	*more = p.events == WORKER_BATCH;
+	return AMICD_OK;
+}
+
+/* At start: pin files equal to the stored pins. */
+static void repair_pins(struct worker *w)
+{
+	for (size_t i = 0; i < w->cfg->n_asgs; i++) {
+		const struct config_asg *asg = &w->cfg->asgs[i];
+		struct store_pin pin;
+		struct amicd_error err;
+		bool found = false, rewritten = false;
+
+		if (store_pin_get(w->store, asg->identifier, &pin, &found, &err) != AMICD_OK ||
+		    (found && pinfile_sync(asg, &pin, &rewritten, &err) != AMICD_OK)) {
+			w->pin_dirty[i] = true;
+			LOG(LL_ERROR, "cannot repair the pin file; will retry", "{s:s,s:s,s:s}", "asg", asg->identifier,
+			    "file", asg->pin_file, "error", err.message);
+		} else if (rewritten) {
+			LOG(LL_WARN, "pin file repaired from the database", "{s:s,s:s,s:s,s:I}", "asg", asg->identifier,
+			    "file", asg->pin_file, "image_id", pin.image_id, "promotion_id", (json_int_t)pin.promotion_id);
+		}
+	}
+}
+
+static void *run(void *arg)
+{
+	struct worker *w = arg;
+
+	repair_pins(w);
+	for (;;) {
+		bool more = false, owed = false;
+		enum amicd_rc rc = run_pass(w, &more);
+		int64_t wait_ms;
+		struct timespec until;
+
+		for (size_t i = 0; i < w->cfg->n_asgs; i++)
+			owed = owed || w->pin_dirty[i];
+		if (owed && !write_pins(w))
+			owed = true;
+		else
+			owed = false;
+		if (rc == AMICD_OK && more)
+			continue;
+		wait_ms = rc != AMICD_OK || owed ? WORKER_RETRY_MS : WORKER_IDLE_MS;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += wait_ms / 1000;
+		until.tv_nsec += (wait_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&w->lock);
+		while (!w->woken && !w->stopping && pthread_cond_timedwait(&w->wake, &w->lock, &until) == 0)
+			;
+		w->woken = false;
+		if (w->stopping) {
+			pthread_mutex_unlock(&w->lock);
+			break;
+		}
+		pthread_mutex_unlock(&w->lock);
+	}
+	return NULL;
+}
+
+enum amicd_rc worker_start(const struct config *cfg, struct trigger *trig, struct worker **out,
+			   struct amicd_error *err)
+{
+	struct worker *w = calloc(1, sizeof *w);
+	enum amicd_rc rc;
+
+	*out = NULL;
+	if (w == NULL)
+		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	w->cfg = cfg;
+	w->trig = trig;
+	w->pin_dirty = calloc(cfg->n_asgs + 1, sizeof *w->pin_dirty);
+	if (w->pin_dirty == NULL) {
+		free(w);
+		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	}
+	rc = store_open(cfg->database, cfg->limits.busy_timeout_ms, &w->store, err);
+	if (rc != AMICD_OK) {
+		free(w->pin_dirty);
+		free(w);
+		return rc;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+	if (pthread_create(&w->thread, NULL, run, w) != 0) {
+		pthread_cond_destroy(&w->wake);
+		pthread_mutex_destroy(&w->lock);
+		store_close(&w->store);
+		free(w->pin_dirty);
+		free(w);
+		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "cannot start the worker thread");
+	}
+	*out = w;
+	return AMICD_OK;
+}
+
+void worker_wake(void *arg)
+{
+	struct worker *w = arg;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->woken = true;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void worker_stats_get(struct worker *w, struct worker_stats *out)
+{
+	out->events_processed = atomic_load(&w->events_processed);
+	out->facts_applied = atomic_load(&w->facts_applied);
+	out->promotions = atomic_load(&w->promotions);
+	out->passes = atomic_load(&w->passes);
+}
+
+void worker_stop(struct worker **pw)
+{
+	struct worker *w;
+
+	if (pw == NULL || *pw == NULL)
+		return;
+	w = *pw;
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	store_close(&w->store);
+	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->lock);
+	free(w->pin_dirty);
+	free(w);
+	*pw = NULL;
+}

@@ -1,0 +1,44 @@
+/*
+ * worker.h — turns stored deliveries into facts and decisions, off the
+ * request path.
+ *
+ * One thread: woken after each ingest commit that stored a queued event (and
+ * every WORKER_IDLE_MS as a safety net), it takes the queued events in id
+ * order, applies their facts, re-decides every ASG, and records promotions —
+ * all in one transaction — then rewrites the pin files of the promoted ASGs and
+ * wakes the trigger. At start it repairs pin files that differ from the stored
+ * pins (a crash between commit and file write) and re-decides, so an ASG added
+ * to the config gets its pin from facts already stored.
+ *
+ * Ownership: cfg and trig are borrowed and must outlive the worker.
+ */
+#ifndef AMICD_WORKER_H
+#define AMICD_WORKER_H
+
+#include "config.h"
+#include "error.h"
+#include "trigger.h"
+
+#include <stdint.h>
+
+struct worker;
+
+struct worker_stats {
+	uint64_t events_processed;
+	uint64_t facts_applied;
+	uint64_t promotions;
+	uint64_t passes;
+};
+
+enum amicd_rc worker_start(const struct config *cfg, struct trigger *trig, struct worker **out,
+			   struct amicd_error *err);
+
+/* worker_wake — new queued events are committed: process them now. Any thread. */
+void worker_wake(void *worker);
+
+void worker_stats_get(struct worker *w, struct worker_stats *out);
+
+/* worker_stop — finish the pass in progress, stop, free; NULL is a no-op. */
+void worker_stop(struct worker **w);
+
+#endif
