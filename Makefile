@@ -128,8 +128,13 @@ $(BUILD)/bench/bare: bench/bare.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PKG_LIBS)
 
-bench: $(BUILD)/amicd $(BUILD)/bench/bare | deps
+$(BUILD)/bench/promotion_latency: bench/promotion_latency.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+bench: $(BUILD)/amicd $(BUILD)/bench/bare $(BUILD)/bench/promotion_latency | deps
 	AMICD_BIN=$(abspath $(BUILD)/amicd) BARE_BIN=$(abspath $(BUILD)/bench/bare) scripts/bench.sh
+	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/promotion_latency $(or $(PROMOTIONS),200)
 
 install: $(BUILD)/amicd
 	install -d $(DESTDIR)$(PREFIX)/bin
