@@ -121,8 +121,11 @@ static void promote(const struct decide_input *in, const struct decide_commit *c
 		cause = c->event_id;
 	short_sha(commit, sha);
 	if (in->asg->frozen) {
+		/* decisions are still computed and shown: say what would happen */
 		out->action = DECIDE_KEEP;
 		out->state = DECIDE_FROZEN;
+		out->commit = commit;
+		out->ami = r->ami;
 		snprintf(out->reason, sizeof out->reason, "frozen: would promote %s %s (%s)", why, sha,
 			 r->ami->image_id);
 		return;
@@ -157,11 +160,18 @@ static bool pinned_to(const struct decide_pin *pin, const char *commit, const st
 	       (ami == NULL || (pin->image_id != NULL && strcmp(pin->image_id, ami->image_id) == 0));
 }
 
-/* The pin is on target: up to date, unless a newer AMI of the same commit is ready. */
+/* The pin is on target: up to date, unless a newer AMI of the same commit is ready.
+ * The pinned AMI going away does not by itself move the pin: an older sibling
+ * never replaces it, and neither does any when the pinned AMI is unknown. */
 static void at_target(const struct decide_input *in, const struct decide_commit *c, const char *target,
 		      const struct decide_readiness *r, const char *why, struct decide_result *out)
 {
-	if (r->missing == 0 && !pinned_to(in->pin, target, r->ami)) {
+	const struct decide_ami *pinned = NULL;
+
+	for (size_t i = 0; in->pin != NULL && in->pin->image_id != NULL && i < in->n_amis; i++)
+		if (strcmp(in->amis[i].image_id, in->pin->image_id) == 0)
+			pinned = &in->amis[i];
+	if (r->missing == 0 && !pinned_to(in->pin, target, r->ami) && pinned != NULL && newer(r->ami, pinned)) {
 		promote(in, c, target, r, "a newer AMI of", out);
 		return;
 	}
@@ -169,6 +179,15 @@ static void at_target(const struct decide_input *in, const struct decide_commit 
 	out->state = in->asg->frozen ? DECIDE_FROZEN : DECIDE_UP_TO_DATE;
 	snprintf(out->reason, sizeof out->reason, "%spinned to %s %.8s", in->asg->frozen ? "frozen; " : "", why,
 		 target);
+}
+
+/* The push order of the pinned commit; -1 when there is no pin or it was never pushed. */
+static int64_t pin_order(const struct decide_input *in)
+{
+	for (size_t i = 0; in->pin != NULL && i < in->n_pushed; i++)
+		if (same_commit(in->pushed[i].commit, in->pin->commit))
+			return in->pushed[i].order;
+	return -1;
 }
 
 void decide(const struct decide_input *in, struct decide_result *out)
@@ -201,22 +220,19 @@ void decide(const struct decide_input *in, struct decide_result *out)
 		at_target(in, c, target, &r, why, out);
 		return;
 	}
-	if (r.missing == 0) {
+	if (r.missing == 0 && !(asg->policy == DECIDE_LATEST && c != NULL && c->order <= pin_order(in))) {
 		promote(in, c, target, &r, why, out);
 		return;
 	}
 	if (asg->policy == DECIDE_LATEST && asg->ref_commit == NULL) {
 		/* the newest pushed commit that is ready and newer than the pin */
-		int64_t pin_order = -1;
+		int64_t pinned_order = pin_order(in);
 
-		for (size_t i = 0; in->pin != NULL && i < in->n_pushed; i++)
-			if (same_commit(in->pushed[i].commit, in->pin->commit))
-				pin_order = in->pushed[i].order;
 		for (size_t i = in->n_pushed; i-- > 0;) {
 			const struct decide_commit *p = &in->pushed[i];
 			struct decide_readiness pr;
 
-			if (p->order <= pin_order || p->order > in->head->order)
+			if (p->order <= pinned_order || p->order > in->head->order)
 				continue;
 			decide_ready(asg, in->amis, in->n_amis, p->commit, &pr);
 			if (pr.missing != 0)
@@ -237,4 +253,24 @@ void decide(const struct decide_input *in, struct decide_result *out)
 		}
 	}
 	wait_for(in, target, r.missing, why, out);
+}
+
+bool decide_pin_unavailable(const struct decide_input *in, const char **why)
+{
+	const struct decide_ami *a = in->pin_ami;
+	const char *reason = NULL;
+
+	if (in->pin == NULL || a == NULL)
+		return false;
+	if (a->state != NULL && strcmp(a->state, "deregistered") == 0)
+		reason = "deregistered";
+	else if (a->state != NULL && strcmp(a->state, "disabled") == 0)
+		reason = "disabled";
+	else if (a->state != NULL && strcmp(a->state, "failed") == 0)
+		reason = "failed";
+	else if (!a->visible)
+		reason = "unshared";
+	if (why != NULL)
+		*why = reason;
+	return reason != NULL;
 }

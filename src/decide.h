@@ -73,6 +73,7 @@ struct decide_input {
 	const struct decide_ami *amis;
 	size_t n_amis;
 	const struct decide_pin *pin;       /* NULL: never pinned */
+	const struct decide_ami *pin_ami;   /* the pinned AMI as the account sees it, or NULL when unknown */
 };
 
 enum decide_action { DECIDE_KEEP = 0, DECIDE_PROMOTE };
@@ -105,6 +106,14 @@ void decide_ready(const struct decide_asg *asg, const struct decide_ami *amis, s
 
 /* decide — the decision for one ASG. */
 void decide(const struct decide_input *in, struct decide_result *out);
+
+/*
+ * decide_pin_unavailable — true when the pinned AMI can no longer be launched
+ * by the ASG: deregistered, disabled or failed, or no longer shared with its
+ * account. *why (may be NULL) names the reason (a static string). Reported,
+ * never acted on.
+ */
+bool decide_pin_unavailable(const struct decide_input *in, const char **why);
 
 /* Names for the API: "image", "available", "shared", "static_tags"; state names. */
 const char *decide_missing_name(unsigned bit);

@@ -4,6 +4,8 @@
  */
 #include "eventbridge.h"
 
+#include "util.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -108,6 +110,12 @@ enum amicd_rc eventbridge_parse(const json_t *body, struct eb_event *out, struct
 		return rc;
 	if (out->id[0] == '\0')
 		return amicd_error_set(err, AMICD_ERR_INVALID, "$.id", "id must not be empty");
+	{
+		int64_t ms;
+
+		if (!util_parse_time(out->time, &ms))
+			return amicd_error_set(err, AMICD_ERR_INVALID, "$.time", "time must be an RFC 3339 timestamp");
+	}
 	detail = json_object_get(body, "detail");
 	if (!json_is_object(detail))
 		return amicd_error_set(err, AMICD_ERR_INVALID, "$.detail", "missing object field detail");

@@ -108,6 +108,7 @@ static void event_done(struct ingest_item *item, enum amicd_rc rc, const struct 
 		LOG(LL_INFO, "delivery duplicate", "{s:I,s:s,s:s,s:s?,s:f}", "event_id", (json_int_t)ev->id,
 		    "source", d->source, "kind", ev->kind, "delivery_id", ev->delivery_id, "ms", elapsed_ms(d));
 		http_reply_json(req, 200, json_pack("{s:I,s:s}", "event_id", (json_int_t)ev->id, "status", "duplicate"));
+		http_set_tag(req, "duplicate");
 	} else {
 		bool queued = strcmp(ev->status, "queued") == 0;
 
@@ -119,6 +120,8 @@ static void event_done(struct ingest_item *item, enum amicd_rc rc, const struct 
 		else
 			http_reply_json(req, 200, json_pack("{s:I,s:s,s:s}", "event_id", (json_int_t)ev->id,
 							    "status", "ignored", "note", ev->note));
+		if (!queued)
+			http_set_tag(req, "ignored");
 	}
 	http_resume(req); /* last: the request may be freed from here on */
 }

@@ -33,6 +33,7 @@ struct http_server {
 	void *cls;
 	size_t max_body_bytes;
 	unsigned port;
+	http_observe_fn observe;
 	atomic_uint_fast64_t requests;
 	atomic_uint_fast64_t in_flight;
 	atomic_uint_fast64_t closed_oversize;
@@ -51,6 +52,8 @@ struct http_request {
 	unsigned status;
 	bool handled;
 	bool suspended;
+	const char *tag;
+	int64_t t0_ns;
 	void *state;
 	void (*state_free)(void *);
 };
@@ -83,6 +86,8 @@ void http_set_state(struct http_request *req, void *state, void (*free_fn)(void 
 }
 
 void *http_state(const struct http_request *req) { return req->state; }
+
+void http_set_tag(struct http_request *req, const char *tag) { req->tag = tag; }
 
 struct headers_ctx {
 	json_t *obj;
@@ -337,6 +342,13 @@ static enum MHD_Result queue_reply(struct http_request *req)
 		if (req->response == NULL)
 			return MHD_NO;
 	}
+	if (req->srv->observe != NULL) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		req->srv->observe(req->url, req->status, req->tag,
+				  (double)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - req->t0_ns) / 1e9, req->srv->cls);
+	}
 	r = MHD_queue_response(req->conn, req->status, req->response);
 	MHD_destroy_response(req->response);
 	req->response = NULL;
@@ -359,6 +371,12 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 		req->conn = conn;
 		req->method = method;
 		req->url = url;
+		{
+			struct timespec ts;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			req->t0_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		}
 		*con_cls = req;
 		atomic_fetch_add(&srv->requests, 1);
 		atomic_fetch_add(&srv->in_flight, 1);
@@ -454,6 +472,7 @@ enum amicd_rc http_start(const struct http_options *opt, const struct http_route
 	srv->n_routes = n_routes;
 	srv->cls = cls;
 	srv->max_body_bytes = opt->max_body_bytes;
+	srv->observe = opt->observe;
 	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, srv,
 				       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				       MHD_OPTION_SOCK_ADDR, ai->ai_addr,

@@ -43,6 +43,10 @@ struct http_route {
 	bool json_body;             /* takes an application/json body, up to the cap */
 };
 
+/* Called once per answered request: the path, status, the handler's tag (or
+ * NULL) and the seconds from its headers to its answer. */
+typedef void (*http_observe_fn)(const char *path, unsigned status, const char *tag, double seconds, void *cls);
+
 struct http_options {
 	const char *host;           /* numeric IPv4 or IPv6 address, or a name */
 	unsigned port;              /* 0: any free port (see http_port) */
@@ -50,6 +54,7 @@ struct http_options {
 	unsigned threads;           /* 0 or 1: one thread */
 	unsigned max_connections;   /* 0: 1024 */
 	unsigned idle_timeout_s;
+	http_observe_fn observe;    /* may be NULL; gets the server's cls */
 };
 
 /* Counters kept by the engine (for metrics and tests). */
@@ -105,6 +110,8 @@ void http_reply_json(struct http_request *req, unsigned status, json_t *body);
 void http_reply_text(struct http_request *req, unsigned status, const char *content_type, char *text);
 /* {"error":{"code","message"[,"path"]}} with the status of rc. */
 void http_reply_error(struct http_request *req, enum amicd_rc rc, const struct amicd_error *err);
+/* http_set_tag — a word for the observer about this request's outcome (static string). */
+void http_set_tag(struct http_request *req, const char *tag);
 /* Add a header to the reply given (call after http_reply_*). */
 void http_reply_header(struct http_request *req, const char *name, const char *value);
 

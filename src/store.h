@@ -133,14 +133,20 @@ struct store_queued {
 };
 
 /*
- * store_events_pending — call fn for up to limit events of status "queued",
- * oldest first, inside the caller's transaction. A non-AMICD_OK return from fn
- * stops the walk and is returned. With all set, every event is visited whatever
- * its status (replay).
+ * store_events_walk — call fn for up to limit events of status "queued" with
+ * ids from from_id to to_id (0: no upper bound), oldest first, inside the
+ * caller's transaction. A non-AMICD_OK return from fn stops the walk and is
+ * returned. With all set, every event is visited whatever its status (replay).
  */
 enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int64_t to_id, int limit,
 				enum amicd_rc (*fn)(const struct store_queued *ev, void *cls), void *cls,
 				struct amicd_error *err);
+
+/* store_facts_clear — delete every derived fact (pushes and AMI facts), for a full replay. */
+enum amicd_rc store_facts_clear(struct store *st, struct amicd_error *err);
+
+/* store_metrics_json — counts for /metrics: {promotions:[{asg,actor,count}], events:{status:n}, triggers:{state:n}}. */
+enum amicd_rc store_metrics_json(struct store *st, json_t **out, struct amicd_error *err);
 
 /* store_event_set_status — "processed", "ignored" or "failed", with a note (may be NULL). */
 enum amicd_rc store_event_set_status(struct store *st, int64_t id, const char *status, const char *note,
@@ -168,6 +174,15 @@ int64_t store_asg_facts_pin_promotion(const struct store_asg_facts *f);
 const char *store_asg_facts_pin_promoted_at(const struct store_asg_facts *f);
 /* The pinned AMI as the ASG's account sees it (NULL when unknown or no pin). */
 const struct decide_ami *store_asg_facts_pin_ami(const struct store_asg_facts *f);
+/* Whether, why, by whom and when the ASG was last frozen or unfrozen. */
+struct store_asg_state {
+	bool known;             /* ever frozen or unfrozen */
+	bool frozen;
+	char reason[256];
+	char actor[16];
+	char changed_at[32];
+};
+const struct store_asg_state *store_asg_facts_state(const struct store_asg_facts *f);
 void store_asg_facts_free(struct store_asg_facts **f);
 
 /*

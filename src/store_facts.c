@@ -64,10 +64,12 @@ enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int
 				enum amicd_rc (*fn)(const struct store_queued *ev, void *cls), void *cls,
 				struct amicd_error *err)
 {
-	sqlite3_stmt *s = prep(st,
-			       "SELECT id, source, kind, payload FROM events"
-			       " WHERE (?1 OR status = 'queued') AND id >= ?2 AND id <= ?3 ORDER BY id LIMIT ?4",
-			       err);
+	/* ids first: the callback changes rows (status) that a live cursor would be walking */
+	sqlite3_stmt *s = prep(st, "SELECT id FROM events WHERE (?1 OR status = 'queued') AND id >= ?2 AND id <= ?3"
+				   " ORDER BY id LIMIT ?4", err);
+	sqlite3_stmt *one = NULL;
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0;
 	enum amicd_rc rc = AMICD_OK;
 	int src;
 
@@ -78,21 +80,128 @@ enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int
 	sqlite3_bind_int64(s, 3, to_id > 0 ? to_id : INT64_MAX);
 	sqlite3_bind_int(s, 4, limit);
 	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_queued ev = {
-			.id = sqlite3_column_int64(s, 0),
-			.source = (const char *)sqlite3_column_text(s, 1),
-			.kind = (const char *)sqlite3_column_text(s, 2),
-			.payload = sqlite3_column_blob(s, 3),
-			.payload_len = (size_t)sqlite3_column_bytes(s, 3),
-		};
+		if (n == cap) {
+			int64_t *grown;
 
-		rc = fn(&ev, cls);
-		if (rc != AMICD_OK)
-			break;
+			cap = cap > 0 ? cap * 2 : 256;
+			grown = realloc(ids, cap * sizeof *ids);
+			if (grown == NULL) {
+				rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+				goto out;
+			}
+			ids = grown;
+		}
+		ids[n++] = sqlite3_column_int64(s, 0);
 	}
-	if (rc == AMICD_OK && src != SQLITE_DONE)
+	if (src != SQLITE_DONE) {
 		rc = store_db_error(st, err, "walk events");
+		goto out;
+	}
+	one = prep(st, "SELECT id, source, kind, payload FROM events WHERE id = ?1", err);
+	if (one == NULL) {
+		rc = AMICD_ERR_STORE;
+		goto out;
+	}
+	for (size_t i = 0; i < n && rc == AMICD_OK; i++) {
+		sqlite3_reset(one);
+		sqlite3_bind_int64(one, 1, ids[i]);
+		if (sqlite3_step(one) != SQLITE_ROW) {
+			rc = store_db_error(st, err, "read event");
+			break;
+		}
+		{
+			struct store_queued ev = {
+				.id = sqlite3_column_int64(one, 0),
+				.source = (const char *)sqlite3_column_text(one, 1),
+				.kind = (const char *)sqlite3_column_text(one, 2),
+				.payload = sqlite3_column_blob(one, 3),
+				.payload_len = (size_t)sqlite3_column_bytes(one, 3),
+			};
+
+			rc = fn(&ev, cls);
+		}
+	}
+out:
+	free(ids);
 	sqlite3_finalize(s);
+	sqlite3_finalize(one);
+	return rc;
+}
+
+enum amicd_rc store_facts_clear(struct store *st, struct amicd_error *err)
+{
+	static const char *const tables[] = { "ami_tags", "ami_shares", "amis", "pushes" };
+
+	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+		char sql[64];
+		sqlite3_stmt *s;
+		enum amicd_rc rc;
+
+		snprintf(sql, sizeof sql, "DELETE FROM %s", tables[i]);
+		s = prep(st, sql, err);
+		if (s == NULL)
+			return AMICD_ERR_STORE;
+		rc = step_done(st, s, "clear facts", err);
+		if (rc != AMICD_OK)
+			return rc;
+	}
+	return AMICD_OK;
+}
+
+enum amicd_rc store_metrics_json(struct store *st, json_t **out, struct amicd_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	json_t *promos = json_array(), *events = json_object(), *triggers = json_object();
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	*out = NULL;
+	pthread_mutex_lock(&st->lock);
+	s = prep(st, "SELECT asg, actor, count(*) FROM promotions GROUP BY asg, actor ORDER BY asg, actor", err);
+	if (s == NULL) {
+		rc = AMICD_ERR_STORE;
+		goto out;
+	}
+	while ((src = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(promos, json_pack("{s:o,s:o,s:o}", "asg", col_json(s, 0), "actor", col_json(s, 1),
+							"count", col_json(s, 2)));
+	sqlite3_finalize(s);
+	s = NULL;
+	if (src != SQLITE_DONE) {
+		rc = store_db_error(st, err, "count promotions");
+		goto out;
+	}
+	s = prep(st, "SELECT status, count(*) FROM events GROUP BY status", err);
+	if (s == NULL) {
+		rc = AMICD_ERR_STORE;
+		goto out;
+	}
+	while ((src = sqlite3_step(s)) == SQLITE_ROW)
+		json_object_set_new(events, (const char *)sqlite3_column_text(s, 0), col_json(s, 1));
+	sqlite3_finalize(s);
+	s = NULL;
+	if (src != SQLITE_DONE) {
+		rc = store_db_error(st, err, "count events");
+		goto out;
+	}
+	s = prep(st, "SELECT state, count(*) FROM triggers GROUP BY state", err);
+	if (s == NULL) {
+		rc = AMICD_ERR_STORE;
+		goto out;
+	}
+	while ((src = sqlite3_step(s)) == SQLITE_ROW)
+		json_object_set_new(triggers, (const char *)sqlite3_column_text(s, 0), col_json(s, 1));
+	if (src != SQLITE_DONE) {
+		rc = store_db_error(st, err, "count triggers");
+		goto out;
+	}
+	*out = json_pack("{s:O,s:O,s:O}", "promotions", promos, "events", events, "triggers", triggers);
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	json_decref(promos);
+	json_decref(events);
+	json_decref(triggers);
 	return rc;
 }
 
@@ -201,6 +310,7 @@ struct store_asg_facts {
 	char head_received_at[32];
 	int64_t pin_promotion;
 	char pin_promoted_at[32];
+	struct store_asg_state state;
 	const struct decide_ami *pin_ami;
 	struct decide_ami pin_ami_store;
 	char **strings;                /* everything the pointers above point to */
@@ -248,6 +358,7 @@ const char *store_asg_facts_head_received_at(const struct store_asg_facts *f) { 
 int64_t store_asg_facts_pin_promotion(const struct store_asg_facts *f) { return f->pin_promotion; }
 const char *store_asg_facts_pin_promoted_at(const struct store_asg_facts *f) { return f->pin_promoted_at; }
 const struct decide_ami *store_asg_facts_pin_ami(const struct store_asg_facts *f) { return f->pin_ami; }
+const struct store_asg_state *store_asg_facts_state(const struct store_asg_facts *f) { return &f->state; }
 
 /* The head: the newest push no other push supersedes; when every push is superseded
  * (a branch moved back and forth), the newest push. */
@@ -427,8 +538,10 @@ static enum amicd_rc load_amis(struct store *st, struct store_asg_facts *f, cons
 	/* the tag array may have moved while growing: point each AMI at its slice now */
 	for (size_t i = 0; i < f->in.n_amis; i++) {
 		f->amis[i].tags = f->tags != NULL ? &f->tags[tag_start[i]] : NULL;
-		if (pin_image != NULL && strcmp(f->amis[i].image_id, pin_image) == 0)
+		if (pin_image != NULL && strcmp(f->amis[i].image_id, pin_image) == 0) {
 			f->pin_ami = &f->amis[i];
+			f->in.pin_ami = f->pin_ami;
+		}
 	}
 	f->in.amis = f->amis;
 out:
@@ -458,13 +571,22 @@ static enum amicd_rc load_pin_and_state(struct store *st, struct store_asg_facts
 	sqlite3_finalize(s);
 	if (src != SQLITE_ROW && src != SQLITE_DONE)
 		return store_db_error(st, err, "load pin");
-	s = prep(st, "SELECT frozen FROM asg_state WHERE asg = ?1", err);
+	s = prep(st, "SELECT frozen, reason, actor, changed_at FROM asg_state WHERE asg = ?1", err);
 	if (s == NULL)
 		return AMICD_ERR_STORE;
 	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
 	src = sqlite3_step(s);
-	if (src == SQLITE_ROW)
+	if (src == SQLITE_ROW) {
 		f->asg.frozen = sqlite3_column_int(s, 0) != 0;
+		f->state.frozen = f->asg.frozen;
+		f->state.known = true;
+		snprintf(f->state.reason, sizeof f->state.reason, "%s",
+			 sqlite3_column_text(s, 1) != NULL ? (const char *)sqlite3_column_text(s, 1) : "");
+		snprintf(f->state.actor, sizeof f->state.actor, "%s",
+			 sqlite3_column_text(s, 2) != NULL ? (const char *)sqlite3_column_text(s, 2) : "");
+		snprintf(f->state.changed_at, sizeof f->state.changed_at, "%s",
+			 sqlite3_column_text(s, 3) != NULL ? (const char *)sqlite3_column_text(s, 3) : "");
+	}
 	sqlite3_finalize(s);
 	if (src != SQLITE_ROW && src != SQLITE_DONE)
 		return store_db_error(st, err, "load ASG state");

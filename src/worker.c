@@ -3,8 +3,7 @@
  */
 #include "worker.h"
 
-#include "decide.h"
-#include "facts.h"
+#include "engine.h"
 #include "log.h"
 #include "pinfile.h"
 #include "store.h"
@@ -29,7 +28,7 @@ struct worker {
 	pthread_cond_t wake;
 	bool woken;
 	bool stopping;
-	bool *pin_dirty;                 /* per ASG: its pin file still needs writing */
+	bool *pin_dirty;                 /* per ASG: its pin file still needs writing (under lock) */
 	atomic_uint_fast64_t events_processed, facts_applied, promotions, passes;
 };
 
@@ -39,82 +38,29 @@ struct pass {
 	size_t facts;
 };
 
-/* Apply one queued event's facts and mark it processed (or failed). */
 static enum amicd_rc process_event(const struct store_queued *ev, void *cls)
 {
 	struct pass *p = cls;
-	struct worker *w = p->w;
-	struct fact_list facts = { 0 };
+	size_t n = 0;
 	struct amicd_error err = { { 0 }, { 0 } };
-	json_t *payload = json_loadb(ev->payload, ev->payload_len, 0, NULL);
-	enum amicd_rc rc = AMICD_OK;
-	const char *status = "processed";
-	const char *note = NULL;
+	enum amicd_rc rc = engine_apply_event(p->w->cfg, p->w->store, ev, &n, &err);
 
 	p->events++;
-	if (payload == NULL) {
-		status = "failed";
-		note = "stored payload is not JSON";
-	} else if (facts_from_event(w->cfg, ev->source, ev->kind, payload, &facts, &err) != AMICD_OK) {
-		status = "failed";
-		note = err.message;
-	} else {
-		for (size_t i = 0; i < facts.n && rc == AMICD_OK; i++)
-			rc = store_fact_apply(w->store, &facts.items[i], ev->id, &err);
-		p->facts += facts.n;
-		if (facts.n == 0) {
-			status = "ignored";
-			note = facts.note;
-		}
-	}
-	if (rc == AMICD_OK)
-		rc = store_event_set_status(w->store, ev->id, status, note, &err);
+	p->facts += n;
 	if (rc != AMICD_OK)
 		LOG(LL_ERROR, "cannot apply an event", "{s:I,s:s}", "event_id", (json_int_t)ev->id, "error", err.message);
-	else if (strcmp(status, "failed") == 0)
-		LOG(LL_WARN, "event not understood", "{s:I,s:s,s:s}", "event_id", (json_int_t)ev->id, "kind", ev->kind,
-		    "error", note);
-	fact_list_free(&facts);
-	json_decref(payload);
 	return rc;
 }
 
-/* Decide for every ASG; record promotions. promoted[i] set for each promoted ASG. */
-static enum amicd_rc decide_all(struct worker *w, bool *promoted, size_t *n_promoted, struct amicd_error *err)
+static void mark_dirty(struct worker *w, size_t i)
 {
-	*n_promoted = 0;
-	for (size_t i = 0; i < w->cfg->n_asgs; i++) {
-		const struct config_asg *asg = &w->cfg->asgs[i];
-		struct store_asg_facts *facts = NULL;
-		struct decide_result d;
-		int64_t promotion_id = 0;
-		enum amicd_rc rc = store_asg_facts_load(w->store, asg, &facts, err);
-
-		if (rc != AMICD_OK)
-			return rc;
-		decide(store_asg_facts_input(facts), &d);
-		if (d.action == DECIDE_PROMOTE) {
-			rc = store_promote(w->store, asg->identifier, d.commit, d.ami->image_id, d.cause_event_id, d.reason,
-					   "auto", util_now_ms(), &promotion_id, err);
-			if (rc == AMICD_OK) {
-				promoted[i] = true;
-				(*n_promoted)++;
-				LOG(LL_INFO, "promoted", "{s:s,s:s,s:s,s:I,s:I,s:s}", "asg", asg->identifier, "commit",
-				    d.commit, "image_id", d.ami->image_id, "promotion_id", (json_int_t)promotion_id,
-				    "cause_event_id", (json_int_t)d.cause_event_id, "reason", d.reason);
-			}
-		} else {
-			LOG(LL_DEBUG, "decision", "{s:s,s:s,s:s}", "asg", asg->identifier, "state",
-			    decide_state_name(d.state), "reason", d.reason);
-		}
-		store_asg_facts_free(&facts);
-		if (rc != AMICD_OK)
-			return rc;
-	}
-	return AMICD_OK;
+	pthread_mutex_lock(&w->lock);
+	w->pin_dirty[i] = true;
+	pthread_mutex_unlock(&w->lock);
 }
 
-/* Write the pin files still owed; true when all are written. */
+/* Write the pin files still owed; true when all are written. The worker is
+ * their only writer, so a file never goes back to an older pin. */
 static bool write_pins(struct worker *w)
 {
 	bool all = true;
@@ -123,18 +69,22 @@ static bool write_pins(struct worker *w)
 		const struct config_asg *asg = &w->cfg->asgs[i];
 		struct store_pin pin;
 		struct amicd_error err;
-		bool found = false;
+		bool found = false, owed;
 
-		if (!w->pin_dirty[i])
+		pthread_mutex_lock(&w->lock);
+		owed = w->pin_dirty[i];
+		w->pin_dirty[i] = false;
+		pthread_mutex_unlock(&w->lock);
+		if (!owed)
 			continue;
 		if (store_pin_get(w->store, asg->identifier, &pin, &found, &err) == AMICD_OK &&
 		    (!found || pinfile_write(asg, &pin, &err) == AMICD_OK)) {
-			w->pin_dirty[i] = false;
 			if (found)
 				LOG(LL_INFO, "pin file written", "{s:s,s:s,s:s,s:I}", "asg", asg->identifier, "file",
 				    asg->pin_file, "image_id", pin.image_id, "promotion_id", (json_int_t)pin.promotion_id);
 			continue;
 		}
+		mark_dirty(w, i);
 		all = false;
 		LOG(LL_ERROR, "cannot write the pin file; will retry", "{s:s,s:s,s:s}", "asg", asg->identifier, "file",
 		    asg->pin_file, "error", err.message);
@@ -158,7 +108,7 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 	if (rc == AMICD_OK)
 		rc = store_events_walk(w->store, false, 0, 0, WORKER_BATCH, process_event, &p, &err);
 	if (rc == AMICD_OK)
-		rc = decide_all(w, promoted, &n_promoted, &err);
+		rc = engine_decide_all(w->cfg, w->store, false, NULL, promoted, &n_promoted, &err);
 	if (rc == AMICD_OK)
 		rc = store_commit(w->store, &err);
 	if (rc != AMICD_OK) {
@@ -172,7 +122,8 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 	atomic_fetch_add(&w->facts_applied, p.facts);
 	atomic_fetch_add(&w->promotions, n_promoted);
 	for (size_t i = 0; i < w->cfg->n_asgs; i++)
-		w->pin_dirty[i] = w->pin_dirty[i] || promoted[i];
+		if (promoted[i])
+			mark_dirty(w, i);
 	free(promoted);
 	if (n_promoted > 0) {
 		write_pins(w);
@@ -193,7 +144,7 @@ static void repair_pins(struct worker *w)
 
 		if (store_pin_get(w->store, asg->identifier, &pin, &found, &err) != AMICD_OK ||
 		    (found && pinfile_sync(asg, &pin, &rewritten, &err) != AMICD_OK)) {
-			w->pin_dirty[i] = true;
+			mark_dirty(w, i);
 			LOG(LL_ERROR, "cannot repair the pin file; will retry", "{s:s,s:s,s:s}", "asg", asg->identifier,
 			    "file", asg->pin_file, "error", err.message);
 		} else if (rewritten) {
@@ -209,17 +160,12 @@ static void *run(void *arg)
 
 	repair_pins(w);
 	for (;;) {
-		bool more = false, owed = false;
+		bool more = false;
 		enum amicd_rc rc = run_pass(w, &more);
+		bool owed = !write_pins(w);
 		int64_t wait_ms;
 		struct timespec until;
 
-		for (size_t i = 0; i < w->cfg->n_asgs; i++)
-			owed = owed || w->pin_dirty[i];
-		if (owed && !write_pins(w))
-			owed = true;
-		else
-			owed = false;
 		if (rc == AMICD_OK && more)
 			continue;
 		wait_ms = rc != AMICD_OK || owed ? WORKER_RETRY_MS : WORKER_IDLE_MS;
@@ -286,6 +232,17 @@ void worker_wake(void *arg)
 	if (w == NULL)
 		return;
 	pthread_mutex_lock(&w->lock);
+	w->woken = true;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void worker_pin_changed(struct worker *w, size_t index)
+{
+	if (w == NULL || index >= w->cfg->n_asgs)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->pin_dirty[index] = true;
 	w->woken = true;
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);

@@ -36,6 +36,10 @@ enum amicd_rc worker_start(const struct config *cfg, struct trigger *trig, struc
 /* worker_wake — new queued events are committed: process them now. Any thread. */
 void worker_wake(void *worker);
 
+/* worker_pin_changed — the pin of cfg->asgs[index] was moved by someone else (an
+ * admin): rewrite its pin file and re-decide now. Any thread. */
+void worker_pin_changed(struct worker *w, size_t index);
+
 void worker_stats_get(struct worker *w, struct worker_stats *out);
 
 /* worker_stop — finish the pass in progress, stop, free; NULL is a no-op. */
