@@ -6,10 +6,13 @@
 #include "app.h"
 #include "auth.h"
 #include "decide.h"
+#include "engine.h"
+#include "metrics.h"
 #include "repourl.h"
 #include "store.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,7 +112,7 @@ static json_t *missing_json(unsigned missing)
 }
 
 /* The status of one ASG: its config, pin, head, and what the decision engine says now. */
-static enum amicd_rc asg_json(struct app *app, const struct config_asg *asg, json_t **out, struct amicd_error *err)
+enum amicd_rc api_asg_status_json(struct app *app, const struct config_asg *asg, json_t **out, struct amicd_error *err)
 {
 	struct store_asg_facts *facts = NULL;
 	const struct decide_input *in;
@@ -149,6 +152,22 @@ static enum amicd_rc asg_json(struct app *app, const struct config_asg *asg, jso
 	else
 		json_object_set_new(j, "waiting_for", json_null());
 	json_object_set_new(j, "reason", json_string(d.reason));
+	{
+		const struct store_asg_state *st = store_asg_facts_state(facts);
+
+		json_object_set_new(j, "frozen_reason", st->known && st->frozen ? json_string(st->reason) : json_null());
+		json_object_set_new(j, "frozen_at", st->known && st->frozen ? json_string(st->changed_at) : json_null());
+	}
+	if (in->pin != NULL) {
+		const char *why = NULL;
+		const struct decide_ami *pa = store_asg_facts_pin_ami(facts);
+		bool bad = decide_pin_unavailable(in, &why);
+
+		json_object_set_new(json_object_get(j, "pin"), "ami_state",
+				    pa != NULL && pa->state != NULL ? json_string(pa->state) : json_null());
+		json_object_set_new(json_object_get(j, "pin"), "available", json_boolean(!bad));
+		json_object_set_new(json_object_get(j, "pin"), "unavailable_reason", bad ? json_string(why) : json_null());
+	}
 	store_asg_facts_free(&facts);
 	*out = j;
 	return AMICD_OK;
@@ -162,7 +181,7 @@ void api_asgs_list(struct http_request *req, void *cls)
 
 	for (size_t i = 0; i < app->cfg->n_asgs; i++) {
 		json_t *one = NULL;
-		enum amicd_rc rc = asg_json(app, &app->cfg->asgs[i], &one, &err);
+		enum amicd_rc rc = api_asg_status_json(app, &app->cfg->asgs[i], &one, &err);
 
 		if (rc != AMICD_OK) {
 			json_decref(list);
@@ -201,7 +220,7 @@ void api_asg_get(struct http_request *req, void *cls)
 		if (rc == AMICD_OK)
 			out = json_pack("{s:s,s:o}", "asg", asg->identifier, "promotions", out);
 	} else {
-		rc = asg_json(app, asg, &out, &err);
+		rc = api_asg_status_json(app, asg, &out, &err);
 	}
 	if (rc != AMICD_OK) {
 		http_reply_error(req, rc, &err);
@@ -356,6 +375,92 @@ void api_amis(struct http_request *req, void *cls)
 		return;
 	}
 	http_reply_json(req, 200, json_pack("{s:o}", "amis", list));
+}
+
+/* --- metrics ------------------------------------------------------------------- */
+
+static void gauge_header(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void api_metrics(struct http_request *req, void *cls)
+{
+	struct app *app = cls;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	struct ingest_stats is;
+	struct worker_stats ws;
+	struct trigger_stats ts;
+	struct amicd_error err;
+	json_t *db = NULL;
+	bool *unavailable = calloc(app->cfg->n_asgs + 1, sizeof *unavailable);
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (out == NULL || unavailable == NULL) {
+		if (out != NULL)
+			fclose(out);
+		free(text);
+		free(unavailable);
+		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		http_reply_error(req, AMICD_ERR_NOMEM, &err);
+		return;
+	}
+	ingest_stats_get(app->ingest, &is);
+	worker_stats_get(app->worker, &ws);
+	trigger_stats_get(app->trigger, &ts);
+	gauge_header(out, "amicd_build_info", "gauge", "Version and revision of this amicd.");
+	fprintf(out, "amicd_build_info{version=\"%s\",revision=\"%s\"} 1\n", AMICD_VERSION, AMICD_GIT_REV);
+	gauge_header(out, "amicd_start_time_seconds", "gauge", "When this process started (Unix time).");
+	fprintf(out, "amicd_start_time_seconds %.3f\n", (double)app->started_ms / 1000);
+	metrics_write(app->metrics, out);
+	gauge_header(out, "amicd_ingest_inflight", "gauge", "Deliveries accepted and waiting for their commit.");
+	fprintf(out, "amicd_ingest_inflight %llu\n", (unsigned long long)is.queued);
+	gauge_header(out, "amicd_ingest_commits_total", "counter", "Group commits of the inbox.");
+	fprintf(out, "amicd_ingest_commits_total{outcome=\"ok\"} %llu\n", (unsigned long long)(is.batches - is.failed_batches));
+	fprintf(out, "amicd_ingest_commits_total{outcome=\"failed\"} %llu\n", (unsigned long long)is.failed_batches);
+	gauge_header(out, "amicd_ingest_batch_max", "gauge", "Largest group commit so far (deliveries).");
+	fprintf(out, "amicd_ingest_batch_max %llu\n", (unsigned long long)is.max_batch);
+	gauge_header(out, "amicd_events_processed_total", "counter", "Stored events the worker turned into facts.");
+	fprintf(out, "amicd_events_processed_total %llu\n", (unsigned long long)ws.events_processed);
+	gauge_header(out, "amicd_facts_applied_total", "counter", "Facts applied by the worker.");
+	fprintf(out, "amicd_facts_applied_total %llu\n", (unsigned long long)ws.facts_applied);
+	gauge_header(out, "amicd_trigger_attempts_total", "counter", "Trigger attempts made, by outcome.");
+	fprintf(out, "amicd_trigger_attempts_total{outcome=\"delivered\"} %llu\n", (unsigned long long)ts.delivered);
+	fprintf(out, "amicd_trigger_attempts_total{outcome=\"failed\"} %llu\n", (unsigned long long)ts.failed_attempts);
+	fprintf(out, "amicd_trigger_gave_up_total %llu\n", (unsigned long long)ts.gave_up);
+	if (store_metrics_json(app->reader, &db, &err) == AMICD_OK) {
+		json_t *p;
+
+		gauge_header(out, "amicd_queue_depth", "gauge", "Stored events waiting for the worker.");
+		fprintf(out, "amicd_queue_depth %lld\n",
+			(long long)json_integer_value(json_object_get(json_object_get(db, "events"), "queued")));
+		gauge_header(out, "amicd_events", "gauge", "Stored events by status.");
+		json_object_foreach(json_object_get(db, "events"), key, v)
+			fprintf(out, "amicd_events{status=\"%s\"} %lld\n", key, (long long)json_integer_value(v));
+		gauge_header(out, "amicd_triggers", "gauge", "Triggers in the outbox by state.");
+		json_object_foreach(json_object_get(db, "triggers"), key, v)
+			fprintf(out, "amicd_triggers{state=\"%s\"} %lld\n", key, (long long)json_integer_value(v));
+		gauge_header(out, "amicd_promotions_total", "counter", "Promotions recorded, by ASG and actor.");
+		json_array_foreach(json_object_get(db, "promotions"), i, p)
+			fprintf(out, "amicd_promotions_total{asg=\"%s\",actor=\"%s\"} %lld\n",
+				json_string_value(json_object_get(p, "asg")), json_string_value(json_object_get(p, "actor")),
+				(long long)json_integer_value(json_object_get(p, "count")));
+		json_decref(db);
+	}
+	if (engine_pins_unavailable(app->cfg, app->reader, unavailable, NULL, &err) == AMICD_OK) {
+		gauge_header(out, "amicd_pinned_ami_unavailable", "gauge",
+			     "1 when the AMI an ASG is pinned to is deregistered, disabled, failed or no longer shared.");
+		for (size_t k = 0; k < app->cfg->n_asgs; k++)
+			fprintf(out, "amicd_pinned_ami_unavailable{asg=\"%s\"} %d\n", app->cfg->asgs[k].identifier,
+				unavailable[k] ? 1 : 0);
+	}
+	free(unavailable);
+	fclose(out);
+	http_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", text);
 }
 
 void api_healthz(struct http_request *req, void *cls)

@@ -9,12 +9,14 @@
 #define AMICD_APP_H
 
 #include "config.h"
+#include "metrics.h"
 #include "http.h"
 #include "ingest.h"
 #include "store.h"
 #include "trigger.h"
 #include "worker.h"
 
+#include <pthread.h>
 #include <stdint.h>
 
 struct app {
@@ -24,6 +26,9 @@ struct app {
 	struct http_server *http;
 	struct worker *worker;   /* facts, decisions, promotions */
 	struct trigger *trigger; /* the outbox dispatcher */
+	struct store *admin;     /* write connection for admin actions … */
+	pthread_mutex_t admin_lock; /* … one at a time */
+	struct metrics *metrics;
 	int64_t started_ms;
 };
 

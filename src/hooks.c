@@ -33,6 +33,7 @@ struct delivery {
 	char reject_path[256];
 	enum amicd_rc reject_rc;
 	int64_t t0_ns;
+	char sha[65];               /* of the body, once computed */
 };
 
 static void delivery_free(void *p)
@@ -82,6 +83,18 @@ static struct delivery *delivery_new(struct http_request *req, struct app *app, 
 	}
 	http_set_state(req, d, delivery_free);
 	return d;
+}
+
+/* The body's SHA-256, computed once per delivery. */
+static const char *body_sha(struct delivery *d)
+{
+	if (d->sha[0] == '\0') {
+		size_t len;
+		const void *body = http_body(d->req, &len);
+
+		crypto_sha256_hex(body, len, d->sha);
+	}
+	return d->sha;
 }
 
 static double elapsed_ms(const struct delivery *d)
@@ -198,7 +211,7 @@ static void accept_event(struct app *app, struct delivery *d, const char *kind, 
 		.payload_len = len,
 		.received_at_ms = util_now_ms(),
 	};
-	crypto_sha256_hex(body, len, d->item.event.payload_sha256);
+	memcpy(d->item.event.payload_sha256, body_sha(d), sizeof d->item.event.payload_sha256);
 	d->item.done = event_done;
 	d->item.cls = d;
 	if (d->kind == NULL) {
@@ -255,13 +268,8 @@ enum amicd_rc hooks_gitlab_precheck(struct http_request *req, void *cls, struct 
 
 static bool gitlab_dedup(struct delivery *d)
 {
-	char sha[65];
-	size_t len;
-	const void *body = http_body(d->req, &len);
-
-	crypto_sha256_hex(body, len, sha);
 	return gitlab_dedup_key(http_header(d->req, "Idempotency-Key"), http_header(d->req, "X-Gitlab-Event-UUID"),
-				sha, &d->dedup_key, &d->delivery_id);
+				body_sha(d), &d->dedup_key, &d->delivery_id);
 }
 
 /* Whether a valid push concerns a tracked repo and branch; note says why not. */

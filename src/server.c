@@ -7,6 +7,7 @@
  */
 #include "server.h"
 
+#include "admin.h"
 #include "api.h"
 #include "app.h"
 #include "hooks.h"
@@ -38,13 +39,29 @@ static const struct http_route routes[] = {
 	{ .method = "GET", .path = "/api/v1/asgs/*", .handle = api_asg_get, .precheck = api_read_precheck },
 	{ .method = "GET", .path = "/api/v1/commits", .handle = api_commits, .precheck = api_read_precheck },
 	{ .method = "GET", .path = "/api/v1/amis", .handle = api_amis, .precheck = api_read_precheck },
+	{ .method = "POST", .path = "/api/v1/admin/replay", .handle = admin_replay, .precheck = admin_precheck,
+	  .json_body = true },
+	{ .method = "POST", .path = "/api/v1/admin/asgs/*", .handle = admin_asg_action, .precheck = admin_precheck,
+	  .json_body = true },
+	{ .method = "GET", .path = "/metrics", .handle = api_metrics },
 	{ .method = "GET", .path = "/healthz", .handle = api_healthz },
 	{ .method = "GET", .path = "/readyz", .handle = api_readyz },
 };
 
+/* Every answered request: hook deliveries are counted for /metrics. */
+static void observe(const char *path, unsigned status, const char *tag, double seconds, void *cls)
+{
+	struct app *app = cls;
+
+	if (strcmp(path, "/hooks/gitlab") == 0)
+		metrics_delivery(app->metrics, METRICS_GITLAB, tag, status, seconds);
+	else if (strcmp(path, "/hooks/eventbridge") == 0)
+		metrics_delivery(app->metrics, METRICS_EVENTBRIDGE, tag, status, seconds);
+}
+
 int server_run(const struct config *cfg)
 {
-	struct app app = { .cfg = cfg, .started_ms = util_now_ms() };
+	struct app app = { .cfg = cfg, .started_ms = util_now_ms(), .admin_lock = PTHREAD_MUTEX_INITIALIZER };
 	struct amicd_error err = { { 0 }, { 0 } };
 	struct http_options opt = {
 		.host = cfg->listen_host,
@@ -53,6 +70,7 @@ int server_run(const struct config *cfg)
 		.threads = 0,
 		.max_connections = 1024,
 		.idle_timeout_s = 60,
+		.observe = observe,
 	};
 	sigset_t sigs;
 	int sig = 0, status = 1;
@@ -75,6 +93,12 @@ int server_run(const struct config *cfg)
 	}
 	if (applied > 0)
 		LOG(LL_INFO, "migrations applied", "{s:s,s:i}", "database", cfg->database, "count", (int)applied);
+	app.metrics = metrics_new();
+	if (app.metrics == NULL ||
+	    store_open(cfg->database, cfg->limits.busy_timeout_ms, &app.admin, &err) != AMICD_OK) {
+		LOG(LL_ERROR, "cannot open the database for admin actions", "{s:s}", "error", err.message);
+		goto out;
+	}
 	if (mkdir(cfg->pins_dir, 0755) != 0 && errno != EEXIST)
 		LOG(LL_WARN, "cannot create pins_dir", "{s:s,s:s}", "pins_dir", cfg->pins_dir, "error", strerror(errno));
 	if (trigger_start(cfg, &app.trigger, &err) != AMICD_OK) {
@@ -109,6 +133,9 @@ out:
 	ingest_stop(&app.ingest);
 	worker_stop(&app.worker);
 	trigger_stop(&app.trigger);
+	store_close(&app.admin);
+	pthread_mutex_destroy(&app.admin_lock);
+	metrics_free(&app.metrics);
 	store_close(&app.reader);
 	curl_global_cleanup();
 	if (status == 0)

@@ -142,6 +142,8 @@ void store_close(struct store **pst)
 	st = *pst;
 	for (int i = 0; i < STORE_STMT_SLOTS; i++)
 		sqlite3_finalize(st->stmt[i]);
+	for (int i = 0; i < STORE_CACHE_SLOTS; i++)
+		sqlite3_finalize(st->cache[i].stmt);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
 	free(st->path);

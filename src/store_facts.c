@@ -16,20 +16,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Prepare sql; on failure fill err and return NULL. Callers finalize. */
+/*
+ * prep — the prepared statement for sql, a string literal: statements are made
+ * once per connection and cached by the literal's address (store_internal.h),
+ * then handed out reset. On failure fill err and return NULL. Callers hand the
+ * statement back with release(), never finalize it.
+ */
 static sqlite3_stmt *prep(struct store *st, const char *sql, struct amicd_error *err)
 {
 	sqlite3_stmt *s = NULL;
+	size_t i;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+	for (i = 0; i < STORE_CACHE_SLOTS && st->cache[i].sql != NULL; i++)
+		if (st->cache[i].sql == sql)
+			return st->cache[i].stmt;
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
 		store_db_error(st, err, "prepare");
 		sqlite3_finalize(s);
 		return NULL;
 	}
+	if (i == STORE_CACHE_SLOTS) {
+		amicd_error_set(err, AMICD_ERR_INTERNAL, NULL, "statement cache full");
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	st->cache[i].sql = sql;
+	st->cache[i].stmt = s;
 	return s;
 }
 
-/* Step a statement that returns no rows, then finalize it. */
+/* release — hand a statement from prep() back: reset, bindings cleared. NULL is fine. */
+static void release(sqlite3_stmt *s)
+{
+	if (s == NULL)
+		return;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+/* Step a statement that returns no rows, then release it. */
 static enum amicd_rc step_done(struct store *st, sqlite3_stmt *s, const char *what, struct amicd_error *err)
 {
 	int src = sqlite3_step(s);
@@ -37,7 +62,7 @@ static enum amicd_rc step_done(struct store *st, sqlite3_stmt *s, const char *wh
 
 	if (src != SQLITE_DONE && src != SQLITE_ROW)
 		rc = store_db_error(st, err, what);
-	sqlite3_finalize(s);
+	release(s);
 	return rc;
 }
 
@@ -64,9 +89,13 @@ enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int
 				enum amicd_rc (*fn)(const struct store_queued *ev, void *cls), void *cls,
 				struct amicd_error *err)
 {
-	/* ids first: the callback changes rows (status) that a live cursor would be walking */
-	sqlite3_stmt *s = prep(st, "SELECT id FROM events WHERE (?1 OR status = 'queued') AND id >= ?2 AND id <= ?3"
-				   " ORDER BY id LIMIT ?4", err);
+	/* ids first: the callback changes rows (status) that a live cursor would be walking.
+	 * Two statements, so the worker's "queued only" walk uses the partial index
+	 * events_queued instead of scanning the table. */
+	static const char *const sql_all = "SELECT id FROM events WHERE ?1 AND id >= ?2 AND id <= ?3 ORDER BY id LIMIT ?4";
+	static const char *const sql_queued = "SELECT id FROM events WHERE status = 'queued' AND ?1 = 0 AND id >= ?2"
+					      " AND id <= ?3 ORDER BY id LIMIT ?4";
+	sqlite3_stmt *s = prep(st, all ? sql_all : sql_queued, err);
 	sqlite3_stmt *one = NULL;
 	int64_t *ids = NULL;
 	size_t n = 0, cap = 0;
@@ -123,8 +152,8 @@ enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int
 	}
 out:
 	free(ids);
-	sqlite3_finalize(s);
-	sqlite3_finalize(one);
+	release(s);
+	release(one);
 	return rc;
 }
 
@@ -138,10 +167,12 @@ enum amicd_rc store_facts_clear(struct store *st, struct amicd_error *err)
 		enum amicd_rc rc;
 
 		snprintf(sql, sizeof sql, "DELETE FROM %s", tables[i]);
-		s = prep(st, sql, err);
-		if (s == NULL)
-			return AMICD_ERR_STORE;
-		rc = step_done(st, s, "clear facts", err);
+		if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+			sqlite3_finalize(s);
+			return store_db_error(st, err, "clear facts");
+		}
+		rc = sqlite3_step(s) == SQLITE_DONE ? AMICD_OK : store_db_error(st, err, "clear facts");
+		sqlite3_finalize(s);
 		if (rc != AMICD_OK)
 			return rc;
 	}
@@ -165,7 +196,7 @@ enum amicd_rc store_metrics_json(struct store *st, json_t **out, struct amicd_er
 	while ((src = sqlite3_step(s)) == SQLITE_ROW)
 		json_array_append_new(promos, json_pack("{s:o,s:o,s:o}", "asg", col_json(s, 0), "actor", col_json(s, 1),
 							"count", col_json(s, 2)));
-	sqlite3_finalize(s);
+	release(s);
 	s = NULL;
 	if (src != SQLITE_DONE) {
 		rc = store_db_error(st, err, "count promotions");
@@ -178,7 +209,7 @@ enum amicd_rc store_metrics_json(struct store *st, json_t **out, struct amicd_er
 	}
 	while ((src = sqlite3_step(s)) == SQLITE_ROW)
 		json_object_set_new(events, (const char *)sqlite3_column_text(s, 0), col_json(s, 1));
-	sqlite3_finalize(s);
+	release(s);
 	s = NULL;
 	if (src != SQLITE_DONE) {
 		rc = store_db_error(st, err, "count events");
@@ -197,7 +228,7 @@ enum amicd_rc store_metrics_json(struct store *st, json_t **out, struct amicd_er
 	}
 	*out = json_pack("{s:O,s:O,s:O}", "promotions", promos, "events", events, "triggers", triggers);
 out:
-	sqlite3_finalize(s);
+	release(s);
 	pthread_mutex_unlock(&st->lock);
 	json_decref(promos);
 	json_decref(events);
@@ -391,7 +422,7 @@ static enum amicd_rc load_head(struct store *st, struct store_asg_facts *f, cons
 			snprintf(f->head_received_at, sizeof f->head_received_at, "%s", sqlite3_column_text(s, 2));
 			f->in.head = &f->head;
 		}
-		sqlite3_finalize(s);
+		release(s);
 		if (src != SQLITE_ROW && src != SQLITE_DONE)
 			return store_db_error(st, err, "load head");
 	}
@@ -419,7 +450,7 @@ static enum amicd_rc load_pushed(struct store *st, struct store_asg_facts *f, co
 			cap = cap > 0 ? cap * 2 : 16;
 			grown = realloc(f->pushed, cap * sizeof *grown);
 			if (grown == NULL) {
-				sqlite3_finalize(s);
+				release(s);
 				return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
 			}
 			f->pushed = grown;
@@ -431,7 +462,7 @@ static enum amicd_rc load_pushed(struct store *st, struct store_asg_facts *f, co
 		if (f->in.head != NULL && strcmp(c->commit, f->head.commit) == 0)
 			f->head.order = c->order;
 	}
-	sqlite3_finalize(s);
+	release(s);
 	if (src != SQLITE_DONE)
 		return store_db_error(st, err, "load pushes");
 	f->in.pushed = f->pushed;
@@ -546,8 +577,8 @@ static enum amicd_rc load_amis(struct store *st, struct store_asg_facts *f, cons
 	f->in.amis = f->amis;
 out:
 	free(tag_start);
-	sqlite3_finalize(s);
-	sqlite3_finalize(tags);
+	release(s);
+	release(tags);
 	return rc;
 }
 
@@ -568,7 +599,7 @@ static enum amicd_rc load_pin_and_state(struct store *st, struct store_asg_facts
 		snprintf(f->pin_promoted_at, sizeof f->pin_promoted_at, "%s", sqlite3_column_text(s, 3));
 		f->in.pin = &f->pin;
 	}
-	sqlite3_finalize(s);
+	release(s);
 	if (src != SQLITE_ROW && src != SQLITE_DONE)
 		return store_db_error(st, err, "load pin");
 	s = prep(st, "SELECT frozen, reason, actor, changed_at FROM asg_state WHERE asg = ?1", err);
@@ -587,7 +618,7 @@ static enum amicd_rc load_pin_and_state(struct store *st, struct store_asg_facts
 		snprintf(f->state.changed_at, sizeof f->state.changed_at, "%s",
 			 sqlite3_column_text(s, 3) != NULL ? (const char *)sqlite3_column_text(s, 3) : "");
 	}
-	sqlite3_finalize(s);
+	release(s);
 	if (src != SQLITE_ROW && src != SQLITE_DONE)
 		return store_db_error(st, err, "load ASG state");
 	return AMICD_OK;
@@ -733,7 +764,7 @@ enum amicd_rc store_pin_get(struct store *st, const char *asg, struct store_pin 
 	} else if (src != SQLITE_DONE) {
 		rc = store_db_error(st, err, "get pin");
 	}
-	sqlite3_finalize(s);
+	release(s);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -773,7 +804,7 @@ enum amicd_rc store_triggers_due(struct store *st, int64_t now_ms, struct store_
 	}
 	if (src != SQLITE_ROW && src != SQLITE_DONE)
 		rc = store_db_error(st, err, "due triggers");
-	sqlite3_finalize(s);
+	release(s);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -863,7 +894,7 @@ enum amicd_rc store_promotions_json(struct store *st, const char *asg, int limit
 	else
 		*out = json_incref(list);
 out:
-	sqlite3_finalize(s);
+	release(s);
 	pthread_mutex_unlock(&st->lock);
 	json_decref(list);
 	return rc;
@@ -900,7 +931,7 @@ enum amicd_rc store_pushes_json(struct store *st, const char *repo, const char *
 	else
 		*out = json_incref(list);
 out:
-	sqlite3_finalize(s);
+	release(s);
 	pthread_mutex_unlock(&st->lock);
 	json_decref(list);
 	return rc;
@@ -969,9 +1000,9 @@ enum amicd_rc store_amis_json(struct store *st, const char *commit, const char *
 	else
 		*out = json_incref(list);
 out:
-	sqlite3_finalize(s);
-	sqlite3_finalize(shares);
-	sqlite3_finalize(tags);
+	release(s);
+	release(shares);
+	release(tags);
 	pthread_mutex_unlock(&st->lock);
 	json_decref(list);
 	return rc;

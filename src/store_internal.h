@@ -11,10 +11,17 @@
 #include <sqlite3.h>
 
 #define STORE_STMT_SLOTS 16
+#define STORE_CACHE_SLOTS 64
+
+struct store_cached {
+	const char *sql;      /* the literal's address is the key */
+	sqlite3_stmt *stmt;
+};
 
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STORE_STMT_SLOTS];
+	struct store_cached cache[STORE_CACHE_SLOTS]; /* store_facts.c's statements */
 	pthread_mutex_t lock; /* serialises threads sharing this connection */
 	char *path;
 };

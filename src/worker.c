@@ -29,8 +29,11 @@ struct worker {
 	bool woken;
 	bool stopping;
 	bool *pin_dirty;                 /* per ASG: its pin file still needs writing (under lock) */
+	bool *pin_bad;                   /* per ASG: its pinned AMI was unavailable at the last look */
 	atomic_uint_fast64_t events_processed, facts_applied, promotions, passes;
 };
+
+static void check_pinned_amis(struct worker *w);
 
 struct pass {
 	struct worker *w;
@@ -129,8 +132,31 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 		write_pins(w);
 		trigger_wake(w->trig);
 	}
+	if (p.facts > 0 || n_promoted > 0)
+		check_pinned_amis(w);
 	*more = p.events == WORKER_BATCH;
 	return AMICD_OK;
+}
+
+/* Report (log) the pinned AMIs that became unavailable, or available again. */
+static void check_pinned_amis(struct worker *w)
+{
+	bool *now = calloc(w->cfg->n_asgs + 1, sizeof *now);
+	const char **why = calloc(w->cfg->n_asgs + 1, sizeof *why);
+	struct amicd_error err;
+
+	if (now != NULL && why != NULL && engine_pins_unavailable(w->cfg, w->store, now, why, &err) == AMICD_OK) {
+		for (size_t i = 0; i < w->cfg->n_asgs; i++) {
+			if (now[i] && !w->pin_bad[i])
+				LOG(LL_WARN, "pinned AMI unavailable", "{s:s,s:s}", "asg", w->cfg->asgs[i].identifier,
+				    "reason", why[i]);
+			else if (!now[i] && w->pin_bad[i])
+				LOG(LL_INFO, "pinned AMI available again", "{s:s}", "asg", w->cfg->asgs[i].identifier);
+			w->pin_bad[i] = now[i];
+		}
+	}
+	free(now);
+	free(why);
 }
 
 /* At start: pin files equal to the stored pins. */
@@ -159,6 +185,7 @@ static void *run(void *arg)
 	struct worker *w = arg;
 
 	repair_pins(w);
+	check_pinned_amis(w);
 	for (;;) {
 		bool more = false;
 		enum amicd_rc rc = run_pass(w, &more);
@@ -201,13 +228,17 @@ enum amicd_rc worker_start(const struct config *cfg, struct trigger *trig, struc
 	w->cfg = cfg;
 	w->trig = trig;
 	w->pin_dirty = calloc(cfg->n_asgs + 1, sizeof *w->pin_dirty);
-	if (w->pin_dirty == NULL) {
+	w->pin_bad = calloc(cfg->n_asgs + 1, sizeof *w->pin_bad);
+	if (w->pin_dirty == NULL || w->pin_bad == NULL) {
+		free(w->pin_dirty);
+		free(w->pin_bad);
 		free(w);
 		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
 	}
 	rc = store_open(cfg->database, cfg->limits.busy_timeout_ms, &w->store, err);
 	if (rc != AMICD_OK) {
 		free(w->pin_dirty);
+		free(w->pin_bad);
 		free(w);
 		return rc;
 	}
@@ -218,6 +249,7 @@ enum amicd_rc worker_start(const struct config *cfg, struct trigger *trig, struc
 		pthread_mutex_destroy(&w->lock);
 		store_close(&w->store);
 		free(w->pin_dirty);
+		free(w->pin_bad);
 		free(w);
 		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "cannot start the worker thread");
 	}
@@ -272,6 +304,7 @@ void worker_stop(struct worker **pw)
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->lock);
 	free(w->pin_dirty);
+	free(w->pin_bad);
 	free(w);
 	*pw = NULL;
 }

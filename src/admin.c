@@ -1,0 +1,428 @@
+/*
+ * admin.c — the admin endpoints (see admin.h).
+ *
+ * Replay re-derives facts from the stored deliveries and re-decides, in one
+ * transaction: a full replay ({} ) clears the derived facts first; a replay of
+ * some events re-applies just those (facts are last-writer-wins, so this is
+ * idempotent). A dry run does the same and rolls back. Because decisions only
+ * ever move a pin that differs from the target, replaying any range any number
+ * of times converges to the same pins and never promotes twice.
+ */
+#include "admin.h"
+
+#include "api.h"
+#include "app.h"
+#include "auth.h"
+#include "decide.h"
+#include "engine.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REPLAY_ALL_LIMIT 100000000
+#define REPLAY_PROGRESS_EVERY 10000
+
+enum amicd_rc admin_precheck(struct http_request *req, void *cls, struct amicd_error *err)
+{
+	const struct app *app = cls;
+
+	if (auth_bearer(&app->cfg->auth.admin_token, http_header(req, "Authorization")))
+		return AMICD_OK;
+	LOG(LL_WARN, "admin request refused: bad token", "{s:s}", "path", http_path(req));
+	return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");
+}
+
+static void reply_invalid(struct http_request *req, const char *path, const char *message)
+{
+	struct amicd_error err;
+
+	amicd_error_set(&err, AMICD_ERR_INVALID, path, "%s", message);
+	http_reply_error(req, AMICD_ERR_INVALID, &err);
+}
+
+/* The JSON body (an object; empty means {}), or NULL with a 400 sent. */
+static json_t *body_object(struct http_request *req)
+{
+	size_t len;
+	const char *body = http_body(req, &len);
+	json_error_t jerr;
+	json_t *doc;
+
+	if (len == 0)
+		return json_object();
+	doc = json_loadb(body, len, 0, &jerr);
+	if (doc == NULL) {
+		struct amicd_error err;
+
+		amicd_error_set(&err, AMICD_ERR_PARSE, "$", "malformed JSON at line %d, column %d: %s", jerr.line,
+				jerr.column, jerr.text);
+		http_reply_error(req, AMICD_ERR_PARSE, &err);
+		return NULL;
+	}
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		reply_invalid(req, "$", "the body must be a JSON object");
+		return NULL;
+	}
+	return doc;
+}
+
+/* Unknown keys are refused: a typo must not turn into "replay everything". */
+static bool only_keys(struct http_request *req, json_t *body, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(body, key, v) {
+		bool ok = false;
+		char path[128];
+
+		for (const char *const *a = allowed; *a != NULL; a++)
+			ok = ok || strcmp(*a, key) == 0;
+		if (!ok) {
+			snprintf(path, sizeof path, "$.%s", key);
+			reply_invalid(req, path, "unknown field");
+			return false;
+		}
+	}
+	return true;
+}
+
+struct replay {
+	struct app *app;
+	size_t events;
+	size_t facts;
+};
+
+static enum amicd_rc replay_event(const struct store_queued *ev, void *cls)
+{
+	struct replay *r = cls;
+	struct amicd_error err;
+	size_t n = 0;
+	enum amicd_rc rc = engine_apply_event(r->app->cfg, r->app->admin, ev, &n, &err);
+
+	r->events++;
+	r->facts += n;
+	if (r->events % REPLAY_PROGRESS_EVERY == 0)
+		LOG(LL_INFO, "replay progress", "{s:I,s:I}", "events", (json_int_t)r->events, "last_event_id",
+		    (json_int_t)ev->id);
+	if (rc != AMICD_OK)
+		LOG(LL_ERROR, "replay: cannot apply an event", "{s:I,s:s}", "event_id", (json_int_t)ev->id, "error",
+		    err.message);
+	return rc;
+}
+
+static void after_promotions(struct app *app, const bool *promoted)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < app->cfg->n_asgs; i++) {
+		if (!promoted[i])
+			continue;
+		worker_pin_changed(app->worker, i);
+		any = true;
+	}
+	if (any)
+		trigger_wake(app->trigger);
+}
+
+void admin_replay(struct http_request *req, void *cls)
+{
+	static const char *const keys[] = { "event_ids", "from_id", "to_id", "dry_run", NULL };
+	struct app *app = cls;
+	json_t *body = body_object(req), *ids, *decisions = json_array();
+	struct replay r = { .app = app };
+	struct amicd_error err = { { 0 }, { 0 } };
+	bool dry_run = false, all, *promoted = NULL;
+	json_int_t from = 0, to = 0;
+	size_t n_promoted = 0;
+	enum amicd_rc rc;
+	int64_t t0 = util_monotonic_ns();
+
+	if (body == NULL || !only_keys(req, body, keys))
+		goto out;
+	ids = json_object_get(body, "event_ids");
+	if (json_object_get(body, "dry_run") != NULL) {
+		if (!json_is_boolean(json_object_get(body, "dry_run"))) {
+			reply_invalid(req, "$.dry_run", "dry_run must be true or false");
+			goto out;
+		}
+		dry_run = json_is_true(json_object_get(body, "dry_run"));
+	}
+	if (ids != NULL && (json_object_get(body, "from_id") != NULL || json_object_get(body, "to_id") != NULL)) {
+		reply_invalid(req, "$.event_ids", "give event_ids or from_id/to_id, not both");
+		goto out;
+	}
+	if (ids != NULL) {
+		size_t i;
+		json_t *id;
+
+		if (!json_is_array(ids) || json_array_size(ids) == 0) {
+			reply_invalid(req, "$.event_ids", "event_ids must be a non-empty list of event ids");
+			goto out;
+		}
+		json_array_foreach(ids, i, id) {
+			if (!json_is_integer(id) || json_integer_value(id) <= 0) {
+				char path[64];
+
+				snprintf(path, sizeof path, "$.event_ids[%zu]", i);
+				reply_invalid(req, path, "event ids are positive integers");
+				goto out;
+			}
+		}
+	}
+	if (json_object_get(body, "from_id") != NULL || json_object_get(body, "to_id") != NULL) {
+		json_t *f = json_object_get(body, "from_id"), *t = json_object_get(body, "to_id");
+
+		if ((f != NULL && (!json_is_integer(f) || json_integer_value(f) <= 0)) ||
+		    (t != NULL && (!json_is_integer(t) || json_integer_value(t) <= 0))) {
+			reply_invalid(req, f != NULL && !json_is_integer(f) ? "$.from_id" : "$.to_id",
+				      "from_id and to_id are positive event ids");
+			goto out;
+		}
+		from = f != NULL ? json_integer_value(f) : 1;
+		to = t != NULL ? json_integer_value(t) : 0;
+		if (to != 0 && to < from) {
+			reply_invalid(req, "$.to_id", "to_id is below from_id");
+			goto out;
+		}
+	}
+	all = ids == NULL && from == 0 && to == 0;
+	promoted = calloc(app->cfg->n_asgs + 1, sizeof *promoted);
+	if (promoted == NULL) {
+		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		http_reply_error(req, AMICD_ERR_NOMEM, &err);
+		goto out;
+	}
+
+	pthread_mutex_lock(&app->admin_lock);
+	rc = store_begin(app->admin, &err);
+	if (rc == AMICD_OK && all)
+		rc = store_facts_clear(app->admin, &err);
+	if (rc == AMICD_OK && ids != NULL) {
+		size_t i;
+		json_t *id;
+
+		json_array_foreach(ids, i, id) {
+			rc = store_events_walk(app->admin, true, json_integer_value(id), json_integer_value(id), 1,
+					       replay_event, &r, &err);
+			if (rc != AMICD_OK)
+				break;
+		}
+	} else if (rc == AMICD_OK) {
+		rc = store_events_walk(app->admin, true, all ? 1 : from, all ? 0 : to, REPLAY_ALL_LIMIT, replay_event,
+				       &r, &err);
+	}
+	if (rc == AMICD_OK)
+		rc = engine_decide_all(app->cfg, app->admin, dry_run, decisions, promoted, &n_promoted, &err);
+	if (rc == AMICD_OK && !dry_run)
+		rc = store_commit(app->admin, &err);
+	if (rc != AMICD_OK || dry_run)
+		store_rollback(app->admin);
+	pthread_mutex_unlock(&app->admin_lock);
+
+	if (rc != AMICD_OK) {
+		LOG(LL_ERROR, "replay failed; nothing changed", "{s:s}", "error", err.message);
+		http_reply_error(req, rc, &err);
+		goto out;
+	}
+	if (!dry_run)
+		after_promotions(app, promoted);
+	LOG(LL_INFO, "replay", "{s:s,s:b,s:s,s:I,s:I,s:I,s:f}", "actor", "admin", "dry_run", dry_run, "scope",
+	    all ? "all" : ids != NULL ? "event_ids" : "range", "events", (json_int_t)r.events, "facts",
+	    (json_int_t)r.facts, "promotions", (json_int_t)n_promoted, "ms",
+	    (double)(util_monotonic_ns() - t0) / 1e6);
+	http_reply_json(req, 200, json_pack("{s:I,s:b,s:I,s:O}", "replayed", (json_int_t)r.events, "dry_run", dry_run,
+					    "promotions", (json_int_t)(dry_run ? 0 : n_promoted), "decisions", decisions));
+out:
+	free(promoted);
+	json_decref(decisions);
+	json_decref(body);
+}
+
+/* --- freeze, unfreeze, pin ------------------------------------------------------ */
+
+static const char *want_reason(struct http_request *req, json_t *body)
+{
+	const char *reason = json_string_value(json_object_get(body, "reason"));
+
+	if (reason == NULL || reason[0] == '\0') {
+		reply_invalid(req, "$.reason", "a non-empty reason is required (it is recorded with the action)");
+		return NULL;
+	}
+	if (strlen(reason) > 200) {
+		reply_invalid(req, "$.reason", "reason is limited to 200 characters");
+		return NULL;
+	}
+	return reason;
+}
+
+static void reply_status(struct http_request *req, struct app *app, const struct config_asg *asg, json_t *extra)
+{
+	struct amicd_error err;
+	json_t *status = NULL;
+	enum amicd_rc rc = api_asg_status_json(app, asg, &status, &err);
+
+	if (rc != AMICD_OK) {
+		json_decref(extra);
+		http_reply_error(req, rc, &err);
+		return;
+	}
+	if (extra != NULL) {
+		json_object_set_new(extra, "asg", status);
+		http_reply_json(req, 200, extra);
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:o}", "asg", status));
+}
+
+static void freeze(struct http_request *req, struct app *app, const struct config_asg *asg, size_t index,
+		   bool frozen, json_t *body)
+{
+	static const char *const keys[] = { "reason", NULL };
+	const char *reason;
+	struct amicd_error err;
+	enum amicd_rc rc;
+
+	if (!only_keys(req, body, keys) || (reason = want_reason(req, body)) == NULL)
+		return;
+	pthread_mutex_lock(&app->admin_lock);
+	rc = store_begin(app->admin, &err);
+	if (rc == AMICD_OK)
+		rc = store_asg_frozen_set(app->admin, asg->identifier, frozen, reason, "admin", util_now_ms(), &err);
+	if (rc == AMICD_OK)
+		rc = store_commit(app->admin, &err);
+	if (rc != AMICD_OK)
+		store_rollback(app->admin);
+	pthread_mutex_unlock(&app->admin_lock);
+	if (rc != AMICD_OK) {
+		http_reply_error(req, rc, &err);
+		return;
+	}
+	LOG(LL_INFO, frozen ? "asg frozen" : "asg unfrozen", "{s:s,s:s,s:s}", "asg", asg->identifier, "actor", "admin",
+	    "reason", reason);
+	if (!frozen)
+		worker_pin_changed(app->worker, index); /* re-decide now: automation resumes */
+	reply_status(req, app, asg, NULL);
+}
+
+static void pin(struct http_request *req, struct app *app, const struct config_asg *asg, size_t index, json_t *body)
+{
+	static const char *const keys[] = { "commit", "reason", NULL };
+	const char *commit = json_string_value(json_object_get(body, "commit"));
+	const char *reason;
+	char commit_lc[41], why[300];
+	struct store_asg_facts *facts = NULL;
+	struct decide_readiness r;
+	struct amicd_error err = { { 0 }, { 0 } };
+	int64_t promotion_id = 0;
+	bool already = false;
+	enum amicd_rc rc;
+
+	if (!only_keys(req, body, keys))
+		return;
+	if (commit == NULL || !util_is_hex(commit, 40)) {
+		reply_invalid(req, "$.commit", "commit must be a 40-hex commit id");
+		return;
+	}
+	reason = want_reason(req, body);
+	if (reason == NULL)
+		return;
+	for (int i = 0; i < 40; i++)
+		commit_lc[i] = (char)(commit[i] >= 'A' && commit[i] <= 'F' ? commit[i] + 32 : commit[i]);
+	commit_lc[40] = '\0';
+	snprintf(why, sizeof why, "manual pin: %s", reason);
+
+	pthread_mutex_lock(&app->admin_lock);
+	rc = store_begin(app->admin, &err);
+	if (rc == AMICD_OK)
+		rc = store_asg_facts_load(app->admin, asg, &facts, &err);
+	if (rc == AMICD_OK) {
+		const struct decide_input *in = store_asg_facts_input(facts);
+
+		decide_ready(in->asg, in->amis, in->n_amis, commit_lc, &r);
+		if (r.missing != 0) {
+			json_t *missing = json_array();
+
+			for (unsigned bit = 1; bit < (1u << DECIDE_MISSING_COUNT); bit <<= 1)
+				if (r.missing & bit)
+					json_array_append_new(missing, json_string(decide_missing_name(bit)));
+			store_rollback(app->admin);
+			pthread_mutex_unlock(&app->admin_lock);
+			store_asg_facts_free(&facts);
+			LOG(LL_INFO, "manual pin refused: commit not ready", "{s:s,s:s,s:s}", "asg", asg->identifier,
+			    "commit", commit_lc, "actor", "admin");
+			http_reply_json(req, 409, json_pack("{s:{s:s,s:s,s:s,s:o}}", "error", "code", "not_ready", "message",
+							    "the commit is not ready for this ASG; see missing", "commit",
+							    commit_lc, "missing", missing));
+			return;
+		}
+		already = in->pin != NULL && strcmp(in->pin->commit, commit_lc) == 0 &&
+			  strcmp(in->pin->image_id, r.ami->image_id) == 0;
+		if (!already)
+			rc = store_promote(app->admin, asg->identifier, commit_lc, r.ami->image_id, 0, why, "admin",
+					   util_now_ms(), &promotion_id, &err);
+	}
+	if (rc == AMICD_OK)
+		rc = store_asg_frozen_set(app->admin, asg->identifier, true, why, "admin", util_now_ms(), &err);
+	if (rc == AMICD_OK)
+		rc = store_commit(app->admin, &err);
+	if (rc != AMICD_OK)
+		store_rollback(app->admin);
+	pthread_mutex_unlock(&app->admin_lock);
+	if (rc != AMICD_OK) {
+		store_asg_facts_free(&facts);
+		http_reply_error(req, rc, &err);
+		return;
+	}
+	LOG(LL_INFO, "manual pin", "{s:s,s:s,s:s,s:I,s:s,s:s,s:b}", "asg", asg->identifier, "commit", commit_lc,
+	    "image_id", r.ami->image_id, "promotion_id", (json_int_t)promotion_id, "actor", "admin", "reason", reason,
+	    "already_pinned", already);
+	store_asg_facts_free(&facts);
+	if (!already) {
+		worker_pin_changed(app->worker, index);
+		trigger_wake(app->trigger);
+	}
+	reply_status(req, app, asg,
+		     json_pack("{s:o,s:b}", "promotion_id", already ? json_null() : json_integer(promotion_id), "frozen", 1));
+}
+
+void admin_asg_action(struct http_request *req, void *cls)
+{
+	struct app *app = cls;
+	const char *rest = http_path(req) + strlen("/api/v1/admin/asgs/");
+	const char *slash = strchr(rest, '/');
+	const struct config_asg *asg = NULL;
+	size_t index = 0;
+	char id[256];
+	json_t *body;
+
+	if (slash != NULL) {
+		snprintf(id, sizeof id, "%.*s", (int)(slash - rest), rest);
+		for (size_t i = 0; i < app->cfg->n_asgs; i++)
+			if (strcmp(app->cfg->asgs[i].identifier, id) == 0) {
+				asg = &app->cfg->asgs[i];
+				index = i;
+			}
+	}
+	if (asg == NULL || (strcmp(slash, "/freeze") != 0 && strcmp(slash, "/unfreeze") != 0 &&
+			    strcmp(slash, "/pin") != 0)) {
+		struct amicd_error err;
+
+		amicd_error_set(&err, AMICD_ERR_NOT_FOUND, NULL, asg == NULL ? "no such ASG in the configuration"
+									     : "no such action (freeze, unfreeze, pin)");
+		http_reply_error(req, AMICD_ERR_NOT_FOUND, &err);
+		return;
+	}
+	body = body_object(req);
+	if (body == NULL)
+		return;
+	if (strcmp(slash, "/pin") == 0)
+		pin(req, app, asg, index, body);
+	else
+		freeze(req, app, asg, index, strcmp(slash, "/freeze") == 0, body);
+	json_decref(body);
+}

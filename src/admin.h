@@ -1,0 +1,22 @@
+/*
+ * admin.h — POST /api/v1/admin/…: replay stored events, freeze and unfreeze an
+ * ASG, pin an ASG to a ready commit by hand.
+ *
+ * Always behind the admin Bearer token (constant-time compare; 401 without it).
+ * Every action is logged with actor "admin" and shows in the ASG's status and
+ * promotions. Admin writes go through their own store connection, one request
+ * at a time (app->admin_lock), each in one transaction.
+ *
+ * cls is the struct app.
+ */
+#ifndef AMICD_ADMIN_H
+#define AMICD_ADMIN_H
+
+#include "http.h"
+
+enum amicd_rc admin_precheck(struct http_request *req, void *cls, struct amicd_error *err);
+void admin_replay(struct http_request *req, void *cls);
+/* POST /api/v1/admin/asgs/{identifier}/freeze | unfreeze | pin */
+void admin_asg_action(struct http_request *req, void *cls);
+
+#endif
