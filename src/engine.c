@@ -8,41 +8,61 @@
 #include "log.h"
 #include "util.h"
 
+#include <stdio.h>
 #include <string.h>
+
+void engine_event_prepare(const struct config *cfg, const struct store_queued *ev, struct engine_event *out)
+{
+	struct amicd_error perr = { { 0 }, { 0 } };
+
+	memset(out, 0, sizeof *out);
+	out->id = ev->id;
+	snprintf(out->kind, sizeof out->kind, "%s", ev->kind);
+	out->status = "processed";
+	out->payload = json_loadb(ev->payload, ev->payload_len, 0, NULL);
+	if (out->payload == NULL) {
+		out->status = "failed";
+		snprintf(out->note, sizeof out->note, "stored payload is not JSON");
+	} else if (facts_from_event(cfg, ev->source, ev->kind, out->payload, &out->facts, &perr) != AMICD_OK) {
+		out->status = "failed";
+		snprintf(out->note, sizeof out->note, "%s", perr.message);
+	} else if (out->facts.n == 0) {
+		out->status = "ignored";
+		snprintf(out->note, sizeof out->note, "%s", out->facts.note);
+	}
+}
+
+enum amicd_rc engine_event_apply(struct store *st, const struct engine_event *ev, struct amicd_error *err)
+{
+	enum amicd_rc rc = AMICD_OK;
+
+	for (size_t i = 0; i < ev->facts.n && rc == AMICD_OK; i++)
+		rc = store_fact_apply(st, &ev->facts.items[i], ev->id, err);
+	if (rc == AMICD_OK)
+		rc = store_event_set_status(st, ev->id, ev->status, ev->note, err);
+	if (rc == AMICD_OK && strcmp(ev->status, "failed") == 0)
+		LOG(LL_WARN, "event not understood", "{s:I,s:s,s:s}", "event_id", (json_int_t)ev->id, "kind", ev->kind,
+		    "error", ev->note);
+	return rc;
+}
+
+void engine_event_release(struct engine_event *ev)
+{
+	fact_list_free(&ev->facts);
+	json_decref(ev->payload);
+	ev->payload = NULL;
+}
 
 enum amicd_rc engine_apply_event(const struct config *cfg, struct store *st, const struct store_queued *ev,
 				 size_t *n_facts, struct amicd_error *err)
 {
-	struct fact_list facts = { 0 };
-	struct amicd_error perr = { { 0 }, { 0 } };
-	json_t *payload = json_loadb(ev->payload, ev->payload_len, 0, NULL);
-	enum amicd_rc rc = AMICD_OK;
-	const char *status = "processed";
-	const char *note = NULL;
+	struct engine_event prepared;
+	enum amicd_rc rc;
 
-	*n_facts = 0;
-	if (payload == NULL) {
-		status = "failed";
-		note = "stored payload is not JSON";
-	} else if (facts_from_event(cfg, ev->source, ev->kind, payload, &facts, &perr) != AMICD_OK) {
-		status = "failed";
-		note = perr.message;
-	} else {
-		for (size_t i = 0; i < facts.n && rc == AMICD_OK; i++)
-			rc = store_fact_apply(st, &facts.items[i], ev->id, err);
-		*n_facts = facts.n;
-		if (facts.n == 0) {
-			status = "ignored";
-			note = facts.note;
-		}
-	}
-	if (rc == AMICD_OK)
-		rc = store_event_set_status(st, ev->id, status, note, err);
-	if (rc == AMICD_OK && strcmp(status, "failed") == 0)
-		LOG(LL_WARN, "event not understood", "{s:I,s:s,s:s}", "event_id", (json_int_t)ev->id, "kind", ev->kind,
-		    "error", note);
-	fact_list_free(&facts);
-	json_decref(payload);
+	engine_event_prepare(cfg, ev, &prepared);
+	*n_facts = prepared.facts.n;
+	rc = engine_event_apply(st, &prepared, err);
+	engine_event_release(&prepared);
 	return rc;
 }
 

@@ -18,8 +18,31 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* One event made ready to apply: its facts and the status they give it. */
+struct engine_event {
+	int64_t id;
+	char kind[32];
+	json_t *payload;          /* the facts point into it */
+	struct fact_list facts;
+	const char *status;       /* "processed", "ignored" or "failed" */
+	char note[600];
+};
+
 /*
- * engine_apply_event — apply ev's facts and set its status: "processed" (it
+ * engine_event_prepare — parse ev and derive its facts, without touching the
+ * store (so a caller can do it before taking the write lock). Never fails:
+ * an event that does not parse gets status "failed" and a note. Release with
+ * engine_event_release.
+ */
+void engine_event_prepare(const struct config *cfg, const struct store_queued *ev, struct engine_event *out);
+
+/* engine_event_apply — write a prepared event's facts and status, in the caller's transaction. */
+enum amicd_rc engine_event_apply(struct store *st, const struct engine_event *ev, struct amicd_error *err);
+
+void engine_event_release(struct engine_event *ev);
+
+/*
+ * engine_apply_event — prepare and apply in one go: apply ev's facts and set its status: "processed" (it
  * yielded facts), "ignored" (valid, nothing to act on; the note says why) or
  * "failed" (its payload does not parse as its kind). *n_facts counts the facts.
  * Fails only when the store does.

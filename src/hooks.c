@@ -32,6 +32,8 @@ struct delivery {
 	char reject_message[512];
 	char reject_path[256];
 	enum amicd_rc reject_rc;
+	enum amicd_rc outcome;      /* set by the writer thread, read after the resume */
+	struct amicd_error outcome_err;
 	int64_t t0_ns;
 	char sha[65];               /* of the body, once computed */
 };
@@ -102,21 +104,33 @@ static double elapsed_ms(const struct delivery *d)
 	return (double)(util_monotonic_ns() - d->t0_ns) / 1e6;
 }
 
-/* Writer thread: the delivery's row has committed (or the batch failed). */
+/* Writer thread: the delivery's row has committed (or the batch failed). Only
+ * the outcome is recorded here; the answer is built on a request thread. */
 static void event_done(struct ingest_item *item, enum amicd_rc rc, const struct amicd_error *err)
 {
 	struct delivery *d = item->cls;
-	struct http_request *req = d->req;
-	const struct store_event *ev = &item->event;
 
-	if (rc != AMICD_OK) {
+	d->outcome = rc;
+	if (rc != AMICD_OK)
+		d->outcome_err = *err;
+	http_resume(d->req); /* last: the request may be finished from here on */
+}
+
+/* Request thread, after the resume: answer and log. */
+static void finish_event(struct http_request *req, void *cls)
+{
+	struct delivery *d = http_state(req);
+	const struct store_event *ev = &d->item.event;
+
+	(void)cls;
+	if (d->outcome != AMICD_OK) {
 		struct amicd_error public_err;
 
 		/* the SQLite detail stays in the log; the sender learns only to retry */
 		LOG(LL_WARN, "delivery not stored", "{s:s,s:s,s:s,s:f}", "source", d->source, "kind", ev->kind,
-		    "error", err->message, "ms", elapsed_ms(d));
-		amicd_error_set(&public_err, rc, NULL, "%s", amicd_rc_doc(rc));
-		http_reply_error(req, rc, &public_err);
+		    "error", d->outcome_err.message, "ms", elapsed_ms(d));
+		amicd_error_set(&public_err, d->outcome, NULL, "%s", amicd_rc_doc(d->outcome));
+		http_reply_error(req, d->outcome, &public_err);
 	} else if (ev->duplicate) {
 		LOG(LL_INFO, "delivery duplicate", "{s:I,s:s,s:s,s:s?,s:f}", "event_id", (json_int_t)ev->id,
 		    "source", d->source, "kind", ev->kind, "delivery_id", ev->delivery_id, "ms", elapsed_ms(d));
@@ -136,32 +150,46 @@ static void event_done(struct ingest_item *item, enum amicd_rc rc, const struct 
 		if (!queued)
 			http_set_tag(req, "ignored");
 	}
-	http_resume(req); /* last: the request may be freed from here on */
 }
 
 /* Writer thread: a malformed delivery has been kept (or not) for diagnosis. */
 static void rejected_done(struct ingest_item *item, enum amicd_rc rc, const struct amicd_error *err)
 {
 	struct delivery *d = item->cls;
-	struct amicd_error reply;
 
+	d->outcome = rc;
 	if (rc != AMICD_OK)
-		LOG(LL_WARN, "rejected delivery not kept", "{s:s,s:s}", "source", d->source, "error", err->message);
-	amicd_error_set(&reply, d->reject_rc, d->reject_path, "%s", d->reject_message);
-	http_reply_error(d->req, d->reject_rc, &reply);
+		d->outcome_err = *err;
 	http_resume(d->req);
 }
 
-static void submit(struct app *app, struct delivery *d)
+/* Request thread, after the resume: the 400, whether or not the body was kept. */
+static void finish_rejected(struct http_request *req, void *cls)
 {
-	struct amicd_error err;
+	struct delivery *d = http_state(req);
+	struct amicd_error reply;
 
-	http_suspend(d->req);
+	(void)cls;
+	if (d->outcome != AMICD_OK)
+		LOG(LL_WARN, "rejected delivery not kept", "{s:s,s:s}", "source", d->source, "error",
+		    d->outcome_err.message);
+	amicd_error_set(&reply, d->reject_rc, d->reject_path, "%s", d->reject_message);
+	http_reply_error(req, d->reject_rc, &reply);
+}
+
+/*
+ * Suspend first, then submit: the writer may resume the request the moment it is
+ * submitted, and a resume must never come before the suspension. A refused
+ * submission is answered the same way, through finish, with 503.
+ */
+static void submit(struct app *app, struct delivery *d, http_handler_fn finish)
+{
+	http_suspend(d->req, finish);
 	if (ingest_submit(app->ingest, &d->item) == AMICD_OK)
 		return;
 	LOG(LL_WARN, "delivery refused: too many in flight", "{s:s}", "source", d->source);
-	amicd_error_set(&err, AMICD_ERR_BUSY, NULL, "%s", amicd_rc_doc(AMICD_ERR_BUSY));
-	http_reply_error(d->req, AMICD_ERR_BUSY, &err);
+	d->outcome = AMICD_ERR_BUSY;
+	amicd_error_set(&d->outcome_err, AMICD_ERR_BUSY, NULL, "%s", amicd_rc_doc(AMICD_ERR_BUSY));
 	http_resume(d->req);
 }
 
@@ -189,7 +217,7 @@ static void reject(struct app *app, struct delivery *d, enum amicd_rc rc, const 
 	};
 	d->item.done = rejected_done;
 	d->item.cls = d;
-	submit(app, d);
+	submit(app, d, finish_rejected);
 }
 
 static void accept_event(struct app *app, struct delivery *d, const char *kind, bool ignored)
@@ -221,7 +249,7 @@ static void accept_event(struct app *app, struct delivery *d, const char *kind, 
 		http_reply_error(d->req, AMICD_ERR_NOMEM, &err);
 		return;
 	}
-	submit(app, d);
+	submit(app, d, finish_event);
 }
 
 static json_t *parse_json(const struct http_request *req, enum amicd_rc *rc, struct amicd_error *err)

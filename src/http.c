@@ -52,6 +52,7 @@ struct http_request {
 	unsigned status;
 	bool handled;
 	bool suspended;
+	http_handler_fn finish;
 	const char *tag;
 	int64_t t0_ns;
 	void *state;
@@ -195,9 +196,10 @@ void http_reply_header(struct http_request *req, const char *name, const char *v
 		MHD_add_response_header(req->response, name, value);
 }
 
-void http_suspend(struct http_request *req)
+void http_suspend(struct http_request *req, http_handler_fn finish)
 {
 	req->suspended = true;
+	req->finish = finish;
 	MHD_suspend_connection(req->conn);
 }
 
@@ -406,6 +408,12 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 			return MHD_YES;
 	}
 	/* first call after a resume, or a handler that replied at once */
+	if (req->finish != NULL) {
+		http_handler_fn finish = req->finish;
+
+		req->finish = NULL;
+		finish(req, srv->cls);
+	}
 	return queue_reply(req);
 }
 

@@ -116,12 +116,15 @@ void http_set_tag(struct http_request *req, const char *tag);
 void http_reply_header(struct http_request *req, const char *name, const char *value);
 
 /*
- * http_suspend — called by a handler that will reply later: the request thread
- * goes on serving others. Exactly one http_resume must follow, after the reply.
+ * http_suspend — called by a handler that will answer later: the request thread
+ * goes on serving others. Exactly one http_resume must follow. When finish is
+ * non-NULL it runs on a request thread after the resume and gives the reply
+ * (so the thread that resumes does no more than record an outcome); otherwise
+ * the reply must be given before http_resume.
  */
-void http_suspend(struct http_request *req);
+void http_suspend(struct http_request *req, http_handler_fn finish);
 
-/* http_resume — from any thread, once the reply is given: send it. */
+/* http_resume — from any thread: hand the request back (see http_suspend). */
 void http_resume(struct http_request *req);
 
 #endif

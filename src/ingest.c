@@ -62,6 +62,8 @@ static void *writer(void *arg)
 {
 	struct ingest *ig = arg;
 
+	pthread_setname_np(pthread_self(), "amicd-ingest");
+
 	for (;;) {
 		struct ingest_item *batch, *next;
 		struct amicd_error err = { { 0 }, { 0 } };

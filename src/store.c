@@ -326,20 +326,40 @@ out:
 
 /* --- write transactions -------------------------------------------------- */
 
+/*
+ * One write transaction at a time in this process. The threads that write (the
+ * ingest writer, the worker, the trigger, admin requests) queue here for a few
+ * microseconds instead of meeting SQLITE_BUSY, whose handler sleeps in steps of
+ * up to 100 ms; the busy timeout still bounds waits on other processes.
+ */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+
 enum amicd_rc store_begin(struct store *st, struct amicd_error *err)
 {
-	return run(st, ST_BEGIN, err);
+	enum amicd_rc rc;
+
+	pthread_mutex_lock(&write_lock);
+	rc = run(st, ST_BEGIN, err);
+	if (rc != AMICD_OK)
+		pthread_mutex_unlock(&write_lock);
+	return rc;
 }
 
 enum amicd_rc store_commit(struct store *st, struct amicd_error *err)
 {
-	return run(st, ST_COMMIT, err);
+	enum amicd_rc rc = run(st, ST_COMMIT, err);
+
+	if (rc == AMICD_OK)
+		pthread_mutex_unlock(&write_lock);
+	return rc; /* on failure the transaction is still open: the caller rolls back */
 }
 
 void store_rollback(struct store *st)
 {
-	if (!sqlite3_get_autocommit(st->db))
+	if (!sqlite3_get_autocommit(st->db)) {
 		run(st, ST_ROLLBACK, NULL);
+		pthread_mutex_unlock(&write_lock);
+	}
 }
 
 enum amicd_rc store_event_put(struct store *st, struct store_event *ev, struct amicd_error *err)

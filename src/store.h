@@ -91,7 +91,13 @@ enum amicd_rc store_migrate(struct store *st, const struct store_migration *list
 enum amicd_rc store_check_schema(struct store *st, const struct store_migration *list, size_t n,
 				 struct amicd_error *err);
 
-/* Write transactions: BEGIN IMMEDIATE … COMMIT, or ROLLBACK (always succeeds). */
+/*
+ * Write transactions: BEGIN IMMEDIATE … COMMIT, or ROLLBACK (always succeeds).
+ * Write transactions of all stores of the process are serialised by one mutex,
+ * held from a successful store_begin until store_commit succeeds or
+ * store_rollback; a failed store_commit leaves the transaction open, so the
+ * caller must store_rollback.
+ */
 enum amicd_rc store_begin(struct store *st, struct amicd_error *err);
 enum amicd_rc store_commit(struct store *st, struct amicd_error *err);
 void store_rollback(struct store *st);

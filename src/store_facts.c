@@ -429,42 +429,131 @@ static enum amicd_rc load_head(struct store *st, struct store_asg_facts *f, cons
 	return AMICD_OK;
 }
 
-static enum amicd_rc load_pushed(struct store *st, struct store_asg_facts *f, const char *repo, const char *branch,
-				 struct amicd_error *err)
+/* Add commit (once) to the pushed list with its push order (first push) and last push. */
+static enum amicd_rc add_pushed(struct store *st, struct store_asg_facts *f, const char *repo, const char *branch,
+				const char *commit, size_t *cap, struct amicd_error *err)
 {
-	sqlite3_stmt *s = prep(st, "SELECT after_sha, min(event_id), max(event_id) FROM pushes"
-				   " WHERE repo = ?1 AND branch = ?2 AND deleted = 0 GROUP BY after_sha ORDER BY 2", err);
-	size_t cap = 0;
+	sqlite3_stmt *s;
+	struct decide_commit *c;
 	int src;
 
+	if (commit == NULL)
+		return AMICD_OK;
+	for (size_t i = 0; i < f->in.n_pushed; i++)
+		if (strcmp(f->pushed[i].commit, commit) == 0)
+			return AMICD_OK;
+	/* two scalar subqueries: each is one index probe (min/max optimisation),
+	 * where min() and max() together would read every push of the commit. A
+	 * deletion's after is all zeros, so a real commit needs no deleted filter. */
+	s = prep(st, "SELECT (SELECT min(event_id) FROM pushes WHERE repo = ?1 AND branch = ?2 AND after_sha = ?3),"
+		     " (SELECT max(event_id) FROM pushes WHERE repo = ?1 AND branch = ?2 AND after_sha = ?3)", err);
 	if (s == NULL)
 		return AMICD_ERR_STORE;
 	sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, branch, -1, SQLITE_STATIC);
-	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-		struct decide_commit *c;
-
-		if (f->in.n_pushed == cap) {
-			struct decide_commit *grown;
-
-			cap = cap > 0 ? cap * 2 : 16;
-			grown = realloc(f->pushed, cap * sizeof *grown);
-			if (grown == NULL) {
-				release(s);
-				return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
-			}
-			f->pushed = grown;
-		}
-		c = &f->pushed[f->in.n_pushed++];
-		c->commit = keep(f, sqlite3_column_text(s, 0));
-		c->order = sqlite3_column_int64(s, 1);
-		c->event_id = sqlite3_column_int64(s, 2);
-		if (f->in.head != NULL && strcmp(c->commit, f->head.commit) == 0)
-			f->head.order = c->order;
+	sqlite3_bind_text(s, 3, commit, -1, SQLITE_TRANSIENT);
+	src = sqlite3_step(s);
+	if (src != SQLITE_ROW) {
+		release(s);
+		return store_db_error(st, err, "load a commit's pushes");
 	}
+	if (sqlite3_column_type(s, 0) == SQLITE_NULL) { /* never pushed */
+		release(s);
+		return AMICD_OK;
+	}
+	if (f->in.n_pushed == *cap) {
+		struct decide_commit *grown;
+
+		*cap = *cap > 0 ? *cap * 2 : 8;
+		grown = realloc(f->pushed, *cap * sizeof *grown);
+		if (grown == NULL) {
+			release(s);
+			return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		}
+		f->pushed = grown;
+	}
+	c = &f->pushed[f->in.n_pushed++];
+	c->commit = keep(f, (const unsigned char *)commit);
+	c->order = sqlite3_column_int64(s, 0);
+	c->event_id = sqlite3_column_int64(s, 1);
 	release(s);
-	if (src != SQLITE_DONE)
-		return store_db_error(st, err, "load pushes");
+	return c->commit != NULL ? AMICD_OK : amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+}
+
+static int by_order(const void *a, const void *b)
+{
+	const struct decide_commit *x = a, *y = b;
+
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+/*
+ * The pushed commits the engine needs — the pin's, the head's, the configured
+ * commit, and for policy latest every commit pushed after the pin — each with
+ * its push order, found by index: the cost does not grow with the branch's
+ * history.
+ */
+static enum amicd_rc load_pushed(struct store *st, struct store_asg_facts *f, const struct config_asg *asg,
+				 struct amicd_error *err)
+{
+	const char *repo = asg->git->url, *branch = asg->git->ref;
+	size_t cap = 0;
+	enum amicd_rc rc;
+	int64_t pin_order = 0;
+
+	rc = add_pushed(st, f, repo, branch, f->in.pin != NULL ? f->pin.commit : NULL, &cap, err);
+	if (rc == AMICD_OK)
+		rc = add_pushed(st, f, repo, branch, f->in.head != NULL ? f->head.commit : NULL, &cap, err);
+	if (rc == AMICD_OK)
+		rc = add_pushed(st, f, repo, branch, f->asg.ref_commit, &cap, err);
+	if (rc != AMICD_OK)
+		return rc;
+	if (f->in.pin != NULL && f->in.n_pushed > 0 && strcmp(f->pushed[0].commit, f->pin.commit) == 0)
+		pin_order = f->pushed[0].order;
+	if (f->asg.policy == DECIDE_LATEST && f->asg.ref_commit == NULL) {
+		sqlite3_stmt *s = prep(st, "SELECT DISTINCT after_sha FROM pushes WHERE repo = ?1 AND branch = ?2"
+					   " AND event_id > ?3 AND deleted = 0", err);
+		char **found = NULL;
+		size_t n = 0;
+		int src;
+
+		if (s == NULL)
+			return AMICD_ERR_STORE;
+		sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, branch, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, pin_order);
+		while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+			char **grown = realloc(found, (n + 1) * sizeof *found);
+
+			if (grown == NULL) {
+				src = SQLITE_NOMEM;
+				break;
+			}
+			found = grown;
+			found[n] = strdup((const char *)sqlite3_column_text(s, 0));
+			if (found[n] == NULL) {
+				src = SQLITE_NOMEM;
+				break;
+			}
+			n++;
+		}
+		release(s);
+		if (src != SQLITE_DONE)
+			rc = store_db_error(st, err, "load recent pushes");
+		for (size_t i = 0; i < n; i++) {
+			if (rc == AMICD_OK)
+				rc = add_pushed(st, f, repo, branch, found[i], &cap, err);
+			free(found[i]);
+		}
+		free(found);
+		if (rc != AMICD_OK)
+			return rc;
+	}
+	if (f->in.n_pushed > 0)
+		qsort(f->pushed, f->in.n_pushed, sizeof *f->pushed, by_order);
+	for (size_t i = 0; i < f->in.n_pushed; i++)
+		if (f->in.head != NULL && strcmp(f->pushed[i].commit, f->head.commit) == 0)
+			f->head.order = f->pushed[i].order;
 	f->in.pushed = f->pushed;
 	return AMICD_OK;
 }
@@ -659,7 +748,7 @@ enum amicd_rc store_asg_facts_load(struct store *st, const struct config_asg *as
 	if (rc == AMICD_OK && !git->ref_is_sha)
 		rc = load_head(st, f, git->url, git->ref, err);
 	if (rc == AMICD_OK)
-		rc = load_pushed(st, f, git->url, git->ref, err);
+		rc = load_pushed(st, f, asg, err);
 	if (rc == AMICD_OK)
 		rc = load_amis(st, f, asg->region, asg->account->uid, git->tag_name, f->pin.image_id, err);
 	pthread_mutex_unlock(&st->lock);
@@ -818,6 +907,9 @@ enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, bool 
 	enum amicd_rc rc;
 
 	util_format_time_s(util_now_ms(), ts, sizeof ts);
+	rc = store_begin(st, err);
+	if (rc != AMICD_OK)
+		return rc;
 	pthread_mutex_lock(&st->lock);
 	s = prep(st, "UPDATE triggers SET attempts = attempts + 1, last_error = ?2, next_attempt_ms = ?3,"
 		     " updated_at = ?4, state = CASE WHEN state = 'pending' THEN ?5 ELSE state END"
@@ -834,6 +926,10 @@ enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, bool 
 	rc = step_done(st, s, "record trigger attempt", err);
 out:
 	pthread_mutex_unlock(&st->lock);
+	if (rc == AMICD_OK)
+		rc = store_commit(st, err);
+	if (rc != AMICD_OK)
+		store_rollback(st);
 	return rc;
 }
 

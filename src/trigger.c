@@ -3,8 +3,8 @@
  *
  * The thread sleeps until the earliest due attempt, a wake-up, or stop. An
  * attempt in flight when stop comes is aborted (curl's progress callback, or
- * SIGKILL to the command's process group) and not counted, so it is retried
- * after the restart.
+ * SIGKILL to the command's process group); it counts as an attempt and is due
+ * again at once, so it is retried as soon as amicd is back.
  */
 #include "trigger.h"
 
@@ -292,10 +292,16 @@ static void attempt(struct trigger *t, const struct store_trigger *tr)
 	} else {
 		ok = deliver_command(t, asg, tr, error, sizeof error);
 	}
-	if (!ok && atomic_load(&t->stopping))
-		return; /* aborted by shutdown: not an attempt; it runs again after the restart */
-	give_up = !ok && attempts >= c->max_attempts;
-	next = util_now_ms() + (ok || give_up ? 0 : trigger_backoff_ms(attempts, c->backoff_max_seconds));
+	if (!ok && atomic_load(&t->stopping)) {
+		/* cut off by shutdown: the request was made, so it counts, but it is
+		 * retried as soon as amicd is back, whatever the backoff says */
+		snprintf(error, sizeof error, "interrupted by shutdown");
+		give_up = false;
+		next = util_now_ms();
+	} else {
+		give_up = !ok && attempts >= c->max_attempts;
+		next = util_now_ms() + (ok || give_up ? 0 : trigger_backoff_ms(attempts, c->backoff_max_seconds));
+	}
 	if (store_trigger_record(t->store, tr->promotion_id, ok, error, give_up, next, &err) != AMICD_OK)
 		LOG(LL_ERROR, "cannot record a trigger attempt", "{s:s,s:I,s:s}", "asg", tr->asg, "promotion_id",
 		    (json_int_t)tr->promotion_id, "error", err.message);
@@ -317,6 +323,8 @@ static void attempt(struct trigger *t, const struct store_trigger *tr)
 static void *dispatcher(void *arg)
 {
 	struct trigger *t = arg;
+
+	pthread_setname_np(pthread_self(), "amicd-trigger");
 
 	while (!atomic_load(&t->stopping)) {
 		struct store_trigger due[DUE_BATCH];

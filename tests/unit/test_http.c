@@ -135,7 +135,7 @@ static void handle_suspend(struct http_request *req, void *cls)
 	struct ctx *c = cls;
 
 	atomic_fetch_add(&c->other_calls, 1);
-	http_suspend(req);
+	http_suspend(req, NULL);
 	pthread_mutex_lock(&c->mu);
 	c->sreq = req;
 	c->handler_thread = pthread_self();
@@ -151,7 +151,7 @@ static void handle_suspend_inline(struct http_request *req, void *cls)
 	struct ctx *c = cls;
 
 	atomic_fetch_add(&c->other_calls, 1);
-	http_suspend(req);
+	http_suspend(req, NULL);
 	http_reply_json(req, 503, json_pack("{s:s}", "status", "busy"));
 	http_resume(req);
 }
@@ -163,7 +163,7 @@ static void handle_many(struct http_request *req, void *cls)
 	const char *i = http_query(req, "i");
 
 	atomic_fetch_add(&c->other_calls, 1);
-	http_suspend(req);
+	http_suspend(req, NULL);
 	pthread_mutex_lock(&c->mu);
 	if (c->pending_n < MANY) {
 		c->pending[c->pending_n] = req;
