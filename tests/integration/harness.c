@@ -3,10 +3,14 @@
  */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -19,6 +23,8 @@
 #include <unistd.h>
 
 #define START_TIMEOUT_MS 15000
+#define POLL_STEP_MS 10
+#define RECEIVER_MAX_BODY (1024 * 1024)
 
 int64_t h_now_ms(void)
 {
@@ -64,6 +70,20 @@ int harness_init(struct amicd_proc *p, const struct amicd_opts *opts)
 	    write_text(p->dir, "admin-token", H_ADMIN_TOKEN "\n") != 0 ||
 	    write_text(p->dir, "read-token", H_READ_TOKEN "\n") != 0)
 		return -1;
+	if (opts->trigger_token != NULL) {
+		char line[512];
+
+		snprintf(line, sizeof line, "%s\n", opts->trigger_token);
+		if (write_text(p->dir, "trigger-token", line) != 0)
+			return -1;
+	}
+	if (opts->trigger_script != NULL) {
+		char script[400];
+
+		snprintf(script, sizeof script, "%s/trigger.sh", p->dir);
+		if (write_text(p->dir, "trigger.sh", opts->trigger_script) != 0 || chmod(script, 0755) != 0)
+			return -1;
+	}
 	f = fopen(p->config, "w");
 	if (f == NULL)
 		return -1;
@@ -81,8 +101,16 @@ int harness_init(struct amicd_proc *p, const struct amicd_opts *opts)
 	fprintf(f, "limits:\n  max_body_bytes: %zu\n  busy_timeout_ms: %d\n",
 		opts->max_body_bytes > 0 ? opts->max_body_bytes : 1048576,
 		opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 2000);
-	fprintf(f, "trigger:\n  url: %s\n%s", opts->trigger_url != NULL ? opts->trigger_url : "http://127.0.0.1:9/unused",
-		opts->trigger_extra != NULL ? opts->trigger_extra : "");
+	fprintf(f, "trigger:\n");
+	if (opts->trigger_script != NULL)
+		fprintf(f, "  command: [%s/trigger.sh]\n", p->dir);
+	else if (opts->trigger_command != NULL)
+		fprintf(f, "  command: %s\n", opts->trigger_command);
+	else
+		fprintf(f, "  url: %s\n", opts->trigger_url != NULL ? opts->trigger_url : "http://127.0.0.1:9/unused");
+	if (opts->trigger_token != NULL)
+		fprintf(f, "  token_file: %s/trigger-token\n", p->dir);
+	fprintf(f, "%s", opts->trigger_extra != NULL ? opts->trigger_extra : "");
 	fprintf(f, "accounts:\n%s", opts->accounts != NULL ? opts->accounts :
 		"  - { name: image-builder-stage, uid: \"444455556666\" }\n");
 	fprintf(f, "terraformResources:\n%s", opts->resources != NULL ? opts->resources :
@@ -394,4 +422,482 @@ void h_eb_headers(const char *headers[4])
 	headers[1] = "X-Api-Key: " H_EB_KEY;
 	headers[2] = "User-Agent: Amazon/EventBridge/ApiDestinations";
 	headers[3] = NULL;
+}
+
+/* --- waiting and the REST API ------------------------------------------------ */
+
+bool h_wait_until(bool (*cond)(void *ctx), void *ctx, int timeout_ms)
+{
+	int64_t deadline = h_now_ms() + timeout_ms;
+
+	for (;;) {
+		struct timespec step = { 0, POLL_STEP_MS * 1000 * 1000 };
+
+		if (cond(ctx))
+			return true;
+		if (h_now_ms() >= deadline)
+			return false;
+		nanosleep(&step, NULL);
+	}
+}
+
+json_t *h_get_json(const struct amicd_proc *p, const char *path)
+{
+	struct http_result r;
+	json_t *j = NULL;
+
+	if (h_get(p, path, NULL, &r) == 0 && r.status == 200)
+		j = json_loadb(r.body, r.body_len, 0, NULL);
+	http_result_free(&r);
+	return j;
+}
+
+/* The answer's event_id, when it has one. */
+static void answer_event_id(const struct http_result *r, int64_t *event_id)
+{
+	json_t *j;
+
+	if (event_id == NULL || (r->status != 200 && r->status != 202))
+		return;
+	j = json_loadb(r->body, r->body_len, 0, NULL);
+	if (json_is_integer(json_object_get(j, "event_id")))
+		*event_id = json_integer_value(json_object_get(j, "event_id"));
+	json_decref(j);
+}
+
+long h_post_gitlab(const struct amicd_proc *p, const char *idem, const char *body, int64_t *event_id)
+{
+	const char *h[8];
+	char idem_buf[128];
+	struct http_result r;
+	long status = -1;
+
+	h_gitlab_headers(h, "Push Hook", idem, idem_buf);
+	if (h_post(p, "/hooks/gitlab", h, body, strlen(body), &r) == 0) {
+		status = r.status;
+		answer_event_id(&r, event_id);
+	}
+	http_result_free(&r);
+	return status;
+}
+
+long h_post_eb(const struct amicd_proc *p, const char *body, int64_t *event_id)
+{
+	const char *h[4];
+	struct http_result r;
+	long status = -1;
+
+	h_eb_headers(h);
+	if (h_post(p, "/hooks/eventbridge", h, body, strlen(body), &r) == 0) {
+		status = r.status;
+		answer_event_id(&r, event_id);
+	}
+	http_result_free(&r);
+	return status;
+}
+
+const char *h_event_status(const struct amicd_proc *p, int64_t event_id, char *buf, size_t size)
+{
+	char path[64];
+	json_t *j;
+	const char *status;
+
+	snprintf(path, sizeof path, "/api/v1/events/%lld", (long long)event_id);
+	j = h_get_json(p, path);
+	status = json_string_value(json_object_get(j, "status"));
+	if (status != NULL)
+		snprintf(buf, size, "%s", status);
+	json_decref(j);
+	return status != NULL ? buf : NULL;
+}
+
+struct event_wait {
+	const struct amicd_proc *p;
+	int64_t id;
+};
+
+static bool event_done(void *ctx)
+{
+	struct event_wait *w = ctx;
+	char status[32];
+
+	return h_event_status(w->p, w->id, status, sizeof status) != NULL && strcmp(status, "queued") != 0;
+}
+
+bool h_wait_event_done(const struct amicd_proc *p, int64_t event_id, int timeout_ms)
+{
+	struct event_wait w = { p, event_id };
+
+	return h_wait_until(event_done, &w, timeout_ms);
+}
+
+const char *h_pin_file(const struct amicd_proc *p, const char *identifier, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/pins/%s.yml", p->dir, identifier);
+	return buf;
+}
+
+json_t *h_fixture_json(const char *name)
+{
+	size_t len = 0;
+	char *text = h_fixture(name, &len);
+	json_t *j = text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
+
+	free(text);
+	return j;
+}
+
+char *h_dump(const json_t *j)
+{
+	return json_dumps(j, JSON_COMPACT);
+}
+
+json_t *h_asg(const struct amicd_proc *p, const char *identifier)
+{
+	char path[256];
+
+	snprintf(path, sizeof path, "/api/v1/asgs/%s", identifier);
+	return h_get_json(p, path);
+}
+
+json_t *h_promotions(const struct amicd_proc *p, const char *identifier)
+{
+	char path[256];
+	json_t *j, *list;
+
+	snprintf(path, sizeof path, "/api/v1/asgs/%s/promotions", identifier);
+	j = h_get_json(p, path);
+	list = json_incref(json_object_get(j, "promotions"));
+	json_decref(j);
+	if (!json_is_array(list)) {
+		json_decref(list);
+		list = NULL;
+	}
+	return list;
+}
+
+char *h_push_variant(const char *before, const char *after)
+{
+	json_t *doc = h_fixture_json("gitlab-push.json");
+	char *text;
+
+	if (doc == NULL)
+		return NULL;
+	if (before != NULL)
+		json_object_set_new(doc, "before", json_string(before));
+	if (after != NULL) {
+		json_object_set_new(doc, "after", json_string(after));
+		json_object_set_new(doc, "checkout_sha", json_string(after));
+	}
+	text = h_dump(doc);
+	json_decref(doc);
+	return text;
+}
+
+char *h_ami_shared_variant(const char *id, const char *image_id, const char *commit, const char *dest,
+			   bool with_tags)
+{
+	json_t *doc = h_fixture_json("eventbridge-ami-shared.json");
+	json_t *detail;
+	char *text;
+
+	if (doc == NULL)
+		return NULL;
+	detail = json_object_get(doc, "detail");
+	if (id != NULL)
+		json_object_set_new(doc, "id", json_string(id));
+	if (image_id != NULL) {
+		char arn[128];
+
+		snprintf(arn, sizeof arn, "arn:aws:ec2:eu-west-1::image/%s", image_id);
+		json_object_set_new(doc, "resources", json_pack("[s]", arn));
+		json_object_set_new(detail, "ImageId", json_string(image_id));
+	}
+	if (commit != NULL)
+		json_object_set_new(json_object_get(detail, "Tags"), "git-sha", json_string(commit));
+	if (dest != NULL)
+		json_object_set_new(detail, "DestinationAccount", json_string(dest));
+	if (!with_tags)
+		json_object_del(detail, "Tags");
+	text = h_dump(doc);
+	json_decref(doc);
+	return text;
+}
+
+/* --- the trigger receiver ------------------------------------------------------ */
+
+struct h_receiver {
+	struct MHD_Daemon *daemon;
+	char url[96];
+	pthread_mutex_t lock;
+	pthread_cond_t changed;          /* a request arrived, or stopping */
+	struct h_received *reqs;
+	size_t n, cap;
+	unsigned first_status, then_status;
+	size_t first_left;
+	int hang_ms;
+	bool stopping;
+};
+
+/* Per-request state: the body as it arrives. */
+struct upload {
+	char *data;
+	size_t len;
+	bool too_big;
+};
+
+static void copy_header(struct MHD_Connection *conn, const char *name, char *buf, size_t size)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+
+	snprintf(buf, size, "%s", v != NULL ? v : "");
+}
+
+/* Record a complete request; returns the status to answer and the hang to apply. */
+static unsigned record(struct h_receiver *r, struct MHD_Connection *conn, const char *url, const char *method,
+		       struct upload *up, int *hang_ms)
+{
+	struct h_received *rec;
+	unsigned status;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->first_left > 0) {
+		status = r->first_status;
+		r->first_left--;
+	} else {
+		status = r->then_status;
+	}
+	*hang_ms = r->hang_ms;
+	if (r->n == r->cap) {
+		size_t cap = r->cap > 0 ? r->cap * 2 : 16;
+		struct h_received *grown = realloc(r->reqs, cap * sizeof *grown);
+
+		if (grown == NULL) {
+			pthread_mutex_unlock(&r->lock);
+			return 500;
+		}
+		r->reqs = grown;
+		r->cap = cap;
+	}
+	rec = &r->reqs[r->n];
+	memset(rec, 0, sizeof *rec);
+	snprintf(rec->method, sizeof rec->method, "%s", method);
+	snprintf(rec->path, sizeof rec->path, "%s", url);
+	copy_header(conn, "Idempotency-Key", rec->idempotency_key, sizeof rec->idempotency_key);
+	copy_header(conn, MHD_HTTP_HEADER_AUTHORIZATION, rec->authorization, sizeof rec->authorization);
+	copy_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE, rec->content_type, sizeof rec->content_type);
+	rec->body = up->data != NULL ? up->data : strdup("");
+	rec->body_len = up->len;
+	rec->status = up->too_big ? 413 : status;
+	rec->received_ms = h_now_ms();
+	up->data = NULL;
+	r->n++;
+	pthread_cond_broadcast(&r->changed);
+	pthread_mutex_unlock(&r->lock);
+	return up->too_big ? 413 : status;
+}
+
+/* Hold the answer for ms, or until the receiver stops. */
+static void hang(struct h_receiver *r, int ms)
+{
+	struct timespec until;
+
+	if (ms <= 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&r->lock);
+	while (!r->stopping && pthread_cond_timedwait(&r->changed, &r->lock, &until) == 0)
+		;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_size, void **req_cls)
+{
+	struct h_receiver *r = cls;
+	struct upload *up = *req_cls;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	unsigned status;
+	int hang_ms = 0;
+
+	(void)version;
+	if (up == NULL) {
+		up = calloc(1, sizeof *up);
+		if (up == NULL)
+			return MHD_NO;
+		*req_cls = up;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (up->len + *upload_size > RECEIVER_MAX_BODY) {
+			up->too_big = true;
+		} else {
+			char *grown = realloc(up->data, up->len + *upload_size + 1);
+
+			if (grown == NULL)
+				return MHD_NO;
+			up->data = grown;
+			memcpy(up->data + up->len, upload_data, *upload_size);
+			up->len += *upload_size;
+			up->data[up->len] = '\0';
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	status = record(r, conn, url, method, up, &hang_ms);
+	hang(r, hang_ms);
+	resp = MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct upload *up = *req_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (up != NULL) {
+		free(up->data);
+		free(up);
+	}
+	*req_cls = NULL;
+}
+
+struct h_receiver *h_receiver_start(void)
+{
+	struct h_receiver *r = calloc(1, sizeof *r);
+	struct sockaddr_in addr;
+	const union MHD_DaemonInfo *info;
+
+	if (r == NULL)
+		return NULL;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->changed, NULL);
+	r->first_status = 200;
+	r->then_status = 200;
+	memset(&addr, 0, sizeof addr);
+	addr.sin_family = AF_INET;
+	addr.sin_port = 0;
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
+				     on_request, r, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, r,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+	info = r->daemon != NULL ? MHD_get_daemon_info(r->daemon, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+	if (info == NULL || info->port == 0) {
+		h_receiver_stop(&r);
+		return NULL;
+	}
+	snprintf(r->url, sizeof r->url, "http://127.0.0.1:%u/terraform-resources", (unsigned)info->port);
+	return r;
+}
+
+void h_receiver_stop(struct h_receiver **pr)
+{
+	struct h_receiver *r;
+
+	if (pr == NULL || *pr == NULL)
+		return;
+	r = *pr;
+	pthread_mutex_lock(&r->lock);
+	r->stopping = true;
+	pthread_cond_broadcast(&r->changed);
+	pthread_mutex_unlock(&r->lock);
+	if (r->daemon != NULL)
+		MHD_stop_daemon(r->daemon);
+	for (size_t i = 0; i < r->n; i++)
+		free(r->reqs[i].body);
+	free(r->reqs);
+	pthread_cond_destroy(&r->changed);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+	*pr = NULL;
+}
+
+const char *h_receiver_url(const struct h_receiver *r)
+{
+	return r->url;
+}
+
+void h_receiver_answer(struct h_receiver *r, unsigned first_status, size_t first_n, unsigned then_status)
+{
+	pthread_mutex_lock(&r->lock);
+	r->first_status = first_status;
+	r->first_left = first_n;
+	r->then_status = then_status;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void h_receiver_hang(struct h_receiver *r, int ms)
+{
+	pthread_mutex_lock(&r->lock);
+	r->hang_ms = ms;
+	pthread_mutex_unlock(&r->lock);
+}
+
+size_t h_receiver_count(struct h_receiver *r)
+{
+	size_t n;
+
+	pthread_mutex_lock(&r->lock);
+	n = r->n;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+bool h_receiver_wait(struct h_receiver *r, size_t n, int timeout_ms)
+{
+	struct timespec until;
+	bool reached;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&r->lock);
+	while (r->n < n && !r->stopping && pthread_cond_timedwait(&r->changed, &r->lock, &until) == 0)
+		;
+	reached = r->n >= n;
+	pthread_mutex_unlock(&r->lock);
+	return reached;
+}
+
+bool h_receiver_get(struct h_receiver *r, size_t i, struct h_received *out)
+{
+	bool found = false;
+
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&r->lock);
+	if (i < r->n) {
+		*out = r->reqs[i];
+		out->body = malloc(r->reqs[i].body_len + 1);
+		if (out->body != NULL) {
+			memcpy(out->body, r->reqs[i].body, r->reqs[i].body_len + 1);
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return found;
+}
+
+void h_received_clear(struct h_received *rec)
+{
+	free(rec->body);
+	memset(rec, 0, sizeof *rec);
 }

@@ -8,11 +8,19 @@
  * failing test leaves no process or file behind. The binary is $AMICD_BIN;
  * fixtures come from $AMICD_TEST_DATA.
  *
- * Ownership: strings in struct http_result are the caller's (http_result_free).
+ * A trigger receiver (struct h_receiver) plays terraform-resources: an HTTP
+ * server on 127.0.0.1:0 inside the test process that records every request
+ * and answers a programmable status. Tests synchronise by polling with a
+ * deadline (h_wait_until, h_receiver_wait, h_wait_event_done), never by sleeping.
+ *
+ * Ownership: strings in struct http_result are the caller's (http_result_free);
+ * json_t * results are new references; struct h_received copies are the
+ * caller's (h_received_clear).
  */
 #ifndef AMICD_TEST_HARNESS_H
 #define AMICD_TEST_HARNESS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +43,12 @@ struct amicd_opts {
 	bool read_token;           /* protect the read API with a token */
 	const char *trigger_url;   /* default http://127.0.0.1:9/unused */
 	const char *trigger_extra; /* extra YAML lines under trigger: (indented 2) */
+	/* A trigger command instead of url: trigger_script (shell text) is written to
+	 * <dir>/trigger.sh, mode 0755, and becomes `command: [<dir>/trigger.sh]`;
+	 * else trigger_command is written verbatim as the command: value (a YAML list). */
+	const char *trigger_script;
+	const char *trigger_command;
+	const char *trigger_token; /* written to <dir>/trigger-token; adds token_file: */
 	const char *resources;     /* YAML list for terraformResources (default: one ASG) */
 	const char *accounts;      /* YAML list for accounts (default: image-builder-stage) */
 };
@@ -90,5 +104,81 @@ int64_t h_now_ms(void);
 /* Ready-made GitLab / EventBridge header sets with a given Idempotency-Key (may be NULL). */
 void h_gitlab_headers(const char *headers[8], const char *event, const char *idem, char idem_buf[128]);
 void h_eb_headers(const char *headers[4]);
+
+/* --- waiting and the REST API ------------------------------------------------ */
+
+/* h_wait_until — poll cond(ctx) every few ms until true (true) or timeout_ms passes (false). */
+bool h_wait_until(bool (*cond)(void *ctx), void *ctx, int timeout_ms);
+
+/* h_get_json — GET path and parse the body; NULL unless the answer is 200 and JSON. */
+json_t *h_get_json(const struct amicd_proc *p, const char *path);
+
+/* h_post_gitlab / h_post_eb — POST a Push Hook (idem may be NULL) / an EventBridge
+ * event; return the HTTP status (-1 if the request failed) and set *event_id when
+ * the answer carries one. */
+long h_post_gitlab(const struct amicd_proc *p, const char *idem, const char *body, int64_t *event_id);
+long h_post_eb(const struct amicd_proc *p, const char *body, int64_t *event_id);
+
+/* h_event_status — the event's status through GET /api/v1/events/{id} into buf; NULL if unknown. */
+const char *h_event_status(const struct amicd_proc *p, int64_t event_id, char *buf, size_t size);
+/* h_wait_event_done — until the worker has taken the event (status no longer "queued"). */
+bool h_wait_event_done(const struct amicd_proc *p, int64_t event_id, int timeout_ms);
+
+/* h_pin_file — the default pin file of an ASG: <dir>/pins/<identifier>.yml. */
+const char *h_pin_file(const struct amicd_proc *p, const char *identifier, char *buf, size_t size);
+
+/* h_fixture_json — a fixture parsed, to build variants; NULL on error. */
+json_t *h_fixture_json(const char *name);
+/* h_dump — compact JSON text of j (caller frees); j is borrowed. */
+char *h_dump(const json_t *j);
+
+/* h_asg — GET /api/v1/asgs/{identifier}; h_promotions — its "promotions" array
+ * (newest first). New references; NULL on error. */
+json_t *h_asg(const struct amicd_proc *p, const char *identifier);
+json_t *h_promotions(const struct amicd_proc *p, const char *identifier);
+
+/* Fixture variants (caller frees the text):
+ * h_push_variant — gitlab-push.json moved to before → after (checkout_sha = after);
+ * h_ami_shared_variant — eventbridge-ami-shared.json with envelope id, ImageId (also in
+ * resources), the git-sha tag = commit, DestinationAccount = dest; with_tags false
+ * drops "Tags" (the share alone). NULL arguments keep the fixture's value. */
+char *h_push_variant(const char *before, const char *after);
+char *h_ami_shared_variant(const char *id, const char *image_id, const char *commit, const char *dest,
+			   bool with_tags);
+
+/* --- the trigger receiver ------------------------------------------------------ */
+
+struct h_receiver;
+
+/* One recorded request. Strings are empty when the header was absent. */
+struct h_received {
+	char method[16];
+	char path[256];
+	char idempotency_key[128];
+	char authorization[256];
+	char content_type[128];
+	char *body;                /* NUL-terminated */
+	size_t body_len;
+	unsigned status;           /* what the receiver answered */
+	int64_t received_ms;       /* h_now_ms() when the request was complete */
+};
+
+/* h_receiver_start — listen on 127.0.0.1:0; answers 200 until programmed. NULL on error. */
+struct h_receiver *h_receiver_start(void);
+/* h_receiver_stop — end hanging answers, stop, free; *r set to NULL; NULL is a no-op. */
+void h_receiver_stop(struct h_receiver **r);
+/* h_receiver_url — "http://127.0.0.1:PORT/terraform-resources". */
+const char *h_receiver_url(const struct h_receiver *r);
+/* h_receiver_answer — the next first_n requests get first_status, every later one then_status. */
+void h_receiver_answer(struct h_receiver *r, unsigned first_status, size_t first_n, unsigned then_status);
+/* h_receiver_hang — hold each answer for ms (0: answer at once); cut short by h_receiver_stop. */
+void h_receiver_hang(struct h_receiver *r, int ms);
+/* h_receiver_count — requests fully received so far. */
+size_t h_receiver_count(struct h_receiver *r);
+/* h_receiver_wait — until at least n requests were received (true) or timeout_ms passes (false). */
+bool h_receiver_wait(struct h_receiver *r, size_t n, int timeout_ms);
+/* h_receiver_get — a copy of request i (0 = first); false when there is no such request. */
+bool h_receiver_get(struct h_receiver *r, size_t i, struct h_received *out);
+void h_received_clear(struct h_received *rec);
 
 #endif

@@ -1,0 +1,706 @@
+/*
+ * test_trigger.c — the terraform-resources trigger (design §6) against the real
+ * amicd binary and a receiver in the test process:
+ *
+ *  - failures retried with backoff (1 s, doubling, capped) under one
+ *    Idempotency-Key, then delivered;
+ *  - retries carried across a restart (SIGTERM while retrying, and SIGTERM
+ *    while a request is in flight);
+ *  - max_attempts reached: state "failed" with the last error;
+ *  - a newer promotion of the same ASG supersedes an undelivered older one;
+ *  - the Bearer token sent, and never logged;
+ *  - a request the receiver holds past timeout_seconds counts as a failed attempt;
+ *  - command triggers: the AMICD_* environment; a hanging command killed after
+ *    timeout_seconds with its whole process group.
+ *
+ * Each test starts its own amicd and receiver in setup and stops both in
+ * teardown. Every wait polls the REST API, a file, /proc or the receiver until
+ * a deadline; nothing sleeps to synchronise.
+ */
+#include "harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SHA_PARENT "60c8eedbd9916e98e042832de430e52be7ffe0ac"
+#define SHA_A "61c979eab8ea475e0b84db7556d2049e9dae6d89"
+#define SHA_B "b7e23ec29af22b0b4e41da31e868d57226121c84"
+#define AMI_A "ami-08fdc871471476ef5"
+#define AMI_B "ami-0b1d2c3e4f5a6b7c8"
+#define DEST "444455556666"
+#define ASG "workers-stage"
+#define TRIGGER_TOKEN "it-trigger-token-5e1f9a"
+#define WAIT_MS 15000
+#define QUIET_MS 1000
+
+#define ENV_SCRIPT \
+	"#!/bin/sh\n" \
+	"# amicd integration test: record the AMICD_* environment\n" \
+	"dir=$(dirname \"$0\")\n" \
+	"env | grep '^AMICD_' | sort > \"$dir/trigger-env.tmp\"\n" \
+	"mv \"$dir/trigger-env.tmp\" \"$dir/trigger-env\"\n" \
+	"exit 0\n"
+
+#define HANG_SCRIPT \
+	"#!/bin/sh\n" \
+	"# amicd integration test: a command that hangs\n" \
+	"dir=$(dirname \"$0\")\n" \
+	"echo $$ > \"$dir/trigger-pgid.tmp\"\n" \
+	"mv \"$dir/trigger-pgid.tmp\" \"$dir/trigger-pgid\"\n" \
+	"sleep 30\n" \
+	"exit 0\n"
+
+struct fx {
+	struct amicd_proc p;
+	struct h_receiver *rx;
+};
+
+/* --- fixtures ---------------------------------------------------------------------- */
+
+static int start_with(void **state, struct amicd_opts *o)
+{
+	struct fx *f = calloc(1, sizeof *f);
+
+	if (f == NULL)
+		return -1;
+	f->rx = h_receiver_start();
+	if (f->rx == NULL) {
+		free(f);
+		return -1;
+	}
+	if (o->trigger_script == NULL && o->trigger_command == NULL)
+		o->trigger_url = h_receiver_url(f->rx);
+	if (harness_init(&f->p, o) != 0 || harness_start(&f->p) != 0) {
+		harness_cleanup(&f->p);
+		h_receiver_stop(&f->rx);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int setup_retry5(void **state)
+{
+	struct amicd_opts o = { .trigger_extra = "  max_attempts: 5\n  backoff_max_seconds: 2\n" };
+
+	return start_with(state, &o);
+}
+
+static int setup_retry5_cap1(void **state)
+{
+	struct amicd_opts o = { .trigger_extra = "  max_attempts: 5\n  backoff_max_seconds: 1\n" };
+
+	return start_with(state, &o);
+}
+
+static int setup_long_timeout(void **state)
+{
+	struct amicd_opts o = { .trigger_extra = "  timeout_seconds: 30\n  max_attempts: 5\n  backoff_max_seconds: 1\n" };
+
+	return start_with(state, &o);
+}
+
+static int setup_retry2(void **state)
+{
+	struct amicd_opts o = { .trigger_extra = "  max_attempts: 2\n  backoff_max_seconds: 1\n" };
+
+	return start_with(state, &o);
+}
+
+static int setup_retry20(void **state)
+{
+	struct amicd_opts o = { .trigger_extra = "  max_attempts: 20\n  backoff_max_seconds: 1\n" };
+
+	return start_with(state, &o);
+}
+
+static int setup_token(void **state)
+{
+	struct amicd_opts o = { .trigger_token = TRIGGER_TOKEN };
+
+	return start_with(state, &o);
+}
+
+static int setup_url_timeout(void **state)
+{
+	struct amicd_opts o = { .trigger_extra = "  timeout_seconds: 1\n  max_attempts: 1\n" };
+
+	return start_with(state, &o);
+}
+
+static int setup_env_command(void **state)
+{
+	struct amicd_opts o = { .trigger_script = ENV_SCRIPT };
+
+	return start_with(state, &o);
+}
+
+static int setup_hang_command(void **state)
+{
+	struct amicd_opts o = { .trigger_script = HANG_SCRIPT,
+				.trigger_extra = "  timeout_seconds: 1\n  max_attempts: 1\n" };
+
+	return start_with(state, &o);
+}
+
+/* Live (not zombie) processes in process group pgid, from /proc. */
+static int live_in_group(long pgid)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], buf[512];
+		const char *after;
+		FILE *in;
+		char st = '?';
+		long ppid = 0, pgrp = 0;
+		size_t len;
+
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		in = fopen(path, "r");
+		if (in == NULL)
+			continue;
+		len = fread(buf, 1, sizeof buf - 1, in);
+		fclose(in);
+		buf[len] = '\0';
+		after = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+		if (after != NULL && sscanf(after + 1, " %c %ld %ld", &st, &ppid, &pgrp) == 3 && pgrp == pgid &&
+		    st != 'Z' && st != 'X')
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The process group the hanging script reported, or 0. */
+static long script_pgid(const struct fx *f)
+{
+	char path[400];
+	char *text;
+	long pgid = 0;
+
+	snprintf(path, sizeof path, "%s/trigger-pgid", f->p.dir);
+	text = h_read_file(path, NULL);
+	if (text != NULL)
+		pgid = strtol(text, NULL, 10);
+	free(text);
+	return pgid;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	long pgid = script_pgid(f);
+
+	harness_cleanup(&f->p);
+	/* a command this test's amicd started and a failed test left running */
+	if (pgid > 1 && live_in_group(pgid) > 0)
+		kill((pid_t)-pgid, SIGKILL);
+	h_receiver_stop(&f->rx);
+	free(f);
+	return 0;
+}
+
+/* --- deliveries and the API ------------------------------------------------------------ */
+
+static int64_t push_commit(struct fx *f, const char *idem, const char *before, const char *after)
+{
+	char *body = h_push_variant(before, after);
+	int64_t id = 0;
+
+	assert_non_null(body);
+	assert_int_equal(h_post_gitlab(&f->p, idem, body, &id), 202);
+	assert_true(h_wait_event_done(&f->p, id, WAIT_MS));
+	free(body);
+	return id;
+}
+
+static int64_t shared(struct fx *f, const char *id, const char *image, const char *commit)
+{
+	char *body = h_ami_shared_variant(id, image, commit, DEST, true);
+	int64_t eid = 0;
+
+	assert_non_null(body);
+	assert_int_equal(h_post_eb(&f->p, body, &eid), 202);
+	assert_true(h_wait_event_done(&f->p, eid, WAIT_MS));
+	free(body);
+	return eid;
+}
+
+static const char *str(const json_t *j, const char *dotted)
+{
+	char path[128], *key, *save = NULL;
+
+	snprintf(path, sizeof path, "%s", dotted);
+	for (key = strtok_r(path, ".", &save); key != NULL && j != NULL; key = strtok_r(NULL, ".", &save))
+		j = json_object_get(j, key);
+	return json_string_value(j);
+}
+
+static json_int_t num(const json_t *j, const char *dotted)
+{
+	char path[128], *key, *save = NULL;
+
+	snprintf(path, sizeof path, "%s", dotted);
+	for (key = strtok_r(path, ".", &save); key != NULL && j != NULL; key = strtok_r(NULL, ".", &save))
+		j = json_object_get(j, key);
+	if (!json_is_integer(j))
+		fail_msg("%s is not an integer", dotted);
+	return json_integer_value(j);
+}
+
+struct trig_wait {
+	struct fx *f;
+	size_t n_promotions;       /* at least this many promotions */
+	json_int_t id;             /* 0: the newest */
+	const char *state;         /* NULL: any */
+	json_int_t min_attempts;
+	json_t *found;             /* the promotion, when reached */
+};
+
+static bool trigger_reached(void *ctx)
+{
+	struct trig_wait *w = ctx;
+	json_t *list = h_promotions(&w->f->p, ASG);
+	json_t *p = NULL, *c;
+	size_t i;
+
+	if (list == NULL || json_array_size(list) < w->n_promotions || json_array_size(list) == 0) {
+		json_decref(list);
+		return false;
+	}
+	json_array_foreach(list, i, c)
+		if (w->id == 0 ? i == 0 : json_integer_value(json_object_get(c, "id")) == w->id)
+			p = c;
+	if (p == NULL || (w->state != NULL && (str(p, "trigger.state") == NULL ||
+					      strcmp(str(p, "trigger.state"), w->state) != 0)) ||
+	    json_integer_value(json_object_get(json_object_get(p, "trigger"), "attempts")) < w->min_attempts) {
+		json_decref(list);
+		return false;
+	}
+	json_decref(w->found);
+	w->found = json_deep_copy(p);
+	json_decref(list);
+	return true;
+}
+
+/* Promotion id (0: the newest) once its trigger is in state (NULL: any) after min_attempts. */
+static json_t *wait_trigger(struct fx *f, size_t n_promotions, json_int_t id, const char *state,
+			    json_int_t min_attempts, int timeout_ms)
+{
+	struct trig_wait w = { f, n_promotions, id, state, min_attempts, NULL };
+
+	if (!h_wait_until(trigger_reached, &w, timeout_ms)) {
+		json_t *list = h_promotions(&f->p, ASG);
+		char *text = list != NULL ? h_dump(list) : NULL;
+
+		fail_msg("promotion %lld: no trigger state %s with %lld attempt(s) within %d ms; promotions: %s",
+			 (long long)id, state != NULL ? state : "(any)", (long long)min_attempts, timeout_ms,
+			 text != NULL ? text : "(none)");
+	}
+	return w.found;
+}
+
+/* Push A, its AMI shared and tagged: the new promotion (trigger in any state). */
+static json_t *promote_a(struct fx *f)
+{
+	push_commit(f, "push-a", SHA_PARENT, SHA_A);
+	shared(f, "shared-a", AMI_A, SHA_A);
+	return wait_trigger(f, 1, 0, NULL, 0, WAIT_MS);
+}
+
+static void assert_request(struct fx *f, size_t i, json_int_t promotion_id, unsigned status)
+{
+	struct h_received rec;
+	char key[64];
+
+	snprintf(key, sizeof key, "amicd-promotion-%lld", (long long)promotion_id);
+	assert_true(h_receiver_get(f->rx, i, &rec));
+	assert_string_equal(rec.idempotency_key, key);
+	assert_string_equal(rec.path, "/terraform-resources");
+	assert_int_equal(rec.status, status);
+	h_received_clear(&rec);
+}
+
+/* Request i came backoff_ms after request i-1 (not earlier; within a generous margin later). */
+static void assert_gap(struct fx *f, size_t i, int64_t backoff_ms)
+{
+	struct h_received a, b;
+	int64_t gap;
+
+	assert_true(h_receiver_get(f->rx, i - 1, &a));
+	assert_true(h_receiver_get(f->rx, i, &b));
+	gap = b.received_ms - a.received_ms;
+	h_received_clear(&a);
+	h_received_clear(&b);
+	if (gap < backoff_ms - 100 || gap > backoff_ms + 900)
+		fail_msg("request %zu came %lld ms after request %zu; the backoff is %lld ms", i, (long long)gap, i - 1,
+			 (long long)backoff_ms);
+}
+
+/* --- tests: url ---------------------------------------------------------------------------- */
+
+static void retries_then_delivered(void **state)
+{
+	struct fx *f = *state;
+	json_t *p, *done;
+	json_int_t id;
+
+	h_receiver_answer(f->rx, 500, 2, 200);
+	p = promote_a(f);
+	id = num(p, "id");
+	done = wait_trigger(f, 1, id, "delivered", 0, WAIT_MS);
+	assert_int_equal(num(done, "trigger.attempts"), 3);
+	assert_true(json_is_null(json_object_get(json_object_get(done, "trigger"), "last_error")));
+	assert_true(h_receiver_wait(f->rx, 3, WAIT_MS));
+	assert_request(f, 0, id, 500);
+	assert_request(f, 1, id, 500);
+	assert_request(f, 2, id, 200);
+	/* first retry after 1 s, then doubling: 2 s */
+	assert_gap(f, 1, 1000);
+	assert_gap(f, 2, 2000);
+	assert_false(h_receiver_wait(f->rx, 4, QUIET_MS));
+	json_decref(p);
+	json_decref(done);
+}
+
+/* backoff_max_seconds 1: every retry after 1 s, not 1, 2, 4 s. */
+static void backoff_capped(void **state)
+{
+	struct fx *f = *state;
+	json_t *p, *done;
+	json_int_t id;
+
+	h_receiver_answer(f->rx, 500, 3, 200);
+	p = promote_a(f);
+	id = num(p, "id");
+	done = wait_trigger(f, 1, id, "delivered", 0, WAIT_MS);
+	assert_int_equal(num(done, "trigger.attempts"), 4);
+	assert_true(h_receiver_wait(f->rx, 4, WAIT_MS));
+	for (size_t i = 1; i < 4; i++) {
+		assert_request(f, i, id, i < 3 ? 500 : 200);
+		assert_gap(f, i, 1000);
+	}
+	json_decref(p);
+	json_decref(done);
+}
+
+/*
+ * SIGTERM while a trigger request is in flight (the receiver holds its answer):
+ * amicd still stops promptly with 0, and the trigger is delivered after the
+ * restart. attempts counts the requests made (design §6), the cut-off one too.
+ */
+static void sigterm_during_attempt(void **state)
+{
+	struct fx *f = *state;
+	json_t *p, *done;
+	json_int_t id;
+	int64_t t0;
+
+	h_receiver_hang(f->rx, 20000);
+	p = promote_a(f);
+	id = num(p, "id");
+	assert_true(h_receiver_wait(f->rx, 1, WAIT_MS));
+	t0 = h_now_ms();
+	assert_int_equal(harness_stop(&f->p, SIGTERM, 10000), 0);
+	assert_true(h_now_ms() - t0 < 5000);
+
+	h_receiver_hang(f->rx, 0);
+	assert_int_equal(harness_start(&f->p), 0);
+	done = wait_trigger(f, 1, id, "delivered", 0, WAIT_MS);
+	assert_true(h_receiver_wait(f->rx, 2, WAIT_MS));
+	assert_request(f, 1, id, 200);
+	assert_false(h_receiver_wait(f->rx, 3, QUIET_MS));
+	if (num(done, "trigger.attempts") != 2)
+		fail_msg("trigger.attempts is %lld after 2 requests (one cut off by SIGTERM, one delivered)",
+			 (long long)num(done, "trigger.attempts"));
+	json_decref(p);
+	json_decref(done);
+}
+
+static void retry_survives_restart(void **state)
+{
+	struct fx *f = *state;
+	json_t *p, *done;
+	json_int_t id;
+	size_t n;
+
+	h_receiver_answer(f->rx, 500, 0, 500);
+	p = promote_a(f);
+	id = num(p, "id");
+	json_decref(wait_trigger(f, 1, id, "pending", 1, WAIT_MS));
+	assert_int_equal(harness_stop(&f->p, SIGTERM, 10000), 0);
+
+	h_receiver_answer(f->rx, 200, 0, 200);
+	assert_int_equal(harness_start(&f->p), 0);
+	done = wait_trigger(f, 1, id, "delivered", 0, WAIT_MS);
+	assert_true(num(done, "trigger.attempts") >= 2);
+	assert_true(json_is_null(json_object_get(json_object_get(done, "trigger"), "last_error")));
+	/* every request under one key; the first failed, the last delivered */
+	n = h_receiver_count(f->rx);
+	assert_true(n >= 2);
+	assert_int_equal((size_t)num(done, "trigger.attempts"), n);
+	assert_request(f, 0, id, 500);
+	for (size_t i = 1; i + 1 < n; i++)
+		assert_request(f, i, id, 500);
+	assert_request(f, n - 1, id, 200);
+	assert_false(h_receiver_wait(f->rx, n + 1, QUIET_MS));
+	json_decref(p);
+	json_decref(done);
+}
+
+static void max_attempts_failed(void **state)
+{
+	struct fx *f = *state;
+	json_t *p, *done;
+	json_int_t id;
+
+	h_receiver_answer(f->rx, 500, 0, 500);
+	p = promote_a(f);
+	id = num(p, "id");
+	done = wait_trigger(f, 1, id, "failed", 0, WAIT_MS);
+	assert_int_equal(num(done, "trigger.attempts"), 2);
+	assert_string_equal(str(done, "trigger.last_error"), "HTTP 500");
+	assert_true(h_receiver_wait(f->rx, 2, WAIT_MS));
+	assert_request(f, 0, id, 500);
+	assert_request(f, 1, id, 500);
+	assert_false(h_receiver_wait(f->rx, 3, QUIET_MS));
+	json_decref(p);
+	json_decref(done);
+}
+
+static void newer_promotion_supersedes(void **state)
+{
+	struct fx *f = *state;
+	json_t *older, *newer, *list;
+	json_int_t old_id, new_id;
+	size_t n, delivered = 0;
+
+	h_receiver_answer(f->rx, 500, 0, 500);
+	older = promote_a(f);
+	old_id = num(older, "id");
+	json_decref(wait_trigger(f, 1, old_id, "pending", 1, WAIT_MS));
+
+	push_commit(f, "push-b", SHA_A, SHA_B);
+	shared(f, "shared-b", AMI_B, SHA_B);
+	newer = wait_trigger(f, 2, 0, NULL, 0, WAIT_MS);
+	new_id = num(newer, "id");
+	assert_true(new_id > old_id);
+	assert_string_equal(str(newer, "commit"), SHA_B);
+	/* superseded in the promotion's own transaction */
+	json_decref(wait_trigger(f, 2, old_id, "superseded", 0, 1));
+
+	h_receiver_answer(f->rx, 200, 0, 200);
+	json_decref(newer);
+	newer = wait_trigger(f, 2, new_id, "delivered", 0, WAIT_MS);
+	assert_true(json_is_null(json_object_get(json_object_get(newer, "trigger"), "last_error")));
+	assert_false(h_receiver_wait(f->rx, h_receiver_count(f->rx) + 1, QUIET_MS));
+
+	list = h_promotions(&f->p, ASG);
+	assert_int_equal(json_array_size(list), 2);
+	assert_int_equal(num(json_array_get(list, 0), "id"), new_id);
+	assert_string_equal(str(json_array_get(list, 0), "trigger.state"), "delivered");
+	assert_int_equal(num(json_array_get(list, 1), "id"), old_id);
+	assert_string_equal(str(json_array_get(list, 1), "trigger.state"), "superseded");
+	assert_string_equal(str(json_array_get(list, 0), "previous.commit"), SHA_A);
+	json_decref(list);
+
+	/* the newer one was delivered exactly once */
+	n = h_receiver_count(f->rx);
+	for (size_t i = 0; i < n; i++) {
+		struct h_received rec;
+		char key[64];
+
+		snprintf(key, sizeof key, "amicd-promotion-%lld", (long long)new_id);
+		assert_true(h_receiver_get(f->rx, i, &rec));
+		if (strcmp(rec.idempotency_key, key) == 0 && rec.status == 200)
+			delivered++;
+		h_received_clear(&rec);
+	}
+	assert_int_equal(delivered, 1);
+	json_decref(older);
+	json_decref(newer);
+}
+
+static void bearer_token_sent_not_logged(void **state)
+{
+	struct fx *f = *state;
+	struct h_received rec;
+	json_t *p;
+
+	p = promote_a(f);
+	json_decref(wait_trigger(f, 1, num(p, "id"), "delivered", 0, WAIT_MS));
+	assert_true(h_receiver_wait(f->rx, 1, WAIT_MS));
+	assert_true(h_receiver_get(f->rx, 0, &rec));
+	assert_string_equal(rec.authorization, "Bearer " TRIGGER_TOKEN);
+	h_received_clear(&rec);
+	assert_int_equal(harness_stop(&f->p, SIGTERM, 10000), 0);
+	assert_false(h_log_contains(&f->p, TRIGGER_TOKEN));
+	json_decref(p);
+}
+
+/* The receiver holds its answer past timeout_seconds: a failed attempt, not a hang. */
+static void url_timeout_is_a_failed_attempt(void **state)
+{
+	struct fx *f = *state;
+	json_t *p, *done;
+	int64_t t0;
+
+	h_receiver_hang(f->rx, 5000);
+	p = promote_a(f);
+	t0 = h_now_ms();
+	done = wait_trigger(f, 1, num(p, "id"), "failed", 1, WAIT_MS);
+	assert_true(h_now_ms() - t0 < 5000);
+	assert_int_equal(num(done, "trigger.attempts"), 1);
+	assert_non_null(str(done, "trigger.last_error"));
+	assert_int_equal(h_receiver_count(f->rx), 1);
+	json_decref(p);
+	json_decref(done);
+}
+
+/* --- tests: command -------------------------------------------------------------------------- */
+
+struct file_wait {
+	const char *path;
+	char *text;
+};
+
+static bool file_there(void *ctx)
+{
+	struct file_wait *w = ctx;
+
+	w->text = h_read_file(w->path, NULL);
+	return w->text != NULL;
+}
+
+/* The value of NAME in "NAME=value" lines, or NULL. */
+static const char *env_value(const char *env, const char *name, char *buf, size_t size)
+{
+	size_t n = strlen(name);
+
+	for (const char *line = env; line != NULL && *line != '\0';) {
+		const char *eol = strchr(line, '\n');
+		size_t len = eol != NULL ? (size_t)(eol - line) : strlen(line);
+
+		if (len > n && strncmp(line, name, n) == 0 && line[n] == '=') {
+			snprintf(buf, size, "%.*s", (int)(len - n - 1), line + n + 1);
+			return buf;
+		}
+		line = eol != NULL ? eol + 1 : NULL;
+	}
+	return NULL;
+}
+
+static void command_gets_environment(void **state)
+{
+	struct fx *f = *state;
+	char path[400], buf[128], id_text[32];
+	struct file_wait w = { path, NULL };
+	json_t *p, *done;
+	static const char *const names[] = { "AMICD_ASG", "AMICD_ACCOUNT", "AMICD_REGION", "AMICD_COMMIT",
+					     "AMICD_IMAGE_ID", "AMICD_PROMOTION_ID" };
+	const char *values[6];
+
+	p = promote_a(f);
+	done = wait_trigger(f, 1, num(p, "id"), "delivered", 0, WAIT_MS);
+	assert_int_equal(num(done, "trigger.attempts"), 1);
+	snprintf(path, sizeof path, "%s/trigger-env", f->p.dir);
+	assert_true(h_wait_until(file_there, &w, WAIT_MS));
+	snprintf(id_text, sizeof id_text, "%lld", (long long)num(p, "id"));
+	values[0] = ASG;
+	values[1] = "image-builder-stage";
+	values[2] = "eu-west-1";
+	values[3] = SHA_A;
+	values[4] = AMI_A;
+	values[5] = id_text;
+	for (size_t i = 0; i < 6; i++) {
+		const char *v = env_value(w.text, names[i], buf, sizeof buf);
+
+		if (v == NULL || strcmp(v, values[i]) != 0)
+			fail_msg("%s is %s, expected %s; the environment:\n%s", names[i], v != NULL ? v : "(unset)",
+				 values[i], w.text);
+	}
+	free(w.text);
+	json_decref(p);
+	json_decref(done);
+}
+
+struct group_wait {
+	long pgid;
+};
+
+static bool group_gone(void *ctx)
+{
+	struct group_wait *w = ctx;
+
+	return live_in_group(w->pgid) == 0;
+}
+
+static void command_killed_after_timeout(void **state)
+{
+	struct fx *f = *state;
+	char path[400];
+	struct file_wait fw = { path, NULL };
+	struct group_wait gw = { 0 };
+	json_t *p, *done;
+	int64_t t0;
+
+	p = promote_a(f);
+	t0 = h_now_ms();
+	snprintf(path, sizeof path, "%s/trigger-pgid", f->p.dir);
+	assert_true(h_wait_until(file_there, &fw, WAIT_MS)); /* the command ran */
+	free(fw.text);
+	done = wait_trigger(f, 1, num(p, "id"), "failed", 1, WAIT_MS);
+	assert_true(h_now_ms() - t0 < 5000);
+	assert_int_equal(num(done, "trigger.attempts"), 1);
+	assert_non_null(str(done, "trigger.last_error"));
+	assert_non_null(strstr(str(done, "trigger.last_error"), "killed"));
+	/* the script and its `sleep 30`: the whole process group is gone */
+	gw.pgid = script_pgid(f);
+	assert_true(gw.pgid > 1);
+	if (!h_wait_until(group_gone, &gw, 3000))
+		fail_msg("%d process(es) of the command's group %ld still alive", live_in_group(gw.pgid), gw.pgid);
+	json_decref(p);
+	json_decref(done);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(retries_then_delivered, setup_retry5, teardown),
+		cmocka_unit_test_setup_teardown(backoff_capped, setup_retry5_cap1, teardown),
+		cmocka_unit_test_setup_teardown(retry_survives_restart, setup_retry5, teardown),
+		cmocka_unit_test_setup_teardown(sigterm_during_attempt, setup_long_timeout, teardown),
+		cmocka_unit_test_setup_teardown(max_attempts_failed, setup_retry2, teardown),
+		cmocka_unit_test_setup_teardown(newer_promotion_supersedes, setup_retry20, teardown),
+		cmocka_unit_test_setup_teardown(bearer_token_sent_not_logged, setup_token, teardown),
+		cmocka_unit_test_setup_teardown(url_timeout_is_a_failed_attempt, setup_url_timeout, teardown),
+		cmocka_unit_test_setup_teardown(command_gets_environment, setup_env_command, teardown),
+		cmocka_unit_test_setup_teardown(command_killed_after_timeout, setup_hang_command, teardown),
+	};
+	int failed;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	failed = cmocka_run_group_tests_name("integration: trigger", tests, NULL, NULL);
+	curl_global_cleanup();
+	return failed;
+}
