@@ -177,10 +177,11 @@ void admin_replay(struct http_request *req, void *cls)
 	if (json_object_get(body, "from_id") != NULL || json_object_get(body, "to_id") != NULL) {
 		json_t *f = json_object_get(body, "from_id"), *t = json_object_get(body, "to_id");
 
-		if ((f != NULL && (!json_is_integer(f) || json_integer_value(f) <= 0)) ||
-		    (t != NULL && (!json_is_integer(t) || json_integer_value(t) <= 0))) {
-			reply_invalid(req, f != NULL && !json_is_integer(f) ? "$.from_id" : "$.to_id",
-				      "from_id and to_id are positive event ids");
+		bool bad_from = f != NULL && (!json_is_integer(f) || json_integer_value(f) <= 0);
+		bool bad_to = t != NULL && (!json_is_integer(t) || json_integer_value(t) <= 0);
+
+		if (bad_from || bad_to) {
+			reply_invalid(req, bad_from ? "$.from_id" : "$.to_id", "from_id and to_id are positive event ids");
 			goto out;
 		}
 		from = f != NULL ? json_integer_value(f) : 1;
