@@ -34,14 +34,15 @@ fi
 case $level in
 test|bench)
 	if command -v pkg-config >/dev/null 2>&1; then need_pc cmocka libcmocka-dev; else missing="$missing libcmocka-dev"; fi
-	need_cmd sqlite3 sqlite3
-	need_cmd python3 python3-minimal
 	;;
 esac
 case $level in
 bench)
 	need_cmd wrk wrk
 	need_cmd webhook webhook
+	need_cmd curl curl
+	need_cmd ss iproute2
+	need_cmd python3 python3-minimal
 	;;
 esac
 
