@@ -346,11 +346,8 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 
 		decide_ready(in->asg, in->amis, in->n_amis, commit_lc, &r);
 		if (r.missing != 0) {
-			json_t *missing = json_array();
+			json_t *missing = api_missing_json(r.missing);
 
-			for (unsigned bit = 1; bit < (1u << DECIDE_MISSING_COUNT); bit <<= 1)
-				if (r.missing & bit)
-					json_array_append_new(missing, json_string(decide_missing_name(bit)));
 			store_rollback(app->admin);
 			pthread_mutex_unlock(&app->admin_lock);
 			store_asg_facts_free(&facts);

@@ -101,7 +101,7 @@ void api_event_get(struct http_request *req, void *cls)
 
 /* --- ASGs ---------------------------------------------------------------------- */
 
-static json_t *missing_json(unsigned missing)
+json_t *api_missing_json(unsigned missing)
 {
 	json_t *list = json_array();
 
@@ -146,7 +146,7 @@ enum amicd_rc api_asg_status_json(struct app *app, const struct config_asg *asg,
 	json_object_set_new(j, "state", json_string(decide_state_name(d.action == DECIDE_PROMOTE ? DECIDE_WAITING : d.state)));
 	if (d.waiting_commit != NULL && d.missing != 0)
 		json_object_set_new(j, "waiting_for", json_pack("{s:s,s:o}", "commit", d.waiting_commit, "missing",
-								missing_json(d.missing)));
+								api_missing_json(d.missing)));
 	else if (d.action == DECIDE_PROMOTE)
 		json_object_set_new(j, "waiting_for", json_pack("{s:s,s:[]}", "commit", d.commit, "missing"));
 	else
@@ -257,7 +257,7 @@ static enum amicd_rc readiness_json(struct app *app, const char *repo, const cha
 			json_object_set_new(ready, asg->identifier,
 					    json_pack("{s:b,s:o,s:o}", "ready", r.missing == 0, "image_id",
 						      r.ami != NULL ? json_string(r.ami->image_id) : json_null(),
-						      "missing", missing_json(r.missing)));
+						      "missing", api_missing_json(r.missing)));
 		}
 		store_asg_facts_free(&facts);
 	}

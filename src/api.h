@@ -29,6 +29,9 @@ struct config_asg;
 enum amicd_rc api_asg_status_json(struct app *app, const struct config_asg *asg, json_t **out,
 				  struct amicd_error *err);
 
+/* api_missing_json — ["image", "available", …] for a decide_missing bit set (new reference). */
+json_t *api_missing_json(unsigned missing);
+
 /* GET /metrics */
 void api_metrics(struct http_request *req, void *cls);
 

@@ -901,3 +901,13 @@ void h_received_clear(struct h_received *rec)
 	free(rec->body);
 	memset(rec, 0, sizeof *rec);
 }
+
+const json_t *h_json_at(const json_t *j, const char *dotted)
+{
+	char path[256], *key, *save = NULL;
+
+	snprintf(path, sizeof path, "%s", dotted);
+	for (key = strtok_r(path, ".", &save); key != NULL && j != NULL; key = strtok_r(NULL, ".", &save))
+		j = json_object_get(j, key);
+	return j;
+}

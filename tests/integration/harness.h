@@ -181,4 +181,7 @@ bool h_receiver_wait(struct h_receiver *r, size_t n, int timeout_ms);
 bool h_receiver_get(struct h_receiver *r, size_t i, struct h_received *out);
 void h_received_clear(struct h_received *rec);
 
+/* h_json_at — the member at a dotted path of nested objects ("pin.commit"), or NULL. */
+const json_t *h_json_at(const json_t *j, const char *dotted);
+
 #endif

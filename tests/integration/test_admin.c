@@ -191,14 +191,8 @@ static json_t *get_promotions(const struct amicd_proc *p)
 /* A string member of a nested object ("pin.commit"); "" when absent or null. */
 static const char *jstr(const json_t *j, const char *dotted)
 {
-	char path[128], *key, *save = NULL;
-	const json_t *at = j;
-	const char *s;
+	const char *s = json_string_value(h_json_at(j, dotted));
 
-	snprintf(path, sizeof path, "%s", dotted);
-	for (key = strtok_r(path, ".", &save); key != NULL && at != NULL; key = strtok_r(NULL, ".", &save))
-		at = json_object_get(at, key);
-	s = json_string_value(at);
 	return s != NULL ? s : "";
 }
 

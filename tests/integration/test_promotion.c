@@ -216,24 +216,16 @@ static json_t *asg(struct fx *f, const char *identifier)
 
 static const char *str(const json_t *j, const char *dotted)
 {
-	char path[128], *key, *save = NULL;
-
-	snprintf(path, sizeof path, "%s", dotted);
-	for (key = strtok_r(path, ".", &save); key != NULL && j != NULL; key = strtok_r(NULL, ".", &save))
-		j = json_object_get(j, key);
-	return json_string_value(j);
+	return json_string_value(h_json_at(j, dotted));
 }
 
 static json_int_t num(const json_t *j, const char *dotted)
 {
-	char path[128], *key, *save = NULL;
+	const json_t *at = h_json_at(j, dotted);
 
-	snprintf(path, sizeof path, "%s", dotted);
-	for (key = strtok_r(path, ".", &save); key != NULL && j != NULL; key = strtok_r(NULL, ".", &save))
-		j = json_object_get(j, key);
-	if (!json_is_integer(j))
+	if (!json_is_integer(at))
 		fail_msg("%s is not an integer", dotted);
-	return json_integer_value(j);
+	return json_integer_value(at);
 }
 
 /* waiting_for.missing is exactly the given list (NULL-terminated). */
