@@ -82,8 +82,10 @@ $(BUILD)/amicd: $(BUILD)/obj/main.o $(BUILD)/libamicd.a
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # --- tests -------------------------------------------------------------------
-# Per-test link flags (fakes by -Wl,--wrap=) go in WRAP_<name>.
-WRAP_test_store := -Wl,--wrap=sqlite3_step
+# Per-test link flags (fakes by -Wl,--wrap=) go in WRAP_<name>. Every unit test
+# links the support objects (tests/unit/*.c that are not test_*.c): the fault VFS.
+UNIT_SUPPORT_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+UNIT_SUPPORT_OBJ := $(UNIT_SUPPORT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/%.o)
 
 $(BUILD)/obj/tests/%.o: tests/unit/%.c | deps
 	@mkdir -p $(@D)
@@ -95,7 +97,7 @@ $(BUILD)/obj/tests/%.o: tests/integration/%.c | deps
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -c -o $@ $<
 
-$(UNIT_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libamicd.a
+$(UNIT_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UNIT_SUPPORT_OBJ) $(BUILD)/libamicd.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) $(WRAP_$*) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)

@@ -10,6 +10,8 @@
 #include "metrics.h"
 #include "repourl.h"
 #include "store.h"
+#include "utf8.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -167,6 +169,24 @@ enum amicd_rc api_asg_status_json(struct app *app, const struct config_asg *asg,
 				    pa != NULL && pa->state != NULL ? json_string(pa->state) : json_null());
 		json_object_set_new(json_object_get(j, "pin"), "available", json_boolean(!bad));
 		json_object_set_new(json_object_get(j, "pin"), "unavailable_reason", bad ? json_string(why) : json_null());
+	}
+	{
+		/* a pin file that cannot be written holds the trigger back: the ASG says so */
+		char why[256];
+		bool failing = worker_pin_file_error(app->worker, (size_t)(asg - app->cfg->asgs), why, sizeof why);
+
+		if (in->pin != NULL) {
+			json_object_set_new(json_object_get(j, "pin"), "file_written", json_boolean(!failing));
+			json_object_set_new(json_object_get(j, "pin"), "file_error", failing ? json_string(why) : json_null());
+		}
+		if (failing) {
+			char reason[600];
+
+			snprintf(reason, sizeof reason, "the pin file %s cannot be written (%s); its trigger waits. %s",
+				 asg->pin_file, why, d.reason);
+			utf8_repair(reason);
+			json_object_set_new(j, "reason", json_string(reason));
+		}
 	}
 	store_asg_facts_free(&facts);
 	*out = j;
@@ -431,7 +451,41 @@ void api_metrics(struct http_request *req, void *cls)
 	gauge_header(out, "amicd_trigger_attempts_total", "counter", "Trigger attempts made, by outcome.");
 	fprintf(out, "amicd_trigger_attempts_total{outcome=\"delivered\"} %llu\n", (unsigned long long)ts.delivered);
 	fprintf(out, "amicd_trigger_attempts_total{outcome=\"failed\"} %llu\n", (unsigned long long)ts.failed_attempts);
+	gauge_header(out, "amicd_trigger_gave_up_total", "counter", "Triggers given up after max_attempts.");
 	fprintf(out, "amicd_trigger_gave_up_total %llu\n", (unsigned long long)ts.gave_up);
+	gauge_header(out, "amicd_pin_file_write_failures_total", "counter",
+		     "Attempts to write a pin file that failed (its trigger waits until one succeeds).");
+	fprintf(out, "amicd_pin_file_write_failures_total %llu\n", (unsigned long long)ws.pin_file_failures);
+	gauge_header(out, "amicd_pin_file_pending", "gauge",
+		     "1 while an ASG's pin file cannot be written and its trigger waits.");
+	for (size_t k = 0; k < app->cfg->n_asgs; k++) {
+		char why[256];
+
+		fprintf(out, "amicd_pin_file_pending{asg=\"%s\"} %d\n", app->cfg->asgs[k].identifier,
+			worker_pin_file_error(app->worker, k, why, sizeof why) ? 1 : 0);
+	}
+	{
+		struct ingest_health ih;
+		struct worker_health wh;
+		struct http_stats hs;
+
+		ingest_health_get(app->ingest, &ih);
+		worker_health_get(app->worker, &wh);
+		http_stats_get(app->http, &hs);
+		gauge_header(out, "amicd_store_writable", "gauge",
+			     "1 while the database can be written (0: commits fail, deliveries get 503).");
+		fprintf(out, "amicd_store_writable %d\n", ih.failing || ih.db_moved ? 0 : 1);
+		gauge_header(out, "amicd_worker_failing", "gauge", "1 while the worker's passes fail (they are retried).");
+		fprintf(out, "amicd_worker_failing %d\n", wh.failing ? 1 : 0);
+		gauge_header(out, "amicd_http_connections", "gauge", "Open HTTP connections.");
+		fprintf(out, "amicd_http_connections %llu\n", (unsigned long long)hs.connections);
+		gauge_header(out, "amicd_http_connections_closed_total", "counter",
+			     "Connections closed by amicd: a request not received in time, or a body over the limit.");
+		fprintf(out, "amicd_http_connections_closed_total{reason=\"request_timeout\"} %llu\n",
+			(unsigned long long)hs.closed_deadline);
+		fprintf(out, "amicd_http_connections_closed_total{reason=\"body_too_large\"} %llu\n",
+			(unsigned long long)hs.closed_oversize);
+	}
 	if (store_metrics_json(app->reader, &db, &err) == AMICD_OK) {
 		json_t *p;
 
@@ -469,15 +523,33 @@ void api_healthz(struct http_request *req, void *cls)
 	http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/*
+ * Ready: the database was migrated at start (or amicd would not run), its file
+ * is still the one amicd writes, the writer can commit (while it cannot, it
+ * probes every second, so this turns ready again on its own), and the worker's
+ * passes succeed. Nothing here touches the store: a probe never waits on a
+ * slow read or a busy disk.
+ */
 void api_readyz(struct http_request *req, void *cls)
 {
 	struct app *app = cls;
-	struct amicd_error err;
-	enum amicd_rc rc = store_check_schema(app->reader, store_migrations, store_migrations_count, &err);
+	struct ingest_health ih;
+	struct worker_health wh;
+	char since[32], reason[600];
 
-	if (rc != AMICD_OK) {
-		http_reply_json(req, 503, json_pack("{s:s,s:s}", "status", "not_ready", "reason", err.message));
+	ingest_health_get(app->ingest, &ih);
+	worker_health_get(app->worker, &wh);
+	if (ih.db_moved || ih.failing) {
+		util_format_time_s(ih.failing_since_ms, since, sizeof since);
+		snprintf(reason, sizeof reason, "the database cannot be written: %s", ih.error);
+	} else if (wh.failing) {
+		util_format_time_s(wh.failing_since_ms, since, sizeof since);
+		snprintf(reason, sizeof reason, "the worker cannot record facts and decisions: %s", wh.error);
+	} else {
+		http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
 		return;
 	}
-	http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
+	utf8_repair(reason);
+	http_reply_json(req, 503, json_pack("{s:s,s:s,s:s}", "status", "not_ready", "reason", reason, "since", since));
+	http_reply_header(req, "Retry-After", "5");
 }

@@ -17,6 +17,7 @@
 #include "worker.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct app {
@@ -30,6 +31,7 @@ struct app {
 	pthread_mutex_t admin_lock; /* … one at a time */
 	struct metrics *metrics;
 	int64_t started_ms;
+	atomic_bool stopping;       /* set at the start of server_stop: long work gives up */
 };
 
 #endif

@@ -419,7 +419,9 @@ static void parse_auth(struct walker *w, yaml_node_t *root, struct config *cfg)
 
 static void parse_limits(struct walker *w, yaml_node_t *root, struct config *cfg)
 {
-	static const char *const keys[] = { "max_body_bytes", "busy_timeout_ms", "max_inflight", "rejected_keep", NULL };
+	static const char *const keys[] = { "max_body_bytes", "busy_timeout_ms", "max_inflight", "rejected_keep",
+					    "rejected_keep_bytes", "max_connections", "max_connections_per_address",
+					    "request_timeout_seconds", "idle_timeout_seconds", NULL };
 	yaml_node_t *m = want_map(w, root, "limits", false);
 	long long v;
 
@@ -433,6 +435,16 @@ static void parse_limits(struct walker *w, yaml_node_t *root, struct config *cfg
 	cfg->limits.max_inflight = (size_t)v;
 	want_int(w, m, "rejected_keep", 0, 1000000, 1000, &v);
 	cfg->limits.rejected_keep = (size_t)v;
+	want_int(w, m, "rejected_keep_bytes", 0, 1LL << 40, 64LL << 20, &v);
+	cfg->limits.rejected_keep_bytes = (size_t)v;
+	want_int(w, m, "max_connections", 16, 100000, 1024, &v);
+	cfg->limits.max_connections = (unsigned)v;
+	want_int(w, m, "max_connections_per_address", 0, 100000, 256, &v);
+	cfg->limits.max_connections_per_address = (unsigned)v;
+	want_int(w, m, "request_timeout_seconds", 0, 3600, 30, &v);
+	cfg->limits.request_timeout_seconds = (unsigned)v;
+	want_int(w, m, "idle_timeout_seconds", 1, 3600, 60, &v);
+	cfg->limits.idle_timeout_seconds = (unsigned)v;
 }
 
 static void parse_trigger(struct walker *w, yaml_node_t *root, struct config *cfg)
@@ -701,9 +713,11 @@ static void parse_asgs(struct walker *w, yaml_node_t *root, struct config *cfg)
 			asg->pin_file = NULL;
 		for (struct config_asg *o = cfg->asgs; o < asg; o++)
 			if (o->pin_file != NULL && asg->pin_file != NULL && strcmp(o->pin_file, asg->pin_file) == 0 &&
-			    strcmp(o->identifier, asg->identifier) != 0) /* a duplicate identifier is reported already */
+			    /* a duplicate identifier is reported already; a missing one too */
+			    (o->identifier == NULL || asg->identifier == NULL || strcmp(o->identifier, asg->identifier) != 0))
 				fail(w, m, "ASG \"%s\" and \"%s\" would write the same pin file %s",
-				     o->identifier, asg->identifier, asg->pin_file);
+				     o->identifier != NULL ? o->identifier : "(no identifier)",
+				     asg->identifier != NULL ? asg->identifier : "(no identifier)", asg->pin_file);
 	}
 }
 

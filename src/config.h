@@ -80,6 +80,11 @@ struct config_limits {
 	int busy_timeout_ms;      /* how long a commit may wait for the write lock */
 	size_t max_inflight;      /* deliveries queued for commit before 503 */
 	size_t rejected_keep;     /* rows kept in rejected_deliveries */
+	size_t rejected_keep_bytes; /* … and at most this many bytes of their bodies */
+	unsigned max_connections; /* open HTTP connections */
+	unsigned max_connections_per_address; /* … from one client address (0: no limit) */
+	unsigned request_timeout_seconds; /* a request's head and body must arrive within this */
+	unsigned idle_timeout_seconds;    /* a silent connection is closed after this */
 };
 
 struct config {

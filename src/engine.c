@@ -6,6 +6,7 @@
 #include "decide.h"
 #include "facts.h"
 #include "log.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -25,10 +26,10 @@ void engine_event_prepare(const struct config *cfg, const struct store_queued *e
 		snprintf(out->note, sizeof out->note, "stored payload is not JSON");
 	} else if (facts_from_event(cfg, ev->source, ev->kind, out->payload, &out->facts, &perr) != AMICD_OK) {
 		out->status = "failed";
-		snprintf(out->note, sizeof out->note, "%s", perr.message);
+		utf8_copy(out->note, sizeof out->note, perr.message);
 	} else if (out->facts.n == 0) {
 		out->status = "ignored";
-		snprintf(out->note, sizeof out->note, "%s", out->facts.note);
+		utf8_copy(out->note, sizeof out->note, out->facts.note);
 	}
 }
 

@@ -4,6 +4,8 @@
  */
 #include "error.h"
 
+#include "utf8.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,6 +44,9 @@ enum amicd_rc amicd_error_set(struct amicd_error *err, enum amicd_rc rc,
 	vsnprintf(err->message, sizeof err->message, fmt, ap);
 	va_end(ap);
 	snprintf(err->path, sizeof err->path, "%s", path != NULL ? path : "");
+	/* messages quote input and are cut at a fixed size: keep them valid UTF-8 for JSON */
+	utf8_repair(err->message);
+	utf8_repair(err->path);
 	return rc;
 }
 

@@ -4,6 +4,7 @@
  */
 #include "eventbridge.h"
 
+#include "utf8.h"
 #include "util.h"
 
 #include <stdarg.h>
@@ -46,6 +47,7 @@ static void ignore(struct eb_event *out, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(out->note, sizeof out->note, fmt, ap);
 	va_end(ap);
+	utf8_repair(out->note); /* quoted input may be cut inside a character */
 }
 
 static enum amicd_rc classify_cloudtrail(const json_t *detail, struct eb_event *out, struct amicd_error *err)

@@ -5,6 +5,7 @@
 
 #include "eventbridge.h"
 #include "gitlab.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -224,7 +225,7 @@ static enum amicd_rc eventbridge_facts(const json_t *payload, struct fact_list *
 	if (rc != AMICD_OK)
 		return rc;
 	if (ev.ignored) {
-		snprintf(out->note, sizeof out->note, "%s", ev.note);
+		utf8_copy(out->note, sizeof out->note, ev.note);
 		return AMICD_OK;
 	}
 	util_parse_time(ev.time, &t);
@@ -271,6 +272,7 @@ enum amicd_rc facts_from_event(const struct config *cfg, const char *source, con
 		if (kind != NULL && strcmp(kind, "push") == 0)
 			return push_facts(cfg, payload, out, err);
 		snprintf(out->note, sizeof out->note, "%s events are not acted on", kind != NULL ? kind : "unknown");
+		utf8_repair(out->note);
 		return AMICD_OK;
 	}
 	if (strcmp(source, "eventbridge") == 0)

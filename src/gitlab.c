@@ -4,6 +4,7 @@
 #include "gitlab.h"
 
 #include "repourl.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -36,6 +37,7 @@ const char *gitlab_event_kind(const char *event_header, const json_t *body, char
 		buf[n++] = *p == ' ' ? '_' : (char)tolower((unsigned char)*p);
 	}
 	buf[n] = '\0';
+	utf8_repair(buf); /* a long header cut inside a character */
 	return n > 0 ? buf : "unknown";
 }
 

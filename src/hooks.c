@@ -14,6 +14,7 @@
 #include "eventbridge.h"
 #include "gitlab.h"
 #include "log.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -51,19 +52,56 @@ static void delivery_free(void *p)
 	free(d);
 }
 
-/* Header names never stored or shown: credentials of any kind. */
-static bool secret_header(const char *name, void *cls)
+/*
+ * The headers stored with a delivery and shown by the API: an allow-list of
+ * what the senders themselves send (design §4). A header a user adds to a hook
+ * may carry a credential, so anything else is dropped; and whatever the list
+ * lets through, a name that looks like a credential is dropped too. Names are
+ * checked whole (lower-cased), however long.
+ */
+static bool keep_header(const char *name, void *cls)
 {
 	const struct app *app = cls;
 	const char *api_key = app->cfg->auth.eventbridge_api_key_header;
+	static const char *const allowed[] = { "idempotency-key", "webhook-id", "webhook-timestamp", "user-agent",
+					       "content-type", "content-length", "x-amzn-trace-id", NULL };
+	bool listed = strncmp(name, "x-gitlab-", 9) == 0;
 
-	if (api_key != NULL && strcmp(name, api_key) == 0)
+	for (const char *const *a = allowed; !listed && *a != NULL; a++)
+		listed = strcmp(name, *a) == 0;
+	static const char *const secret_words[] = { "token", "secret", "password", "signature", "auth", "key",
+						    "cookie", NULL };
+
+	if (!listed || (api_key != NULL && strcmp(name, api_key) == 0))
+		return false;
+	if (strcmp(name, "idempotency-key") == 0)
 		return true;
-	return strcmp(name, "authorization") == 0 || strcmp(name, "proxy-authorization") == 0 ||
-	       strcmp(name, "cookie") == 0 || strcmp(name, "webhook-signature") == 0 ||
-	       strstr(name, "token") != NULL || strstr(name, "secret") != NULL ||
-	       strstr(name, "password") != NULL || strstr(name, "api-key") != NULL ||
-	       strstr(name, "apikey") != NULL;
+	for (const char *const *w = secret_words; *w != NULL; w++)
+		if (strstr(name, *w) != NULL)
+			return false;
+	return true;
+}
+
+/*
+ * The headers whose values amicd keeps as identities (kind, delivery id, dedup
+ * key) must be text: bytes that are not UTF-8 there are refused with 400 rather
+ * than stored in a form no answer could show.
+ */
+static bool identity_headers_ok(struct http_request *req, struct amicd_error *err)
+{
+	static const char *const names[] = { "X-Gitlab-Event", "Idempotency-Key", "X-Gitlab-Event-UUID", NULL };
+
+	for (const char *const *n = names; *n != NULL; n++) {
+		const char *v = http_header(req, *n);
+		char path[64];
+
+		if (v == NULL || utf8_valid(v, strlen(v)))
+			continue;
+		snprintf(path, sizeof path, "headers.%s", *n);
+		amicd_error_set(err, AMICD_ERR_INVALID, path, "the %s header is not valid UTF-8", *n);
+		return false;
+	}
+	return true;
 }
 
 static struct delivery *delivery_new(struct http_request *req, struct app *app, const char *source)
@@ -76,8 +114,8 @@ static struct delivery *delivery_new(struct http_request *req, struct app *app, 
 	d->req = req;
 	d->source = source;
 	d->t0_ns = util_monotonic_ns();
-	headers = http_headers_json(req, secret_header, app);
-	d->headers_json = json_dumps(headers, JSON_COMPACT | JSON_SORT_KEYS);
+	headers = http_headers_json(req, keep_header, app);
+	d->headers_json = headers != NULL ? json_dumps(headers, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(headers);
 	if (d->headers_json == NULL) {
 		free(d);
@@ -348,6 +386,10 @@ void hooks_gitlab(struct http_request *req, void *cls)
 			return;
 		}
 	}
+	if (!identity_headers_ok(req, &err)) {
+		reject(app, d, AMICD_ERR_INVALID, &err);
+		return;
+	}
 	doc = parse_json(req, &rc, &err);
 	if (doc == NULL) {
 		reject(app, d, rc, &err);
@@ -367,10 +409,12 @@ void hooks_gitlab(struct http_request *req, void *cls)
 			goto out;
 		}
 		ignored = !push_tracked(app->cfg, &push, d->note, sizeof d->note);
+		utf8_repair(d->note); /* a long name cut at the buffer's end */
 	} else if (strcmp(kind, "tag_push") == 0) {
 		snprintf(d->note, sizeof d->note, "tag pushes are not acted on");
 	} else {
 		snprintf(d->note, sizeof d->note, "%s events are not acted on", kind);
+		utf8_repair(d->note);
 	}
 	if (!gitlab_dedup(d)) {
 		reply_nomem(req);
@@ -420,7 +464,7 @@ void hooks_eventbridge(struct http_request *req, void *cls)
 		reject(app, d, rc, &err);
 		goto out;
 	}
-	snprintf(d->note, sizeof d->note, "%s", ev.note);
+	utf8_copy(d->note, sizeof d->note, ev.note);
 	d->delivery_id = strdup(ev.id);
 	d->dedup_key = strdup(ev.id);
 	if (d->delivery_id == NULL || d->dedup_key == NULL) {

@@ -5,14 +5,28 @@
  * Threading: an epoll thread pool (one per core by default) runs the access
  * handler. A suspended request is resumed from another thread; libmicrohttpd
  * then calls the handler once more and the reply stored in the request is
- * queued.
+ * queued. Handlers of blocking routes run on the engine's own pool threads,
+ * between a suspend and a resume, so no epoll thread ever waits on the store.
+ *
+ * Deadlines: libmicrohttpd's own timeout is an idle timeout, reset by every
+ * byte, and it has no deadline for a request head. So every connection is
+ * registered (NOTIFY_CONNECTION) with a deadline, and a watchdog thread calls
+ * shutdown() on the socket of any connection past it; libmicrohttpd sees the
+ * socket fail and closes the connection itself. The registry lock is taken by
+ * the CLOSED notification too, which libmicrohttpd gives before it closes the
+ * descriptor, so the watchdog never touches a closed (or reused) descriptor.
+ * The deadline runs from a connection's start, and again from the end of each
+ * request (an idle keep-alive connection must send its next request in time);
+ * it is off while a handler has the request.
  */
 #include "http.h"
 
 #include "log.h"
+#include "utf8.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -21,10 +35,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define HTTP_DEFAULT_MAX_CONNECTIONS 1024
+#define HTTP_DEFAULT_BLOCKING_THREADS 2
+#define WATCHDOG_PERIOD_MS 250
+#define MHD_LOG_PER_SECOND 10
+
+/* One open connection, for the watchdog. */
+struct http_conn {
+	int fd;
+	int64_t deadline_ns;        /* CLOCK_MONOTONIC; 0: none (a handler has the request) */
+	struct http_conn *prev, *next;
+};
 
 struct http_server {
 	struct MHD_Daemon *daemon;
@@ -33,15 +58,37 @@ struct http_server {
 	void *cls;
 	size_t max_body_bytes;
 	unsigned port;
+	int64_t request_timeout_ns;
 	http_observe_fn observe;
 	atomic_uint_fast64_t requests;
 	atomic_uint_fast64_t in_flight;
+	atomic_uint_fast64_t suspended;
 	atomic_uint_fast64_t closed_oversize;
+	atomic_uint_fast64_t closed_deadline;
+	atomic_bool closing;        /* quiesced: every answer closes its connection */
+
+	/* the pool for blocking routes */
+	pthread_t *pool;
+	unsigned n_pool;
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_wake;
+	struct http_request *jobs_head, *jobs_tail;
+	bool pool_stopping;
+
+	/* open connections and their deadlines */
+	pthread_mutex_t conns_lock;
+	pthread_cond_t watchdog_wake;
+	struct http_conn *conns;
+	uint64_t n_conns;
+	bool watchdog_stopping;
+	pthread_t watchdog;
+	bool watchdog_started;
 };
 
 struct http_request {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
+	struct http_conn *hc;       /* its registry entry (may be NULL) */
 	const char *method;
 	const char *url;
 	const struct http_route *route;
@@ -57,7 +104,16 @@ struct http_request {
 	int64_t t0_ns;
 	void *state;
 	void (*state_free)(void *);
+	struct http_request *next_job;
 };
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* --- accessors ------------------------------------------------------------ */
 
@@ -92,32 +148,67 @@ void http_set_tag(struct http_request *req, const char *tag) { req->tag = tag; }
 
 struct headers_ctx {
 	json_t *obj;
-	bool (*skip)(const char *, void *);
+	bool (*keep)(const char *, void *);
 	void *cls;
+	bool failed;
 };
+
+/* A JSON string of text, escaped when it is not UTF-8; NULL on out of memory. */
+static json_t *safe_string(const char *text)
+{
+	char *escaped;
+	json_t *j;
+
+	if (utf8_valid(text, strlen(text)))
+		return json_string(text);
+	escaped = utf8_escape(text);
+	if (escaped == NULL)
+		return NULL;
+	j = json_string(escaped);
+	free(escaped);
+	return j;
+}
 
 static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	struct headers_ctx *ctx = cls;
-	char name[128];
-	size_t i;
+	char *name = strdup(key);
+	json_t *v;
 
 	(void)kind;
-	for (i = 0; key[i] != '\0' && i + 1 < sizeof name; i++)
-		name[i] = (char)tolower((unsigned char)key[i]);
-	name[i] = '\0';
-	if (ctx->skip != NULL && ctx->skip(name, ctx->cls))
-		return MHD_YES;
-	json_object_set_new(ctx->obj, name, json_string(value != NULL ? value : ""));
-	return MHD_YES;
+	if (name == NULL) {
+		ctx->failed = true;
+		return MHD_NO;
+	}
+	for (char *p = name; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (ctx->keep == NULL || ctx->keep(name, ctx->cls)) {
+		if (!utf8_valid(name, strlen(name))) {
+			char *escaped = utf8_escape(name);
+
+			free(name);
+			name = escaped;
+		}
+		v = safe_string(value != NULL ? value : "");
+		if (name == NULL || v == NULL || json_object_set_new(ctx->obj, name, v) != 0)
+			ctx->failed = true;
+	}
+	free(name);
+	return ctx->failed ? MHD_NO : MHD_YES;
 }
 
-json_t *http_headers_json(const struct http_request *req, bool (*skip)(const char *name, void *cls),
+json_t *http_headers_json(const struct http_request *req, bool (*keep)(const char *name, void *cls),
 			  void *cls)
 {
-	struct headers_ctx ctx = { json_object(), skip, cls };
+	struct headers_ctx ctx = { json_object(), keep, cls, false };
 
+	if (ctx.obj == NULL)
+		return NULL;
 	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, add_header, &ctx);
+	if (ctx.failed) {
+		json_decref(ctx.obj);
+		return NULL;
+	}
 	return ctx.obj;
 }
 
@@ -155,13 +246,14 @@ void http_reply_text(struct http_request *req, unsigned status, const char *cont
 
 void http_reply_json(struct http_request *req, unsigned status, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	size_t len;
 
 	json_decref(body);
 	if (text == NULL) {
-		http_reply_text(req, 500, "application/json",
-				strdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}"));
+		/* a body that could not be built: say so, and keep the status class when it was an error */
+		http_reply_text(req, status >= 400 ? status : 500, "application/json",
+				strdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"the answer could not be built\"}}\n"));
 		return;
 	}
 	len = strlen(text);
@@ -183,9 +275,9 @@ void http_reply_error(struct http_request *req, enum amicd_rc rc, const struct a
 	json_t *e = json_pack("{s:s,s:s}", "code", amicd_rc_code(rc), "message",
 			      err != NULL && err->message[0] != '\0' ? err->message : amicd_rc_doc(rc));
 
-	if (err != NULL && err->path[0] != '\0')
+	if (e != NULL && err != NULL && err->path[0] != '\0')
 		json_object_set_new(e, "path", json_string(err->path));
-	http_reply_json(req, amicd_rc_http_status(rc), json_pack("{s:o}", "error", e));
+	http_reply_json(req, amicd_rc_http_status(rc), e != NULL ? json_pack("{s:o}", "error", e) : NULL);
 	if (rc == AMICD_ERR_STORE || rc == AMICD_ERR_BUSY || rc == AMICD_ERR_NOMEM)
 		http_reply_header(req, "Retry-After", "5");
 }
@@ -200,12 +292,146 @@ void http_suspend(struct http_request *req, http_handler_fn finish)
 {
 	req->suspended = true;
 	req->finish = finish;
+	atomic_fetch_add(&req->srv->suspended, 1);
 	MHD_suspend_connection(req->conn);
 }
 
 void http_resume(struct http_request *req)
 {
-	MHD_resume_connection(req->conn);
+	struct http_server *srv = req->srv;
+
+	atomic_fetch_sub(&srv->suspended, 1);
+	MHD_resume_connection(req->conn); /* last: the request may be finished from here on */
+}
+
+/* --- the pool for blocking routes ----------------------------------------------- */
+
+static void *pool_thread(void *arg)
+{
+	struct http_server *srv = arg;
+
+	pthread_setname_np(pthread_self(), "amicd-http-pool");
+	for (;;) {
+		struct http_request *req;
+
+		pthread_mutex_lock(&srv->pool_lock);
+		while (srv->jobs_head == NULL && !srv->pool_stopping)
+			pthread_cond_wait(&srv->pool_wake, &srv->pool_lock);
+		req = srv->jobs_head;
+		if (req == NULL) { /* stopping, and nothing queued */
+			pthread_mutex_unlock(&srv->pool_lock);
+			break;
+		}
+		srv->jobs_head = req->next_job;
+		if (srv->jobs_head == NULL)
+			srv->jobs_tail = NULL;
+		pthread_mutex_unlock(&srv->pool_lock);
+		req->route->handle(req, srv->cls);
+		http_resume(req);
+	}
+	return NULL;
+}
+
+static void pool_submit(struct http_request *req)
+{
+	struct http_server *srv = req->srv;
+
+	http_suspend(req, NULL);
+	pthread_mutex_lock(&srv->pool_lock);
+	req->next_job = NULL;
+	if (srv->jobs_tail != NULL)
+		srv->jobs_tail->next_job = req;
+	else
+		srv->jobs_head = req;
+	srv->jobs_tail = req;
+	pthread_cond_signal(&srv->pool_wake);
+	pthread_mutex_unlock(&srv->pool_lock);
+}
+
+/* --- connections and their deadlines ------------------------------------------- */
+
+static void set_deadline(struct http_server *srv, struct http_conn *hc, bool running)
+{
+	if (hc == NULL || srv->request_timeout_ns == 0)
+		return;
+	pthread_mutex_lock(&srv->conns_lock);
+	hc->deadline_ns = running ? now_ns() + srv->request_timeout_ns : 0;
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			      enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+	struct http_conn *hc = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		hc = calloc(1, sizeof *hc);
+		if (hc == NULL)
+			return; /* no deadline for this one; the idle timeout still holds */
+		hc->fd = info != NULL ? info->connect_fd : -1;
+		hc->deadline_ns = srv->request_timeout_ns > 0 ? now_ns() + srv->request_timeout_ns : 0;
+		pthread_mutex_lock(&srv->conns_lock);
+		hc->next = srv->conns;
+		if (srv->conns != NULL)
+			srv->conns->prev = hc;
+		srv->conns = hc;
+		srv->n_conns++;
+		pthread_mutex_unlock(&srv->conns_lock);
+		*socket_context = hc;
+		return;
+	}
+	if (hc == NULL)
+		return;
+	/* CLOSED: libmicrohttpd closes the descriptor only after this returns */
+	pthread_mutex_lock(&srv->conns_lock);
+	if (hc->prev != NULL)
+		hc->prev->next = hc->next;
+	else
+		srv->conns = hc->next;
+	if (hc->next != NULL)
+		hc->next->prev = hc->prev;
+	srv->n_conns--;
+	pthread_mutex_unlock(&srv->conns_lock);
+	free(hc);
+	*socket_context = NULL;
+}
+
+static void *watchdog_thread(void *arg)
+{
+	struct http_server *srv = arg;
+
+	pthread_setname_np(pthread_self(), "amicd-http-dog");
+	pthread_mutex_lock(&srv->conns_lock);
+	while (!srv->watchdog_stopping) {
+		struct timespec until;
+		int64_t now = now_ns();
+		uint64_t closed = 0;
+
+		for (struct http_conn *hc = srv->conns; hc != NULL; hc = hc->next) {
+			if (hc->deadline_ns == 0 || hc->deadline_ns > now || hc->fd < 0)
+				continue;
+			shutdown(hc->fd, SHUT_RDWR); /* libmicrohttpd sees the error and closes it */
+			hc->deadline_ns = 0;
+			closed++;
+		}
+		if (closed > 0) {
+			atomic_fetch_add(&srv->closed_deadline, closed);
+			LOG(LL_WARN, "connections closed: request not received in time", "{s:I,s:I}", "count",
+			    (json_int_t)closed, "request_timeout_seconds", (json_int_t)(srv->request_timeout_ns / 1000000000));
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += WATCHDOG_PERIOD_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->watchdog_wake, &srv->conns_lock, &until);
+	}
+	pthread_mutex_unlock(&srv->conns_lock);
+	return NULL;
 }
 
 /* --- routing -------------------------------------------------------------- */
@@ -254,25 +480,47 @@ static bool is_json_type(const char *ct)
 	return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
+/* Answer 404 or 405 for a request no route takes (url and method are valid UTF-8 or escaped). */
+static void reply_no_route(struct http_request *req, const char *method, const char *url, const char *allow)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+
+	if (allow[0] != '\0') {
+		amicd_error_set(&err, AMICD_ERR_METHOD, NULL, "%s is not allowed on %s; use %s", method, url, allow);
+		http_reply_error(req, AMICD_ERR_METHOD, &err);
+		http_reply_header(req, "Allow", allow);
+	} else {
+		amicd_error_set(&err, AMICD_ERR_NOT_FOUND, NULL, "no route for %s", url);
+		http_reply_error(req, AMICD_ERR_NOT_FOUND, &err);
+	}
+}
+
 /* Checks on the headers alone; a reply set here is sent without reading the body. */
 static void on_headers(struct http_request *req)
 {
 	struct http_server *srv = req->srv;
 	struct amicd_error err = { { 0 }, { 0 } };
+	bool url_ok = utf8_valid(req->url, strlen(req->url));
+	bool method_ok = utf8_valid(req->method, strlen(req->method));
 	char allow[64];
 	enum amicd_rc rc;
 
+	if (!url_ok || !method_ok) {
+		/* no route has such a name: answer without letting the bytes go further */
+		char *url = url_ok ? NULL : utf8_escape(req->url);
+		char *method = method_ok ? NULL : utf8_escape(req->method);
+
+		allow[0] = '\0';
+		if (url_ok)
+			route_find(srv, "", req->url, allow, sizeof allow);
+		reply_no_route(req, method != NULL ? method : req->method, url != NULL ? url : req->url, allow);
+		free(url);
+		free(method);
+		return;
+	}
 	req->route = route_find(srv, req->method, req->url, allow, sizeof allow);
 	if (req->route == NULL) {
-		if (allow[0] != '\0') {
-			amicd_error_set(&err, AMICD_ERR_METHOD, NULL, "%s is not allowed on %s; use %s",
-					req->method, req->url, allow);
-			http_reply_error(req, AMICD_ERR_METHOD, &err);
-			http_reply_header(req, "Allow", allow);
-		} else {
-			amicd_error_set(&err, AMICD_ERR_NOT_FOUND, NULL, "no route for %s", req->url);
-			http_reply_error(req, AMICD_ERR_NOT_FOUND, &err);
-		}
+		reply_no_route(req, req->method, req->url, allow);
 		return;
 	}
 	if (req->route->json_body) {
@@ -332,6 +580,40 @@ static bool gather(struct http_request *req, const char *data, size_t len)
 	return true;
 }
 
+static void observe(struct http_request *req)
+{
+	if (req->srv->observe != NULL)
+		req->srv->observe(req->url, req->status, req->tag, (double)(now_ns() - req->t0_ns) / 1e9, req->srv->cls);
+}
+
+/*
+ * A chunked body ran past the cap while it was being uploaded. libmicrohttpd
+ * 0.9.75 cannot queue a reply at this point (only before the body or after all
+ * of it), so the 413 is written straight to the socket — nothing has been sent
+ * on this request yet, and the connection is closed right after — and the
+ * rest of the body is never read.
+ */
+static void reply_too_large_and_close(struct http_request *req)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char body[256], head[256];
+	int blen = snprintf(body, sizeof body,
+			    "{\"error\":{\"code\":\"%s\",\"message\":\"the body is larger than %zu bytes\"}}\n",
+			    amicd_rc_code(AMICD_ERR_TOO_LARGE), req->srv->max_body_bytes);
+	int hlen = snprintf(head, sizeof head,
+			    "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\n"
+			    "Cache-Control: no-store\r\nConnection: close\r\nContent-Length: %d\r\n\r\n", blen);
+
+	if (info != NULL && info->connect_fd >= 0) {
+		/* best effort on a non-blocking socket: a small answer fits in the send buffer */
+		if (send(info->connect_fd, head, (size_t)hlen, MSG_NOSIGNAL) == hlen)
+			(void)send(info->connect_fd, body, (size_t)blen, MSG_NOSIGNAL);
+		shutdown(info->connect_fd, SHUT_WR);
+	}
+	req->status = 413;
+	observe(req);
+}
+
 static enum MHD_Result queue_reply(struct http_request *req)
 {
 	enum MHD_Result r;
@@ -344,13 +626,9 @@ static enum MHD_Result queue_reply(struct http_request *req)
 		if (req->response == NULL)
 			return MHD_NO;
 	}
-	if (req->srv->observe != NULL) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		req->srv->observe(req->url, req->status, req->tag,
-				  (double)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - req->t0_ns) / 1e9, req->srv->cls);
-	}
+	if (atomic_load(&req->srv->closing))
+		MHD_add_response_header(req->response, MHD_HTTP_HEADER_CONNECTION, "close");
+	observe(req);
 	r = MHD_queue_response(req->conn, req->status, req->response);
 	MHD_destroy_response(req->response);
 	req->response = NULL;
@@ -366,19 +644,17 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 
 	(void)version;
 	if (req == NULL) {
+		const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
 		req = calloc(1, sizeof *req);
 		if (req == NULL)
 			return MHD_NO;
 		req->srv = srv;
 		req->conn = conn;
+		req->hc = info != NULL ? info->socket_context : NULL;
 		req->method = method;
 		req->url = url;
-		{
-			struct timespec ts;
-
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			req->t0_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-		}
+		req->t0_ns = now_ns();
 		*con_cls = req;
 		atomic_fetch_add(&srv->requests, 1);
 		atomic_fetch_add(&srv->in_flight, 1);
@@ -391,18 +667,24 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 		size_t n = *upload_data_size;
 
 		*upload_data_size = 0;
-		if (!req->route->json_body)
+		if (req->route == NULL || !req->route->json_body)
 			return MHD_YES; /* a body on a GET is not ours to read: drop it */
 		if (!gather(req, upload_data, n)) {
 			atomic_fetch_add(&srv->closed_oversize, 1);
-			LOG(LL_WARN, "request body over the limit; connection closed", "{s:s,s:I}", "path", req->url,
+			LOG(LL_WARN, "request body over the limit; answered 413 and closed", "{s:s,s:I}", "path", req->url,
 			    "max_body_bytes", (json_int_t)srv->max_body_bytes);
+			reply_too_large_and_close(req);
 			return MHD_NO;
 		}
 		return MHD_YES;
 	}
 	if (!req->handled) {
 		req->handled = true;
+		set_deadline(srv, req->hc, false); /* the request is in: a handler has it now */
+		if (req->route->blocking) {
+			pool_submit(req);
+			return MHD_YES;
+		}
 		req->route->handle(req, srv->cls);
 		if (req->suspended)
 			return MHD_YES;
@@ -427,6 +709,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 	(void)toe;
 	if (req == NULL)
 		return;
+	set_deadline(srv, req->hc, true); /* the next request on this connection must come in time */
 	if (req->state_free != NULL)
 		req->state_free(req->state);
 	if (req->response != NULL)
@@ -437,17 +720,73 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+/* libmicrohttpd's own messages, at most MHD_LOG_PER_SECOND a second (a flood of
+ * refused connections must not flood the log); the rest are counted. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t second;
+	static unsigned n, dropped;
 	char msg[512];
-	size_t n;
+	size_t len;
+	int64_t now = now_ns() / 1000000000;
+	unsigned report = 0;
+	bool emit;
 
 	(void)cls;
+	pthread_mutex_lock(&lock);
+	if (now != second) {
+		report = dropped;
+		second = now;
+		n = 0;
+		dropped = 0;
+	}
+	emit = n++ < MHD_LOG_PER_SECOND;
+	if (!emit)
+		dropped++;
+	pthread_mutex_unlock(&lock);
+	if (report > 0)
+		LOG(LL_WARN, "libmicrohttpd messages suppressed", "{s:I}", "count", (json_int_t)report);
+	if (!emit)
+		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		msg[--n] = '\0';
+	utf8_repair(msg);
+	len = strlen(msg);
+	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+		msg[--len] = '\0';
 	LOG(LL_WARN, "libmicrohttpd", "{s:s}", "detail", msg);
+}
+
+static void server_free(struct http_server *srv)
+{
+	if (srv == NULL)
+		return;
+	free(srv->pool);
+	pthread_mutex_destroy(&srv->pool_lock);
+	pthread_cond_destroy(&srv->pool_wake);
+	pthread_mutex_destroy(&srv->conns_lock);
+	pthread_cond_destroy(&srv->watchdog_wake);
+	free(srv);
+}
+
+/* Stop the watchdog and the pool threads (the pool finishes its queue first). */
+static void stop_threads(struct http_server *srv)
+{
+	pthread_mutex_lock(&srv->pool_lock);
+	srv->pool_stopping = true;
+	pthread_cond_broadcast(&srv->pool_wake);
+	pthread_mutex_unlock(&srv->pool_lock);
+	for (unsigned i = 0; i < srv->n_pool; i++)
+		pthread_join(srv->pool[i], NULL);
+	srv->n_pool = 0;
+	if (srv->watchdog_started) {
+		pthread_mutex_lock(&srv->conns_lock);
+		srv->watchdog_stopping = true;
+		pthread_cond_signal(&srv->watchdog_wake);
+		pthread_mutex_unlock(&srv->conns_lock);
+		pthread_join(srv->watchdog, NULL);
+		srv->watchdog_started = false;
+	}
 }
 
 enum amicd_rc http_start(const struct http_options *opt, const struct http_route *routes,
@@ -476,18 +815,46 @@ enum amicd_rc http_start(const struct http_options *opt, const struct http_route
 		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
 		goto out;
 	}
+	pthread_mutex_init(&srv->pool_lock, NULL);
+	pthread_cond_init(&srv->pool_wake, NULL);
+	pthread_mutex_init(&srv->conns_lock, NULL);
+	pthread_cond_init(&srv->watchdog_wake, NULL);
 	srv->routes = routes;
 	srv->n_routes = n_routes;
 	srv->cls = cls;
 	srv->max_body_bytes = opt->max_body_bytes;
 	srv->observe = opt->observe;
+	srv->request_timeout_ns = (int64_t)opt->request_timeout_s * 1000000000;
+	srv->pool = calloc(opt->blocking_threads > 0 ? opt->blocking_threads : HTTP_DEFAULT_BLOCKING_THREADS,
+			   sizeof *srv->pool);
+	if (srv->pool == NULL) {
+		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < (opt->blocking_threads > 0 ? opt->blocking_threads : HTTP_DEFAULT_BLOCKING_THREADS);
+	     i++) {
+		if (pthread_create(&srv->pool[i], NULL, pool_thread, srv) != 0) {
+			rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "cannot start the HTTP pool threads");
+			goto out;
+		}
+		srv->n_pool++;
+	}
+	if (srv->request_timeout_ns > 0) {
+		if (pthread_create(&srv->watchdog, NULL, watchdog_thread, srv) != 0) {
+			rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "cannot start the HTTP watchdog thread");
+			goto out;
+		}
+		srv->watchdog_started = true;
+	}
 	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, srv,
 				       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				       MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 				       MHD_OPTION_CONNECTION_LIMIT,
 				       opt->max_connections > 0 ? opt->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS,
+				       MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->max_connections_per_address,
 				       MHD_OPTION_CONNECTION_TIMEOUT, opt->idle_timeout_s,
 				       MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+				       MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv,
 				       /* no SO_REUSEPORT: a second amicd on the same port must fail, not share it */
 				       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opt->threads > 1 ? opt->threads : 0),
 				       MHD_OPTION_END);
@@ -504,7 +871,10 @@ enum amicd_rc http_start(const struct http_options *opt, const struct http_route
 	*out = srv;
 	srv = NULL;
 out:
-	free(srv);
+	if (srv != NULL) {
+		stop_threads(srv);
+		server_free(srv);
+	}
 	if (ai != NULL)
 		freeaddrinfo(ai);
 	return rc;
@@ -520,27 +890,60 @@ void http_stats_get(struct http_server *srv, struct http_stats *out)
 	out->requests = atomic_load(&srv->requests);
 	out->in_flight = atomic_load(&srv->in_flight);
 	out->closed_oversize = atomic_load(&srv->closed_oversize);
+	out->closed_deadline = atomic_load(&srv->closed_deadline);
+	pthread_mutex_lock(&srv->conns_lock);
+	out->connections = srv->n_conns;
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
+void http_quiesce(struct http_server *srv)
+{
+	int fd;
+
+	if (srv == NULL || atomic_exchange(&srv->closing, true))
+		return;
+	fd = MHD_quiesce_daemon(srv->daemon);
+	if (fd >= 0)
+		close(fd);
+}
+
+uint64_t http_drain(struct http_server *srv, int64_t timeout_ms)
+{
+	struct timespec pause = { 0, 5 * 1000 * 1000 };
+
+	if (srv == NULL)
+		return 0;
+	/* polling a counter at shutdown only: requests finish on their own threads */
+	for (int64_t waited = 0; atomic_load(&srv->in_flight) > 0 && waited < timeout_ms; waited += 5)
+		nanosleep(&pause, NULL);
+	return atomic_load(&srv->in_flight);
+}
+
+bool http_stop(struct http_server **psrv)
+{
+	struct http_server *srv;
+
+	if (psrv == NULL || *psrv == NULL)
+		return true;
+	srv = *psrv;
+	stop_threads(srv); /* the pool's queued handlers run and resume their requests */
+	if (atomic_load(&srv->suspended) > 0)
+		return false;
+	MHD_stop_daemon(srv->daemon);
+	server_free(srv);
+	*psrv = NULL;
+	return true;
 }
 
 uint64_t http_shutdown(struct http_server **psrv, int64_t timeout_ms)
 {
-	struct http_server *srv;
-	struct timespec pause = { 0, 5 * 1000 * 1000 };
 	uint64_t left;
-	int fd;
 
 	if (psrv == NULL || *psrv == NULL)
 		return 0;
-	srv = *psrv;
-	fd = MHD_quiesce_daemon(srv->daemon);
-	if (fd >= 0)
-		close(fd);
-	/* polling a counter at shutdown only: requests finish on their own threads */
-	for (int64_t waited = 0; atomic_load(&srv->in_flight) > 0 && waited < timeout_ms; waited += 5)
-		nanosleep(&pause, NULL);
-	left = atomic_load(&srv->in_flight);
-	MHD_stop_daemon(srv->daemon);
-	free(srv);
-	*psrv = NULL;
+	http_quiesce(*psrv);
+	left = http_drain(*psrv, timeout_ms);
+	if (!http_stop(psrv))
+		return left > 0 ? left : 1;
 	return left;
 }

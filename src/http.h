@@ -5,13 +5,21 @@
  * blocks on the disk.
  *
  * Lifecycle of a request: the route is found on the headers (404/405 answered
- * there); for a route that takes a body, Content-Type (415) and Content-Length
- * (413) are checked and the route's precheck (authentication) runs before any
- * body byte is read. A reply given at that point closes the connection without
- * reading the body. Then the body is gathered (a chunked body past the cap
- * closes the connection), and the handler runs once. The handler either replies
- * (http_reply_*) or suspends (http_suspend) and someone later replies and calls
- * http_resume.
+ * there; a request line that is not UTF-8 never reaches a handler); for a route
+ * that takes a body, Content-Type (415) and Content-Length (413) are checked and
+ * the route's precheck (authentication) runs before any body byte is read. A
+ * reply given at that point closes the connection without reading the body.
+ * Then the body is gathered (a chunked body past the cap is answered 413 and
+ * its connection closed without reading further), and the handler runs once.
+ * The handler either replies (http_reply_*) or suspends (http_suspend) and
+ * someone later replies and calls http_resume. A route marked blocking runs
+ * its handler on a small pool of the engine's own threads instead, so a slow
+ * read or a replay never holds up the connections of other clients.
+ *
+ * Hostile clients: each connection must deliver its request head and body
+ * within request_timeout_s of its start (or of the end of its previous
+ * request), however slowly it trickles bytes; one address may hold at most
+ * max_connections_per_address connections.
  *
  * Callers of this header never see libmicrohttpd.
  *
@@ -41,6 +49,7 @@ struct http_route {
 	http_handler_fn handle;
 	http_precheck_fn precheck;  /* NULL, or checks run on the headers alone */
 	bool json_body;             /* takes an application/json body, up to the cap */
+	bool blocking;              /* the handler may block (store reads, replays): run it on the pool */
 };
 
 /* Called once per answered request: the path, status, the handler's tag (or
@@ -52,8 +61,11 @@ struct http_options {
 	unsigned port;              /* 0: any free port (see http_port) */
 	size_t max_body_bytes;
 	unsigned threads;           /* 0 or 1: one thread */
+	unsigned blocking_threads;  /* threads for blocking routes; 0: 2 */
 	unsigned max_connections;   /* 0: 1024 */
-	unsigned idle_timeout_s;
+	unsigned max_connections_per_address; /* 0: no limit per client address */
+	unsigned idle_timeout_s;    /* a connection silent this long is closed */
+	unsigned request_timeout_s; /* head and body must arrive within this; 0: no deadline */
 	http_observe_fn observe;    /* may be NULL; gets the server's cls */
 };
 
@@ -62,6 +74,8 @@ struct http_stats {
 	uint64_t requests;
 	uint64_t in_flight;
 	uint64_t closed_oversize;   /* chunked bodies cut off at the cap */
+	uint64_t closed_deadline;   /* connections closed for missing the request deadline */
+	uint64_t connections;       /* open now */
 };
 
 /*
@@ -78,15 +92,32 @@ unsigned http_port(const struct http_server *srv);
 /* http_stats_get — a snapshot of the counters. */
 void http_stats_get(struct http_server *srv, struct http_stats *out);
 
+/* http_quiesce — stop accepting connections; the open ones are served, and told to close. */
+void http_quiesce(struct http_server *srv);
+
+/* http_drain — wait up to timeout_ms for the requests in flight to be answered; how many are left. */
+uint64_t http_drain(struct http_server *srv, int64_t timeout_ms);
+
 /*
- * http_shutdown — stop accepting connections, wait up to timeout_ms for the
- * requests in flight to be answered, then close everything and free *srv.
- * Returns the number of requests still in flight when the time ran out (0 for
- * a clean drain).
+ * http_stop — stop the blocking pool (its queued handlers still run) and the
+ * server, and free *srv. Returns false, changing nothing, while a request is
+ * still suspended: its owner has not resumed it, and libmicrohttpd cannot stop
+ * under it. NULL is a no-op (true).
+ */
+bool http_stop(struct http_server **srv);
+
+/*
+ * http_shutdown — http_quiesce, http_drain(timeout_ms), http_stop. Returns the
+ * number of requests still in flight when the time ran out (0 for a clean
+ * drain); when some are still suspended the server is left running.
  */
 uint64_t http_shutdown(struct http_server **srv, int64_t timeout_ms);
 
-/* Request accessors. Header and query names are matched case-insensitively. */
+/*
+ * Request accessors. Header and query names are matched case-insensitively.
+ * The method and path are valid UTF-8 (others are answered before routing);
+ * header values and the body are the client's bytes, unchecked.
+ */
 const char *http_method(const struct http_request *req);
 const char *http_path(const struct http_request *req);
 const char *http_header(const struct http_request *req, const char *name);
@@ -94,11 +125,13 @@ const char *http_query(const struct http_request *req, const char *name);
 const void *http_body(const struct http_request *req, size_t *len);
 
 /*
- * http_headers_json — the request headers as a JSON object of lower-cased
- * names, without those for which skip(name, cls) is true (secrets). New
- * reference.
+ * http_headers_json — the request headers for which keep(name, cls) is true
+ * (keep NULL: all),
+ * as a JSON object of lower-cased names (keep sees the whole lower-cased name,
+ * however long). Names and values that are not UTF-8 are kept escaped
+ * (utf8_escape). New reference; NULL on out of memory.
  */
-json_t *http_headers_json(const struct http_request *req, bool (*skip)(const char *name, void *cls),
+json_t *http_headers_json(const struct http_request *req, bool (*keep)(const char *name, void *cls),
 			  void *cls);
 
 /* Per-request state for a handler: freed with free_fn when the request ends. */

@@ -9,14 +9,23 @@
 #include "ingest.h"
 
 #include "log.h"
+#include "utf8.h"
+#include "util.h"
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PROBE_EVERY_MS 1000
 
 struct ingest {
 	struct store *store;
+	char *db_path;
 	pthread_t thread;
+	bool thread_running;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct ingest_item *head, *tail;
@@ -24,11 +33,59 @@ struct ingest {
 	size_t writing;        /* items of the batch being written */
 	size_t max_queued;     /* bound on queued + writing */
 	size_t rejected_keep;
+	size_t rejected_keep_bytes;
 	bool stopping;
 	ingest_commit_fn on_commit;
 	void *on_commit_cls;
 	struct ingest_stats stats;
+	struct ingest_health health;   /* under lock */
 };
+
+/* Record the outcome of a commit or probe in the health (writer thread). */
+static void record_health(struct ingest *ig, enum amicd_rc rc, const struct amicd_error *err)
+{
+	int64_t now = util_now_ms();
+	bool was_failing;
+
+	pthread_mutex_lock(&ig->lock);
+	was_failing = ig->health.failing;
+	if (rc == AMICD_OK) {
+		ig->health.failing = false;
+		ig->health.failing_since_ms = 0;
+		ig->health.last_ok_ms = now;
+	} else {
+		if (!was_failing)
+			ig->health.failing_since_ms = now;
+		ig->health.failing = true;
+		utf8_copy(ig->health.error, sizeof ig->health.error, err->message);
+	}
+	pthread_mutex_unlock(&ig->lock);
+	if (rc == AMICD_OK && was_failing)
+		LOG(LL_INFO, "the database can be written again", "{s:s}", "database", ig->db_path);
+	else if (rc != AMICD_OK && !was_failing)
+		LOG(LL_ERROR, "the database cannot be written; deliveries are answered 503 until it can",
+		    "{s:s,s:s}", "database", ig->db_path, "error", err->message);
+}
+
+/* The database file is gone or replaced: fail for good, and say so once. */
+static bool db_moved(struct ingest *ig, struct amicd_error *err)
+{
+	bool first;
+
+	if (!ig->health.db_moved && !store_file_moved(ig->store))
+		return false;
+	pthread_mutex_lock(&ig->lock);
+	first = !ig->health.db_moved;
+	ig->health.db_moved = true;
+	pthread_mutex_unlock(&ig->lock);
+	amicd_error_set(err, AMICD_ERR_STORE, NULL,
+			"the database file %s (or its -wal) was deleted or replaced while amicd runs; "
+			"nothing more is accepted: restore it and restart amicd", ig->db_path);
+	if (first)
+		LOG(LL_ERROR, "database file removed under a running amicd", "{s:s,s:s}", "database", ig->db_path,
+		    "error", err->message);
+	return true;
+}
 
 static enum amicd_rc write_batch(struct ingest *ig, struct ingest_item *batch, bool *new_queued,
 				 struct amicd_error *err)
@@ -36,6 +93,8 @@ static enum amicd_rc write_batch(struct ingest *ig, struct ingest_item *batch, b
 	enum amicd_rc rc;
 
 	*new_queued = false;
+	if (db_moved(ig, err))
+		return AMICD_ERR_STORE;
 	rc = store_begin(ig->store, err);
 	if (rc != AMICD_OK)
 		return rc;
@@ -45,17 +104,39 @@ static enum amicd_rc write_batch(struct ingest *ig, struct ingest_item *batch, b
 			if (rc == AMICD_OK && !it->event.duplicate && it->event.status[0] == 'q')
 				*new_queued = true;
 		} else {
-			rc = store_rejected_put(ig->store, &it->rejected, ig->rejected_keep, err);
+			rc = store_rejected_put(ig->store, &it->rejected, ig->rejected_keep, ig->rejected_keep_bytes,
+						err);
 		}
 		if (rc != AMICD_OK)
 			goto fail;
 	}
 	rc = store_commit(ig->store, err);
-	if (rc == AMICD_OK)
-		return AMICD_OK;
+	if (rc != AMICD_OK)
+		goto fail;
+	/* committed, but into a file someone just deleted? then it is not durable */
+	if (db_moved(ig, err))
+		return AMICD_ERR_STORE;
+	return AMICD_OK;
 fail:
 	store_rollback(ig->store);
 	return rc;
+}
+
+/* Nothing to write for a second: check the file, and probe while failing. */
+static void idle_check(struct ingest *ig)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+	bool failing;
+
+	if (db_moved(ig, &err)) {
+		record_health(ig, AMICD_ERR_STORE, &err);
+		return;
+	}
+	pthread_mutex_lock(&ig->lock);
+	failing = ig->health.failing;
+	pthread_mutex_unlock(&ig->lock);
+	if (failing)
+		record_health(ig, store_probe(ig->store, util_now_ms(), &err), &err);
 }
 
 static void *writer(void *arg)
@@ -69,14 +150,24 @@ static void *writer(void *arg)
 		struct amicd_error err = { { 0 }, { 0 } };
 		enum amicd_rc rc;
 		size_t n;
-		bool new_queued = false;
+		bool new_queued = false, idle = false;
 
 		pthread_mutex_lock(&ig->lock);
-		while (ig->head == NULL && !ig->stopping)
-			pthread_cond_wait(&ig->wake, &ig->lock);
+		while (ig->head == NULL && !ig->stopping && !idle) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += PROBE_EVERY_MS / 1000;
+			idle = pthread_cond_timedwait(&ig->wake, &ig->lock, &until) != 0 && ig->head == NULL;
+		}
 		if (ig->head == NULL) {
+			bool stop = ig->stopping;
+
 			pthread_mutex_unlock(&ig->lock);
-			break;
+			if (stop)
+				break;
+			idle_check(ig);
+			continue;
 		}
 		batch = ig->head;
 		n = ig->queued;
@@ -86,9 +177,9 @@ static void *writer(void *arg)
 		pthread_mutex_unlock(&ig->lock);
 
 		rc = write_batch(ig, batch, &new_queued, &err);
+		record_health(ig, rc, &err);
 		if (rc != AMICD_OK)
-			LOG(LL_ERROR, "commit failed", "{s:s,s:I}", "error", err.message, "deliveries",
-			    (json_int_t)n);
+			LOG(LL_WARN, "commit failed", "{s:s,s:I}", "error", err.message, "deliveries", (json_int_t)n);
 
 		pthread_mutex_lock(&ig->lock);
 		ig->stats.batches++;
@@ -113,9 +204,7 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-enum amicd_rc ingest_start(const char *db_path, int busy_timeout_ms, size_t max_queued,
-			   size_t rejected_keep, ingest_commit_fn on_commit, void *on_commit_cls,
-			   struct ingest **out, struct amicd_error *err)
+enum amicd_rc ingest_start(const struct ingest_options *opt, struct ingest **out, struct amicd_error *err)
 {
 	struct ingest *ig;
 	enum amicd_rc rc;
@@ -124,24 +213,34 @@ enum amicd_rc ingest_start(const char *db_path, int busy_timeout_ms, size_t max_
 	ig = calloc(1, sizeof *ig);
 	if (ig == NULL)
 		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
-	rc = store_open(db_path, busy_timeout_ms, &ig->store, err);
+	ig->db_path = strdup(opt->db_path);
+	if (ig->db_path == NULL) {
+		free(ig);
+		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	}
+	rc = store_open(opt->db_path, opt->busy_timeout_ms, &ig->store, err);
 	if (rc != AMICD_OK) {
+		free(ig->db_path);
 		free(ig);
 		return rc;
 	}
-	ig->max_queued = max_queued;
-	ig->rejected_keep = rejected_keep;
-	ig->on_commit = on_commit;
-	ig->on_commit_cls = on_commit_cls;
+	ig->max_queued = opt->max_queued;
+	ig->rejected_keep = opt->rejected_keep;
+	ig->rejected_keep_bytes = opt->rejected_keep_bytes;
+	ig->on_commit = opt->on_commit;
+	ig->on_commit_cls = opt->on_commit_cls;
+	ig->health.last_ok_ms = util_now_ms();
 	pthread_mutex_init(&ig->lock, NULL);
 	pthread_cond_init(&ig->wake, NULL);
 	if (pthread_create(&ig->thread, NULL, writer, ig) != 0) {
 		pthread_cond_destroy(&ig->wake);
 		pthread_mutex_destroy(&ig->lock);
 		store_close(&ig->store);
+		free(ig->db_path);
 		free(ig);
 		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "cannot start the writer thread");
 	}
+	ig->thread_running = true;
 	*out = ig;
 	return AMICD_OK;
 }
@@ -175,6 +274,27 @@ void ingest_stats_get(struct ingest *ig, struct ingest_stats *out)
 	pthread_mutex_unlock(&ig->lock);
 }
 
+void ingest_health_get(struct ingest *ig, struct ingest_health *out)
+{
+	pthread_mutex_lock(&ig->lock);
+	*out = ig->health;
+	pthread_mutex_unlock(&ig->lock);
+}
+
+void ingest_drain(struct ingest *ig)
+{
+	if (ig == NULL)
+		return;
+	pthread_mutex_lock(&ig->lock);
+	ig->stopping = true;
+	pthread_cond_signal(&ig->wake);
+	pthread_mutex_unlock(&ig->lock);
+	if (ig->thread_running) {
+		pthread_join(ig->thread, NULL);
+		ig->thread_running = false;
+	}
+}
+
 void ingest_stop(struct ingest **pig)
 {
 	struct ingest *ig;
@@ -182,14 +302,11 @@ void ingest_stop(struct ingest **pig)
 	if (pig == NULL || *pig == NULL)
 		return;
 	ig = *pig;
-	pthread_mutex_lock(&ig->lock);
-	ig->stopping = true;
-	pthread_cond_signal(&ig->wake);
-	pthread_mutex_unlock(&ig->lock);
-	pthread_join(ig->thread, NULL);
+	ingest_drain(ig);
 	store_close(&ig->store);
 	pthread_cond_destroy(&ig->wake);
 	pthread_mutex_destroy(&ig->lock);
+	free(ig->db_path);
 	free(ig);
 	*pig = NULL;
 }

@@ -11,6 +11,13 @@
  * sent from done() is durable. When the commit fails, every item of the batch
  * gets the error and nothing of the batch is stored.
  *
+ * Health: while commits fail (a full disk, I/O errors) ingest is "failing";
+ * the writer then probes the database with a small write every second when
+ * it has nothing else to do, so a recovery is noticed without waiting for a
+ * delivery. The database file being deleted or replaced under amicd (checked
+ * after every commit and every second) fails every later batch, for good: a
+ * commit into a file no one can see must never be acknowledged.
+ *
  * Ownership: an item and the memory it points to are the caller's and must
  * stay valid until done() is called; done() is called exactly once per
  * accepted item, from the writer thread.
@@ -21,6 +28,7 @@
 #include "error.h"
 #include "store.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct ingest;
@@ -48,19 +56,30 @@ struct ingest_stats {
 	uint64_t queued;                /* items waiting now */
 };
 
+struct ingest_health {
+	bool failing;                   /* the last commit or probe failed */
+	bool db_moved;                  /* the database file is gone or replaced (until restart) */
+	int64_t failing_since_ms;       /* when the current failure began (0: not failing) */
+	int64_t last_ok_ms;             /* the last successful commit or probe (0: none yet) */
+	char error[256];                /* the last failure, for /readyz and the log */
+};
+
 /* Called by the writer thread after each successful commit that stored at
  * least one new queued event (the worker's wake-up). May be NULL. */
 typedef void (*ingest_commit_fn)(void *cls);
 
-/*
- * ingest_start — open the store at db_path for writing and start the writer.
- * max_queued bounds the items accepted and not yet done (waiting or being
- * written; past it ingest_submit answers AMICD_ERR_BUSY); rejected_keep bounds
- * rejected_deliveries.
- */
-enum amicd_rc ingest_start(const char *db_path, int busy_timeout_ms, size_t max_queued,
-			   size_t rejected_keep, ingest_commit_fn on_commit, void *on_commit_cls,
-			   struct ingest **out, struct amicd_error *err);
+struct ingest_options {
+	const char *db_path;
+	int busy_timeout_ms;
+	size_t max_queued;              /* items accepted and not yet done; past it AMICD_ERR_BUSY */
+	size_t rejected_keep;           /* rows kept in rejected_deliveries … */
+	size_t rejected_keep_bytes;     /* … and bytes of their bodies */
+	ingest_commit_fn on_commit;
+	void *on_commit_cls;
+};
+
+/* ingest_start — open the store at opt->db_path for writing and start the writer. */
+enum amicd_rc ingest_start(const struct ingest_options *opt, struct ingest **out, struct amicd_error *err);
 
 /*
  * ingest_submit — queue item. AMICD_OK: done() will be called. AMICD_ERR_BUSY:
@@ -68,13 +87,18 @@ enum amicd_rc ingest_start(const char *db_path, int busy_timeout_ms, size_t max_
  */
 enum amicd_rc ingest_submit(struct ingest *ig, struct ingest_item *item);
 
-/* ingest_stats_get — a snapshot of the counters. */
+/* ingest_stats_get, ingest_health_get — snapshots. */
 void ingest_stats_get(struct ingest *ig, struct ingest_stats *out);
+void ingest_health_get(struct ingest *ig, struct ingest_health *out);
 
 /*
- * ingest_stop — refuse new items, commit what is queued, stop the writer, close
- * the store, free *ig and set it to NULL. NULL is a no-op.
+ * ingest_drain — refuse new items, write those queued (each gets its done()),
+ * and stop the writer thread. ig stays valid (ingest_submit answers
+ * AMICD_ERR_BUSY) until ingest_stop. Idempotent.
  */
+void ingest_drain(struct ingest *ig);
+
+/* ingest_stop — ingest_drain, close the store, free *ig and set it to NULL. NULL is a no-op. */
 void ingest_stop(struct ingest **ig);
 
 #endif

@@ -4,6 +4,12 @@
  * Signals: SIGTERM and SIGINT are blocked in every thread (the mask is set
  * before any thread starts) and taken by sigwait() in the main thread, so no
  * handler runs on an arbitrary thread.
+ *
+ * Stopping, in order: stop accepting; let the requests in flight finish (a
+ * delivery waits for its commit); drain the writer, which commits what is
+ * queued and answers the rest 503; wait for those answers; stop the HTTP
+ * engine (libmicrohttpd must not be stopped while a request is suspended); then
+ * the worker and the trigger, and close the stores.
  */
 #include "server.h"
 
@@ -18,32 +24,41 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define DRAIN_TIMEOUT_MS 15000
+#define ANSWER_TIMEOUT_MS 5000
 
 static const struct http_route routes[] = {
 	{ .method = "POST", .path = "/hooks/gitlab", .handle = hooks_gitlab,
 	  .precheck = hooks_gitlab_precheck, .json_body = true },
 	{ .method = "POST", .path = "/hooks/eventbridge", .handle = hooks_eventbridge,
 	  .precheck = hooks_eventbridge_precheck, .json_body = true },
-	{ .method = "GET", .path = "/api/v1/events", .handle = api_events_list, .precheck = api_read_precheck },
-	{ .method = "GET", .path = "/api/v1/events/*", .handle = api_event_get, .precheck = api_read_precheck },
-	{ .method = "GET", .path = "/api/v1/asgs", .handle = api_asgs_list, .precheck = api_read_precheck },
-	{ .method = "GET", .path = "/api/v1/asgs/*", .handle = api_asg_get, .precheck = api_read_precheck },
-	{ .method = "GET", .path = "/api/v1/commits", .handle = api_commits, .precheck = api_read_precheck },
-	{ .method = "GET", .path = "/api/v1/amis", .handle = api_amis, .precheck = api_read_precheck },
+	{ .method = "GET", .path = "/api/v1/events", .handle = api_events_list, .precheck = api_read_precheck,
+	  .blocking = true },
+	{ .method = "GET", .path = "/api/v1/events/*", .handle = api_event_get, .precheck = api_read_precheck,
+	  .blocking = true },
+	{ .method = "GET", .path = "/api/v1/asgs", .handle = api_asgs_list, .precheck = api_read_precheck,
+	  .blocking = true },
+	{ .method = "GET", .path = "/api/v1/asgs/*", .handle = api_asg_get, .precheck = api_read_precheck,
+	  .blocking = true },
+	{ .method = "GET", .path = "/api/v1/commits", .handle = api_commits, .precheck = api_read_precheck,
+	  .blocking = true },
+	{ .method = "GET", .path = "/api/v1/amis", .handle = api_amis, .precheck = api_read_precheck,
+	  .blocking = true },
 	{ .method = "POST", .path = "/api/v1/admin/replay", .handle = admin_replay, .precheck = admin_precheck,
-	  .json_body = true },
+	  .json_body = true, .blocking = true },
 	{ .method = "POST", .path = "/api/v1/admin/asgs/*", .handle = admin_asg_action, .precheck = admin_precheck,
-	  .json_body = true },
-	{ .method = "GET", .path = "/metrics", .handle = api_metrics },
+	  .json_body = true, .blocking = true },
+	{ .method = "GET", .path = "/metrics", .handle = api_metrics, .blocking = true },
 	{ .method = "GET", .path = "/healthz", .handle = api_healthz },
 	{ .method = "GET", .path = "/readyz", .handle = api_readyz },
 };
@@ -59,26 +74,132 @@ static void observe(const char *path, unsigned status, const char *tag, double s
 		metrics_delivery(app->metrics, METRICS_EVENTBRIDGE, tag, status, seconds);
 }
 
-int server_run(const struct config *cfg)
+/* Room for max_connections sockets plus the files: raise the soft limit on descriptors. */
+static void raise_fd_limit(unsigned want)
 {
-	struct app app = { .cfg = cfg, .started_ms = util_now_ms(), .admin_lock = PTHREAD_MUTEX_INITIALIZER };
-	struct amicd_error err = { { 0 }, { 0 } };
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want + 64)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want + 64 ? want + 64 : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want + 64)
+		LOG(LL_WARN, "the open-file limit is below limits.max_connections", "{s:I,s:I}", "limit",
+		    (json_int_t)rl.rlim_cur, "max_connections", (json_int_t)want);
+}
+
+enum amicd_rc server_start(const struct config *cfg, struct app **out, struct amicd_error *err)
+{
+	struct app *app = calloc(1, sizeof *app);
 	struct http_options opt = {
 		.host = cfg->listen_host,
 		.port = cfg->listen_port,
 		.max_body_bytes = cfg->limits.max_body_bytes,
-		.threads = 0,
-		.max_connections = 1024,
-		.idle_timeout_s = 60,
+		.max_connections = cfg->limits.max_connections,
+		.max_connections_per_address = cfg->limits.max_connections_per_address,
+		.idle_timeout_s = cfg->limits.idle_timeout_seconds,
+		.request_timeout_s = cfg->limits.request_timeout_seconds,
 		.observe = observe,
 	};
-	sigset_t sigs;
-	int sig = 0, status = 1;
-	unsigned applied = 0;
+	struct ingest_options iopt = {
+		.db_path = cfg->database,
+		.busy_timeout_ms = cfg->limits.busy_timeout_ms,
+		.max_queued = cfg->limits.max_inflight,
+		.rejected_keep = cfg->limits.rejected_keep,
+		.rejected_keep_bytes = cfg->limits.rejected_keep_bytes,
+		.on_commit = worker_wake,
+	};
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned applied = 0;
+	enum amicd_rc rc;
+
+	*out = NULL;
+	if (app == NULL)
+		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	app->cfg = cfg;
+	app->started_ms = util_now_ms();
+	pthread_mutex_init(&app->admin_lock, NULL);
+	opt.threads = cpus > 0 ? (unsigned)cpus : 1;
+	raise_fd_limit(cfg->limits.max_connections);
+
+	rc = store_open(cfg->database, cfg->limits.busy_timeout_ms, &app->reader, err);
+	if (rc == AMICD_OK)
+		rc = store_migrate(app->reader, store_migrations, store_migrations_count, &applied, err);
+	if (rc != AMICD_OK)
+		goto fail;
+	if (applied > 0)
+		LOG(LL_INFO, "migrations applied", "{s:s,s:i}", "database", cfg->database, "count", (int)applied);
+	app->metrics = metrics_new();
+	if (app->metrics == NULL) {
+		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		goto fail;
+	}
+	rc = store_open(cfg->database, cfg->limits.busy_timeout_ms, &app->admin, err);
+	if (rc != AMICD_OK)
+		goto fail;
+	if (mkdir(cfg->pins_dir, 0755) != 0 && errno != EEXIST)
+		LOG(LL_WARN, "cannot create pins_dir", "{s:s,s:s}", "pins_dir", cfg->pins_dir, "error", strerror(errno));
+	rc = trigger_start(cfg, &app->trigger, err);
+	if (rc == AMICD_OK)
+		rc = worker_start(cfg, app->trigger, &app->worker, err);
+	if (rc != AMICD_OK)
+		goto fail;
+	iopt.on_commit_cls = app->worker;
+	rc = ingest_start(&iopt, &app->ingest, err);
+	if (rc == AMICD_OK)
+		rc = http_start(&opt, routes, sizeof routes / sizeof routes[0], app, &app->http, err);
+	if (rc != AMICD_OK)
+		goto fail;
+	*out = app;
+	return AMICD_OK;
+fail:
+	server_stop(&app, 0);
+	return rc;
+}
+
+unsigned server_port(const struct app *app)
+{
+	return http_port(app->http);
+}
+
+bool server_stop(struct app **papp, int64_t drain_timeout_ms)
+{
+	struct app *app;
 	uint64_t left;
 
-	opt.threads = cpus > 0 ? (unsigned)cpus : 1;
+	if (papp == NULL || *papp == NULL)
+		return true;
+	app = *papp;
+	atomic_store(&app->stopping, true);
+	http_quiesce(app->http);
+	left = http_drain(app->http, drain_timeout_ms);
+	if (left > 0)
+		LOG(LL_WARN, "requests still in flight after the drain; answering them", "{s:I}", "count", (json_int_t)left);
+	ingest_drain(app->ingest); /* queued deliveries are committed or answered 503 */
+	left = http_drain(app->http, ANSWER_TIMEOUT_MS);
+	if (!http_stop(&app->http)) {
+		LOG(LL_ERROR, "requests still suspended: a part is stuck; exiting without them", "{s:I}", "count",
+		    (json_int_t)left);
+		return false;
+	}
+	ingest_stop(&app->ingest);
+	worker_stop(&app->worker);
+	trigger_stop(&app->trigger);
+	store_close(&app->admin);
+	pthread_mutex_destroy(&app->admin_lock);
+	metrics_free(&app->metrics);
+	store_close(&app->reader);
+	free(app);
+	*papp = NULL;
+	return true;
+}
+
+int server_run(const struct config *cfg)
+{
+	struct app *app = NULL;
+	struct amicd_error err = { { 0 }, { 0 } };
+	sigset_t sigs;
+	int sig = 0;
+
 	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: not thread-safe */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -86,59 +207,23 @@ int server_run(const struct config *cfg)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (store_open(cfg->database, cfg->limits.busy_timeout_ms, &app.reader, &err) != AMICD_OK ||
-	    store_migrate(app.reader, store_migrations, store_migrations_count, &applied, &err) != AMICD_OK) {
-		LOG(LL_ERROR, "cannot open the database", "{s:s,s:s}", "database", cfg->database, "error", err.message);
-		goto out;
+	if (server_start(cfg, &app, &err) != AMICD_OK) {
+		LOG(LL_ERROR, "cannot start", "{s:s,s:s}", "database", cfg->database, "error", err.message);
+		curl_global_cleanup();
+		return 1;
 	}
-	if (applied > 0)
-		LOG(LL_INFO, "migrations applied", "{s:s,s:i}", "database", cfg->database, "count", (int)applied);
-	app.metrics = metrics_new();
-	if (app.metrics == NULL ||
-	    store_open(cfg->database, cfg->limits.busy_timeout_ms, &app.admin, &err) != AMICD_OK) {
-		LOG(LL_ERROR, "cannot open the database for admin actions", "{s:s}", "error", err.message);
-		goto out;
-	}
-	if (mkdir(cfg->pins_dir, 0755) != 0 && errno != EEXIST)
-		LOG(LL_WARN, "cannot create pins_dir", "{s:s,s:s}", "pins_dir", cfg->pins_dir, "error", strerror(errno));
-	if (trigger_start(cfg, &app.trigger, &err) != AMICD_OK) {
-		LOG(LL_ERROR, "cannot start the trigger", "{s:s}", "error", err.message);
-		goto out;
-	}
-	if (worker_start(cfg, app.trigger, &app.worker, &err) != AMICD_OK) {
-		LOG(LL_ERROR, "cannot start the worker", "{s:s}", "error", err.message);
-		goto out;
-	}
-	if (ingest_start(cfg->database, cfg->limits.busy_timeout_ms, cfg->limits.max_inflight,
-			 cfg->limits.rejected_keep, worker_wake, app.worker, &app.ingest, &err) != AMICD_OK) {
-		LOG(LL_ERROR, "cannot start the writer", "{s:s}", "error", err.message);
-		goto out;
-	}
-	if (http_start(&opt, routes, sizeof routes / sizeof routes[0], &app, &app.http, &err) != AMICD_OK) {
-		LOG(LL_ERROR, "cannot listen", "{s:s}", "error", err.message);
-		goto out;
-	}
-	LOG(LL_INFO, "listening", "{s:s,s:i,s:s,s:s,s:i}", "host", cfg->listen_host, "port", (int)http_port(app.http),
+	LOG(LL_INFO, "listening", "{s:s,s:i,s:s,s:s,s:i}", "host", cfg->listen_host, "port", (int)server_port(app),
 	    "database", cfg->database, "version", AMICD_VERSION, "asgs", (int)cfg->n_asgs);
 
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	LOG(LL_INFO, "stopping", "{s:s}", "signal", strsignal(sig));
-	left = http_shutdown(&app.http, DRAIN_TIMEOUT_MS);
-	if (left > 0)
-		LOG(LL_WARN, "requests still in flight at shutdown", "{s:I}", "count", (json_int_t)left);
-	status = 0;
-out:
-	http_shutdown(&app.http, 0);
-	ingest_stop(&app.ingest);
-	worker_stop(&app.worker);
-	trigger_stop(&app.trigger);
-	store_close(&app.admin);
-	pthread_mutex_destroy(&app.admin_lock);
-	metrics_free(&app.metrics);
-	store_close(&app.reader);
+	if (!server_stop(&app, DRAIN_TIMEOUT_MS)) {
+		/* a part is stuck in I/O: what it holds was never acknowledged; leave without it */
+		LOG(LL_ERROR, "stopped without a clean drain", NULL);
+		_exit(0);
+	}
 	curl_global_cleanup();
-	if (status == 0)
-		LOG(LL_INFO, "stopped", NULL);
-	return status;
+	LOG(LL_INFO, "stopped", NULL);
+	return 0;
 }

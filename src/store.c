@@ -26,6 +26,7 @@ enum stmt_id {
 	ST_EVENT_FIND,
 	ST_REJECTED_INSERT,
 	ST_REJECTED_TRIM,
+	ST_PROBE,
 	ST_COUNT
 };
 
@@ -43,7 +44,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REJECTED_INSERT] =
 		"INSERT INTO rejected_deliveries (source, received_at, code, message, json_path, headers, body)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	[ST_REJECTED_TRIM] = "DELETE FROM rejected_deliveries WHERE id <= last_insert_rowid() - ?1",
+	/* keep the newest ?1 rows, and of those only as many as fit in ?2 bytes of
+	 * bodies (the newest one always, when any is kept): the rows past either
+	 * bound are a suffix of the newest-first order */
+	[ST_REJECTED_TRIM] =
+		"DELETE FROM rejected_deliveries WHERE id <= (SELECT max(id) FROM (SELECT id,"
+		" row_number() OVER w AS n, sum(length(body)) OVER w AS total FROM rejected_deliveries"
+		" WINDOW w AS (ORDER BY id DESC)) WHERE n > ?1 OR (n > 1 AND total > ?2))",
+	[ST_PROBE] = "INSERT INTO health_probe (id, at, pad) VALUES (1, ?1, zeroblob(4096))"
+		     " ON CONFLICT (id) DO UPDATE SET at = excluded.at",
 };
 
 enum amicd_rc store_db_error(struct store *st, struct amicd_error *err, const char *what)
@@ -334,15 +343,33 @@ out:
  */
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * Who holds the lock is recorded here, not inferred from SQLite: after a failed
+ * COMMIT (SQLITE_FULL, SQLITE_IOERR) SQLite has often rolled the transaction
+ * back already and reports autocommit, yet the lock is still ours to give back.
+ */
 enum amicd_rc store_begin(struct store *st, struct amicd_error *err)
 {
 	enum amicd_rc rc;
 
 	pthread_mutex_lock(&write_lock);
 	rc = run(st, ST_BEGIN, err);
-	if (rc != AMICD_OK)
+	if (rc != AMICD_OK) {
+		if (!sqlite3_get_autocommit(st->db))
+			run(st, ST_ROLLBACK, NULL);
 		pthread_mutex_unlock(&write_lock);
-	return rc;
+		return rc;
+	}
+	st->holds_write_lock = true;
+	return AMICD_OK;
+}
+
+static void release_write_lock(struct store *st)
+{
+	if (st->holds_write_lock) {
+		st->holds_write_lock = false;
+		pthread_mutex_unlock(&write_lock);
+	}
 }
 
 enum amicd_rc store_commit(struct store *st, struct amicd_error *err)
@@ -350,16 +377,15 @@ enum amicd_rc store_commit(struct store *st, struct amicd_error *err)
 	enum amicd_rc rc = run(st, ST_COMMIT, err);
 
 	if (rc == AMICD_OK)
-		pthread_mutex_unlock(&write_lock);
-	return rc; /* on failure the transaction is still open: the caller rolls back */
+		release_write_lock(st);
+	return rc; /* on failure the caller rolls back, which gives the lock back */
 }
 
 void store_rollback(struct store *st)
 {
-	if (!sqlite3_get_autocommit(st->db)) {
+	if (!sqlite3_get_autocommit(st->db))
 		run(st, ST_ROLLBACK, NULL);
-		pthread_mutex_unlock(&write_lock);
-	}
+	release_write_lock(st);
 }
 
 enum amicd_rc store_event_put(struct store *st, struct store_event *ev, struct amicd_error *err)
@@ -406,7 +432,7 @@ enum amicd_rc store_event_put(struct store *st, struct store_event *ev, struct a
 }
 
 enum amicd_rc store_rejected_put(struct store *st, const struct store_rejected *rj, size_t keep,
-				 struct amicd_error *err)
+				 size_t keep_bytes, struct amicd_error *err)
 {
 	sqlite3_stmt *s = stmt(st, ST_REJECTED_INSERT);
 	char ts[32];
@@ -431,11 +457,57 @@ enum amicd_rc store_rejected_put(struct store *st, const struct store_rejected *
 	if (s == NULL)
 		return store_db_error(st, err, "prepare");
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)keep);
+	sqlite3_bind_int64(s, 2, keep_bytes > INT64_MAX ? INT64_MAX : (sqlite3_int64)keep_bytes);
 	src = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (src != SQLITE_DONE)
 		return store_db_error(st, err, "trim rejected deliveries");
 	return AMICD_OK;
+}
+
+enum amicd_rc store_probe(struct store *st, int64_t now_ms, struct amicd_error *err)
+{
+	sqlite3_stmt *s;
+	char ts[32];
+	enum amicd_rc rc = store_begin(st, err);
+
+	if (rc != AMICD_OK)
+		return rc;
+	s = stmt(st, ST_PROBE);
+	if (s == NULL) {
+		rc = store_db_error(st, err, "prepare");
+		goto out;
+	}
+	util_format_time_ms(now_ms, ts, sizeof ts);
+	sqlite3_bind_text(s, 1, ts, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		rc = store_db_error(st, err, "write the health probe");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == AMICD_OK)
+		rc = store_commit(st, err);
+out:
+	if (rc != AMICD_OK)
+		store_rollback(st);
+	return rc;
+}
+
+bool store_file_moved(struct store *st)
+{
+	sqlite3_file *wal = NULL;
+	int moved = 0;
+
+	pthread_mutex_lock(&st->lock);
+	/* SQLite's own check: the path no longer names the file it has open */
+	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
+		moved = 0;
+	/* the write-ahead log holds the newest commits: it must still be there too */
+	if (!moved && sqlite3_file_control(st->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK &&
+	    wal != NULL && wal->pMethods != NULL &&
+	    wal->pMethods->xFileControl(wal, SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
+		moved = 0;
+	pthread_mutex_unlock(&st->lock);
+	return moved != 0;
 }
 
 /* --- reads ---------------------------------------------------------------- */

@@ -95,8 +95,11 @@ enum amicd_rc store_check_schema(struct store *st, const struct store_migration 
  * Write transactions: BEGIN IMMEDIATE … COMMIT, or ROLLBACK (always succeeds).
  * Write transactions of all stores of the process are serialised by one mutex,
  * held from a successful store_begin until store_commit succeeds or
- * store_rollback; a failed store_commit leaves the transaction open, so the
- * caller must store_rollback.
+ * store_rollback. After a failed store_commit the caller must store_rollback,
+ * which gives the mutex back whether or not SQLite still has a transaction
+ * open (after SQLITE_FULL or SQLITE_IOERR at COMMIT SQLite has usually rolled
+ * back by itself): the store records that it holds the mutex. store_rollback
+ * on a store that holds nothing is a no-op.
  */
 enum amicd_rc store_begin(struct store *st, struct amicd_error *err);
 enum amicd_rc store_commit(struct store *st, struct amicd_error *err);
@@ -109,9 +112,27 @@ void store_rollback(struct store *st);
  */
 enum amicd_rc store_event_put(struct store *st, struct store_event *ev, struct amicd_error *err);
 
-/* store_rejected_put — insert rj, then keep only the newest keep rows. */
+/*
+ * store_rejected_put — insert rj, then keep only the newest keep rows, and of
+ * those only the newest whose bodies add up to at most keep_bytes (the newest
+ * row is kept whatever its size, unless keep is 0).
+ */
 enum amicd_rc store_rejected_put(struct store *st, const struct store_rejected *rj, size_t keep,
-				 struct amicd_error *err);
+				 size_t keep_bytes, struct amicd_error *err);
+
+/*
+ * store_probe — a small write transaction of its own (a 4 KiB row rewritten):
+ * whether the database can be written now. Used while commits fail, to notice
+ * that the disk is back. AMICD_ERR_STORE with SQLite's message otherwise.
+ */
+enum amicd_rc store_probe(struct store *st, int64_t now_ms, struct amicd_error *err);
+
+/*
+ * store_file_moved — true when the database file or its write-ahead log is no
+ * longer the file at its path (deleted, or replaced): commits would then land
+ * in a file no one can see, and vanish at the next start. One stat() each.
+ */
+bool store_file_moved(struct store *st);
 
 /*
  * store_events_list — newest first, at most limit, ids below before (0: no
@@ -194,7 +215,8 @@ void store_asg_facts_free(struct store_asg_facts **f);
 /*
  * store_promote — in the caller's transaction: record a promotion of asg to
  * commit/image (previous pin, cause, reason, actor), move the pin, supersede the
- * ASG's pending triggers and queue one for this promotion, due at now_ms.
+ * ASG's pending triggers and queue one for this promotion, due at now_ms once
+ * its pin file is written (store_trigger_pin_written).
  */
 enum amicd_rc store_promote(struct store *st, const char *asg, const char *commit, const char *image_id,
 			    int64_t cause_event_id, const char *reason, const char *actor, int64_t now_ms,
@@ -221,7 +243,8 @@ struct store_trigger {
 };
 
 /*
- * store_triggers_due — up to max pending triggers due at now_ms, oldest first;
+ * store_triggers_due — up to max pending triggers due at now_ms whose pin file
+ * is written (store_trigger_pin_written), oldest first;
  * *next_due_ms is the earliest due time of any pending trigger (INT64_MAX: none).
  */
 enum amicd_rc store_triggers_due(struct store *st, int64_t now_ms, struct store_trigger *out, size_t max,
@@ -234,6 +257,14 @@ enum amicd_rc store_triggers_due(struct store *st, int64_t now_ms, struct store_
  */
 enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, bool ok, const char *error,
 				   bool give_up, int64_t next_attempt_ms, struct amicd_error *err);
+
+/*
+ * store_trigger_pin_written — in a transaction of its own: the pin file of
+ * promotion_id is durably written, its trigger may go. *changed tells whether
+ * a trigger was waiting for it.
+ */
+enum amicd_rc store_trigger_pin_written(struct store *st, int64_t promotion_id, bool *changed,
+					struct amicd_error *err);
 
 /* JSON for the REST API (new references). */
 enum amicd_rc store_promotions_json(struct store *st, const char *asg, int limit, json_t **out,

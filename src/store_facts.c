@@ -816,8 +816,8 @@ enum amicd_rc store_promote(struct store *st, const char *asg, const char *commi
 	if (rc != AMICD_OK)
 		return rc;
 
-	s = prep(st, "INSERT INTO triggers (promotion_id, asg, state, attempts, next_attempt_ms, updated_at)"
-		     " VALUES (?1, ?2, 'pending', 0, ?3, ?4)", err);
+	s = prep(st, "INSERT INTO triggers (promotion_id, asg, state, attempts, next_attempt_ms, updated_at, pin_written)"
+		     " VALUES (?1, ?2, 'pending', 0, ?3, ?4, 0)", err);
 	if (s == NULL)
 		return AMICD_ERR_STORE;
 	sqlite3_bind_int64(s, 1, *promotion_id);
@@ -871,7 +871,7 @@ enum amicd_rc store_triggers_due(struct store *st, int64_t now_ms, struct store_
 	pthread_mutex_lock(&st->lock);
 	s = prep(st, "SELECT t.promotion_id, p.asg, p.commit_sha, p.image_id, t.attempts, t.next_attempt_ms"
 		     " FROM triggers t JOIN promotions p ON p.id = t.promotion_id"
-		     " WHERE t.state = 'pending' ORDER BY t.next_attempt_ms, t.promotion_id", err);
+		     " WHERE t.state = 'pending' AND t.pin_written = 1 ORDER BY t.next_attempt_ms, t.promotion_id", err);
 	if (s == NULL) {
 		rc = AMICD_ERR_STORE;
 		goto out;
@@ -933,6 +933,35 @@ out:
 	return rc;
 }
 
+enum amicd_rc store_trigger_pin_written(struct store *st, int64_t promotion_id, bool *changed,
+					struct amicd_error *err)
+{
+	sqlite3_stmt *s;
+	enum amicd_rc rc;
+
+	*changed = false;
+	rc = store_begin(st, err);
+	if (rc != AMICD_OK)
+		return rc;
+	pthread_mutex_lock(&st->lock);
+	s = prep(st, "UPDATE triggers SET pin_written = 1 WHERE promotion_id = ?1 AND pin_written = 0", err);
+	if (s == NULL) {
+		rc = AMICD_ERR_STORE;
+	} else {
+		sqlite3_bind_int64(s, 1, promotion_id);
+		rc = step_done(st, s, "mark the pin file written", err);
+		*changed = rc == AMICD_OK && sqlite3_changes(st->db) > 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (rc == AMICD_OK)
+		rc = store_commit(st, err);
+	if (rc != AMICD_OK) {
+		store_rollback(st);
+		*changed = false;
+	}
+	return rc;
+}
+
 enum amicd_rc store_asg_frozen_set(struct store *st, const char *asg, bool frozen, const char *reason,
 				   const char *actor, int64_t now_ms, struct amicd_error *err)
 {
@@ -965,7 +994,7 @@ enum amicd_rc store_promotions_json(struct store *st, const char *asg, int limit
 	*out = NULL;
 	pthread_mutex_lock(&st->lock);
 	s = prep(st, "SELECT p.id, p.commit_sha, p.image_id, p.previous_commit, p.previous_image, p.cause_event_id,"
-		     " p.reason, p.actor, p.promoted_at, t.state, t.attempts, t.last_error"
+		     " p.reason, p.actor, p.promoted_at, t.state, t.attempts, t.last_error, t.pin_written"
 		     " FROM promotions p LEFT JOIN triggers t ON t.promotion_id = p.id"
 		     " WHERE p.asg = ?1 ORDER BY p.id DESC LIMIT ?2", err);
 	if (s == NULL) {
@@ -984,6 +1013,10 @@ enum amicd_rc store_promotions_json(struct store *st, const char *asg, int limit
 			"previous", prev, "cause_event_id", col_json(s, 5), "reason", col_json(s, 6),
 			"actor", col_json(s, 7), "promoted_at", col_json(s, 8),
 			"trigger", "state", col_json(s, 9), "attempts", col_json(s, 10), "last_error", col_json(s, 11)));
+		/* a trigger waits for its pin file: say so while it does */
+		if (sqlite3_column_type(s, 12) == SQLITE_INTEGER && sqlite3_column_int(s, 12) == 0)
+			json_object_set_new(json_object_get(json_array_get(list, json_array_size(list) - 1), "trigger"),
+					    "waiting_for_pin_file", json_true());
 	}
 	if (src != SQLITE_DONE)
 		rc = store_db_error(st, err, "list promotions");

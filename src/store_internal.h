@@ -8,6 +8,7 @@
 #include "error.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 
 #define STORE_STMT_SLOTS 16
@@ -23,6 +24,7 @@ struct store {
 	sqlite3_stmt *stmt[STORE_STMT_SLOTS];
 	struct store_cached cache[STORE_CACHE_SLOTS]; /* store_facts.c's statements */
 	pthread_mutex_t lock; /* serialises threads sharing this connection */
+	bool holds_write_lock; /* this connection owns the process's write lock (store_begin) */
 	char *path;
 };
 

@@ -6,6 +6,7 @@
 #include "engine.h"
 #include "log.h"
 #include "pinfile.h"
+#include "utf8.h"
 #include "store.h"
 #include "util.h"
 
@@ -13,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,8 +33,10 @@ struct worker {
 	bool woken;
 	bool stopping;
 	bool *pin_dirty;                 /* per ASG: its pin file still needs writing (under lock) */
+	char (*pin_error)[256];          /* per ASG: why its pin file could not be written ("" : it was) (under lock) */
 	bool *pin_bad;                   /* per ASG: its pinned AMI was unavailable at the last look */
-	atomic_uint_fast64_t events_processed, facts_applied, promotions, passes;
+	struct worker_health health;     /* under lock */
+	atomic_uint_fast64_t events_processed, facts_applied, promotions, passes, pin_file_failures;
 };
 
 static void check_pinned_amis(struct worker *w);
@@ -61,6 +65,45 @@ static void mark_dirty(struct worker *w, size_t i)
 	pthread_mutex_unlock(&w->lock);
 }
 
+static void set_pin_error(struct worker *w, size_t i, const char *error)
+{
+	pthread_mutex_lock(&w->lock);
+	utf8_copy(w->pin_error[i], sizeof w->pin_error[i], error);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * Make the pin file of ASG i match its stored pin (rewriting it only when it
+ * differs, with rewrite: always), then release the trigger that waits for it.
+ * The trigger goes only after the file is durably in place: terraform-resources
+ * must never be told to apply a pin it cannot read yet.
+ */
+static enum amicd_rc sync_pin(struct worker *w, size_t i, bool rewrite, bool *rewritten, struct amicd_error *err)
+{
+	const struct config_asg *asg = &w->cfg->asgs[i];
+	struct store_pin pin;
+	bool found = false, released = false;
+	enum amicd_rc rc = store_pin_get(w->store, asg->identifier, &pin, &found, err);
+
+	*rewritten = false;
+	if (rc != AMICD_OK || !found)
+		return rc;
+	if (rewrite) {
+		rc = pinfile_write(asg, &pin, err);
+		*rewritten = rc == AMICD_OK;
+	} else {
+		rc = pinfile_sync(asg, &pin, rewritten, err);
+	}
+	if (rc == AMICD_OK)
+		rc = store_trigger_pin_written(w->store, pin.promotion_id, &released, err);
+	if (rc == AMICD_OK && released)
+		trigger_wake(w->trig);
+	if (rc == AMICD_OK && *rewritten)
+		LOG(LL_INFO, "pin file written", "{s:s,s:s,s:s,s:I}", "asg", asg->identifier, "file", asg->pin_file,
+		    "image_id", pin.image_id, "promotion_id", (json_int_t)pin.promotion_id);
+	return rc;
+}
+
 /* Write the pin files still owed; true when all are written. The worker is
  * their only writer, so a file never goes back to an older pin. */
 static bool write_pins(struct worker *w)
@@ -69,9 +112,8 @@ static bool write_pins(struct worker *w)
 
 	for (size_t i = 0; i < w->cfg->n_asgs; i++) {
 		const struct config_asg *asg = &w->cfg->asgs[i];
-		struct store_pin pin;
-		struct amicd_error err;
-		bool found = false, owed;
+		struct amicd_error err = { { 0 }, { 0 } };
+		bool owed, rewritten;
 
 		pthread_mutex_lock(&w->lock);
 		owed = w->pin_dirty[i];
@@ -79,19 +121,34 @@ static bool write_pins(struct worker *w)
 		pthread_mutex_unlock(&w->lock);
 		if (!owed)
 			continue;
-		if (store_pin_get(w->store, asg->identifier, &pin, &found, &err) == AMICD_OK &&
-		    (!found || pinfile_write(asg, &pin, &err) == AMICD_OK)) {
-			if (found)
-				LOG(LL_INFO, "pin file written", "{s:s,s:s,s:s,s:I}", "asg", asg->identifier, "file",
-				    asg->pin_file, "image_id", pin.image_id, "promotion_id", (json_int_t)pin.promotion_id);
+		if (sync_pin(w, i, true, &rewritten, &err) == AMICD_OK) {
+			set_pin_error(w, i, "");
 			continue;
 		}
 		mark_dirty(w, i);
+		set_pin_error(w, i, err.message);
+		atomic_fetch_add(&w->pin_file_failures, 1);
 		all = false;
-		LOG(LL_ERROR, "cannot write the pin file; will retry", "{s:s,s:s,s:s}", "asg", asg->identifier, "file",
-		    asg->pin_file, "error", err.message);
+		LOG(LL_ERROR, "cannot write the pin file; its trigger waits; will retry", "{s:s,s:s,s:s}", "asg",
+		    asg->identifier, "file", asg->pin_file, "error", err.message);
 	}
 	return all;
+}
+
+static void record_pass(struct worker *w, enum amicd_rc rc, const struct amicd_error *err)
+{
+	pthread_mutex_lock(&w->lock);
+	if (rc == AMICD_OK) {
+		w->health.failing = false;
+		w->health.failing_since_ms = 0;
+		w->health.last_ok_ms = util_now_ms();
+	} else {
+		if (!w->health.failing)
+			w->health.failing_since_ms = util_now_ms();
+		w->health.failing = true;
+		utf8_copy(w->health.error, sizeof w->health.error, err->message);
+	}
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* One pass: up to WORKER_BATCH queued events parsed outside the lock, then
@@ -125,6 +182,7 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 		rc = store_commit(w->store, &err);
 	for (size_t i = 0; i < b->n; i++)
 		engine_event_release(&b->events[i]);
+	record_pass(w, rc, &err);
 	if (rc != AMICD_OK) {
 		store_rollback(w->store);
 		LOG(LL_ERROR, "worker pass failed; will retry", "{s:s}", "error", err.message);
@@ -140,10 +198,8 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 		if (promoted[i])
 			mark_dirty(w, i);
 	free(promoted);
-	if (n_promoted > 0) {
-		write_pins(w);
-		trigger_wake(w->trig);
-	}
+	if (n_promoted > 0)
+		write_pins(w); /* each written pin file releases its trigger */
 	if (n_facts > 0 || n_promoted > 0)
 		check_pinned_amis(w);
 	*more = b->n == WORKER_BATCH;
@@ -172,23 +228,23 @@ static void check_pinned_amis(struct worker *w)
 	free(why);
 }
 
-/* At start: pin files equal to the stored pins. */
+/* At start: pin files equal to the stored pins, and no trigger left waiting for one. */
 static void repair_pins(struct worker *w)
 {
 	for (size_t i = 0; i < w->cfg->n_asgs; i++) {
 		const struct config_asg *asg = &w->cfg->asgs[i];
-		struct store_pin pin;
-		struct amicd_error err;
-		bool found = false, rewritten = false;
+		struct amicd_error err = { { 0 }, { 0 } };
+		bool rewritten = false;
 
-		if (store_pin_get(w->store, asg->identifier, &pin, &found, &err) != AMICD_OK ||
-		    (found && pinfile_sync(asg, &pin, &rewritten, &err) != AMICD_OK)) {
+		if (sync_pin(w, i, false, &rewritten, &err) != AMICD_OK) {
 			mark_dirty(w, i);
+			set_pin_error(w, i, err.message);
+			atomic_fetch_add(&w->pin_file_failures, 1);
 			LOG(LL_ERROR, "cannot repair the pin file; will retry", "{s:s,s:s,s:s}", "asg", asg->identifier,
 			    "file", asg->pin_file, "error", err.message);
 		} else if (rewritten) {
-			LOG(LL_WARN, "pin file repaired from the database", "{s:s,s:s,s:s,s:I}", "asg", asg->identifier,
-			    "file", asg->pin_file, "image_id", pin.image_id, "promotion_id", (json_int_t)pin.promotion_id);
+			LOG(LL_WARN, "pin file repaired from the database", "{s:s,s:s}", "asg", asg->identifier,
+			    "file", asg->pin_file);
 		}
 	}
 }
@@ -247,32 +303,32 @@ enum amicd_rc worker_start(const struct config *cfg, struct trigger *trig, struc
 	w->trig = trig;
 	w->pin_dirty = calloc(cfg->n_asgs + 1, sizeof *w->pin_dirty);
 	w->pin_bad = calloc(cfg->n_asgs + 1, sizeof *w->pin_bad);
-	if (w->pin_dirty == NULL || w->pin_bad == NULL) {
-		free(w->pin_dirty);
-		free(w->pin_bad);
-		free(w);
-		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	w->pin_error = calloc(cfg->n_asgs + 1, sizeof *w->pin_error);
+	w->health.last_ok_ms = util_now_ms();
+	if (w->pin_dirty == NULL || w->pin_bad == NULL || w->pin_error == NULL) {
+		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		goto fail;
 	}
 	rc = store_open(cfg->database, cfg->limits.busy_timeout_ms, &w->store, err);
-	if (rc != AMICD_OK) {
-		free(w->pin_dirty);
-		free(w->pin_bad);
-		free(w);
-		return rc;
-	}
+	if (rc != AMICD_OK)
+		goto fail;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	if (pthread_create(&w->thread, NULL, run, w) != 0) {
 		pthread_cond_destroy(&w->wake);
 		pthread_mutex_destroy(&w->lock);
-		store_close(&w->store);
-		free(w->pin_dirty);
-		free(w->pin_bad);
-		free(w);
-		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "cannot start the worker thread");
+		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "cannot start the worker thread");
+		goto fail;
 	}
 	*out = w;
 	return AMICD_OK;
+fail:
+	store_close(&w->store);
+	free(w->pin_dirty);
+	free(w->pin_bad);
+	free(w->pin_error);
+	free(w);
+	return rc;
 }
 
 void worker_wake(void *arg)
@@ -304,6 +360,27 @@ void worker_stats_get(struct worker *w, struct worker_stats *out)
 	out->facts_applied = atomic_load(&w->facts_applied);
 	out->promotions = atomic_load(&w->promotions);
 	out->passes = atomic_load(&w->passes);
+	out->pin_file_failures = atomic_load(&w->pin_file_failures);
+}
+
+void worker_health_get(struct worker *w, struct worker_health *out)
+{
+	pthread_mutex_lock(&w->lock);
+	*out = w->health;
+	pthread_mutex_unlock(&w->lock);
+}
+
+bool worker_pin_file_error(struct worker *w, size_t index, char *error, size_t size)
+{
+	bool failing = false;
+
+	if (w == NULL || index >= w->cfg->n_asgs)
+		return false;
+	pthread_mutex_lock(&w->lock);
+	failing = w->pin_error[index][0] != '\0';
+	snprintf(error, size, "%s", w->pin_error[index]);
+	pthread_mutex_unlock(&w->lock);
+	return failing;
 }
 
 void worker_stop(struct worker **pw)
@@ -323,6 +400,7 @@ void worker_stop(struct worker **pw)
 	pthread_mutex_destroy(&w->lock);
 	free(w->pin_dirty);
 	free(w->pin_bad);
+	free(w->pin_error);
 	free(w);
 	*pw = NULL;
 }

@@ -5,8 +5,9 @@
  * One thread: woken after each ingest commit that stored a queued event (and
  * every WORKER_IDLE_MS as a safety net), it takes the queued events in id
  * order, applies their facts, re-decides every ASG, and records promotions —
- * all in one transaction — then rewrites the pin files of the promoted ASGs and
- * wakes the trigger. At start it repairs pin files that differ from the stored
+ * all in one transaction — then rewrites the pin files of the promoted ASGs and,
+ * once each file is durably written, releases its trigger. A pin file that
+ * cannot be written is retried every few seconds; its trigger waits. At start it repairs pin files that differ from the stored
  * pins (a crash between commit and file write) and re-decides, so an ASG added
  * to the config gets its pin from facts already stored.
  *
@@ -19,6 +20,8 @@
 #include "error.h"
 #include "trigger.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct worker;
@@ -28,6 +31,14 @@ struct worker_stats {
 	uint64_t facts_applied;
 	uint64_t promotions;
 	uint64_t passes;
+	uint64_t pin_file_failures;      /* attempts to write a pin file that failed */
+};
+
+struct worker_health {
+	bool failing;                    /* the last pass failed (it is retried) */
+	int64_t failing_since_ms;
+	int64_t last_ok_ms;
+	char error[256];
 };
 
 enum amicd_rc worker_start(const struct config *cfg, struct trigger *trig, struct worker **out,
@@ -41,6 +52,13 @@ void worker_wake(void *worker);
 void worker_pin_changed(struct worker *w, size_t index);
 
 void worker_stats_get(struct worker *w, struct worker_stats *out);
+void worker_health_get(struct worker *w, struct worker_health *out);
+
+/*
+ * worker_pin_file_error — true when the pin file of cfg->asgs[index] could not
+ * be written at the last try (its trigger then waits); error gets why.
+ */
+bool worker_pin_file_error(struct worker *w, size_t index, char *error, size_t size);
 
 /* worker_stop — finish the pass in progress, stop, free; NULL is a no-op. */
 void worker_stop(struct worker **w);

@@ -198,10 +198,10 @@ static void *many_replier(void *arg)
 	return NULL;
 }
 
-static bool skip_secret(const char *name, void *cls)
+static bool keep_visible(const char *name, void *cls)
 {
 	(void)cls;
-	return strcmp(name, "x-secret") == 0 || strcmp(name, "authorization") == 0;
+	return strcmp(name, "x-secret") != 0 && strcmp(name, "authorization") != 0;
 }
 
 static void handle_headers(struct http_request *req, void *cls)
@@ -210,7 +210,7 @@ static void handle_headers(struct http_request *req, void *cls)
 	bool all = http_query(req, "all") != NULL;
 
 	atomic_fetch_add(&c->other_calls, 1);
-	http_reply_json(req, 200, http_headers_json(req, all ? NULL : skip_secret, NULL));
+	http_reply_json(req, 200, http_headers_json(req, all ? NULL : keep_visible, NULL));
 }
 
 static void handle_query(struct http_request *req, void *cls)

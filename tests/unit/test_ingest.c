@@ -315,8 +315,10 @@ static sqlite3 *lock_db(struct fx *fx)
 
 static void start(struct fx *fx, int busy_ms, size_t max_queued, size_t rejected_keep, bool with_commit_cb)
 {
-	enum amicd_rc rc = ingest_start(fx->db, busy_ms, max_queued, rejected_keep,
-					with_commit_cb ? commit_cb : NULL, fx, &fx->ig, &fx->err);
+	struct ingest_options opt = { .db_path = fx->db, .busy_timeout_ms = busy_ms, .max_queued = max_queued,
+				      .rejected_keep = rejected_keep, .rejected_keep_bytes = 64 << 20,
+				      .on_commit = with_commit_cb ? commit_cb : NULL, .on_commit_cls = fx };
+	enum amicd_rc rc = ingest_start(&opt, &fx->ig, &fx->err);
 
 	if (rc != AMICD_OK)
 		fail_msg("ingest_start: %s", fx->err.message);
@@ -901,9 +903,10 @@ static void test_start_fails_cleanly(void **state)
 	struct fx *fx = *state;
 	char path[PATH_MAX + 32];
 	struct ingest *ig = NULL;
+	struct ingest_options opt = { .db_path = path, .busy_timeout_ms = 100, .max_queued = 10, .rejected_keep = 10 };
 
 	snprintf(path, sizeof path, "%s/missing/amicd.db", fx->dir);
-	assert_int_equal(ingest_start(path, 100, 10, 10, NULL, NULL, &ig, &fx->err), AMICD_ERR_STORE);
+	assert_int_equal(ingest_start(&opt, &ig, &fx->err), AMICD_ERR_STORE);
 	assert_null(ig);
 	ingest_stop(&ig); /* NULL: a no-op */
 	ingest_stop(NULL);

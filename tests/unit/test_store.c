@@ -6,22 +6,24 @@
  * Every test gets its own temporary directory and database (setup/teardown),
  * so tests depend neither on the working directory nor on their order.
  *
- * Faults are injected SQLite-style through -Wl,--wrap=sqlite3_step (the
- * Makefile's WRAP_test_store): __wrap_sqlite3_step() passes every call through
- * to the real sqlite3_step() unless a test has armed a fault, which then makes
- * the Nth call on a statement whose SQL starts with a given prefix return a
- * chosen error code instead of running it. The wrap rewrites every undefined
- * reference to sqlite3_step in the objects linked here (store.o and this
- * file), not the calls SQLite makes inside itself (sqlite3_exec). This file's
- * own raw connections call __real_sqlite3_step() so they never hit a fault.
+ * Faults are injected below SQLite, through the fault VFS (faultvfs.h): a
+ * write, sync, truncate or read of the database or its WAL fails with
+ * SQLITE_FULL or SQLITE_IOERR_*, so SQLite's own recovery runs as it would on a
+ * full or failing disk, and the tests see what amicd then does: the batch is
+ * gone, the process's write lock is free again, and the next transaction works.
+ * The white-box tests include store_internal.h to read the store's own
+ * connection (its pragmas).
  */
 #include "crypto.h"
 #include "error.h"
+#include "faultvfs.h"
 #include "store.h"
+#include "store_internal.h"
 #include "util.h"
 
 #include <dirent.h>
 #include <limits.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -31,61 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
-
-/* --- fault injection ------------------------------------------------------ */
-
-int __real_sqlite3_step(sqlite3_stmt *s);
-int __wrap_sqlite3_step(sqlite3_stmt *s);
-
-static struct {
-	bool armed;
-	const char *prefix; /* only statements whose SQL starts with this; NULL: any */
-	int nth;            /* fail the nth matching call (1 = the next one) */
-	bool persistent;    /* keep failing every later matching call too */
-	int rc;             /* what the failing call returns */
-	int seen;           /* matching calls so far */
-	int fired;          /* calls failed so far */
-} fault;
-
-/* The connection of the last statement store.c stepped: after store_open() it
- * is the store's own, so its pragmas can be read back. */
-static sqlite3 *last_db;
-
-static void fault_arm(const char *prefix, int nth, int rc, bool persistent)
-{
-	memset(&fault, 0, sizeof fault);
-	fault.prefix = prefix;
-	fault.nth = nth;
-	fault.rc = rc;
-	fault.persistent = persistent;
-	fault.armed = true;
-}
-
-static void fault_disarm(void)
-{
-	fault.armed = false;
-}
-
-int __wrap_sqlite3_step(sqlite3_stmt *s)
-{
-	last_db = sqlite3_db_handle(s);
-	if (fault.armed) {
-		const char *sql = sqlite3_sql(s);
-
-		if (fault.prefix == NULL ||
-		    (sql != NULL && strncmp(sql, fault.prefix, strlen(fault.prefix)) == 0)) {
-			fault.seen++;
-			if (fault.seen == fault.nth || (fault.persistent && fault.seen > fault.nth)) {
-				fault.fired++;
-				return fault.rc;
-			}
-		}
-	}
-	return __real_sqlite3_step(s);
-}
 
 /* --- raw SQLite helpers (a second connection, as an operator would have) --- */
 
@@ -116,7 +67,7 @@ static int64_t raw_int(sqlite3 *db, const char *sql)
 
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
 		fail_msg("raw prepare \"%s\": %s", sql, sqlite3_errmsg(db));
-	rc = __real_sqlite3_step(s);
+	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		v = sqlite3_column_int64(s, 0);
 	else if (rc != SQLITE_DONE)
@@ -133,7 +84,7 @@ static void raw_text(sqlite3 *db, const char *sql, char *buf, size_t size)
 	buf[0] = '\0';
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
 		fail_msg("raw prepare \"%s\": %s", sql, sqlite3_errmsg(db));
-	if (__real_sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL)
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL)
 		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(s, 0));
 	sqlite3_finalize(s);
 }
@@ -146,7 +97,7 @@ static bool raw_table_exists(sqlite3 *db, const char *table)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
 					    -1, &s, NULL), SQLITE_OK);
 	sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
-	found = __real_sqlite3_step(s) == SQLITE_ROW;
+	found = sqlite3_step(s) == SQLITE_ROW;
 	sqlite3_finalize(s);
 	return found;
 }
@@ -180,7 +131,7 @@ static int setup(void **state)
 		return -1;
 	}
 	snprintf(fx->db, sizeof fx->db, "%s/amicd.db", fx->dir);
-	fault_disarm();
+	faultvfs_disarm();
 	*state = fx;
 	return 0;
 }
@@ -191,7 +142,7 @@ static int teardown(void **state)
 	DIR *d;
 	struct dirent *e;
 
-	fault_disarm();
+	faultvfs_disarm();
 	store_close(&fx->st);
 	d = opendir(fx->dir);
 	if (d != NULL) {
@@ -425,12 +376,13 @@ static void test_migrate_record_fails_rolls_back(void **state)
 	sqlite3 *db;
 
 	open_store(fx, 1000);
-	/* recording 0002 in schema_migrations hits a full disk */
-	fault_arm("INSERT INTO schema_migrations", 2, SQLITE_FULL, false);
-	assert_int_equal(store_migrate(fx->st, list, 2, &applied, &fx->err), AMICD_ERR_STORE);
-	assert_int_equal(fault.fired, 1);
-	fault_disarm();
-	assert_int_equal(applied, 1);
+	assert_int_equal(store_migrate(fx->st, list, 1, &applied, &fx->err), AMICD_OK);
+	/* 0002 meets a full disk: every write fails until the space is back */
+	faultvfs_arm(FAULTVFS_WRITE, FAULTVFS_ANY, 1, true, SQLITE_FULL);
+	assert_int_not_equal(store_migrate(fx->st, list, 2, &applied, &fx->err), AMICD_OK);
+	assert_true(faultvfs_fired() >= 1);
+	faultvfs_disarm();
+	assert_int_equal(applied, 0);
 
 	db = raw_open(fx->db);
 	assert_true(raw_table_exists(db, "alpha"));
@@ -439,7 +391,7 @@ static void test_migrate_record_fails_rolls_back(void **state)
 	raw_exec(db, "BEGIN IMMEDIATE; ROLLBACK;");
 	sqlite3_close(db);
 
-	/* disarmed: the next run applies it */
+	/* space back: the next run applies it */
 	assert_int_equal(store_migrate(fx->st, list, 2, &applied, &fx->err), AMICD_OK);
 	assert_int_equal(applied, 1);
 	assert_int_equal(store_check_schema(fx->st, list, 2, &fx->err), AMICD_OK);
@@ -451,13 +403,16 @@ static void test_migrate_read_applied_fails(void **state)
 	const struct store_migration list[] = { m_v1 };
 
 	open_store(fx, 1000);
-	fault_arm("SELECT version, name, checksum FROM schema_migrations", 1, SQLITE_IOERR_READ, false);
-	assert_int_equal(store_migrate(fx->st, list, 1, NULL, &fx->err), AMICD_ERR_STORE);
-	assert_contains(fx->err.message, "schema_migrations");
-	fault_arm("SELECT version, name, checksum FROM schema_migrations", 1, SQLITE_IOERR_READ, false);
-	assert_int_equal(store_check_schema(fx->st, list, 1, &fx->err), AMICD_ERR_STORE);
-	fault_disarm();
 	assert_int_equal(store_migrate(fx->st, list, 1, NULL, &fx->err), AMICD_OK);
+	store_close(&fx->st);
+	open_store(fx, 1000); /* a cold page cache: reading the schema touches the disk */
+	faultvfs_arm(FAULTVFS_READ, FAULTVFS_ANY, 1, true, SQLITE_IOERR_READ);
+	assert_int_equal(store_migrate(fx->st, list, 1, NULL, &fx->err), AMICD_ERR_STORE);
+	assert_int_equal(store_check_schema(fx->st, list, 1, &fx->err), AMICD_ERR_STORE);
+	assert_true(faultvfs_fired() >= 2);
+	faultvfs_disarm();
+	assert_int_equal(store_migrate(fx->st, list, 1, NULL, &fx->err), AMICD_OK);
+	assert_int_equal(store_check_schema(fx->st, list, 1, &fx->err), AMICD_OK);
 }
 
 static void test_migrate_embedded(void **state)
@@ -507,15 +462,12 @@ static void test_open_pragmas(void **state)
 	struct fx *fx = *state;
 	char mode[32];
 
-	last_db = NULL;
 	open_store(fx, 1234);
-	assert_non_null(last_db); /* store_open stepped its WAL check on its own connection */
-	raw_text(last_db, "PRAGMA journal_mode", mode, sizeof mode);
+	raw_text(fx->st->db, "PRAGMA journal_mode", mode, sizeof mode);
 	assert_string_equal(mode, "wal");
-	assert_int_equal(raw_int(last_db, "PRAGMA synchronous"), 2); /* FULL */
-	assert_int_equal(raw_int(last_db, "PRAGMA foreign_keys"), 1);
-	assert_int_equal(raw_int(last_db, "PRAGMA busy_timeout"), 1234);
-	last_db = NULL;
+	assert_int_equal(raw_int(fx->st->db, "PRAGMA synchronous"), 2); /* FULL */
+	assert_int_equal(raw_int(fx->st->db, "PRAGMA foreign_keys"), 1);
+	assert_int_equal(raw_int(fx->st->db, "PRAGMA busy_timeout"), 1234);
 }
 
 static void test_open_fails_cleanly(void **state)
@@ -530,13 +482,14 @@ static void test_open_fails_cleanly(void **state)
 	assert_null(st);
 	assert_contains(fx->err.message, "missing/amicd.db");
 
-	/* the WAL check fails: the store is refused, nothing leaks (ASan) */
-	fault_arm("PRAGMA journal_mode", 1, SQLITE_IOERR_READ, false);
+	/* a database that cannot be read: the store is refused, nothing leaks (ASan) */
+	open_store(fx, 100);
+	store_close(&fx->st);
+	faultvfs_arm(FAULTVFS_READ, FAULTVFS_ANY, 1, true, SQLITE_IOERR_READ);
 	assert_int_equal(store_open(fx->db, 100, &fx->st, &fx->err), AMICD_ERR_STORE);
-	assert_int_equal(fault.fired, 1);
-	fault_disarm();
+	assert_true(faultvfs_fired() >= 1);
+	faultvfs_disarm();
 	assert_null(fx->st);
-	assert_contains(fx->err.message, "WAL");
 
 	store_close(&fx->st); /* NULL: a no-op */
 	store_close(NULL);
@@ -821,7 +774,7 @@ static void put_rejected(struct fx *fx, int i, size_t keep)
 	rj.body_len = strlen(body);
 	rj.received_at_ms = util_now_ms();
 	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
-	assert_int_equal(store_rejected_put(fx->st, &rj, keep, &fx->err), AMICD_OK);
+	assert_int_equal(store_rejected_put(fx->st, &rj, keep, 1 << 30, &fx->err), AMICD_OK);
 	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
 }
 
@@ -847,7 +800,7 @@ static void test_rejected_bounded(void **state)
 					     .headers_json = "{}", .body = NULL, .body_len = 0 };
 
 		assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
-		assert_int_equal(store_rejected_put(fx->st, &rj, 3, &fx->err), AMICD_OK);
+		assert_int_equal(store_rejected_put(fx->st, &rj, 3, 1 << 30, &fx->err), AMICD_OK);
 		assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
 	}
 	assert_int_equal(count(fx, "rejected_deliveries"), 3);
@@ -855,130 +808,265 @@ static void test_rejected_bounded(void **state)
 
 /* --- fault injection ------------------------------------------------------ */
 
-static void test_fault_insert_full_rolls_back_batch(void **state)
+struct begin_probe {
+	struct store *st;
+	enum amicd_rc rc;
+	struct amicd_error err;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+};
+
+static void *begin_thread(void *arg)
 {
+	struct begin_probe *bp = arg;
+	enum amicd_rc rc = store_begin(bp->st, &bp->err);
+
+	if (rc == AMICD_OK)
+		store_rollback(bp->st);
+	pthread_mutex_lock(&bp->lock);
+	bp->rc = rc;
+	bp->done = true;
+	pthread_cond_broadcast(&bp->cond);
+	pthread_mutex_unlock(&bp->lock);
+	return NULL;
+}
+
+/*
+ * The process's write lock is free: another store of this process can begin
+ * a write transaction within a few seconds. Run on a thread, so a lock that
+ * was never given back fails the test instead of hanging it.
+ */
+static void assert_write_lock_free(struct fx *fx)
+{
+	struct begin_probe bp = { .rc = AMICD_ERR_INTERNAL, .lock = PTHREAD_MUTEX_INITIALIZER,
+				  .cond = PTHREAD_COND_INITIALIZER };
+	struct timespec until;
+	pthread_t t;
+	bool done;
+
+	assert_int_equal(store_open(fx->db, 1000, &bp.st, &fx->err), AMICD_OK);
+	assert_int_equal(pthread_create(&t, NULL, begin_thread, &bp), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&bp.lock);
+	while (!bp.done && pthread_cond_timedwait(&bp.cond, &bp.lock, &until) == 0)
+		;
+	done = bp.done;
+	pthread_mutex_unlock(&bp.lock);
+	if (!done) {
+		/* every later test would hang on the same lock: stop the binary here */
+		print_error("the write lock was not given back: another store could not begin within 10 s\n");
+		exit(1);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(bp.rc, AMICD_OK);
+	store_close(&bp.st);
+}
+
+/* One batch of n events (keys prefix-0 …) in one transaction: its commit's result. */
+static enum amicd_rc put_batch(struct fx *fx, const char *prefix, int n)
+{
+	enum amicd_rc rc = store_begin(fx->st, &fx->err);
+
+	for (int i = 0; rc == AMICD_OK && i < n; i++) {
+		struct ev_buf b;
+		char key[48];
+
+		snprintf(key, sizeof key, "%s-%d", prefix, i);
+		rc = store_event_put(fx->st, make_event(&b, "gitlab", key, i), &fx->err);
+	}
+	if (rc == AMICD_OK)
+		rc = store_commit(fx->st, &fx->err);
+	if (rc != AMICD_OK)
+		store_rollback(fx->st);
+	return rc;
+}
+
+static int64_t events_with_prefix(struct fx *fx, const char *prefix)
+{
+	sqlite3 *db = raw_open(fx->db);
+	sqlite3_stmt *s = NULL;
+	int64_t n;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM events WHERE dedup_key LIKE ?1 || '-%'", -1, &s,
+					    NULL), SQLITE_OK);
+	sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return n;
+}
+
+static void assert_integrity(struct fx *fx)
+{
+	sqlite3 *db = raw_open(fx->db);
+	char ok[64];
+
+	raw_text(db, "PRAGMA integrity_check", ok, sizeof ok);
+	assert_string_equal(ok, "ok");
+	sqlite3_close(db);
+}
+
+/*
+ * Every write, sync and truncate of a commit, failed in turn with a full disk
+ * and with an I/O error: the batch is all or nothing, the write lock comes
+ * back, and once the fault is lifted the same batch commits.
+ */
+static void test_fault_every_call_of_a_commit(void **state)
+{
+	static const unsigned ops[] = { FAULTVFS_WRITE, FAULTVFS_SYNC, FAULTVFS_TRUNCATE };
 	struct fx *fx = *state;
-	struct ev_buf b[3];
-	json_t *ev = NULL;
+	int batch = 0, failed = 0;
 
 	open_migrated(fx, 1000);
-	fault_arm("INSERT INTO events", 2, SQLITE_FULL, false);
-	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
-	assert_int_equal(store_event_put(fx->st, make_event(&b[0], "gitlab", "k1", 1), &fx->err), AMICD_OK);
-	assert_int_equal(store_event_put(fx->st, make_event(&b[1], "gitlab", "k2", 2), &fx->err),
-			 AMICD_ERR_STORE);
-	assert_int_equal(fault.fired, 1);
-	assert_contains(fx->err.message, "insert event");
-	assert_int_equal(store_event_put(fx->st, make_event(&b[2], "gitlab", "k3", 3), &fx->err), AMICD_OK);
-	store_rollback(fx->st);
-	fault_disarm();
+	assert_int_equal(put_batch(fx, "warm", 3), AMICD_OK);
+	for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+		for (int kind = 0; kind < 2; kind++) {
+			int rc_fault = kind == 0 ? faultvfs_full_rc(ops[o]) : faultvfs_ioerr_rc(ops[o]);
+			int calls;
+			char prefix[32];
 
-	assert_int_equal(count(fx, "events"), 0);
-	assert_int_equal(store_event_get(fx->st, b[0].ev.id, &ev, &fx->err), AMICD_ERR_NOT_FOUND);
-	assert_int_equal(store_event_get(fx->st, b[2].ev.id, &ev, &fx->err), AMICD_ERR_NOT_FOUND);
+			/* how many such calls a clean commit of a batch makes now */
+			snprintf(prefix, sizeof prefix, "count-%zu-%d", o, kind);
+			faultvfs_count_reset();
+			assert_int_equal(put_batch(fx, prefix, 3), AMICD_OK);
+			calls = faultvfs_count(ops[o]);
+			for (int k = 1; k <= calls; k++) {
+				enum amicd_rc rc;
 
-	/* disarmed: the same batch goes in */
-	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
-	for (int i = 0; i < 3; i++) {
-		char key[8];
-
-		snprintf(key, sizeof key, "k%d", i + 1);
-		assert_int_equal(store_event_put(fx->st, make_event(&b[i], "gitlab", key, i), &fx->err), AMICD_OK);
-		assert_false(b[i].ev.duplicate);
+				snprintf(prefix, sizeof prefix, "b%d", batch++);
+				faultvfs_arm(ops[o], FAULTVFS_ANY, k, false, rc_fault);
+				rc = put_batch(fx, prefix, 3);
+				if (faultvfs_fired() == 0) {
+					/* this commit took another path: nothing failed, all is there */
+					assert_int_equal(rc, AMICD_OK);
+					assert_int_equal(events_with_prefix(fx, prefix), 3);
+					faultvfs_disarm();
+					continue;
+				}
+				faultvfs_disarm();
+				if (rc == AMICD_OK) {
+					/* SQLite got past the failed call (a retried or optional write) */
+					assert_int_equal(events_with_prefix(fx, prefix), 3);
+				} else {
+					failed++;
+					assert_int_equal(rc, AMICD_ERR_STORE);
+					assert_int_equal(events_with_prefix(fx, prefix), 0);
+					assert_write_lock_free(fx);
+					/* the fault is lifted: the same batch goes in */
+					assert_int_equal(put_batch(fx, prefix, 3), AMICD_OK);
+					assert_int_equal(events_with_prefix(fx, prefix), 3);
+				}
+			}
+		}
 	}
-	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+	print_message("%d faulted commits, %d failed and recovered\n", batch, failed);
+	assert_true(failed > 0);
+	assert_integrity(fx);
+}
+
+static void test_fault_commit_full_rolls_back_batch(void **state)
+{
+	struct fx *fx = *state;
+
+	open_migrated(fx, 1000);
+	faultvfs_arm(FAULTVFS_WRITE, FAULTVFS_WAL, 1, true, SQLITE_FULL);
+	assert_int_equal(put_batch(fx, "k", 3), AMICD_ERR_STORE);
+	assert_true(faultvfs_fired() >= 1);
+	assert_contains(fx->err.message, "full");
+	faultvfs_disarm();
+	assert_int_equal(count(fx, "events"), 0);
+	assert_write_lock_free(fx);
+
+	/* space back: the same batch goes in */
+	assert_int_equal(put_batch(fx, "k", 3), AMICD_OK);
 	assert_int_equal(count(fx, "events"), 3);
 }
 
 static void test_fault_commit_ioerr(void **state)
 {
 	struct fx *fx = *state;
-	struct ev_buf b[3];
 	sqlite3 *db;
 
 	open_migrated(fx, 1000);
-	fault_arm("COMMIT", 1, SQLITE_IOERR_WRITE, false);
-	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
-	for (int i = 0; i < 3; i++) {
-		char key[8];
-
-		snprintf(key, sizeof key, "k%d", i);
-		assert_int_equal(store_event_put(fx->st, make_event(&b[i], "gitlab", key, i), &fx->err), AMICD_OK);
-	}
-	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_ERR_STORE);
-	assert_int_equal(fault.fired, 1);
+	faultvfs_arm(FAULTVFS_SYNC, FAULTVFS_WAL, 1, false, SQLITE_IOERR_FSYNC);
+	assert_int_equal(put_batch(fx, "k", 3), AMICD_ERR_STORE);
+	assert_int_equal(faultvfs_fired(), 1);
 	assert_contains(fx->err.message, "COMMIT");
-	store_rollback(fx->st);
-	fault_disarm();
+	faultvfs_disarm();
 
 	assert_int_equal(count(fx, "events"), 0);
-	/* the write lock was given back */
+	/* the write lock was given back, to this process and to others */
+	assert_write_lock_free(fx);
 	db = raw_open(fx->db);
 	assert_int_equal(raw_int(db, "SELECT count(*) FROM events"), 0);
 	raw_exec(db, "BEGIN IMMEDIATE; ROLLBACK;");
 	sqlite3_close(db);
 
 	/* writes work again */
-	assert_int_equal(put_one(fx, "gitlab", "k0", 0) > 0, true);
+	assert_true(put_one(fx, "gitlab", "k0", 0) > 0);
 	assert_int_equal(count(fx, "events"), 1);
+	assert_integrity(fx);
 }
 
 static void test_fault_persistent_until_disarmed(void **state)
 {
 	struct fx *fx = *state;
-	struct ev_buf b;
 
 	open_migrated(fx, 1000);
-	fault_arm("COMMIT", 1, SQLITE_IOERR_FSYNC, true);
+	faultvfs_arm(FAULTVFS_SYNC, FAULTVFS_ANY, 1, true, SQLITE_IOERR_FSYNC);
 	for (int i = 0; i < 3; i++) {
-		char key[8];
+		char prefix[16];
 
-		snprintf(key, sizeof key, "k%d", i);
-		assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
-		assert_int_equal(store_event_put(fx->st, make_event(&b, "gitlab", key, i), &fx->err), AMICD_OK);
-		assert_int_equal(store_commit(fx->st, &fx->err), AMICD_ERR_STORE);
-		store_rollback(fx->st);
+		snprintf(prefix, sizeof prefix, "p%d", i);
+		assert_int_equal(put_batch(fx, prefix, 1), AMICD_ERR_STORE);
 	}
-	assert_int_equal(fault.fired, 3);
-	fault_disarm();
+	assert_true(faultvfs_fired() >= 3);
+	faultvfs_disarm();
 	assert_int_equal(count(fx, "events"), 0);
 	put_one(fx, "gitlab", "k0", 0);
 	assert_int_equal(count(fx, "events"), 1);
 }
 
-static void test_fault_duplicate_lookup(void **state)
+static void test_fault_read_in_transaction(void **state)
 {
 	struct fx *fx = *state;
 	struct ev_buf b;
 
 	open_migrated(fx, 1000);
 	put_one(fx, "gitlab", "k1", 1);
-	fault_arm("SELECT id FROM events", 1, SQLITE_IOERR_READ, false);
-	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
-	assert_int_equal(store_event_put(fx->st, make_event(&b, "gitlab", "k1", 2), &fx->err), AMICD_ERR_STORE);
-	assert_contains(fx->err.message, "duplicate");
-	store_rollback(fx->st);
-	fault_disarm();
-	/* the lookup statement was reset: it works next time */
+	store_close(&fx->st);
+	open_store(fx, 1000); /* a cold page cache: the duplicate lookup reads the disk */
+	faultvfs_arm(FAULTVFS_READ, FAULTVFS_ANY, 1, true, SQLITE_IOERR_READ);
+	if (store_begin(fx->st, &fx->err) == AMICD_OK) {
+		assert_int_equal(store_event_put(fx->st, make_event(&b, "gitlab", "k1", 2), &fx->err), AMICD_ERR_STORE);
+		store_rollback(fx->st);
+	}
+	assert_true(faultvfs_fired() >= 1);
+	faultvfs_disarm();
+	assert_write_lock_free(fx);
+	/* the statements were reset: they work next time */
 	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
 	assert_int_equal(store_event_put(fx->st, make_event(&b, "gitlab", "k1", 2), &fx->err), AMICD_OK);
 	assert_true(b.ev.duplicate);
 	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
 }
 
-static void test_fault_rejected_trim(void **state)
+static void test_fault_rejected_commit(void **state)
 {
 	struct fx *fx = *state;
 	struct store_rejected rj = { .source = "gitlab", .code = "bad_request", .message = "m",
 				     .headers_json = "{}", .body = "x", .body_len = 1 };
 
 	open_migrated(fx, 1000);
-	fault_arm("DELETE FROM rejected_deliveries", 1, SQLITE_FULL, false);
+	faultvfs_arm(FAULTVFS_WRITE, FAULTVFS_ANY, 1, true, SQLITE_FULL);
 	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
-	assert_int_equal(store_rejected_put(fx->st, &rj, 3, &fx->err), AMICD_ERR_STORE);
-	assert_contains(fx->err.message, "trim");
+	assert_int_equal(store_rejected_put(fx->st, &rj, 3, 1 << 30, &fx->err), AMICD_OK);
+	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_ERR_STORE);
 	store_rollback(fx->st);
-	fault_disarm();
+	faultvfs_disarm();
 	assert_int_equal(count(fx, "rejected_deliveries"), 0);
 	put_rejected(fx, 1, 3);
 	assert_int_equal(count(fx, "rejected_deliveries"), 1);
@@ -991,13 +1079,14 @@ static void test_fault_list_read(void **state)
 
 	open_migrated(fx, 1000);
 	put_one(fx, "gitlab", "k1", 1);
-	fault_arm("SELECT id, source, kind", 1, SQLITE_IOERR_READ, false);
+	store_close(&fx->st);
+	open_store(fx, 1000);
+	faultvfs_arm(FAULTVFS_READ, FAULTVFS_ANY, 1, true, SQLITE_IOERR_READ);
 	assert_int_equal(store_events_list(fx->st, 10, 0, &page, &fx->err), AMICD_ERR_STORE);
 	assert_null(page);
-	fault_arm("SELECT id, source, kind", 1, SQLITE_IOERR_READ, false);
 	assert_int_equal(store_event_get(fx->st, 1, &page, &fx->err), AMICD_ERR_STORE);
 	assert_null(page);
-	fault_disarm();
+	faultvfs_disarm();
 	assert_int_equal(store_events_list(fx->st, 10, 0, &page, &fx->err), AMICD_OK);
 	assert_int_equal(json_array_size(json_object_get(page, "events")), 1);
 	json_decref(page);
@@ -1084,15 +1173,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_put_invalid_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_unknown_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejected_bounded, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fault_insert_full_rolls_back_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_every_call_of_a_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_commit_full_rolls_back_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_commit_ioerr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_persistent_until_disarmed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fault_duplicate_lookup, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fault_rejected_trim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_read_in_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_rejected_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_list_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_fails_fast_then_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_while_another_writes, setup, teardown),
 	};
 
+	if (faultvfs_register() != SQLITE_OK)
+		return 1;
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
