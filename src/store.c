@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum stmt_id {
 	ST_BEGIN,
@@ -109,6 +110,12 @@ enum amicd_rc store_open(const char *path, int busy_timeout_ms, struct store **o
 		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
 	pthread_mutex_init(&st->lock, NULL);
 	st->path = strdup(path);
+	if (asprintf(&st->wal_path, "%s-wal", path) < 0)
+		st->wal_path = NULL;
+	if (st->path == NULL || st->wal_path == NULL) {
+		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		goto out;
+	}
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
 		rc = amicd_error_set(err, AMICD_ERR_STORE, NULL, "cannot open database %s: %s", path,
@@ -135,6 +142,7 @@ enum amicd_rc store_open(const char *path, int busy_timeout_ms, struct store **o
 			goto out;
 		}
 	}
+	(void)store_file_moved(st); /* note which -wal file is ours, if it exists yet */
 	*out = st;
 	st = NULL;
 out:
@@ -156,6 +164,7 @@ void store_close(struct store **pst)
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
 	free(st->path);
+	free(st->wal_path);
 	free(st);
 	*pst = NULL;
 }
@@ -494,18 +503,30 @@ out:
 
 bool store_file_moved(struct store *st)
 {
-	sqlite3_file *wal = NULL;
+	struct stat sb;
 	int moved = 0;
 
 	pthread_mutex_lock(&st->lock);
-	/* SQLite's own check: the path no longer names the file it has open */
+	/* SQLite's own check: the path no longer names the database file it has open */
 	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
 		moved = 0;
-	/* the write-ahead log holds the newest commits: it must still be there too */
-	if (!moved && sqlite3_file_control(st->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK &&
-	    wal != NULL && wal->pMethods != NULL &&
-	    wal->pMethods->xFileControl(wal, SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
-		moved = 0;
+	/*
+	 * The write-ahead log holds the newest commits: it must still be the file
+	 * this process writes. It exists from the first write on, and amicd keeps
+	 * connections open, so SQLite never deletes or replaces it while running.
+	 */
+	if (!moved) {
+		if (stat(st->wal_path, &sb) == 0) {
+			if (!st->wal_known) {
+				st->wal_known = true;
+				st->wal_dev = sb.st_dev;
+				st->wal_ino = sb.st_ino;
+			}
+			moved = sb.st_dev != st->wal_dev || sb.st_ino != st->wal_ino;
+		} else {
+			moved = st->wal_known;
+		}
+	}
 	pthread_mutex_unlock(&st->lock);
 	return moved != 0;
 }

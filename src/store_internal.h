@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <sqlite3.h>
 
 #define STORE_STMT_SLOTS 16
@@ -26,6 +27,10 @@ struct store {
 	pthread_mutex_t lock; /* serialises threads sharing this connection */
 	bool holds_write_lock; /* this connection owns the process's write lock (store_begin) */
 	char *path;
+	char *wal_path;       /* path-wal, and the file that was there when first seen */
+	bool wal_known;
+	dev_t wal_dev;
+	ino_t wal_ino;
 };
 
 /* store_db_error — AMICD_ERR_STORE with SQLite's message for what failed. */

@@ -61,7 +61,10 @@ int harness_init(struct amicd_proc *p, const struct amicd_opts *opts)
 	if (mkdtemp(p->dir) == NULL)
 		return -1;
 	snprintf(p->config, sizeof p->config, "%s/amicd.yml", p->dir);
-	snprintf(p->db, sizeof p->db, "%s/amicd.db", p->dir);
+	if (opts->database != NULL)
+		snprintf(p->db, sizeof p->db, "%s", opts->database);
+	else
+		snprintf(p->db, sizeof p->db, "%s/amicd.db", p->dir);
 	snprintf(p->log, sizeof p->log, "%s/amicd.log", p->dir);
 	if (write_text(p->dir, "gitlab-token", H_GITLAB_TOKEN "\n") != 0 ||
 	    write_text(p->dir, "gitlab-signing", H_SIGNING_SECRET "\n") != 0 ||
@@ -101,6 +104,7 @@ int harness_init(struct amicd_proc *p, const struct amicd_opts *opts)
 	fprintf(f, "limits:\n  max_body_bytes: %zu\n  busy_timeout_ms: %d\n",
 		opts->max_body_bytes > 0 ? opts->max_body_bytes : 1048576,
 		opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 2000);
+	fprintf(f, "%s", opts->limits_extra != NULL ? opts->limits_extra : "");
 	fprintf(f, "trigger:\n");
 	if (opts->trigger_script != NULL)
 		fprintf(f, "  command: [%s/trigger.sh]\n", p->dir);

@@ -50,6 +50,8 @@ struct amicd_opts {
 	const char *trigger_command;
 	const char *trigger_token; /* written to <dir>/trigger-token; adds token_file: */
 	const char *resources;     /* YAML list for terraformResources (default: one ASG) */
+	const char *database;      /* the database path (default <dir>/amicd.db) */
+	const char *limits_extra;  /* extra YAML lines under limits: (indented 2) */
 	const char *accounts;      /* YAML list for accounts (default: image-builder-stage) */
 };
 

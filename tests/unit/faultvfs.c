@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <string.h>
 
 struct ffile {
@@ -33,7 +34,17 @@ static struct {
 	int seen;
 	int fired;
 	int counts[4];
+	char thread[16];             /* only calls from this thread ("" : any) */
 } state;
+
+static bool on_chosen_thread(void)
+{
+	char name[16];
+
+	if (state.thread[0] == '\0')
+		return true;
+	return pthread_getname_np(pthread_self(), name, sizeof name) == 0 && strcmp(name, state.thread) == 0;
+}
 
 static int op_index(unsigned op)
 {
@@ -51,6 +62,10 @@ static int fault_check(const struct ffile *f, unsigned op)
 	int rc = 0;
 
 	pthread_mutex_lock(&lock);
+	if (!on_chosen_thread()) {
+		pthread_mutex_unlock(&lock);
+		return 0;
+	}
 	state.counts[op_index(op)]++;
 	if (state.armed && (state.ops & op) != 0 && (state.file == FAULTVFS_ANY || state.file == f->kind)) {
 		state.seen++;
@@ -237,10 +252,18 @@ void faultvfs_arm(unsigned ops, enum faultvfs_file file, int nth, bool persisten
 	pthread_mutex_unlock(&lock);
 }
 
+void faultvfs_only_thread(const char *name)
+{
+	pthread_mutex_lock(&lock);
+	snprintf(state.thread, sizeof state.thread, "%s", name != NULL ? name : "");
+	pthread_mutex_unlock(&lock);
+}
+
 void faultvfs_disarm(void)
 {
 	pthread_mutex_lock(&lock);
 	state.armed = false;
+	state.thread[0] = '\0';
 	pthread_mutex_unlock(&lock);
 }
 

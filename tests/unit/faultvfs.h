@@ -40,13 +40,20 @@ int faultvfs_register(void);
 /* faultvfs_arm — fail the nth call of ops on file with rc (SQLite's code, e.g. SQLITE_FULL). */
 void faultvfs_arm(unsigned ops, enum faultvfs_file file, int nth, bool persistent, int rc);
 
+/*
+ * faultvfs_only_thread — from the next faultvfs_arm on, fail (and count) only
+ * calls made on threads whose name (pthread_setname_np) is name, e.g.
+ * "amicd-worker"; NULL: any thread. Cleared by faultvfs_disarm.
+ */
+void faultvfs_only_thread(const char *name);
+
 /* faultvfs_disarm — stop failing calls. */
 void faultvfs_disarm(void);
 
 /* faultvfs_fired — calls failed since the last faultvfs_arm. */
 int faultvfs_fired(void);
 
-/* faultvfs_count — calls of ops (any file) since the last faultvfs_count_reset. */
+/* faultvfs_count — calls of ops (any file; only the chosen thread's, if one is) since the last faultvfs_count_reset. */
 int faultvfs_count(unsigned ops);
 void faultvfs_count_reset(void);
 
