@@ -641,6 +641,7 @@ struct h_receiver {
 	size_t first_left;
 	int hang_ms;
 	bool stopping;
+	char watch[512];                 /* a file whose presence each request records ("" : none) */
 };
 
 /* Per-request state: the body as it arrives. */
@@ -694,6 +695,11 @@ static unsigned record(struct h_receiver *r, struct MHD_Connection *conn, const 
 	rec->body_len = up->len;
 	rec->status = up->too_big ? 413 : status;
 	rec->received_ms = h_now_ms();
+	{
+		struct stat st;
+
+		rec->watched_file_existed = r->watch[0] != '\0' && stat(r->watch, &st) == 0;
+	}
 	up->data = NULL;
 	r->n++;
 	pthread_cond_broadcast(&r->changed);
@@ -842,6 +848,13 @@ void h_receiver_answer(struct h_receiver *r, unsigned first_status, size_t first
 	r->first_status = first_status;
 	r->first_left = first_n;
 	r->then_status = then_status;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void h_receiver_watch_file(struct h_receiver *r, const char *path)
+{
+	pthread_mutex_lock(&r->lock);
+	snprintf(r->watch, sizeof r->watch, "%s", path != NULL ? path : "");
 	pthread_mutex_unlock(&r->lock);
 }
 

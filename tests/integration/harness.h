@@ -163,6 +163,7 @@ struct h_received {
 	size_t body_len;
 	unsigned status;           /* what the receiver answered */
 	int64_t received_ms;       /* h_now_ms() when the request was complete */
+	bool watched_file_existed; /* the file of h_receiver_watch_file existed at that moment */
 };
 
 /* h_receiver_start — listen on 127.0.0.1:0; answers 200 until programmed. NULL on error. */
@@ -173,6 +174,8 @@ void h_receiver_stop(struct h_receiver **r);
 const char *h_receiver_url(const struct h_receiver *r);
 /* h_receiver_answer — the next first_n requests get first_status, every later one then_status. */
 void h_receiver_answer(struct h_receiver *r, unsigned first_status, size_t first_n, unsigned then_status);
+/* h_receiver_watch_file — record, with each request, whether path exists at that moment. */
+void h_receiver_watch_file(struct h_receiver *r, const char *path);
 /* h_receiver_hang — hold each answer for ms (0: answer at once); cut short by h_receiver_stop. */
 void h_receiver_hang(struct h_receiver *r, int ms);
 /* h_receiver_count — requests fully received so far. */

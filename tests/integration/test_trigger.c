@@ -11,7 +11,9 @@
  *  - the Bearer token sent, and never logged;
  *  - a request the receiver holds past timeout_seconds counts as a failed attempt;
  *  - command triggers: the AMICD_* environment; a hanging command killed after
- *    timeout_seconds with its whole process group.
+ *    timeout_seconds with its whole process group;
+ *  - a pin file that cannot be written holds its trigger back (the ASG and
+ *    /metrics say so); once it can, the file is written first, then the trigger.
  *
  * Each test starts its own amicd and receiver in setup and stops both in
  * teardown. Every wait polls the REST API, a file, /proc or the receiver until
@@ -32,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SHA_PARENT "60c8eedbd9916e98e042832de430e52be7ffe0ac"
@@ -90,6 +93,37 @@ static int start_with(void **state, struct amicd_opts *o)
 	}
 	*state = f;
 	return 0;
+}
+
+/* The pins directory cannot be created: a regular file stands at its path (root ignores modes). */
+static int setup_pins_blocked(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	char path[400];
+	FILE *file;
+	struct amicd_opts o = { 0 };
+
+	if (f == NULL)
+		return -1;
+	f->rx = h_receiver_start();
+	o.trigger_url = f->rx != NULL ? h_receiver_url(f->rx) : NULL;
+	if (f->rx == NULL || harness_init(&f->p, &o) != 0)
+		goto fail;
+	snprintf(path, sizeof path, "%s/pins", f->p.dir);
+	file = fopen(path, "w");
+	if (file == NULL)
+		goto fail;
+	fputs("not a directory\n", file);
+	fclose(file);
+	if (harness_start(&f->p) != 0)
+		goto fail;
+	*state = f;
+	return 0;
+fail:
+	harness_cleanup(&f->p);
+	h_receiver_stop(&f->rx);
+	free(f);
+	return -1;
 }
 
 static int setup_retry5(void **state)
@@ -350,6 +384,78 @@ static void assert_gap(struct fx *f, size_t i, int64_t backoff_ms)
 }
 
 /* --- tests: url ---------------------------------------------------------------------------- */
+
+static bool metric_has(struct fx *f, const char *line)
+{
+	struct http_result r;
+	bool found;
+
+	if (h_get(&f->p, "/metrics", NULL, &r) != 0)
+		return false;
+	found = r.body != NULL && strstr(r.body, line) != NULL;
+	http_result_free(&r);
+	return found;
+}
+
+struct pin_wait {
+	struct fx *f;
+	bool written;
+};
+
+static bool pin_file_state(void *ctx)
+{
+	struct pin_wait *w = ctx;
+	json_t *asg = h_asg(&w->f->p, ASG);
+	const json_t *written = asg != NULL ? h_json_at(asg, "pin.file_written") : NULL;
+	bool ok = written != NULL && json_is_boolean(written) && json_boolean_value(written) == w->written;
+
+	json_decref(asg);
+	return ok;
+}
+
+static void pin_file_blocked_trigger_waits(void **state)
+{
+	struct fx *f = *state;
+	struct pin_wait w = { f, false };
+	char dir[400], file[400];
+	json_t *p, *asg, *done;
+	struct h_received rec;
+	json_int_t id;
+
+	h_pin_file(&f->p, ASG, file, sizeof file);
+	h_receiver_watch_file(f->rx, file);
+	p = promote_a(f);
+	id = num(p, "id");
+	/* the promotion is recorded, the pin file cannot be written: the trigger waits, and says so */
+	assert_true(h_wait_until(pin_file_state, &w, WAIT_MS));
+	asg = h_asg(&f->p, ASG);
+	assert_non_null(h_json_at(asg, "pin.file_error"));
+	assert_true(json_is_string(h_json_at(asg, "pin.file_error")));
+	assert_non_null(strstr(json_string_value(json_object_get(asg, "reason")), "cannot be written"));
+	json_decref(asg);
+	assert_true(metric_has(f, "amicd_pin_file_pending{asg=\"" ASG "\"} 1"));
+	assert_false(metric_has(f, "amicd_pin_file_write_failures_total 0\n"));
+	done = wait_trigger(f, 1, id, "pending", 0, WAIT_MS);
+	assert_true(json_is_true(h_json_at(done, "trigger.waiting_for_pin_file")));
+	json_decref(done);
+	assert_false(h_receiver_wait(f->rx, 1, QUIET_MS));
+	assert_int_equal(access(file, F_OK), -1);
+
+	/* the directory can be made: the worker's retry writes the file, then the trigger goes */
+	snprintf(dir, sizeof dir, "%s/pins", f->p.dir);
+	assert_int_equal(unlink(dir), 0);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_true(h_receiver_wait(f->rx, 1, WAIT_MS));
+	assert_true(h_receiver_get(f->rx, 0, &rec));
+	assert_true(rec.watched_file_existed); /* the file was there when terraform-resources was told */
+	h_received_clear(&rec);
+	done = wait_trigger(f, 1, id, "delivered", 1, WAIT_MS);
+	json_decref(done);
+	w.written = true;
+	assert_true(h_wait_until(pin_file_state, &w, WAIT_MS));
+	assert_true(metric_has(f, "amicd_pin_file_pending{asg=\"" ASG "\"} 0"));
+	json_decref(p);
+}
 
 static void retries_then_delivered(void **state)
 {
@@ -688,6 +794,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(url_timeout_is_a_failed_attempt, setup_url_timeout, teardown),
 		cmocka_unit_test_setup_teardown(command_gets_environment, setup_env_command, teardown),
 		cmocka_unit_test_setup_teardown(command_killed_after_timeout, setup_hang_command, teardown),
+		cmocka_unit_test_setup_teardown(pin_file_blocked_trigger_waits, setup_pins_blocked, teardown),
 	};
 	int failed;
 
