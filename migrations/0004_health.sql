@@ -14,3 +14,11 @@ CREATE INDEX ami_tags_by_lvalue ON ami_tags (region, account, key, lower(value))
 -- the worker sets pin_written after the file is in place (rows from before
 -- this migration were delivered or handled already).
 ALTER TABLE triggers ADD COLUMN pin_written INTEGER NOT NULL DEFAULT 1;
+
+-- An AMI's state is the one with the latest event time; at equal times (EventBridge
+-- times have one-second resolution) the later lifecycle state wins, whatever the
+-- order the events arrived in: state_rank orders the lifecycle (facts.h).
+ALTER TABLE amis ADD COLUMN state_rank INTEGER NOT NULL DEFAULT 0;
+UPDATE amis SET state_rank = CASE state
+    WHEN 'pending' THEN 0 WHEN 'transient' THEN 0 WHEN 'available' THEN 1
+    WHEN 'disabled' THEN 3 WHEN 'deregistered' THEN 4 ELSE 2 END;

@@ -53,12 +53,12 @@ static int popcount(unsigned v)
 	return n;
 }
 
-/* a is newer than b: creation time, then first-seen order */
+/* a is newer than b: creation time, then the greater image id (never arrival order) */
 static bool newer(const struct decide_ami *a, const struct decide_ami *b)
 {
 	if (a->created_ms != b->created_ms)
 		return a->created_ms > b->created_ms;
-	return a->first_seen > b->first_seen;
+	return strcmp(a->image_id, b->image_id) > 0;
 }
 
 void decide_ready(const struct decide_asg *asg, const struct decide_ami *amis, size_t n_amis,

@@ -98,8 +98,8 @@ struct decide_result {
 
 /*
  * decide_ready — is commit ready for asg among amis? Picks the newest AMI that
- * qualifies (creation time, then first seen); when none does, the one closest to
- * ready, and says what it lacks.
+ * qualifies (creation time, then the greater image id); when none does, the one
+ * closest to ready, and says what it lacks.
  */
 void decide_ready(const struct decide_asg *asg, const struct decide_ami *amis, size_t n_amis,
 		  const char *commit, struct decide_readiness *out);

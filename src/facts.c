@@ -46,6 +46,21 @@ static const char *own(struct fact_list *l, const char *s)
 	return copy;
 }
 
+int fact_state_rank(const char *state)
+{
+	static const struct {
+		const char *state;
+		int rank;
+	} ranks[] = {
+		{ "pending", 0 }, { "transient", 0 }, { "available", 1 }, { "disabled", 3 }, { "deregistered", 4 },
+	};
+
+	for (size_t i = 0; state != NULL && i < sizeof ranks / sizeof ranks[0]; i++)
+		if (strcmp(state, ranks[i].state) == 0)
+			return ranks[i].rank;
+	return 2; /* failed, error, invalid, or a state this amicd does not know */
+}
+
 void fact_list_free(struct fact_list *l)
 {
 	for (size_t i = 0; i < l->n_owned; i++)

@@ -3,9 +3,11 @@
  * and for AMIs their state, owner, shares, and tags as seen from one account.
  *
  * Pure: no I/O, no clock. The store applies the facts; because every AMI fact
- * carries its event time and event id, the store keeps, per fact, the one from
- * the newest event (time, then id), so applying events in any order, any number
- * of times, converges to the same facts.
+ * carries its event time, the store keeps, per fact, the one from the newest
+ * event, and breaks ties of equal times by the fact's own value (a later
+ * lifecycle state, a removed share, a deleted tag, then the greater value) —
+ * never by arrival — so applying events in any order, any number of times,
+ * converges to the same facts.
  *
  * Ownership: strings in a struct fact point into the payload or into the
  * fact_list (which owns normalised copies); both must outlive the facts.
@@ -66,5 +68,13 @@ enum amicd_rc facts_from_event(const struct config *cfg, const char *source, con
 			       const json_t *payload, struct fact_list *out, struct amicd_error *err);
 
 void fact_list_free(struct fact_list *list);
+
+/*
+ * fact_state_rank — where an AMI state stands in its lifecycle, for states
+ * reported with equal event times: pending (and transient) 0 < available 1 <
+ * failed, error, invalid and unknown states 2 < disabled 3 < deregistered 4.
+ * The later one wins, so the order of arrival never decides.
+ */
+int fact_state_rank(const char *state);
 
 #endif

@@ -4,8 +4,9 @@
  * (see store.h).
  *
  * Fact rows are last-writer-wins: an upsert changes a row only when the new
- * fact's (time, event id) is greater than the stored one, so the order in
- * which events are applied does not matter and re-applying changes nothing.
+ * fact's (time, then its own value, then event id) is greater than the stored
+ * one, so the order in which events are applied does not matter and
+ * re-applying changes nothing.
  */
 #include "store.h"
 #include "store_internal.h"
@@ -269,8 +270,11 @@ enum amicd_rc store_fact_apply(struct store *st, const struct fact *f, int64_t e
 		sqlite3_bind_int(s, 6, f->deleted);
 		return step_done(st, s, "record push", err);
 	case FACT_AMI_SEEN:
+		/* every column converges whatever the order: the smallest owner seen, the earliest time */
 		s = prep(st, "INSERT INTO amis (region, image_id, owner, created_ms, first_event) VALUES (?1, ?2, ?3, ?4, ?5)"
-			     " ON CONFLICT (region, image_id) DO UPDATE SET owner = coalesce(amis.owner, excluded.owner),"
+			     " ON CONFLICT (region, image_id) DO UPDATE SET owner = CASE WHEN amis.owner IS NULL"
+			     " THEN excluded.owner WHEN excluded.owner IS NULL THEN amis.owner"
+			     " ELSE min(amis.owner, excluded.owner) END,"
 			     " created_ms = min(amis.created_ms, excluded.created_ms),"
 			     " first_event = min(amis.first_event, excluded.first_event)", err);
 		if (s == NULL)
@@ -282,9 +286,12 @@ enum amicd_rc store_fact_apply(struct store *st, const struct fact *f, int64_t e
 		sqlite3_bind_int64(s, 5, event_id);
 		return step_done(st, s, "record AMI", err);
 	case FACT_AMI_STATE:
-		s = prep(st, "UPDATE amis SET state = ?3, state_time = ?4, state_event = ?5"
-			     " WHERE region = ?1 AND image_id = ?2"
-			     " AND (state_time IS NULL OR (?4, ?5) > (state_time, state_event))", err);
+		/* the latest time wins; at equal times the later lifecycle state, then the
+		 * state's name, so arrival order never decides (the event id only tells
+		 * equal states apart, which changes nothing that is shown) */
+		s = prep(st, "UPDATE amis SET state = ?3, state_time = ?4, state_event = ?5, state_rank = ?6"
+			     " WHERE region = ?1 AND image_id = ?2 AND (state_time IS NULL"
+			     " OR (?4, ?6, ?3, ?5) > (state_time, state_rank, state, state_event))", err);
 		if (s == NULL)
 			return AMICD_ERR_STORE;
 		sqlite3_bind_text(s, 1, f->region, -1, SQLITE_STATIC);
@@ -292,12 +299,15 @@ enum amicd_rc store_fact_apply(struct store *st, const struct fact *f, int64_t e
 		sqlite3_bind_text(s, 3, f->state, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 4, f->time_ms);
 		sqlite3_bind_int64(s, 5, event_id);
+		sqlite3_bind_int(s, 6, fact_state_rank(f->state));
 		return step_done(st, s, "record AMI state", err);
 	case FACT_AMI_SHARE:
 		s = prep(st, "INSERT INTO ami_shares (region, image_id, account, shared, ev_time, event_id)"
 			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (region, image_id, account) DO UPDATE"
 			     " SET shared = excluded.shared, ev_time = excluded.ev_time, event_id = excluded.event_id"
-			     " WHERE (excluded.ev_time, excluded.event_id) > (ami_shares.ev_time, ami_shares.event_id)", err);
+			     /* at equal times a removal wins: an AMI is never taken as shared by arrival order */
+			     " WHERE (excluded.ev_time, 1 - excluded.shared, excluded.event_id)"
+			     "  > (ami_shares.ev_time, 1 - ami_shares.shared, ami_shares.event_id)", err);
 		if (s == NULL)
 			return AMICD_ERR_STORE;
 		sqlite3_bind_text(s, 1, f->region, -1, SQLITE_STATIC);
@@ -311,7 +321,9 @@ enum amicd_rc store_fact_apply(struct store *st, const struct fact *f, int64_t e
 		s = prep(st, "INSERT INTO ami_tags (region, image_id, account, key, value, ev_time, event_id)"
 			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (region, image_id, account, key) DO UPDATE"
 			     " SET value = excluded.value, ev_time = excluded.ev_time, event_id = excluded.event_id"
-			     " WHERE (excluded.ev_time, excluded.event_id) > (ami_tags.ev_time, ami_tags.event_id)", err);
+			     /* at equal times a deletion wins, then the greater value: never arrival order */
+			     " WHERE (excluded.ev_time, excluded.value IS NULL, coalesce(excluded.value, ''), excluded.event_id)"
+			     "  > (ami_tags.ev_time, ami_tags.value IS NULL, coalesce(ami_tags.value, ''), ami_tags.event_id)", err);
 		if (s == NULL)
 			return AMICD_ERR_STORE;
 		sqlite3_bind_text(s, 1, f->region, -1, SQLITE_STATIC);
@@ -391,12 +403,23 @@ const char *store_asg_facts_pin_promoted_at(const struct store_asg_facts *f) { r
 const struct decide_ami *store_asg_facts_pin_ami(const struct store_asg_facts *f) { return f->pin_ami; }
 const struct store_asg_state *store_asg_facts_state(const struct store_asg_facts *f) { return &f->state; }
 
-/* The head: the newest push no other push supersedes; when every push is superseded
- * (a branch moved back and forth), the newest push. */
+/*
+ * The head (design §1): the newest push no other push supersedes (P is
+ * superseded by a push with before == P.after; a branch deletion supersedes
+ * the push it follows like any push, so a re-creation starts afresh). When the
+ * branch was deleted and not re-created, the push the deletion followed: the
+ * head stays where it was. When every push is superseded (a cycle, the branch
+ * moved back and forth), the newest push.
+ */
 static enum amicd_rc load_head(struct store *st, struct store_asg_facts *f, const char *repo, const char *branch,
 			       struct amicd_error *err)
 {
-	static const char *const sql[2] = {
+	static const char *const sql[3] = {
+		"SELECT p.after_sha, p.event_id, e.received_at FROM pushes p JOIN events e ON e.id = p.event_id"
+		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0 AND NOT EXISTS ("
+		"  SELECT 1 FROM pushes q WHERE q.repo = p.repo AND q.branch = p.branch"
+		"  AND q.before_sha = p.after_sha AND q.after_sha <> p.after_sha)"
+		" ORDER BY p.event_id DESC LIMIT 1",
 		"SELECT p.after_sha, p.event_id, e.received_at FROM pushes p JOIN events e ON e.id = p.event_id"
 		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0 AND NOT EXISTS ("
 		"  SELECT 1 FROM pushes q WHERE q.repo = p.repo AND q.branch = p.branch AND q.deleted = 0"
@@ -406,7 +429,7 @@ static enum amicd_rc load_head(struct store *st, struct store_asg_facts *f, cons
 		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0 ORDER BY p.event_id DESC LIMIT 1",
 	};
 
-	for (int i = 0; i < 2 && f->in.head == NULL; i++) {
+	for (int i = 0; i < 3 && f->in.head == NULL; i++) {
 		sqlite3_stmt *s = prep(st, sql[i], err);
 		int src;
 
