@@ -340,7 +340,7 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 	pthread_mutex_lock(&app->admin_lock);
 	rc = store_begin(app->admin, &err);
 	if (rc == AMICD_OK)
-		rc = store_asg_facts_load(app->admin, asg, &facts, &err);
+		rc = store_asg_facts_load_for(app->admin, asg, (const char *const[]){ commit_lc }, 1, &facts, &err);
 	if (rc == AMICD_OK) {
 		const struct decide_input *in = store_asg_facts_input(facts);
 

@@ -263,9 +263,17 @@ static enum amicd_rc readiness_json(struct app *app, const char *repo, const cha
 		json_t *c;
 		enum amicd_rc rc;
 
+		const char **wanted;
+
 		if (strcmp(asg->git->url, repo) != 0 || (!asg->git->ref_is_sha && strcmp(asg->git->ref, branch) != 0))
 			continue;
-		rc = store_asg_facts_load(app->reader, asg, &facts, err);
+		wanted = calloc(json_array_size(commits) + 1, sizeof *wanted);
+		if (wanted == NULL)
+			return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		json_array_foreach(commits, k, c)
+			wanted[k] = json_string_value(json_object_get(c, "commit"));
+		rc = store_asg_facts_load_for(app->reader, asg, wanted, json_array_size(commits), &facts, err);
+		free(wanted);
 		if (rc != AMICD_OK)
 			return rc;
 		in = store_asg_facts_input(facts);
@@ -363,8 +371,23 @@ void api_amis(struct http_request *req, void *cls)
 		const struct config_asg *asg = &app->cfg->asgs[k];
 		struct store_asg_facts *facts = NULL;
 		const struct decide_input *in;
+		const char **tagged_with = calloc(json_array_size(list) + 1, sizeof *tagged_with);
+		size_t n_tagged = 0;
 
-		rc = store_asg_facts_load(app->reader, asg, &facts, &err);
+		if (tagged_with == NULL) {
+			rc = amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
+			break;
+		}
+		/* the commits the listed AMIs carry in this ASG's account: their AMIs are loaded */
+		json_array_foreach(list, i, a) {
+			const char *v = json_string_value(json_object_get(
+				json_object_get(json_object_get(a, "tags_by_account"), asg->account->uid), asg->git->tag_name));
+
+			if (v != NULL)
+				tagged_with[n_tagged++] = v;
+		}
+		rc = store_asg_facts_load_for(app->reader, asg, tagged_with, n_tagged, &facts, &err);
+		free(tagged_with);
 		if (rc != AMICD_OK)
 			break;
 		in = store_asg_facts_input(facts);

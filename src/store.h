@@ -186,12 +186,21 @@ enum amicd_rc store_fact_apply(struct store *st, const struct fact *f, int64_t e
 struct store_asg_facts;
 
 /*
- * store_asg_facts_load — head, pushed commits, AMIs visible or tagged in the
- * ASG's account and region, pin and frozen flag of asg. Free with
+ * store_asg_facts_load — head, pushed commits, pin and frozen flag of asg, and
+ * the AMIs of the ASG's region that its account sees tagged with the commits a
+ * decision needs (pin, head, configured commit, those pushed since the pin),
+ * plus the pinned AMI. Free with
  * store_asg_facts_free.
  */
 enum amicd_rc store_asg_facts_load(struct store *st, const struct config_asg *asg,
 				   struct store_asg_facts **out, struct amicd_error *err);
+/*
+ * store_asg_facts_load_for — the same, with the AMIs of n_extra more commits
+ * (extra[i] borrowed), for readiness asked about commits the decision itself
+ * does not need (a manual pin, the API's lists).
+ */
+enum amicd_rc store_asg_facts_load_for(struct store *st, const struct config_asg *asg, const char *const *extra,
+				       size_t n_extra, struct store_asg_facts **out, struct amicd_error *err);
 const struct decide_input *store_asg_facts_input(const struct store_asg_facts *f);
 /* The head push's event id and receipt time ("" when no head). */
 int64_t store_asg_facts_head_event(const struct store_asg_facts *f);

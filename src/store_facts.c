@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /*
  * prep — the prepared statement for sql, a string literal: statements are made
@@ -581,9 +582,41 @@ static enum amicd_rc load_pushed(struct store *st, struct store_asg_facts *f, co
 	return AMICD_OK;
 }
 
-/* The AMIs of region that account sees a tag_name tag on, plus the pinned one. */
-static enum amicd_rc load_amis(struct store *st, struct store_asg_facts *f, const char *region, const char *uid,
-			       const char *tag_name, const char *pin_image, struct amicd_error *err)
+/* A list of strings (image ids, commits) without repeats; NULL entries are skipped. */
+struct strset {
+	const char **items;
+	size_t n, cap;
+};
+
+static bool strset_add(struct strset *set, const char *v, bool ignore_case)
+{
+	if (v == NULL)
+		return true;
+	for (size_t i = 0; i < set->n; i++)
+		if ((ignore_case ? strcasecmp(set->items[i], v) : strcmp(set->items[i], v)) == 0)
+			return true;
+	if (set->n == set->cap) {
+		size_t cap = set->cap > 0 ? set->cap * 2 : 16;
+		const char **grown = realloc(set->items, cap * sizeof *grown);
+
+		if (grown == NULL)
+			return false;
+		set->items = grown;
+		set->cap = cap;
+	}
+	set->items[set->n++] = v;
+	return true;
+}
+
+static int by_string(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Load one AMI of region as account uid sees it (its tags too) into f; nothing when unknown. */
+static enum amicd_rc load_ami(struct store *st, struct store_asg_facts *f, const char *region, const char *uid,
+			      const char *image, size_t *cap, size_t *tag_cap, size_t *n_tags, size_t **tag_start,
+			      struct amicd_error *err)
 {
 	sqlite3_stmt *s = prep(st,
 		"SELECT a.image_id, a.state, a.owner, a.created_ms, a.first_event, coalesce(a.state_event, 0),"
@@ -593,104 +626,156 @@ static enum amicd_rc load_amis(struct store *st, struct store_asg_facts *f, cons
 		"   AND h.image_id = a.image_id AND h.account IN (?2, 'all')),"
 		" (SELECT coalesce(max(t.event_id), 0) FROM ami_tags t WHERE t.region = a.region"
 		"   AND t.image_id = a.image_id AND t.account = ?2)"
-		" FROM amis a WHERE a.region = ?1 AND (a.image_id = ?4 OR EXISTS (SELECT 1 FROM ami_tags t"
-		"   WHERE t.region = a.region AND t.image_id = a.image_id AND t.account = ?2 AND t.key = ?3"
-		"   AND t.value IS NOT NULL))"
-		" ORDER BY a.first_event", err);
+		" FROM amis a WHERE a.region = ?1 AND a.image_id = ?3", err);
 	sqlite3_stmt *tags = prep(st, "SELECT key, value FROM ami_tags WHERE region = ?1 AND image_id = ?2"
 				      " AND account = ?3 AND value IS NOT NULL ORDER BY key", err);
-	size_t cap = 0, tag_cap = 0, n_tags = 0;
-	size_t *tag_start = NULL;
+	struct decide_ami *a;
+	const char *owner;
+	int64_t last;
 	enum amicd_rc rc = AMICD_OK;
 	int src;
 
-	if (s == NULL || tags == NULL) {
-		rc = AMICD_ERR_STORE;
-		goto out;
-	}
+	if (s == NULL || tags == NULL)
+		return AMICD_ERR_STORE;
 	sqlite3_bind_text(s, 1, region, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, uid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, tag_name, -1, SQLITE_STATIC);
-	bind_text_or_null(s, 4, pin_image);
-	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-		struct decide_ami *a;
-		int64_t last = sqlite3_column_int64(s, 5);
-		const char *owner = (const char *)sqlite3_column_text(s, 2);
-		int tsrc;
-
-		if (f->in.n_amis == cap) {
-			struct decide_ami *grown;
-			size_t *grown_start;
-
-			cap = cap > 0 ? cap * 2 : 8;
-			grown = realloc(f->amis, cap * sizeof *grown);
-			grown_start = realloc(tag_start, cap * sizeof *grown_start);
-			if (grown != NULL)
-				f->amis = grown;
-			if (grown_start != NULL)
-				tag_start = grown_start;
-			if (grown == NULL || grown_start == NULL) {
-				rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
-				goto out;
-			}
-		}
-		a = &f->amis[f->in.n_amis];
-		memset(a, 0, sizeof *a);
-		a->image_id = keep(f, sqlite3_column_text(s, 0));
-		a->state = keep(f, sqlite3_column_text(s, 1));
-		a->visible = (owner != NULL && strcmp(owner, uid) == 0) || sqlite3_column_int(s, 6) > 0;
-		a->created_ms = sqlite3_column_int64(s, 3);
-		a->first_seen = sqlite3_column_int64(s, 4);
-		if (sqlite3_column_int64(s, 7) > last)
-			last = sqlite3_column_int64(s, 7);
-		if (sqlite3_column_int64(s, 8) > last)
-			last = sqlite3_column_int64(s, 8);
-		a->last_event_id = last;
-		tag_start[f->in.n_amis] = n_tags;
-		sqlite3_reset(tags);
-		sqlite3_bind_text(tags, 1, region, -1, SQLITE_STATIC);
-		sqlite3_bind_text(tags, 2, a->image_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(tags, 3, uid, -1, SQLITE_STATIC);
-		while ((tsrc = sqlite3_step(tags)) == SQLITE_ROW) {
-			if (n_tags == tag_cap) {
-				struct decide_tag *grown;
-
-				tag_cap = tag_cap > 0 ? tag_cap * 2 : 16;
-				grown = realloc(f->tags, tag_cap * sizeof *grown);
-				if (grown == NULL) {
-					rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
-					goto out;
-				}
-				f->tags = grown;
-			}
-			f->tags[n_tags].key = keep(f, sqlite3_column_text(tags, 0));
-			f->tags[n_tags].value = keep(f, sqlite3_column_text(tags, 1));
-			n_tags++;
-		}
-		if (tsrc != SQLITE_DONE) {
-			rc = store_db_error(st, err, "load AMI tags");
-			goto out;
-		}
-		a->n_tags = n_tags - tag_start[f->in.n_amis];
-		f->in.n_amis++;
+	sqlite3_bind_text(s, 3, image, -1, SQLITE_STATIC);
+	src = sqlite3_step(s);
+	if (src != SQLITE_ROW) {
+		release(s);
+		return src == SQLITE_DONE ? AMICD_OK : store_db_error(st, err, "load AMIs");
 	}
-	if (src != SQLITE_DONE) {
-		rc = store_db_error(st, err, "load AMIs");
-		goto out;
-	}
-	/* the tag array may have moved while growing: point each AMI at its slice now */
-	for (size_t i = 0; i < f->in.n_amis; i++) {
-		f->amis[i].tags = f->tags != NULL ? &f->tags[tag_start[i]] : NULL;
-		if (pin_image != NULL && strcmp(f->amis[i].image_id, pin_image) == 0) {
-			f->pin_ami = &f->amis[i];
-			f->in.pin_ami = f->pin_ami;
+	if (f->in.n_amis == *cap) {
+		size_t grown_cap = *cap > 0 ? *cap * 2 : 8;
+		struct decide_ami *grown = realloc(f->amis, grown_cap * sizeof *grown);
+		size_t *grown_start = realloc(*tag_start, grown_cap * sizeof *grown_start);
+
+		if (grown != NULL)
+			f->amis = grown;
+		if (grown_start != NULL)
+			*tag_start = grown_start;
+		if (grown == NULL || grown_start == NULL) {
+			release(s);
+			return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
 		}
+		*cap = grown_cap;
 	}
-	f->in.amis = f->amis;
-out:
-	free(tag_start);
+	a = &f->amis[f->in.n_amis];
+	memset(a, 0, sizeof *a);
+	owner = (const char *)sqlite3_column_text(s, 2);
+	a->image_id = keep(f, sqlite3_column_text(s, 0));
+	a->state = keep(f, sqlite3_column_text(s, 1));
+	a->visible = (owner != NULL && strcmp(owner, uid) == 0) || sqlite3_column_int(s, 6) > 0;
+	a->created_ms = sqlite3_column_int64(s, 3);
+	a->first_seen = sqlite3_column_int64(s, 4);
+	last = sqlite3_column_int64(s, 5);
+	if (sqlite3_column_int64(s, 7) > last)
+		last = sqlite3_column_int64(s, 7);
+	if (sqlite3_column_int64(s, 8) > last)
+		last = sqlite3_column_int64(s, 8);
+	a->last_event_id = last;
 	release(s);
+	(*tag_start)[f->in.n_amis] = *n_tags;
+	sqlite3_bind_text(tags, 1, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(tags, 2, image, -1, SQLITE_STATIC);
+	sqlite3_bind_text(tags, 3, uid, -1, SQLITE_STATIC);
+	while ((src = sqlite3_step(tags)) == SQLITE_ROW) {
+		if (*n_tags == *tag_cap) {
+			size_t grown_cap = *tag_cap > 0 ? *tag_cap * 2 : 16;
+			struct decide_tag *grown = realloc(f->tags, grown_cap * sizeof *grown);
+
+			if (grown == NULL) {
+				rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+				break;
+			}
+			f->tags = grown;
+			*tag_cap = grown_cap;
+		}
+		f->tags[*n_tags].key = keep(f, sqlite3_column_text(tags, 0));
+		f->tags[*n_tags].value = keep(f, sqlite3_column_text(tags, 1));
+		(*n_tags)++;
+	}
+	if (rc == AMICD_OK && src != SQLITE_DONE)
+		rc = store_db_error(st, err, "load AMI tags");
 	release(tags);
+	if (rc != AMICD_OK)
+		return rc;
+	a->n_tags = *n_tags - (*tag_start)[f->in.n_amis];
+	f->in.n_amis++;
+	return AMICD_OK;
+}
+
+/*
+ * The AMIs a decision needs, as the ASG's account sees them: those the account
+ * sees tagged tag_name = one of commits (each found through the index on the
+ * tag's value, so the cost follows these commits, not the region's history),
+ * and the pinned one.
+ */
+static enum amicd_rc load_amis(struct store *st, struct store_asg_facts *f, const char *region, const char *uid,
+			       const char *tag_name, const char *pin_image, const struct strset *commits,
+			       struct amicd_error *err)
+{
+	sqlite3_stmt *s = prep(st, "SELECT image_id FROM ami_tags WHERE region = ?1 AND account = ?2 AND key = ?3"
+				   " AND lower(value) = lower(?4)", err);
+	struct strset images = { 0 };
+	char **found = NULL;
+	size_t n_found = 0, cap = 0, tag_cap = 0, n_tags = 0;
+	size_t *tag_start = NULL;
+	enum amicd_rc rc = AMICD_OK;
+
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	for (size_t c = 0; c < commits->n && rc == AMICD_OK; c++) {
+		int src;
+
+		sqlite3_bind_text(s, 1, region, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, uid, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, tag_name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, commits->items[c], -1, SQLITE_STATIC);
+		while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+			char **grown = realloc(found, (n_found + 1) * sizeof *grown);
+			char *copy = strdup((const char *)sqlite3_column_text(s, 0));
+
+			if (grown != NULL)
+				found = grown;
+			if (grown == NULL || copy == NULL) {
+				free(copy);
+				src = SQLITE_NOMEM;
+				break;
+			}
+			found[n_found++] = copy;
+		}
+		release(s);
+		if (src == SQLITE_NOMEM)
+			rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		else if (src != SQLITE_DONE)
+			rc = store_db_error(st, err, "find the AMIs of a commit");
+	}
+	for (size_t i = 0; i < n_found && rc == AMICD_OK; i++)
+		if (!strset_add(&images, found[i], false))
+			rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	if (rc == AMICD_OK && !strset_add(&images, pin_image, false))
+		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	if (rc == AMICD_OK && images.n > 1)
+		qsort(images.items, images.n, sizeof *images.items, by_string);
+	for (size_t i = 0; i < images.n && rc == AMICD_OK; i++)
+		rc = load_ami(st, f, region, uid, images.items[i], &cap, &tag_cap, &n_tags, &tag_start, err);
+	if (rc == AMICD_OK) {
+		/* the tag array may have moved while growing: point each AMI at its slice now */
+		for (size_t i = 0; i < f->in.n_amis; i++) {
+			f->amis[i].tags = f->tags != NULL ? &f->tags[tag_start[i]] : NULL;
+			if (pin_image != NULL && strcmp(f->amis[i].image_id, pin_image) == 0) {
+				f->pin_ami = &f->amis[i];
+				f->in.pin_ami = f->pin_ami;
+			}
+		}
+		f->in.amis = f->amis;
+	}
+	for (size_t i = 0; i < n_found; i++)
+		free(found[i]);
+	free(found);
+	free(images.items);
+	free(tag_start);
 	return rc;
 }
 
@@ -739,6 +824,13 @@ static enum amicd_rc load_pin_and_state(struct store *st, struct store_asg_facts
 enum amicd_rc store_asg_facts_load(struct store *st, const struct config_asg *asg,
 				   struct store_asg_facts **out, struct amicd_error *err)
 {
+	return store_asg_facts_load_for(st, asg, NULL, 0, out, err);
+}
+
+enum amicd_rc store_asg_facts_load_for(struct store *st, const struct config_asg *asg, const char *const *extra,
+				       size_t n_extra, struct store_asg_facts **out, struct amicd_error *err)
+{
+	struct strset commits = { 0 };
 	struct store_asg_facts *f = calloc(1, sizeof *f);
 	const struct config_filter *git = asg->git;
 	enum amicd_rc rc = AMICD_OK;
@@ -772,9 +864,22 @@ enum amicd_rc store_asg_facts_load(struct store *st, const struct config_asg *as
 		rc = load_head(st, f, git->url, git->ref, err);
 	if (rc == AMICD_OK)
 		rc = load_pushed(st, f, asg, err);
-	if (rc == AMICD_OK)
-		rc = load_amis(st, f, asg->region, asg->account->uid, git->tag_name, f->pin.image_id, err);
+	if (rc == AMICD_OK) {
+		/* the commits whose AMIs matter: the pin's, the head's, the configured one,
+		 * those pushed since the pin (policy latest), and what the caller asks about */
+		bool ok = strset_add(&commits, f->in.pin != NULL ? f->pin.commit : NULL, true) &&
+			  strset_add(&commits, f->in.head != NULL ? f->head.commit : NULL, true) &&
+			  strset_add(&commits, f->asg.ref_commit, true);
+
+		for (size_t i = 0; ok && i < f->in.n_pushed; i++)
+			ok = strset_add(&commits, f->pushed[i].commit, true);
+		for (size_t i = 0; ok && i < n_extra; i++)
+			ok = strset_add(&commits, extra[i], true);
+		rc = ok ? load_amis(st, f, asg->region, asg->account->uid, git->tag_name, f->pin.image_id, &commits, err)
+			: amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	}
 	pthread_mutex_unlock(&st->lock);
+	free(commits.items);
 	if (rc == AMICD_OK) {
 		*out = f;
 		f = NULL;
