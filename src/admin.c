@@ -1,12 +1,9 @@
 /*
  * admin.c — the admin endpoints (see admin.h).
  *
- * Replay re-derives facts from the stored deliveries and re-decides, in one
- * transaction: a full replay ({} ) clears the derived facts first; a replay of
- * some events re-applies just those (facts are last-writer-wins, so this is
- * idempotent). A dry run does the same and rolls back. Because decisions only
- * ever move a pin that differs from the target, replaying any range any number
- * of times converges to the same pins and never promotes twice.
+ * Replay is replay.c's: this file parses the request, lets one replay run at a
+ * time (a second gets 409), and answers with its decisions. Replays never hold
+ * the write lock a delivery needs for more than their last, short step.
  */
 #include "admin.h"
 
@@ -15,15 +12,15 @@
 #include "auth.h"
 #include "decide.h"
 #include "engine.h"
+#include "replay.h"
 #include "log.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define REPLAY_ALL_LIMIT 100000000
-#define REPLAY_PROGRESS_EVERY 10000
 
 enum amicd_rc admin_precheck(struct http_request *req, void *cls, struct amicd_error *err)
 {
@@ -91,30 +88,6 @@ static bool only_keys(struct http_request *req, json_t *body, const char *const 
 	return true;
 }
 
-struct replay {
-	struct app *app;
-	size_t events;
-	size_t facts;
-};
-
-static enum amicd_rc replay_event(const struct store_queued *ev, void *cls)
-{
-	struct replay *r = cls;
-	struct amicd_error err;
-	size_t n = 0;
-	enum amicd_rc rc = engine_apply_event(r->app->cfg, r->app->admin, ev, &n, &err);
-
-	r->events++;
-	r->facts += n;
-	if (r->events % REPLAY_PROGRESS_EVERY == 0)
-		LOG(LL_INFO, "replay progress", "{s:I,s:I}", "events", (json_int_t)r->events, "last_event_id",
-		    (json_int_t)ev->id);
-	if (rc != AMICD_OK)
-		LOG(LL_ERROR, "replay: cannot apply an event", "{s:I,s:s}", "event_id", (json_int_t)ev->id, "error",
-		    err.message);
-	return rc;
-}
-
 static void after_promotions(struct app *app, const bool *promoted)
 {
 	bool any = false;
@@ -132,13 +105,14 @@ static void after_promotions(struct app *app, const bool *promoted)
 void admin_replay(struct http_request *req, void *cls)
 {
 	static const char *const keys[] = { "event_ids", "from_id", "to_id", "dry_run", NULL };
+	static pthread_mutex_t one_at_a_time = PTHREAD_MUTEX_INITIALIZER;
 	struct app *app = cls;
-	json_t *body = body_object(req), *ids, *decisions = json_array();
-	struct replay r = { .app = app };
+	json_t *body = body_object(req), *ids;
+	struct replay_request rq = { .kind = REPLAY_ALL };
+	struct replay_result res = { 0 };
 	struct amicd_error err = { { 0 }, { 0 } };
-	bool dry_run = false, all, *promoted = NULL;
-	json_int_t from = 0, to = 0;
-	size_t n_promoted = 0;
+	int64_t *id_list = NULL;
+	bool *promoted = NULL;
 	enum amicd_rc rc;
 	int64_t t0 = util_monotonic_ns();
 
@@ -150,7 +124,7 @@ void admin_replay(struct http_request *req, void *cls)
 			reply_invalid(req, "$.dry_run", "dry_run must be true or false");
 			goto out;
 		}
-		dry_run = json_is_true(json_object_get(body, "dry_run"));
+		rq.dry_run = json_is_true(json_object_get(body, "dry_run"));
 	}
 	if (ids != NULL && (json_object_get(body, "from_id") != NULL || json_object_get(body, "to_id") != NULL)) {
 		reply_invalid(req, "$.event_ids", "give event_ids or from_id/to_id, not both");
@@ -164,6 +138,12 @@ void admin_replay(struct http_request *req, void *cls)
 			reply_invalid(req, "$.event_ids", "event_ids must be a non-empty list of event ids");
 			goto out;
 		}
+		id_list = calloc(json_array_size(ids), sizeof *id_list);
+		if (id_list == NULL) {
+			amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
+			http_reply_error(req, AMICD_ERR_NOMEM, &err);
+			goto out;
+		}
 		json_array_foreach(ids, i, id) {
 			if (!json_is_integer(id) || json_integer_value(id) <= 0) {
 				char path[64];
@@ -172,7 +152,11 @@ void admin_replay(struct http_request *req, void *cls)
 				reply_invalid(req, path, "event ids are positive integers");
 				goto out;
 			}
+			id_list[i] = json_integer_value(id);
 		}
+		rq.kind = REPLAY_IDS;
+		rq.ids = id_list;
+		rq.n_ids = json_array_size(ids);
 	}
 	if (json_object_get(body, "from_id") != NULL || json_object_get(body, "to_id") != NULL) {
 		json_t *f = json_object_get(body, "from_id"), *t = json_object_get(body, "to_id");
@@ -184,63 +168,47 @@ void admin_replay(struct http_request *req, void *cls)
 			reply_invalid(req, bad_from ? "$.from_id" : "$.to_id", "from_id and to_id are positive event ids");
 			goto out;
 		}
-		from = f != NULL ? json_integer_value(f) : 1;
-		to = t != NULL ? json_integer_value(t) : 0;
-		if (to != 0 && to < from) {
+		rq.kind = REPLAY_RANGE;
+		rq.from_id = f != NULL ? json_integer_value(f) : 1;
+		rq.to_id = t != NULL ? json_integer_value(t) : 0;
+		if (rq.to_id != 0 && rq.to_id < rq.from_id) {
 			reply_invalid(req, "$.to_id", "to_id is below from_id");
 			goto out;
 		}
 	}
-	all = ids == NULL && from == 0 && to == 0;
 	promoted = calloc(app->cfg->n_asgs + 1, sizeof *promoted);
 	if (promoted == NULL) {
 		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
 		http_reply_error(req, AMICD_ERR_NOMEM, &err);
 		goto out;
 	}
-
-	pthread_mutex_lock(&app->admin_lock);
-	rc = store_begin(app->admin, &err);
-	if (rc == AMICD_OK && all)
-		rc = store_facts_clear(app->admin, &err);
-	if (rc == AMICD_OK && ids != NULL) {
-		size_t i;
-		json_t *id;
-
-		json_array_foreach(ids, i, id) {
-			rc = store_events_walk(app->admin, true, json_integer_value(id), json_integer_value(id), 1,
-					       replay_event, &r, &err);
-			if (rc != AMICD_OK)
-				break;
-		}
-	} else if (rc == AMICD_OK) {
-		rc = store_events_walk(app->admin, true, all ? 1 : from, all ? 0 : to, REPLAY_ALL_LIMIT, replay_event,
-				       &r, &err);
+	if (pthread_mutex_trylock(&one_at_a_time) != 0) {
+		amicd_error_set(&err, AMICD_ERR_CONFLICT, NULL, "a replay is already running; try again when it is done");
+		http_reply_error(req, AMICD_ERR_CONFLICT, &err);
+		goto out;
 	}
-	if (rc == AMICD_OK)
-		rc = engine_decide_all(app->cfg, app->admin, dry_run, decisions, promoted, &n_promoted, &err);
-	if (rc == AMICD_OK && !dry_run)
-		rc = store_commit(app->admin, &err);
-	if (rc != AMICD_OK || dry_run)
-		store_rollback(app->admin);
-	pthread_mutex_unlock(&app->admin_lock);
-
+	LOG(LL_INFO, "replay started", "{s:s,s:b,s:s}", "actor", "admin", "dry_run", rq.dry_run, "scope",
+	    rq.kind == REPLAY_ALL ? "all" : rq.kind == REPLAY_IDS ? "event_ids" : "range");
+	rc = replay_run(app->cfg, &rq, &app->stopping, promoted, &res, &err);
+	pthread_mutex_unlock(&one_at_a_time);
 	if (rc != AMICD_OK) {
 		LOG(LL_ERROR, "replay failed; nothing changed", "{s:s}", "error", err.message);
 		http_reply_error(req, rc, &err);
 		goto out;
 	}
-	if (!dry_run)
+	if (!rq.dry_run)
 		after_promotions(app, promoted);
-	LOG(LL_INFO, "replay", "{s:s,s:b,s:s,s:I,s:I,s:I,s:f}", "actor", "admin", "dry_run", dry_run, "scope",
-	    all ? "all" : ids != NULL ? "event_ids" : "range", "events", (json_int_t)r.events, "facts",
-	    (json_int_t)r.facts, "promotions", (json_int_t)n_promoted, "ms",
-	    (double)(util_monotonic_ns() - t0) / 1e6);
-	http_reply_json(req, 200, json_pack("{s:I,s:b,s:I,s:O}", "replayed", (json_int_t)r.events, "dry_run", dry_run,
-					    "promotions", (json_int_t)(dry_run ? 0 : n_promoted), "decisions", decisions));
+	LOG(LL_INFO, "replay", "{s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:f}", "actor", "admin", "dry_run", rq.dry_run, "scope",
+	    rq.kind == REPLAY_ALL ? "all" : rq.kind == REPLAY_IDS ? "event_ids" : "range", "events",
+	    (json_int_t)res.events, "facts", (json_int_t)res.facts, "promotions", (json_int_t)res.promotions,
+	    "rows_changed", (json_int_t)res.changed_rows, "ms", (double)(util_monotonic_ns() - t0) / 1e6);
+	http_reply_json(req, 200, json_pack("{s:I,s:b,s:I,s:O}", "replayed", (json_int_t)res.events, "dry_run",
+					    rq.dry_run, "promotions", (json_int_t)(rq.dry_run ? 0 : res.promotions),
+					    "decisions", res.decisions));
 out:
+	json_decref(res.decisions);
 	free(promoted);
-	json_decref(decisions);
+	free(id_list);
 	json_decref(body);
 }
 

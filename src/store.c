@@ -62,7 +62,7 @@ enum amicd_rc store_db_error(struct store *st, struct amicd_error *err, const ch
 			       sqlite3_errstr(sqlite3_extended_errcode(st->db)));
 }
 
-static enum amicd_rc exec_sql(struct store *st, const char *sql, struct amicd_error *err)
+enum amicd_rc store_exec(struct store *st, const char *sql, struct amicd_error *err)
 {
 	char *msg = NULL;
 	enum amicd_rc rc = AMICD_OK;
@@ -97,6 +97,31 @@ static enum amicd_rc run(struct store *st, enum stmt_id id, struct amicd_error *
 	return AMICD_OK;
 }
 
+/*
+ * SQLite's temp files (a replay's shadow tables) go next to the database, on
+ * its volume, not in /tmp, which a read-only container may not have. Set once,
+ * before the first connection, from the first database opened.
+ */
+static void set_temp_dir(const char *db_path)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static bool done;
+
+	pthread_mutex_lock(&lock);
+	if (!done) {
+		const char *slash = strrchr(db_path, '/');
+
+		if (slash == NULL)
+			sqlite3_temp_directory = sqlite3_mprintf(".");
+		else if (slash == db_path)
+			sqlite3_temp_directory = sqlite3_mprintf("/");
+		else
+			sqlite3_temp_directory = sqlite3_mprintf("%.*s", (int)(slash - db_path), db_path);
+		done = true;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
 enum amicd_rc store_open(const char *path, int busy_timeout_ms, struct store **out,
 			 struct amicd_error *err)
 {
@@ -105,6 +130,7 @@ enum amicd_rc store_open(const char *path, int busy_timeout_ms, struct store **o
 	char pragmas[256];
 
 	*out = NULL;
+	set_temp_dir(path);
 	st = calloc(1, sizeof *st);
 	if (st == NULL)
 		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
@@ -126,7 +152,7 @@ enum amicd_rc store_open(const char *path, int busy_timeout_ms, struct store **o
 	sqlite3_busy_timeout(st->db, busy_timeout_ms);
 	snprintf(pragmas, sizeof pragmas,
 		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
-	rc = exec_sql(st, pragmas, err);
+	rc = store_exec(st, pragmas, err);
 	if (rc != AMICD_OK)
 		goto out;
 	{
@@ -188,7 +214,7 @@ static enum amicd_rc read_applied(struct store *st, struct applied **out, size_t
 
 	*out = NULL;
 	*n = 0;
-	rc = exec_sql(st,
+	rc = store_exec(st,
 		      "CREATE TABLE IF NOT EXISTS schema_migrations ("
 		      " version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,"
 		      " applied_at TEXT NOT NULL)",
@@ -301,15 +327,15 @@ enum amicd_rc store_migrate(struct store *st, const struct store_migration *list
 
 		crypto_sha256_hex(list[i].sql, strlen(list[i].sql), sum);
 		util_format_time_ms(util_now_ms(), ts, sizeof ts);
-		rc = exec_sql(st, "BEGIN IMMEDIATE", err);
+		rc = store_exec(st, "BEGIN IMMEDIATE", err);
 		if (rc != AMICD_OK)
 			goto out;
-		rc = exec_sql(st, list[i].sql, err);
+		rc = store_exec(st, list[i].sql, err);
 		if (rc != AMICD_OK) {
 			char what[sizeof err->message];
 
 			snprintf(what, sizeof what, "%s", err != NULL ? err->message : "");
-			exec_sql(st, "ROLLBACK", NULL);
+			store_exec(st, "ROLLBACK", NULL);
 			rc = amicd_error_set(err, AMICD_ERR_MIGRATION, NULL, "migration %04u_%s failed: %s",
 					     list[i].version, list[i].name, what);
 			goto out;
@@ -323,14 +349,14 @@ enum amicd_rc store_migrate(struct store *st, const struct store_migration *list
 		    sqlite3_bind_text(ins, 4, ts, -1, SQLITE_STATIC) != SQLITE_OK ||
 		    sqlite3_step(ins) != SQLITE_DONE) {
 			rc = store_db_error(st, err, "record migration");
-			exec_sql(st, "ROLLBACK", NULL);
+			store_exec(st, "ROLLBACK", NULL);
 			goto out;
 		}
 		sqlite3_finalize(ins);
 		ins = NULL;
-		rc = exec_sql(st, "COMMIT", err);
+		rc = store_exec(st, "COMMIT", err);
 		if (rc != AMICD_OK) {
-			exec_sql(st, "ROLLBACK", NULL);
+			store_exec(st, "ROLLBACK", NULL);
 			goto out;
 		}
 		if (applied != NULL)

@@ -148,6 +148,34 @@ enum amicd_rc store_event_get(struct store *st, int64_t id, json_t **out, struct
 /* store_count — rows of a table (events or rejected_deliveries), for tests and metrics. */
 enum amicd_rc store_count(struct store *st, const char *table, int64_t *n, struct amicd_error *err);
 
+/* --- shadows: re-deriving facts aside (store_shadow.c) ------------------------ */
+
+/*
+ * store_shadow_open — a store of its own whose derived facts (pushes, AMIs,
+ * shares, tags) are private temp copies (empty, or copied from the database
+ * when copy_facts) and whose event statuses are kept aside: everything the
+ * facts and decisions functions write goes there, and everything else (events,
+ * pins, promotions) is the database's. Close with store_close; nothing of it
+ * reaches the database unless swapped in.
+ */
+enum amicd_rc store_shadow_open(const char *path, int busy_timeout_ms, bool copy_facts, struct store **out,
+				struct amicd_error *err);
+
+/* store_shadow_begin / store_shadow_commit — a transaction that writes only the shadow (no write lock). */
+enum amicd_rc store_shadow_begin(struct store *st, struct amicd_error *err);
+enum amicd_rc store_shadow_commit(struct store *st, struct amicd_error *err);
+
+/*
+ * store_shadow_swap — inside store_begin on the shadow: make the database's
+ * facts and event statuses equal to the shadow's, writing only the rows that
+ * differ (*changed counts them). Decisions made afterwards in the same
+ * transaction see the swapped facts.
+ */
+enum amicd_rc store_shadow_swap(struct store *st, int64_t *changed, struct amicd_error *err);
+
+/* store_max_event_id — the newest stored event's id (0: none). */
+enum amicd_rc store_max_event_id(struct store *st, int64_t *max_id, struct amicd_error *err);
+
 /* --- facts, decisions, promotions (store_facts.c) ---------------------------- */
 
 /* A queued event, handed to the worker (borrowed for the callback's duration). */
@@ -169,8 +197,6 @@ enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int
 				enum amicd_rc (*fn)(const struct store_queued *ev, void *cls), void *cls,
 				struct amicd_error *err);
 
-/* store_facts_clear — delete every derived fact (pushes and AMI facts), for a full replay. */
-enum amicd_rc store_facts_clear(struct store *st, struct amicd_error *err);
 
 /* store_metrics_json — counts for /metrics: {promotions:[{asg,actor,count}], events:{status:n}, triggers:{state:n}}. */
 enum amicd_rc store_metrics_json(struct store *st, json_t **out, struct amicd_error *err);

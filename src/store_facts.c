@@ -159,28 +159,6 @@ out:
 	return rc;
 }
 
-enum amicd_rc store_facts_clear(struct store *st, struct amicd_error *err)
-{
-	static const char *const tables[] = { "ami_tags", "ami_shares", "amis", "pushes" };
-
-	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
-		char sql[64];
-		sqlite3_stmt *s;
-		enum amicd_rc rc;
-
-		snprintf(sql, sizeof sql, "DELETE FROM %s", tables[i]);
-		if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-			sqlite3_finalize(s);
-			return store_db_error(st, err, "clear facts");
-		}
-		rc = sqlite3_step(s) == SQLITE_DONE ? AMICD_OK : store_db_error(st, err, "clear facts");
-		sqlite3_finalize(s);
-		if (rc != AMICD_OK)
-			return rc;
-	}
-	return AMICD_OK;
-}
-
 enum amicd_rc store_metrics_json(struct store *st, json_t **out, struct amicd_error *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -241,7 +219,10 @@ out:
 enum amicd_rc store_event_set_status(struct store *st, int64_t id, const char *status, const char *note,
 				     struct amicd_error *err)
 {
-	sqlite3_stmt *s = prep(st, "UPDATE events SET status = ?1, note = ?2 WHERE id = ?3", err);
+	/* a shadow (a replay being built) keeps statuses aside until it is swapped in */
+	sqlite3_stmt *s = st->shadow ? prep(st, "INSERT INTO temp.replay_status (status, note, id) VALUES (?1, ?2, ?3)"
+					       " ON CONFLICT (id) DO UPDATE SET status = excluded.status, note = excluded.note", err)
+				     : prep(st, "UPDATE events SET status = ?1, note = ?2 WHERE id = ?3", err);
 
 	if (s == NULL)
 		return AMICD_ERR_STORE;
