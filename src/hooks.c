@@ -344,15 +344,15 @@ static bool push_tracked(const struct config *cfg, const struct gitlab_push *p, 
 	bool repo_known = false;
 
 	if (p->branch == NULL) {
-		snprintf(note, size, "ref %s is not a branch", p->ref);
+		snprintf(note, size, "not a branch: ref %s", p->ref);
 		return false;
 	}
 	if (config_push_repo(cfg, p->repo_urls, GITLAB_REPO_URLS, p->branch, &repo_known) != NULL)
 		return true;
 	if (repo_known)
-		snprintf(note, size, "branch %s of %s is not tracked", p->branch, p->repo_urls[0]);
+		snprintf(note, size, "branch not tracked: %s of %s", p->branch, p->repo_urls[0]);
 	else
-		snprintf(note, size, "repository %s is not tracked", p->repo_urls[0]);
+		snprintf(note, size, "repository not tracked: %s", p->repo_urls[0]);
 	return false;
 }
 

@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -238,6 +240,63 @@ void harness_cleanup(struct amicd_proc *p)
 	if (p->dir[0] != '\0' && getenv("AMICD_KEEP_TEST_DIRS") == NULL)
 		nftw(p->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	p->dir[0] = '\0';
+}
+
+/* --- raw sockets ---------------------------------------------------------- */
+
+int h_connect(const struct amicd_proc *p, const char *src)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p->port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	if (src != NULL) {
+		struct sockaddr_in from = { .sin_family = AF_INET };
+
+		inet_pton(AF_INET, src, &from.sin_addr);
+		if (bind(fd, (struct sockaddr *)&from, sizeof from) != 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	if (connect(fd, (struct sockaddr *)&to, sizeof to) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+long h_raw(const struct amicd_proc *p, const void *req, size_t len, char *resp, size_t size, int timeout_ms)
+{
+	int fd = h_connect(p, NULL);
+	int64_t deadline = h_now_ms() + timeout_ms;
+	size_t got = 0;
+
+	if (fd < 0)
+		return -1;
+	if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		close(fd);
+		return -1;
+	}
+	while (got + 1 < size && h_now_ms() < deadline) {
+		struct timeval tv = { 0, 100 * 1000 };
+		ssize_t n;
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		n = recv(fd, resp + got, size - 1 - got, 0);
+		if (n == 0)
+			break;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			continue;
+		if (n < 0)
+			break;
+		got += (size_t)n;
+	}
+	resp[got] = '\0';
+	close(fd);
+	return (long)got;
 }
 
 /* --- HTTP ----------------------------------------------------------------- */

@@ -90,6 +90,15 @@ void http_result_free(struct http_result *r);
 /* h_header — value of a response header (case-insensitive), copied into buf; NULL if absent. */
 const char *h_header(const struct http_result *r, const char *name, char *buf, size_t size);
 
+/*
+ * h_connect — a TCP connection to amicd from source address src ("127.0.0.2";
+ * NULL: any), blocking; -1 on error. h_raw — send req as it is (any bytes),
+ * then read the answer into resp (NUL-terminated) until amicd closes the
+ * connection or timeout_ms passes; returns the bytes read, -1 on error.
+ */
+int h_connect(const struct amicd_proc *p, const char *src);
+long h_raw(const struct amicd_proc *p, const void *req, size_t len, char *resp, size_t size, int timeout_ms);
+
 /* Fixtures and files. Caller frees. */
 char *h_fixture(const char *name, size_t *len);
 char *h_read_file(const char *path, size_t *len);
