@@ -651,6 +651,28 @@ static void test_errors(void **state)
 	fx->label = NULL;
 }
 
+/* Two ASGs without an identifier sharing a pin file: every error, never a crash (it was a NULL strcmp). */
+static void test_no_identifiers_same_pin_file(void **state)
+{
+	struct fx *fx = *state;
+	const char *asg = "  - provider: asg\n    account: stage\n    region: eu-west-1\n    pin: { file: /tmp/same.yml }\n"
+			  "    image:\n" LAST;
+	char *one = replace_once(MINIMAL, "  - provider: asg\n    identifier: workers-stage\n    account: stage\n"
+				 "    region: eu-west-1\n" IMAGE, asg);
+	char *text = NULL;
+	enum amicd_rc rc;
+
+	assert_non_null(one);
+	assert_true(asprintf(&text, "%s%s", one, asg) > 0);
+	rc = load(fx, text);
+	assert_failed(fx, rc, AMICD_ERR_CONFIG, -1);
+	assert_diag(fx, 10, 5, "missing required key \"identifier\"");
+	assert_diag(fx, 16, 5, "missing required key \"identifier\"");
+	assert_diag(fx, 16, 5, "ASG \"(no identifier)\" and \"(no identifier)\" would write the same pin file /tmp/same.yml");
+	free(one);
+	free(text);
+}
+
 /* Diagnostics name what is wrong, never the secret itself. */
 static void test_errors_hide_secrets(void **state)
 {
@@ -897,6 +919,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_minimal_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_basic_ipv6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_identifiers_same_pin_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_hide_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_good_refs_load, setup, teardown),
 		cmocka_unit_test(test_ref_valid),

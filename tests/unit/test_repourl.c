@@ -71,6 +71,21 @@ static const struct norm_case other[] = {
 	{ "ssh:// without path", "ssh://git@gitlab.example.net:2222", NULL },
 	{ "unknown scheme", "ftp://gitlab.example.net/platform/golden-images", NULL },
 	{ "file scheme", "file:///srv/git/golden-images.git", NULL },
+	{ "a slash for a host", "/:p", NULL },
+	{ "a host with a slash in it", "git@gitlab.example.net/x:platform/golden-images", NULL },
+	{ "two @", "a@b@gitlab.example.net:platform/golden-images", NULL },
+	{ "a port that is not a number", "https://gitlab.example.net:http/platform/golden-images", NULL },
+	{ ".git twice", "https://gitlab.example.net/platform/golden-images.git.git",
+	  "https://gitlab.example.net/platform/golden-images" },
+	{ ".git then a slash then .git", "https://gitlab.example.net/platform/golden-images.git/.git/",
+	  "https://gitlab.example.net/platform/golden-images" },
+};
+
+/* Inputs a fuzzer or a careless sender might send: whatever comes out must be a fixed point. */
+static const char *const odd[] = {
+	"/:p", ":p", "x:/p", "https:////p", "https://h//p", "https://h/p/ ", "https://h/p.GIT/",
+	"https://h/p\t.git", "git@h:/p", "ssh://h:99999/p", "https://h:123456/p", "https://h/a://b",
+	"https://h/p?.git", "https://h/p#x/.git", "HTTP://H:80/p", " \tgit@h:p ", "https://h/\x01",
 };
 
 /* Run every case; a failure names the case and shows input, result and expectation. */
@@ -127,6 +142,24 @@ static void test_idempotent(void **state)
 	}
 }
 
+/* Every odd input: NULL, or a normal form that normalises to itself. */
+static void test_idempotent_on_odd_input(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+		char *once = repo_url_normalize(odd[i]);
+		char *twice = once != NULL ? repo_url_normalize(once) : NULL;
+		bool ok = once == NULL || (twice != NULL && strcmp(once, twice) == 0);
+
+		if (!ok)
+			print_error("\"%s\" -> \"%s\" -> %s\n", odd[i], once, twice != NULL ? twice : "NULL");
+		free(twice);
+		free(once);
+		if (!ok)
+			fail_msg("normalising \"%s\" twice changed it", odd[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -134,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_other_forms),
 		cmocka_unit_test(test_null_input),
 		cmocka_unit_test(test_idempotent),
+		cmocka_unit_test(test_idempotent_on_odd_input),
 	};
 
 	return cmocka_run_group_tests_name("repourl", tests, NULL, NULL);

@@ -778,6 +778,44 @@ static void put_rejected(struct fx *fx, int i, size_t keep)
 	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
 }
 
+/* Rejected bodies are bounded in bytes too: 1,000 rows of 1 MiB would be a gigabyte. */
+static void test_rejected_bounded_in_bytes(void **state)
+{
+	struct fx *fx = *state;
+	const size_t size = 400 * 1024;
+	char *body = malloc(size);
+	sqlite3 *db;
+
+	assert_non_null(body);
+	memset(body, 'x', size);
+	open_migrated(fx, 1000);
+	for (int i = 0; i < 6; i++) {
+		struct store_rejected rj = { .source = "gitlab", .code = "bad_request", .message = "m",
+					     .headers_json = "{}", .body = body, .body_len = size };
+
+		assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+		assert_int_equal(store_rejected_put(fx->st, &rj, 1000, 1024 * 1024, &fx->err), AMICD_OK);
+		assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+	}
+	/* 400 KiB each, 1 MiB kept: the newest two (800 KiB), not three (1.2 MiB) */
+	db = raw_open(fx->db);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM rejected_deliveries"), 2);
+	assert_int_equal(raw_int(db, "SELECT min(id) FROM rejected_deliveries"), 5);
+	assert_true(raw_int(db, "SELECT sum(length(body)) FROM rejected_deliveries") <= 1024 * 1024);
+	sqlite3_close(db);
+	/* a body larger than the bound alone: it is kept (the newest always is), the rest goes */
+	{
+		struct store_rejected rj = { .source = "gitlab", .code = "bad_request", .message = "m",
+					     .headers_json = "{}", .body = body, .body_len = size };
+
+		assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+		assert_int_equal(store_rejected_put(fx->st, &rj, 1000, 100 * 1024, &fx->err), AMICD_OK);
+		assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+	}
+	assert_int_equal(count(fx, "rejected_deliveries"), 1);
+	free(body);
+}
+
 static void test_rejected_bounded(void **state)
 {
 	struct fx *fx = *state;
@@ -1173,6 +1211,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_put_invalid_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_unknown_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejected_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rejected_bounded_in_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_every_call_of_a_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_commit_full_rolls_back_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_commit_ioerr, setup, teardown),
