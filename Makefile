@@ -5,6 +5,7 @@
 #   make SANITIZE=address,undefined test   the same under ASan/UBSan, built in build/sanitize
 #   make run             serve examples/amicd.yml, database under var/
 #   make bench           wrk against amicd, a bare libmicrohttpd server and adnanh/webhook
+#   make fuzz            every libFuzzer harness for FUZZ_SECONDS (clang; installed as needed)
 #   make install         PREFIX=/usr/local DESTDIR=
 .DELETE_ON_ERROR:
 .SUFFIXES:
@@ -48,14 +49,17 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 HARNESS_OBJ := $(BUILD)/obj/tests/harness.o
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz_replay_%)
 
-.PHONY: all deps test unit integration run bench install clean check-config
+.PHONY: all deps test unit integration run bench install clean check-config fuzz
 
 all: $(BUILD)/amicd
 
 # One deps step per make run (parallel apt-get calls would fight over the dpkg
 # lock); what it installs follows the goal.
-DEPS_LEVEL := $(if $(filter bench,$(MAKECMDGOALS)),bench,$(if $(filter test unit integration,$(MAKECMDGOALS)),test,build))
+DEPS_LEVEL := $(if $(filter bench,$(MAKECMDGOALS)),bench,$(if $(filter fuzz,$(MAKECMDGOALS)),fuzz,$(if $(filter test unit integration,$(MAKECMDGOALS)),test,build)))
 deps:
 	@scripts/deps.sh $(DEPS_LEVEL)
 
@@ -97,6 +101,17 @@ $(BUILD)/obj/tests/%.o: tests/integration/%.c | deps
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -c -o $@ $<
 
+$(BUILD)/obj/tests/%.o: tests/fuzz/%.c | deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The fuzz harnesses as plain programs that replay their seeds and regressions.
+$(FUZZ_REPLAY): $(BUILD)/tests/fuzz_replay_%: $(BUILD)/obj/tests/fuzz_%.o $(BUILD)/obj/tests/replay_main.o $(BUILD)/libamicd.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(UNIT_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UNIT_SUPPORT_OBJ) $(BUILD)/libamicd.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
@@ -107,16 +122,47 @@ $(INTEG_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(BUILD)/l
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
-test: $(BUILD)/amicd $(UNIT_BIN) $(INTEG_BIN) | deps
-	@AMICD_BIN=$(abspath $(BUILD)/amicd) AMICD_TEST_DATA=$(abspath tests/data) \
-		scripts/run-tests.sh $(UNIT_BIN) $(INTEG_BIN)
+test: $(BUILD)/amicd $(UNIT_BIN) $(FUZZ_REPLAY) $(INTEG_BIN) | deps
+	@AMICD_BIN=$(abspath $(BUILD)/amicd) AMICD_TEST_DATA=$(abspath tests/data) AMICD_FUZZ_DIR=$(abspath tests/fuzz) \
+		scripts/run-tests.sh $(UNIT_BIN) $(FUZZ_REPLAY) $(INTEG_BIN)
 
-unit: $(UNIT_BIN) | deps
-	@AMICD_TEST_DATA=$(abspath tests/data) scripts/run-tests.sh $(UNIT_BIN)
+unit: $(UNIT_BIN) $(FUZZ_REPLAY) | deps
+	@AMICD_TEST_DATA=$(abspath tests/data) AMICD_FUZZ_DIR=$(abspath tests/fuzz) \
+		scripts/run-tests.sh $(UNIT_BIN) $(FUZZ_REPLAY)
 
 integration: $(BUILD)/amicd $(INTEG_BIN) | deps
 	@AMICD_BIN=$(abspath $(BUILD)/amicd) AMICD_TEST_DATA=$(abspath tests/data) \
 		scripts/run-tests.sh $(INTEG_BIN)
+
+# --- fuzzing (clang's libFuzzer) -----------------------------------------------
+# make fuzz [FUZZ_SECONDS=30]: build every harness with -fsanitize=fuzzer,address,undefined
+# and run each for FUZZ_SECONDS on its corpus (build/fuzz/corpus/<name>, grown from
+# tests/fuzz/seeds/<name>). A crash fails the run and is kept under build/fuzz/crashes/:
+# copy it into tests/fuzz/regressions/<name>/, where make test replays it for good.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_DIR     := build/fuzz
+FUZZ_FLAGS   := -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all -D_GNU_SOURCE -pthread \
+                -DAMICD_VERSION='"$(VERSION)"' -DAMICD_GIT_REV='"$(GIT_REV)"' -Isrc -Itests/fuzz
+FUZZ_LIB_OBJ := $(SRC:src/%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/migrations.gen.o
+FUZZ_BIN     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+.SECONDARY: $(FUZZ_LIB_OBJ)
+
+$(FUZZ_DIR)/obj/%.o: src/%.c | deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZCC  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/obj/migrations.gen.o: $(BUILD)/gen/migrations.gen.c | deps
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ) | deps
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS)
+
+fuzz: $(FUZZ_BIN) | deps
+	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 # --- run, bench, install -----------------------------------------------------
 run: $(BUILD)/amicd

@@ -5,7 +5,7 @@
 # what is missing, so `make` on a prepared machine costs nothing. Needs root to
 # install; without root it names the missing packages and exits 1.
 #
-# usage: scripts/deps.sh [build|test|bench]   (each level includes the ones before)
+# usage: scripts/deps.sh [build|test|bench|fuzz]   (bench and fuzz include test, test includes build)
 set -eu
 
 level=${1:-build}
@@ -32,7 +32,7 @@ else
 	missing="$missing libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libsqlite3-dev"
 fi
 case $level in
-test|bench)
+test|bench|fuzz)
 	if command -v pkg-config >/dev/null 2>&1; then need_pc cmocka libcmocka-dev; else missing="$missing libcmocka-dev"; fi
 	;;
 esac
@@ -43,6 +43,17 @@ bench)
 	need_cmd curl curl
 	need_cmd ss iproute2
 	need_cmd python3 python3-minimal
+	;;
+esac
+
+case $level in
+fuzz)
+	need_cmd clang clang
+	# libFuzzer's runtime (-fsanitize=fuzzer) is in clang's runtime library package
+	if ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 &&
+	   ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1; then
+		missing="$missing libclang-rt-dev"
+	fi
 	;;
 esac
 

@@ -79,6 +79,17 @@ bool crypto_base64_decode(const char *in, size_t in_len, unsigned char **out, si
 		pad++;
 	if (in[in_len - 2] == '=')
 		pad++;
+	if (pad > 0) {
+		/* canonical only: the bits the padding leaves over must be zero, so that one
+		 * byte string has exactly one encoding (found by fuzz_auth) */
+		static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		unsigned v = (unsigned)(strchr(alphabet, in[in_len - 1 - pad]) - alphabet);
+
+		if ((pad == 1 && (v & 0x03) != 0) || (pad == 2 && (v & 0x0f) != 0)) {
+			free(buf);
+			return false;
+		}
+	}
 	*out = buf;
 	*out_len = (size_t)n - pad;
 	return true;

@@ -21,8 +21,9 @@ bool crypto_hmac_sha256(const void *key, size_t key_len, const void *const *part
 			const size_t *part_lens, size_t n, unsigned char out[32]);
 
 /*
- * crypto_base64_decode — decode standard base64 (with padding) into *out
- * (caller frees). Returns false on bad input or out of memory.
+ * crypto_base64_decode — decode standard base64 (with padding, canonical: the
+ * bits left over before the padding are zero) into *out (caller frees).
+ * Returns false on bad input or out of memory.
  */
 bool crypto_base64_decode(const char *in, size_t in_len, unsigned char **out, size_t *out_len);
 

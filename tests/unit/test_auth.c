@@ -528,6 +528,16 @@ static void test_base64_decode_rejects_misplaced_padding(void **state)
 	check_decode_fails("YQ==YWJj");
 }
 
+/* One byte string, one encoding: bits left over before the padding must be zero (fuzz_auth found it). */
+static void test_base64_decode_rejects_noncanonical(void **state)
+{
+	(void)state;
+	check_decode_fails("YR==");      /* "a" is YQ== */
+	check_decode_fails("YWJ=");      /* "ab" is YWI= */
+	check_decode_fails("ZYZlbnR=");  /* the fuzzer's input */
+	check_decode("ZYZlbnQ=", "\x65\x86\x65\x6e\x74", 5);
+}
+
 static void test_base64_encode(void **state)
 {
 	static const struct {
@@ -598,6 +608,7 @@ int main(void)
 		cmocka_unit_test(test_crypto_equal),
 		cmocka_unit_test(test_base64_decode),
 		cmocka_unit_test(test_base64_decode_rejects_misplaced_padding),
+		cmocka_unit_test(test_base64_decode_rejects_noncanonical),
 		cmocka_unit_test(test_base64_encode),
 		cmocka_unit_test(test_sha256_hex),
 		cmocka_unit_test(test_hmac_sha256_rfc4231),
