@@ -20,6 +20,7 @@
 
 #define EVENTS_DEFAULT_LIMIT 50
 #define EVENTS_MAX_LIMIT 500
+#define STALL_MS 30000            /* work waiting this long without being taken: not ready */
 
 enum amicd_rc api_read_precheck(struct http_request *req, void *cls, struct amicd_error *err)
 {
@@ -549,8 +550,8 @@ void api_healthz(struct http_request *req, void *cls)
 /*
  * Ready: the database was migrated at start (or amicd would not run), its file
  * is still the one amicd writes, the writer can commit (while it cannot, it
- * probes every second, so this turns ready again on its own), and the worker's
- * passes succeed. Nothing here touches the store: a probe never waits on a
+ * probes every second, so this turns ready again on its own) and takes what is
+ * queued, and the worker's passes succeed and start when there is work. Nothing here touches the store: a probe never waits on a
  * slow read or a busy disk.
  */
 void api_readyz(struct http_request *req, void *cls)
@@ -560,14 +561,24 @@ void api_readyz(struct http_request *req, void *cls)
 	struct worker_health wh;
 	char since[32], reason[600];
 
+	int64_t now = util_now_ms();
+
 	ingest_health_get(app->ingest, &ih);
 	worker_health_get(app->worker, &wh);
 	if (ih.db_moved || ih.failing) {
 		util_format_time_s(ih.failing_since_ms, since, sizeof since);
 		snprintf(reason, sizeof reason, "the database cannot be written: %s", ih.error);
+	} else if (ih.waiting_since_ms != 0 && now - ih.waiting_since_ms > STALL_MS) {
+		util_format_time_s(ih.waiting_since_ms, since, sizeof since);
+		snprintf(reason, sizeof reason, "the writer has not taken a delivery for %lld s (a commit hangs)",
+			 (long long)(now - ih.waiting_since_ms) / 1000);
 	} else if (wh.failing) {
 		util_format_time_s(wh.failing_since_ms, since, sizeof since);
 		snprintf(reason, sizeof reason, "the worker cannot record facts and decisions: %s", wh.error);
+	} else if (wh.woken_since_ms != 0 && now - wh.woken_since_ms > STALL_MS) {
+		util_format_time_s(wh.woken_since_ms, since, sizeof since);
+		snprintf(reason, sizeof reason, "the worker has not started on new events for %lld s",
+			 (long long)(now - wh.woken_since_ms) / 1000);
 	} else {
 		http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
 		return;

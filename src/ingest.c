@@ -172,6 +172,7 @@ static void *writer(void *arg)
 		batch = ig->head;
 		n = ig->queued;
 		ig->head = ig->tail = NULL;
+		ig->health.waiting_since_ms = 0;
 		ig->queued = 0;
 		ig->writing = n;
 		pthread_mutex_unlock(&ig->lock);
@@ -254,10 +255,12 @@ enum amicd_rc ingest_submit(struct ingest *ig, struct ingest_item *item)
 	if (ig->stopping || ig->queued + ig->writing >= ig->max_queued) {
 		rc = AMICD_ERR_BUSY;
 	} else {
-		if (ig->tail != NULL)
+		if (ig->tail != NULL) {
 			ig->tail->next = item;
-		else
+		} else {
 			ig->head = item;
+			ig->health.waiting_since_ms = util_now_ms();
+		}
 		ig->tail = item;
 		ig->queued++;
 		pthread_cond_signal(&ig->wake);

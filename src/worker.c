@@ -163,6 +163,9 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 	enum amicd_rc rc;
 
 	*more = false;
+	pthread_mutex_lock(&w->lock);
+	w->health.woken_since_ms = 0; /* the wake-up is being answered */
+	pthread_mutex_unlock(&w->lock);
 	if (promoted == NULL || b == NULL) {
 		free(promoted);
 		free(b);
@@ -339,6 +342,8 @@ void worker_wake(void *arg)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->woken = true;
+	if (w->health.woken_since_ms == 0)
+		w->health.woken_since_ms = util_now_ms();
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 }
@@ -350,6 +355,8 @@ void worker_pin_changed(struct worker *w, size_t index)
 	pthread_mutex_lock(&w->lock);
 	w->pin_dirty[index] = true;
 	w->woken = true;
+	if (w->health.woken_since_ms == 0)
+		w->health.woken_since_ms = util_now_ms();
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 }
