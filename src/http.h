@@ -61,7 +61,7 @@ struct http_options {
 	unsigned port;              /* 0: any free port (see http_port) */
 	size_t max_body_bytes;
 	unsigned threads;           /* 0 or 1: one thread */
-	unsigned blocking_threads;  /* threads for blocking routes; 0: 2 */
+	unsigned blocking_threads;  /* threads for blocking routes; 0: 4 */
 	unsigned max_connections;   /* 0: 1024 */
 	unsigned max_connections_per_address; /* 0: no limit per client address */
 	unsigned idle_timeout_s;    /* a connection silent this long is closed */
