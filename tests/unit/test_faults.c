@@ -50,6 +50,7 @@ struct fx {
 	char *push;           /* gitlab-push.json */
 	int n;                /* deliveries made, for unique keys */
 	int acked;            /* deliveries answered 2xx */
+	bool frozen;          /* the ASG's state after the last admin action that went through */
 };
 
 struct reply {
@@ -334,60 +335,96 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The operations whose every call is failed in turn, and how. */
-static const unsigned ops[] = { FAULTVFS_WRITE, FAULTVFS_SYNC, FAULTVFS_TRUNCATE };
+/*
+ * One operation of the server, faulted at each of its calls in turn: clean()
+ * does it once without a fault (its calls on thread are counted); attempt()
+ * does it with the fault armed and returns whether the fault fired — when it
+ * did not (the operation took another path), attempt() has checked that it
+ * succeeded, otherwise that it failed the way it must; recover() runs once the
+ * fault is lifted and checks that the same operation goes through again.
+ */
+struct faulted_op {
+	const char *thread;
+	void (*clean)(struct fx *fx);
+	bool (*attempt)(struct fx *fx, unsigned op, int k);
+	void (*recover)(struct fx *fx);
+};
 
-static int fault_rc(unsigned op, int kind)
+/* Fail every write, sync and truncate of fo, with a full disk and with an I/O error; how many fired. */
+static int fault_every_call(struct fx *fx, const struct faulted_op *fo)
 {
-	return kind == 0 ? faultvfs_full_rc(op) : faultvfs_ioerr_rc(op);
-}
-
-/* --- deliveries ------------------------------------------------------------- */
-
-static void test_every_call_of_a_delivery_commit(void **state)
-{
-	struct fx *fx = *state;
+	static const unsigned ops[] = { FAULTVFS_WRITE, FAULTVFS_SYNC, FAULTVFS_TRUNCATE };
 	int faulted = 0;
 
 	for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
 		for (int kind = 0; kind < 2; kind++) {
-			struct reply r;
 			int calls;
 
-			/* how many such calls one delivery's commit makes now (the writer's thread only) */
-			faultvfs_only_thread("amicd-ingest");
+			faultvfs_only_thread(fo->thread);
 			faultvfs_count_reset();
-			assert_int_equal(deliver(fx, &r), 202);
-			reply_free(&r);
+			fo->clean(fx);
 			calls = faultvfs_count(ops[o]);
 			faultvfs_disarm();
 			for (int k = 1; k <= calls; k++) {
-				long status;
+				bool fired;
 
-				faultvfs_only_thread("amicd-ingest");
-				faultvfs_arm(ops[o], FAULTVFS_ANY, k, true, fault_rc(ops[o], kind));
-				status = deliver(fx, &r);
-				if (faultvfs_fired() == 0) {
-					assert_int_equal(status, 202);
-					reply_free(&r);
-					faultvfs_disarm();
-					continue;
-				}
-				faulted++;
-				/* the disk is "full": 503 with Retry-After, and not ready */
-				if (status != 503)
-					fail_msg("op %u call %d: answered %ld: %s", ops[o], k, status, r.body ? r.body : "");
-				assert_string_equal(r.retry_after, "5");
-				reply_free(&r);
-				assert_int_equal(get_status(fx, "/readyz"), 503);
-				/* the fault is lifted: ready again and accepting, without a restart */
+				faultvfs_only_thread(fo->thread);
+				faultvfs_arm(ops[o], FAULTVFS_ANY, k, true,
+					     kind == 0 ? faultvfs_full_rc(ops[o]) : faultvfs_ioerr_rc(ops[o]));
+				fired = fo->attempt(fx, ops[o], k);
 				faultvfs_disarm();
-				assert_true(wait_status(fx, "/readyz", 200, WAIT_MS));
-				assert_int_equal(deliver(fx, &r), 202);
-				reply_free(&r);
+				if (fired) {
+					faulted++;
+					fo->recover(fx);
+				}
 			}
 		}
 	}
+	return faulted;
+}
+
+/* --- deliveries ------------------------------------------------------------- */
+
+static void delivery_clean(struct fx *fx)
+{
+	struct reply r;
+
+	assert_int_equal(deliver(fx, &r), 202);
+	reply_free(&r);
+}
+
+static bool delivery_attempt(struct fx *fx, unsigned op, int k)
+{
+	struct reply r;
+	long status = deliver(fx, &r);
+
+	if (faultvfs_fired() == 0) {
+		assert_int_equal(status, 202);
+		reply_free(&r);
+		return false;
+	}
+	/* the disk is "full": 503 with Retry-After, and not ready */
+	if (status != 503)
+		fail_msg("op %u call %d: answered %ld: %s", op, k, status, r.body ? r.body : "");
+	assert_string_equal(r.retry_after, "5");
+	reply_free(&r);
+	assert_int_equal(get_status(fx, "/readyz"), 503);
+	return true;
+}
+
+static void delivery_recover(struct fx *fx)
+{
+	/* ready again and accepting, without a restart */
+	assert_true(wait_status(fx, "/readyz", 200, WAIT_MS));
+	delivery_clean(fx);
+}
+
+static void test_every_call_of_a_delivery_commit(void **state)
+{
+	static const struct faulted_op fo = { "amicd-ingest", delivery_clean, delivery_attempt, delivery_recover };
+	struct fx *fx = *state;
+	int faulted = fault_every_call(fx, &fo);
+
 	print_message("%d delivery commits faulted; every one answered 503, then recovered\n", faulted);
 	assert_true(faulted > 0);
 	/* nothing acknowledged is missing */
@@ -396,53 +433,44 @@ static void test_every_call_of_a_delivery_commit(void **state)
 
 /* --- the worker's pass ------------------------------------------------------ */
 
+#define QUEUED "SELECT count(*) FROM events WHERE status = 'queued'"
+
+static void pass_clean(struct fx *fx)
+{
+	delivery_clean(fx);
+	assert_true(wait_db(fx, QUEUED, 0, WAIT_MS));
+}
+
+static bool pass_attempt(struct fx *fx, unsigned op, int k)
+{
+	int64_t until = now_ms() + WAIT_MS;
+
+	(void)op;
+	(void)k;
+	/* the delivery itself commits: the writer's thread is not faulted */
+	delivery_clean(fx);
+	/* give the worker its pass; it fails or goes through another path */
+	while (faultvfs_fired() == 0 && db_int(fx, QUEUED) != 0 && now_ms() < until)
+		pause_ms(10);
+	if (faultvfs_fired() == 0)
+		return false;
+	assert_true(wait_status(fx, "/readyz", 503, WAIT_MS));
+	return true;
+}
+
+static void pass_recover(struct fx *fx)
+{
+	/* the next delivery wakes the worker, and everything queued is processed */
+	pass_clean(fx);
+	assert_true(wait_status(fx, "/readyz", 200, WAIT_MS));
+}
+
 static void test_every_call_of_a_worker_pass(void **state)
 {
+	static const struct faulted_op fo = { "amicd-worker", pass_clean, pass_attempt, pass_recover };
 	struct fx *fx = *state;
-	int faulted = 0;
+	int faulted = fault_every_call(fx, &fo);
 
-	for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
-		for (int kind = 0; kind < 2; kind++) {
-			struct reply r;
-			int calls;
-
-			faultvfs_only_thread("amicd-worker");
-			faultvfs_count_reset();
-			assert_int_equal(deliver(fx, &r), 202);
-			reply_free(&r);
-			assert_true(wait_db(fx, "SELECT count(*) FROM events WHERE status = 'queued'", 0, WAIT_MS));
-			calls = faultvfs_count(ops[o]);
-			faultvfs_disarm();
-			for (int k = 1; k <= calls; k++) {
-				faultvfs_only_thread("amicd-worker");
-				faultvfs_arm(ops[o], FAULTVFS_ANY, k, true, fault_rc(ops[o], kind));
-				/* the delivery itself commits: the writer's thread is not faulted */
-				assert_int_equal(deliver(fx, &r), 202);
-				reply_free(&r);
-				/* give the worker its pass; it fails or goes through another path */
-				{
-					int64_t until = now_ms() + WAIT_MS;
-
-					while (faultvfs_fired() == 0 &&
-					       db_int(fx, "SELECT count(*) FROM events WHERE status = 'queued'") != 0 &&
-					       now_ms() < until)
-						pause_ms(10);
-				}
-				if (faultvfs_fired() == 0) {
-					faultvfs_disarm();
-					continue;
-				}
-				faulted++;
-				assert_true(wait_status(fx, "/readyz", 503, WAIT_MS));
-				faultvfs_disarm();
-				/* lifted: the next delivery wakes the worker, and everything queued is processed */
-				assert_int_equal(deliver(fx, &r), 202);
-				reply_free(&r);
-				assert_true(wait_db(fx, "SELECT count(*) FROM events WHERE status = 'queued'", 0, WAIT_MS));
-				assert_true(wait_status(fx, "/readyz", 200, WAIT_MS));
-			}
-		}
-	}
 	print_message("%d worker passes faulted; each was retried and went through\n", faulted);
 	assert_true(faulted > 0);
 	assert_int_equal(db_int(fx, "SELECT count(*) FROM events"), fx->acked);
@@ -451,66 +479,62 @@ static void test_every_call_of_a_worker_pass(void **state)
 
 /* --- an admin action -------------------------------------------------------- */
 
-static long freeze(struct fx *fx, bool frozen, struct reply *r)
+#define FROZEN "SELECT frozen FROM asg_state WHERE asg = 'workers-stage'"
+
+/* Freeze the ASG when it is not, unfreeze it when it is: its status, and the reply. */
+static long toggle_freeze(struct fx *fx, struct reply *r)
 {
 	const char *headers[] = { "Content-Type: application/json", "Authorization: Bearer " ADMIN_TOKEN, NULL };
 
-	request(fx, "POST", frozen ? "/api/v1/admin/asgs/workers-stage/freeze" : "/api/v1/admin/asgs/workers-stage/unfreeze",
+	request(fx, "POST", fx->frozen ? "/api/v1/admin/asgs/workers-stage/unfreeze" : "/api/v1/admin/asgs/workers-stage/freeze",
 		headers, "{\"reason\":\"fault test\"}", r);
+	if (r->status == 200)
+		fx->frozen = !fx->frozen;
 	return r->status;
+}
+
+static void admin_clean(struct fx *fx)
+{
+	struct reply r;
+
+	assert_int_equal(toggle_freeze(fx, &r), 200);
+	reply_free(&r);
+}
+
+static bool admin_attempt(struct fx *fx, unsigned op, int k)
+{
+	struct reply r;
+	long status = toggle_freeze(fx, &r);
+
+	if (faultvfs_fired() == 0) {
+		assert_int_equal(status, 200);
+		reply_free(&r);
+		return false;
+	}
+	if (status != 503)
+		fail_msg("op %u call %d: admin answered %ld: %s", op, k, status, r.body ? r.body : "");
+	assert_string_equal(r.retry_after, "5");
+	reply_free(&r);
+	assert_int_equal(db_int(fx, FROZEN), fx->frozen); /* nothing changed */
+	return true;
+}
+
+static void admin_recover(struct fx *fx)
+{
+	/* the same action goes through, and deliveries never stopped */
+	admin_clean(fx);
+	delivery_clean(fx);
 }
 
 static void test_every_call_of_an_admin_action(void **state)
 {
+	static const struct faulted_op fo = { "amicd-http-pool", admin_clean, admin_attempt, admin_recover };
 	struct fx *fx = *state;
-	int faulted = 0;
-	bool frozen = false;
+	int faulted = fault_every_call(fx, &fo);
 
-	for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
-		for (int kind = 0; kind < 2; kind++) {
-			struct reply r;
-			int calls;
-
-			faultvfs_only_thread("amicd-http-pool");
-			faultvfs_count_reset();
-			frozen = !frozen;
-			assert_int_equal(freeze(fx, frozen, &r), 200);
-			reply_free(&r);
-			calls = faultvfs_count(ops[o]);
-			faultvfs_disarm();
-			for (int k = 1; k <= calls; k++) {
-				long status;
-
-				faultvfs_only_thread("amicd-http-pool");
-				faultvfs_arm(ops[o], FAULTVFS_ANY, k, true, fault_rc(ops[o], kind));
-				status = freeze(fx, !frozen, &r);
-				if (faultvfs_fired() == 0) {
-					assert_int_equal(status, 200);
-					frozen = !frozen;
-					reply_free(&r);
-					faultvfs_disarm();
-					continue;
-				}
-				faulted++;
-				if (status != 503)
-					fail_msg("op %u call %d: admin answered %ld: %s", ops[o], k, status, r.body ? r.body : "");
-				assert_string_equal(r.retry_after, "5");
-				reply_free(&r);
-				/* nothing changed */
-				assert_int_equal(db_int(fx, "SELECT frozen FROM asg_state WHERE asg = 'workers-stage'"), frozen);
-				faultvfs_disarm();
-				/* lifted: the same action goes through, and deliveries never stopped */
-				assert_int_equal(freeze(fx, !frozen, &r), 200);
-				frozen = !frozen;
-				reply_free(&r);
-				assert_int_equal(deliver(fx, &r), 202);
-				reply_free(&r);
-			}
-		}
-	}
 	print_message("%d admin actions faulted; each answered 503 and changed nothing, then went through\n", faulted);
 	assert_true(faulted > 0);
-	assert_int_equal(db_int(fx, "SELECT frozen FROM asg_state WHERE asg = 'workers-stage'"), frozen);
+	assert_int_equal(db_int(fx, FROZEN), fx->frozen);
 }
 
 /* --- the database removed under the server ------------------------------------ */
