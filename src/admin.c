@@ -88,18 +88,12 @@ static bool only_keys(struct http_request *req, json_t *body, const char *const 
 	return true;
 }
 
+/* The worker writes the promoted ASGs' pin files; each written file releases its trigger. */
 static void after_promotions(struct app *app, const bool *promoted)
 {
-	bool any = false;
-
-	for (size_t i = 0; i < app->cfg->n_asgs; i++) {
-		if (!promoted[i])
-			continue;
-		worker_pin_changed(app->worker, i);
-		any = true;
-	}
-	if (any)
-		trigger_wake(app->trigger);
+	for (size_t i = 0; i < app->cfg->n_asgs; i++)
+		if (promoted[i])
+			worker_pin_changed(app->worker, i);
 }
 
 void admin_replay(struct http_request *req, void *cls)
@@ -348,10 +342,8 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 	    "image_id", r.ami->image_id, "promotion_id", (json_int_t)promotion_id, "actor", "admin", "reason", reason,
 	    "already_pinned", already);
 	store_asg_facts_free(&facts);
-	if (!already) {
-		worker_pin_changed(app->worker, index);
-		trigger_wake(app->trigger);
-	}
+	if (!already)
+		worker_pin_changed(app->worker, index); /* its pin file, then its trigger */
 	reply_status(req, app, asg,
 		     json_pack("{s:o,s:b}", "promotion_id", already ? json_null() : json_integer(promotion_id), "frozen", 1));
 }

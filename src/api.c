@@ -560,7 +560,6 @@ void api_readyz(struct http_request *req, void *cls)
 	struct ingest_health ih;
 	struct worker_health wh;
 	char since[32], reason[600];
-
 	int64_t now = util_now_ms();
 
 	ingest_health_get(app->ingest, &ih);

@@ -55,10 +55,9 @@ static enum amicd_rc chunk_end(struct store *st, bool shadow, enum amicd_rc rc, 
 {
 	if (rc == AMICD_OK)
 		return shadow ? store_shadow_commit(st, err) : store_commit(st, err);
-	if (shadow)
-		store_shadow_commit(st, NULL); /* the shadow is thrown away anyway */
-	else
+	if (!shadow)
 		store_rollback(st);
+	/* a failed shadow chunk is left open: the replay stops, and closing the shadow discards it */
 	return rc;
 }
 

@@ -30,7 +30,7 @@ struct trigger_stats {
 
 enum amicd_rc trigger_start(const struct config *cfg, struct trigger **out, struct amicd_error *err);
 
-/* trigger_wake — a promotion was committed: look at the outbox now. */
+/* trigger_wake — a trigger became due (its promotion's pin file is written): look at the outbox now. */
 void trigger_wake(struct trigger *t);
 
 void trigger_stats_get(struct trigger *t, struct trigger_stats *out);
