@@ -7,13 +7,13 @@
  */
 #include "admin.h"
 
-#include "api.h"
 #include "app.h"
 #include "auth.h"
 #include "decide.h"
-#include "engine.h"
-#include "replay.h"
 #include "log.h"
+#include "render.h"
+#include "replay.h"
+#include "store_facts.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -196,11 +196,11 @@ void admin_replay(struct http_request *req, void *cls)
 	    rq.kind == REPLAY_ALL ? "all" : rq.kind == REPLAY_IDS ? "event_ids" : "range", "events",
 	    (json_int_t)res.events, "facts", (json_int_t)res.facts, "promotions", (json_int_t)res.promotions,
 	    "rows_changed", (json_int_t)res.changed_rows, "ms", (double)(util_monotonic_ns() - t0) / 1e6);
-	http_reply_json(req, 200, json_pack("{s:I,s:b,s:I,s:O}", "replayed", (json_int_t)res.events, "dry_run",
+	http_reply_json(req, 200, json_pack("{s:I,s:b,s:I,s:o}", "replayed", (json_int_t)res.events, "dry_run",
 					    rq.dry_run, "promotions", (json_int_t)(rq.dry_run ? 0 : res.promotions),
-					    "decisions", res.decisions));
+					    "decisions", render_decisions(res.decisions, res.n_decisions)));
 out:
-	json_decref(res.decisions);
+	free(res.decisions);
 	free(promoted);
 	free(id_list);
 	json_decref(body);
@@ -226,14 +226,16 @@ static const char *want_reason(struct http_request *req, json_t *body)
 static void reply_status(struct http_request *req, struct app *app, const struct config_asg *asg, json_t *extra)
 {
 	struct amicd_error err;
-	json_t *status = NULL;
-	enum amicd_rc rc = api_asg_status_json(app, asg, &status, &err);
+	struct asg_status s;
+	json_t *status;
+	enum amicd_rc rc = app_asg_status(app, asg, &s, &err);
 
 	if (rc != AMICD_OK) {
 		json_decref(extra);
 		http_reply_error(req, rc, &err);
 		return;
 	}
+	status = render_asg_status(&s);
 	if (extra != NULL) {
 		json_object_set_new(extra, "asg", status);
 		http_reply_json(req, 200, extra);
@@ -283,6 +285,7 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 	struct amicd_error err = { { 0 }, { 0 } };
 	int64_t promotion_id = 0;
 	bool already = false;
+	int64_t now = util_now_ms();
 	enum amicd_rc rc;
 
 	if (!only_keys(req, body, keys))
@@ -308,26 +311,24 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 
 		decide_ready(in->asg, in->amis, in->n_amis, commit_lc, &r);
 		if (r.missing != 0) {
-			json_t *missing = api_missing_json(r.missing);
-
 			store_rollback(app->admin);
 			pthread_mutex_unlock(&app->admin_lock);
 			store_asg_facts_free(&facts);
 			LOG(LL_INFO, "manual pin refused: commit not ready", "{s:s,s:s,s:s}", "asg", asg->identifier,
 			    "commit", commit_lc, "actor", "admin");
-			http_reply_json(req, 409, json_pack("{s:{s:s,s:s,s:s,s:o}}", "error", "code", "not_ready", "message",
-							    "the commit is not ready for this ASG; see missing", "commit",
-							    commit_lc, "missing", missing));
+			amicd_error_set(&err, AMICD_ERR_NOT_READY, NULL, "the commit is not ready for this ASG; see missing");
+			http_reply_error_with(req, AMICD_ERR_NOT_READY, &err,
+					      json_pack("{s:s,s:o}", "commit", commit_lc, "missing", render_missing(r.missing)));
 			return;
 		}
 		already = in->pin != NULL && strcmp(in->pin->commit, commit_lc) == 0 &&
 			  strcmp(in->pin->image_id, r.ami->image_id) == 0;
 		if (!already)
 			rc = store_promote(app->admin, asg->identifier, commit_lc, r.ami->image_id, 0, why, "admin",
-					   util_now_ms(), &promotion_id, &err);
+					   now, &promotion_id, &err);
 	}
 	if (rc == AMICD_OK)
-		rc = store_asg_frozen_set(app->admin, asg->identifier, true, why, "admin", util_now_ms(), &err);
+		rc = store_asg_frozen_set(app->admin, asg->identifier, true, why, "admin", now, &err);
 	if (rc == AMICD_OK)
 		rc = store_commit(app->admin, &err);
 	if (rc != AMICD_OK)

@@ -6,10 +6,12 @@
 #include "app.h"
 #include "auth.h"
 #include "decide.h"
-#include "engine.h"
 #include "metrics.h"
+#include "render.h"
 #include "repourl.h"
+#include "status.h"
 #include "store.h"
+#include "store_facts.h"
 #include "utf8.h"
 #include "util.h"
 
@@ -63,18 +65,19 @@ void api_events_list(struct http_request *req, void *cls)
 {
 	struct app *app = cls;
 	long long limit = EVENTS_DEFAULT_LIMIT, before = 0;
+	struct store_event_page page;
 	struct amicd_error err;
-	json_t *out = NULL;
 	enum amicd_rc rc;
 
 	if (!query_int(req, "limit", 1, EVENTS_MAX_LIMIT, &limit) || !query_int(req, "before", 1, INT64_MAX, &before))
 		return;
-	rc = store_events_list(app->reader, (int)limit, before, &out, &err);
+	rc = store_events_list(app->reader, (int)limit, before, &page, &err);
 	if (rc != AMICD_OK) {
 		http_reply_error(req, rc, &err);
 		return;
 	}
-	http_reply_json(req, 200, out);
+	http_reply_json(req, 200, render_event_page(&page));
+	store_event_page_free(&page);
 }
 
 void api_event_get(struct http_request *req, void *cls)
@@ -84,7 +87,7 @@ void api_event_get(struct http_request *req, void *cls)
 	struct amicd_error err;
 	char *end = NULL;
 	long long id;
-	json_t *out = NULL;
+	struct store_event_row row;
 	enum amicd_rc rc;
 
 	errno = 0;
@@ -94,105 +97,16 @@ void api_event_get(struct http_request *req, void *cls)
 		http_reply_error(req, AMICD_ERR_NOT_FOUND, &err);
 		return;
 	}
-	rc = store_event_get(app->reader, id, &out, &err);
+	rc = store_event_get(app->reader, id, &row, &err);
 	if (rc != AMICD_OK) {
 		http_reply_error(req, rc, &err);
 		return;
 	}
-	http_reply_json(req, 200, out);
+	http_reply_json(req, 200, render_event(&row));
+	store_event_row_free(&row);
 }
 
 /* --- ASGs ---------------------------------------------------------------------- */
-
-json_t *api_missing_json(unsigned missing)
-{
-	json_t *list = json_array();
-
-	for (unsigned bit = 1; bit < (1u << DECIDE_MISSING_COUNT); bit <<= 1)
-		if (missing & bit)
-			json_array_append_new(list, json_string(decide_missing_name(bit)));
-	return list;
-}
-
-/* The status of one ASG: its config, pin, head, and what the decision engine says now. */
-enum amicd_rc api_asg_status_json(struct app *app, const struct config_asg *asg, json_t **out, struct amicd_error *err)
-{
-	struct store_asg_facts *facts = NULL;
-	const struct decide_input *in;
-	struct decide_result d;
-	json_t *j;
-	enum amicd_rc rc = store_asg_facts_load(app->reader, asg, &facts, err);
-
-	*out = NULL;
-	if (rc != AMICD_OK)
-		return rc;
-	in = store_asg_facts_input(facts);
-	decide(in, &d);
-	j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:s,s:s}}", "identifier", asg->identifier, "account",
-		      asg->account->name, "account_uid", asg->account->uid, "region", asg->region, "policy",
-		      asg->policy == POLICY_LATEST ? "latest" : "head", "frozen", in->asg->frozen, "repo", "url",
-		      asg->git->url_given, "ref", asg->git->ref, "tag_name", asg->git->tag_name);
-	if (in->pin != NULL)
-		json_object_set_new(j, "pin", json_pack("{s:s,s:s,s:s,s:I}", "commit", in->pin->commit, "image_id",
-							in->pin->image_id, "promoted_at",
-							store_asg_facts_pin_promoted_at(facts), "promotion_id",
-							(json_int_t)store_asg_facts_pin_promotion(facts)));
-	else
-		json_object_set_new(j, "pin", json_null());
-	if (in->head != NULL)
-		json_object_set_new(j, "head", json_pack("{s:s,s:I,s:s}", "commit", in->head->commit, "event_id",
-							 (json_int_t)store_asg_facts_head_event(facts), "received_at",
-							 store_asg_facts_head_received_at(facts)));
-	else
-		json_object_set_new(j, "head", json_null());
-	/* the state as it stands: a promotion the worker has not made yet shows as waiting */
-	json_object_set_new(j, "state", json_string(decide_state_name(d.action == DECIDE_PROMOTE ? DECIDE_WAITING : d.state)));
-	if (d.waiting_commit != NULL && d.missing != 0)
-		json_object_set_new(j, "waiting_for", json_pack("{s:s,s:o}", "commit", d.waiting_commit, "missing",
-								api_missing_json(d.missing)));
-	else if (d.action == DECIDE_PROMOTE)
-		json_object_set_new(j, "waiting_for", json_pack("{s:s,s:[]}", "commit", d.commit, "missing"));
-	else
-		json_object_set_new(j, "waiting_for", json_null());
-	json_object_set_new(j, "reason", json_string(d.reason));
-	{
-		const struct store_asg_state *st = store_asg_facts_state(facts);
-
-		json_object_set_new(j, "frozen_reason", st->known && st->frozen ? json_string(st->reason) : json_null());
-		json_object_set_new(j, "frozen_at", st->known && st->frozen ? json_string(st->changed_at) : json_null());
-	}
-	if (in->pin != NULL) {
-		const char *why = NULL;
-		const struct decide_ami *pa = store_asg_facts_pin_ami(facts);
-		bool bad = decide_pin_unavailable(in, &why);
-
-		json_object_set_new(json_object_get(j, "pin"), "ami_state",
-				    pa != NULL && pa->state != NULL ? json_string(pa->state) : json_null());
-		json_object_set_new(json_object_get(j, "pin"), "available", json_boolean(!bad));
-		json_object_set_new(json_object_get(j, "pin"), "unavailable_reason", bad ? json_string(why) : json_null());
-	}
-	{
-		/* a pin file that cannot be written holds the trigger back: the ASG says so */
-		char why[256];
-		bool failing = worker_pin_file_error(app->worker, (size_t)(asg - app->cfg->asgs), why, sizeof why);
-
-		if (in->pin != NULL) {
-			json_object_set_new(json_object_get(j, "pin"), "file_written", json_boolean(!failing));
-			json_object_set_new(json_object_get(j, "pin"), "file_error", failing ? json_string(why) : json_null());
-		}
-		if (failing) {
-			char reason[600];
-
-			snprintf(reason, sizeof reason, "the pin file %s cannot be written (%s); its trigger waits. %s",
-				 asg->pin_file, why, d.reason);
-			utf8_repair(reason);
-			json_object_set_new(j, "reason", json_string(reason));
-		}
-	}
-	store_asg_facts_free(&facts);
-	*out = j;
-	return AMICD_OK;
-}
 
 void api_asgs_list(struct http_request *req, void *cls)
 {
@@ -201,15 +115,15 @@ void api_asgs_list(struct http_request *req, void *cls)
 	struct amicd_error err;
 
 	for (size_t i = 0; i < app->cfg->n_asgs; i++) {
-		json_t *one = NULL;
-		enum amicd_rc rc = api_asg_status_json(app, &app->cfg->asgs[i], &one, &err);
+		struct asg_status s;
+		enum amicd_rc rc = app_asg_status(app, &app->cfg->asgs[i], &s, &err);
 
 		if (rc != AMICD_OK) {
 			json_decref(list);
 			http_reply_error(req, rc, &err);
 			return;
 		}
-		json_array_append_new(list, one);
+		json_array_append_new(list, render_asg_status(&s));
 	}
 	http_reply_json(req, 200, json_pack("{s:o}", "asgs", list));
 }
@@ -234,14 +148,20 @@ void api_asg_get(struct http_request *req, void *cls)
 	}
 	if (slash != NULL) {
 		long long limit = 50;
+		struct store_promotion_list list;
 
 		if (!query_int(req, "limit", 1, EVENTS_MAX_LIMIT, &limit))
 			return;
-		rc = store_promotions_json(app->reader, asg->identifier, (int)limit, &out, &err);
+		rc = store_promotions_list(app->reader, asg->identifier, (int)limit, &list, &err);
 		if (rc == AMICD_OK)
-			out = json_pack("{s:s,s:o}", "asg", asg->identifier, "promotions", out);
+			out = json_pack("{s:s,s:o}", "asg", asg->identifier, "promotions", render_promotions(&list));
+		store_promotion_list_free(&list);
 	} else {
-		rc = api_asg_status_json(app, asg, &out, &err);
+		struct asg_status s;
+
+		rc = app_asg_status(app, asg, &s, &err);
+		if (rc == AMICD_OK)
+			out = render_asg_status(&s);
 	}
 	if (rc != AMICD_OK) {
 		http_reply_error(req, rc, &err);
@@ -252,42 +172,29 @@ void api_asg_get(struct http_request *req, void *cls)
 
 /* --- commits and AMIs ---------------------------------------------------------- */
 
-/* Readiness of commit for each ASG following repo/branch: {asg: {ready, image_id, missing}}. */
-static enum amicd_rc readiness_json(struct app *app, const char *repo, const char *branch, json_t *commits,
-				    struct amicd_error *err)
+/* Readiness of commit for each ASG following repo/branch, into ready_for: {asg: {ready, image_id, missing}}. */
+static enum amicd_rc readiness(struct app *app, const char *repo, const char *branch, const char *commit,
+			       json_t *ready_for, struct amicd_error *err)
 {
 	for (size_t i = 0; i < app->cfg->n_asgs; i++) {
 		const struct config_asg *asg = &app->cfg->asgs[i];
 		struct store_asg_facts *facts = NULL;
 		const struct decide_input *in;
-		size_t k;
-		json_t *c;
+		struct decide_readiness r;
 		enum amicd_rc rc;
 
-		const char **wanted;
-
-		if (strcmp(asg->git->url, repo) != 0 || (!asg->git->ref_is_sha && strcmp(asg->git->ref, branch) != 0))
+		if (repo == NULL || branch == NULL || strcmp(asg->git->url, repo) != 0 ||
+		    (!asg->git->ref_is_sha && strcmp(asg->git->ref, branch) != 0))
 			continue;
-		wanted = calloc(json_array_size(commits) + 1, sizeof *wanted);
-		if (wanted == NULL)
-			return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
-		json_array_foreach(commits, k, c)
-			wanted[k] = json_string_value(json_object_get(c, "commit"));
-		rc = store_asg_facts_load_for(app->reader, asg, wanted, json_array_size(commits), &facts, err);
-		free(wanted);
+		rc = store_asg_facts_load_for(app->reader, asg, &commit, 1, &facts, err);
 		if (rc != AMICD_OK)
 			return rc;
 		in = store_asg_facts_input(facts);
-		json_array_foreach(commits, k, c) {
-			struct decide_readiness r;
-			json_t *ready = json_object_get(c, "ready_for");
-
-			decide_ready(in->asg, in->amis, in->n_amis, json_string_value(json_object_get(c, "commit")), &r);
-			json_object_set_new(ready, asg->identifier,
-					    json_pack("{s:b,s:o,s:o}", "ready", r.missing == 0, "image_id",
-						      r.ami != NULL ? json_string(r.ami->image_id) : json_null(),
-						      "missing", api_missing_json(r.missing)));
-		}
+		decide_ready(in->asg, in->amis, in->n_amis, commit, &r);
+		json_object_set_new(ready_for, asg->identifier,
+				    json_pack("{s:b,s:o,s:o}", "ready", r.missing == 0, "image_id",
+					      r.ami != NULL ? json_string(r.ami->image_id) : json_null(), "missing",
+					      render_missing(r.missing)));
 		store_asg_facts_free(&facts);
 	}
 	return AMICD_OK;
@@ -299,48 +206,40 @@ void api_commits(struct http_request *req, void *cls)
 	const char *repo_q = http_query(req, "repo");
 	const char *ref = http_query(req, "ref");
 	char *repo = NULL;
-	json_t *list = NULL;
+	struct store_push_list pushes = { 0 };
+	json_t *list = json_array();
 	struct amicd_error err;
 	enum amicd_rc rc;
 	long long limit = 50;
-	size_t i;
-	json_t *c;
 
 	if (!query_int(req, "limit", 1, EVENTS_MAX_LIMIT, &limit))
-		return;
+		goto out;
 	if (repo_q != NULL) {
 		repo = repo_url_normalize(repo_q);
 		if (repo == NULL) {
 			amicd_error_set(&err, AMICD_ERR_INVALID, "query.repo", "repo must be a repository URL");
 			http_reply_error(req, AMICD_ERR_INVALID, &err);
-			return;
+			goto out;
 		}
 	}
-	rc = store_pushes_json(app->reader, repo, ref, (int)limit, &list, &err);
-	if (rc == AMICD_OK) {
-		json_array_foreach(list, i, c)
-			json_object_set_new(c, "ready_for", json_object());
-		/* readiness per ASG, grouped by the repo/branch each push belongs to */
-		json_array_foreach(list, i, c) {
-			json_t *one = json_array();
+	rc = store_pushes_list(app->reader, repo, ref, (int)limit, &pushes, &err);
+	/* each push with its readiness for every ASG that follows its repo and branch */
+	for (size_t i = 0; rc == AMICD_OK && i < pushes.n; i++) {
+		json_t *c = render_push(&pushes.rows[i]), *ready_for = json_object();
 
-			if (json_object_size(json_object_get(c, "ready_for")) > 0)
-				continue;
-			json_array_append(one, c);
-			rc = readiness_json(app, json_string_value(json_object_get(c, "repo")),
-					    json_string_value(json_object_get(c, "ref")), one, &err);
-			json_decref(one);
-			if (rc != AMICD_OK)
-				break;
-		}
+		json_object_set_new(c, "ready_for", ready_for);
+		json_array_append_new(list, c);
+		rc = readiness(app, pushes.rows[i].repo, pushes.rows[i].branch, pushes.rows[i].commit, ready_for, &err);
 	}
-	free(repo);
 	if (rc != AMICD_OK) {
-		json_decref(list);
 		http_reply_error(req, rc, &err);
-		return;
+		goto out;
 	}
-	http_reply_json(req, 200, json_pack("{s:o}", "commits", list));
+	http_reply_json(req, 200, json_pack("{s:O}", "commits", list));
+out:
+	store_push_list_free(&pushes);
+	json_decref(list);
+	free(repo);
 }
 
 void api_amis(struct http_request *req, void *cls)
@@ -348,25 +247,33 @@ void api_amis(struct http_request *req, void *cls)
 	struct app *app = cls;
 	const char *commit = http_query(req, "commit");
 	const char *account = http_query(req, "account");
-	json_t *list = NULL;
+	struct store_ami_list amis;
+	json_t *list = json_array();
 	struct amicd_error err;
 	enum amicd_rc rc;
 	long long limit = 50;
 	size_t i;
 	json_t *a;
 
-	if (!query_int(req, "limit", 1, EVENTS_MAX_LIMIT, &limit))
+	if (!query_int(req, "limit", 1, EVENTS_MAX_LIMIT, &limit)) {
+		json_decref(list);
 		return;
+	}
 	for (size_t k = 0; account != NULL && k < app->cfg->n_accounts; k++)
 		if (strcmp(app->cfg->accounts[k].name, account) == 0)
 			account = app->cfg->accounts[k].uid; /* a name works as well as the id */
-	rc = store_amis_json(app->reader, commit, account, (int)limit, &list, &err);
+	rc = store_amis_list(app->reader, commit, account, (int)limit, &amis, &err);
 	if (rc != AMICD_OK) {
+		json_decref(list);
 		http_reply_error(req, rc, &err);
 		return;
 	}
-	json_array_foreach(list, i, a)
+	for (size_t k = 0; k < amis.n; k++) {
+		a = render_ami(&amis.rows[k]);
 		json_object_set_new(a, "ready_for", json_array());
+		json_array_append_new(list, a);
+	}
+	store_ami_list_free(&amis);
 	/* which ASGs each AMI is ready for, as each ASG's account sees it */
 	for (size_t k = 0; k < app->cfg->n_asgs && rc == AMICD_OK; k++) {
 		const struct config_asg *asg = &app->cfg->asgs[k];
@@ -438,17 +345,15 @@ void api_metrics(struct http_request *req, void *cls)
 	struct worker_stats ws;
 	struct trigger_stats ts;
 	struct amicd_error err;
-	json_t *db = NULL;
-	bool *unavailable = calloc(app->cfg->n_asgs + 1, sizeof *unavailable);
-	const char *key;
-	json_t *v;
-	size_t i;
+	struct store_counts db;
+	struct asg_status *status = calloc(app->cfg->n_asgs + 1, sizeof *status);
+	bool status_ok = true;
 
-	if (out == NULL || unavailable == NULL) {
+	if (out == NULL || status == NULL) {
 		if (out != NULL)
 			fclose(out);
 		free(text);
-		free(unavailable);
+		free(status);
 		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
 		http_reply_error(req, AMICD_ERR_NOMEM, &err);
 		return;
@@ -480,6 +385,8 @@ void api_metrics(struct http_request *req, void *cls)
 	gauge_header(out, "amicd_pin_file_write_failures_total", "counter",
 		     "Attempts to write a pin file that failed (its trigger waits until one succeeds).");
 	fprintf(out, "amicd_pin_file_write_failures_total %llu\n", (unsigned long long)ws.pin_file_failures);
+	for (size_t k = 0; k < app->cfg->n_asgs && status_ok; k++)
+		status_ok = app_asg_status(app, &app->cfg->asgs[k], &status[k], &err) == AMICD_OK;
 	gauge_header(out, "amicd_pin_file_pending", "gauge",
 		     "1 while an ASG's pin file cannot be written and its trigger waits.");
 	for (size_t k = 0; k < app->cfg->n_asgs; k++) {
@@ -510,33 +417,29 @@ void api_metrics(struct http_request *req, void *cls)
 		fprintf(out, "amicd_http_connections_closed_total{reason=\"body_too_large\"} %llu\n",
 			(unsigned long long)hs.closed_oversize);
 	}
-	if (store_metrics_json(app->reader, &db, &err) == AMICD_OK) {
-		json_t *p;
-
+	if (store_counts_get(app->reader, &db, &err) == AMICD_OK) {
 		gauge_header(out, "amicd_queue_depth", "gauge", "Stored events waiting for the worker.");
-		fprintf(out, "amicd_queue_depth %lld\n",
-			(long long)json_integer_value(json_object_get(json_object_get(db, "events"), "queued")));
+		fprintf(out, "amicd_queue_depth %lld\n", (long long)db.queued);
 		gauge_header(out, "amicd_events", "gauge", "Stored events by status.");
-		json_object_foreach(json_object_get(db, "events"), key, v)
-			fprintf(out, "amicd_events{status=\"%s\"} %lld\n", key, (long long)json_integer_value(v));
+		for (size_t k = 0; k < db.n_events; k++)
+			fprintf(out, "amicd_events{status=\"%s\"} %lld\n", db.events[k].label, (long long)db.events[k].n);
 		gauge_header(out, "amicd_triggers", "gauge", "Triggers in the outbox by state.");
-		json_object_foreach(json_object_get(db, "triggers"), key, v)
-			fprintf(out, "amicd_triggers{state=\"%s\"} %lld\n", key, (long long)json_integer_value(v));
+		for (size_t k = 0; k < db.n_triggers; k++)
+			fprintf(out, "amicd_triggers{state=\"%s\"} %lld\n", db.triggers[k].label, (long long)db.triggers[k].n);
 		gauge_header(out, "amicd_promotions_total", "counter", "Promotions recorded, by ASG and actor.");
-		json_array_foreach(json_object_get(db, "promotions"), i, p)
-			fprintf(out, "amicd_promotions_total{asg=\"%s\",actor=\"%s\"} %lld\n",
-				json_string_value(json_object_get(p, "asg")), json_string_value(json_object_get(p, "actor")),
-				(long long)json_integer_value(json_object_get(p, "count")));
-		json_decref(db);
+		for (size_t k = 0; k < db.n_promotions; k++)
+			fprintf(out, "amicd_promotions_total{asg=\"%s\",actor=\"%s\"} %lld\n", db.promotions[k].label,
+				db.promotions[k].label2, (long long)db.promotions[k].n);
+		store_counts_free(&db);
 	}
-	if (engine_pins_unavailable(app->cfg, app->reader, unavailable, NULL, &err) == AMICD_OK) {
+	if (status_ok) {
 		gauge_header(out, "amicd_pinned_ami_unavailable", "gauge",
 			     "1 when the AMI an ASG is pinned to is deregistered, disabled, failed or no longer shared.");
 		for (size_t k = 0; k < app->cfg->n_asgs; k++)
 			fprintf(out, "amicd_pinned_ami_unavailable{asg=\"%s\"} %d\n", app->cfg->asgs[k].identifier,
-				unavailable[k] ? 1 : 0);
+				status[k].has_pin && !status[k].pin.available ? 1 : 0);
 	}
-	free(unavailable);
+	free(status);
 	fclose(out);
 	http_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", text);
 }

@@ -12,7 +12,6 @@
 
 #include "http.h"
 
-#include <jansson.h>
 
 enum amicd_rc api_read_precheck(struct http_request *req, void *cls, struct amicd_error *err);
 void api_events_list(struct http_request *req, void *cls);
@@ -23,15 +22,6 @@ void api_asg_get(struct http_request *req, void *cls);
 /* GET /api/v1/commits?repo=&ref=, GET /api/v1/amis?commit=&account= */
 void api_commits(struct http_request *req, void *cls);
 void api_amis(struct http_request *req, void *cls);
-/* api_asg_status_json — the status object of one ASG (for the admin replies too). */
-struct app;
-struct config_asg;
-enum amicd_rc api_asg_status_json(struct app *app, const struct config_asg *asg, json_t **out,
-				  struct amicd_error *err);
-
-/* api_missing_json — ["image", "available", …] for a decide_missing bit set (new reference). */
-json_t *api_missing_json(unsigned missing);
-
 /* GET /metrics */
 void api_metrics(struct http_request *req, void *cls);
 

@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "http.h"
 #include "ingest.h"
+#include "status.h"
 #include "store.h"
 #include "trigger.h"
 #include "worker.h"
@@ -33,5 +34,14 @@ struct app {
 	int64_t started_ms;
 	atomic_bool stopping;       /* set at the start of server_stop: long work gives up */
 };
+
+/*
+ * app_asg_status — the status of one ASG as the running server sees it: the
+ * stored facts (read on the reader connection) and whether the worker can
+ * write its pin file. What every answer about an ASG renders: the read API,
+ * the admin replies and /metrics (server.c).
+ */
+enum amicd_rc app_asg_status(struct app *app, const struct config_asg *asg, struct asg_status *out,
+			     struct amicd_error *err);
 
 #endif

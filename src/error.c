@@ -1,5 +1,6 @@
 /*
- * error.c — the table behind enum amicd_rc: HTTP status, code string, meaning.
+ * error.c — the table behind enum amicd_rc: HTTP status, code string,
+ * Retry-After, meaning.
  * Pure: no I/O.
  */
 #include "error.h"
@@ -10,27 +11,35 @@
 #include <stdio.h>
 #include <string.h>
 
+/*
+ * One row per code. doc is the code's line in docs/api.md's error table,
+ * word for word (test_error.c compares them); codes that are never an HTTP
+ * answer (answered = false: failures at start-up) have no line there.
+ */
 static const struct {
 	unsigned status;
 	const char *code;
+	unsigned retry_after;     /* seconds; 0: no Retry-After */
+	bool answered;
 	const char *doc;
 } table[AMICD_RC_COUNT] = {
-	[AMICD_OK]             = { 200, "ok", "success" },
-	[AMICD_ERR_NOMEM]      = { 503, "out_of_memory", "the server ran out of memory; retry later" },
-	[AMICD_ERR_IO]         = { 500, "io_error", "a file or socket operation failed" },
-	[AMICD_ERR_CONFIG]     = { 500, "config_error", "the configuration is invalid" },
-	[AMICD_ERR_PARSE]      = { 400, "malformed_json", "the body is not well-formed JSON; not retried" },
-	[AMICD_ERR_INVALID]    = { 400, "invalid_request", "a required field is missing or has the wrong type; error.path names it" },
-	[AMICD_ERR_AUTH]       = { 401, "unauthorized", "credentials are missing or wrong" },
-	[AMICD_ERR_NOT_FOUND]  = { 404, "not_found", "no such resource" },
-	[AMICD_ERR_METHOD]     = { 405, "method_not_allowed", "the method is not allowed on this path; see Allow" },
-	[AMICD_ERR_MEDIA_TYPE] = { 415, "unsupported_media_type", "the body must be application/json" },
-	[AMICD_ERR_TOO_LARGE]  = { 413, "payload_too_large", "the body is larger than limits.max_body_bytes" },
-	[AMICD_ERR_CONFLICT]   = { 409, "conflict", "the request conflicts with the current state" },
-	[AMICD_ERR_STORE]      = { 503, "store_unavailable", "the delivery could not be committed; nothing was stored; retry after Retry-After" },
-	[AMICD_ERR_BUSY]       = { 503, "busy", "too many deliveries in flight; retry after Retry-After" },
-	[AMICD_ERR_MIGRATION]  = { 500, "migration_error", "the database schema does not match this build" },
-	[AMICD_ERR_INTERNAL]   = { 500, "internal_error", "an internal invariant failed" },
+	[AMICD_OK]             = { 200, "ok", 0, false, "success" },
+	[AMICD_ERR_NOMEM]      = { 503, "out_of_memory", 5, true, "amicd ran out of memory; nothing was stored; `Retry-After`" },
+	[AMICD_ERR_IO]         = { 500, "io_error", 0, false, "a file or socket operation failed" },
+	[AMICD_ERR_CONFIG]     = { 500, "config_error", 0, false, "the configuration is invalid" },
+	[AMICD_ERR_PARSE]      = { 400, "malformed_json", 0, true, "the body is not well-formed JSON (not retried by GitLab or EventBridge)" },
+	[AMICD_ERR_INVALID]    = { 400, "invalid_request", 0, true, "a field is missing, of the wrong type or out of range; `path` names it" },
+	[AMICD_ERR_AUTH]       = { 401, "unauthorized", 0, true, "credentials missing or wrong (which part failed is never said)" },
+	[AMICD_ERR_NOT_FOUND]  = { 404, "not_found", 0, true, "no such path, ASG or event (also a path that is not UTF-8)" },
+	[AMICD_ERR_METHOD]     = { 405, "method_not_allowed", 0, true, "see the `Allow` header (also a method that is not UTF-8)" },
+	[AMICD_ERR_MEDIA_TYPE] = { 415, "unsupported_media_type", 0, true, "the body must be `application/json`" },
+	[AMICD_ERR_TOO_LARGE]  = { 413, "payload_too_large", 0, true, "body over `limits.max_body_bytes`: with a `Content-Length`, the body is not read; a chunked body is answered as soon as it passes the limit and its connection closed, the rest never read" },
+	[AMICD_ERR_CONFLICT]   = { 409, "conflict", 0, true, "a replay is already running" },
+	[AMICD_ERR_NOT_READY]  = { 409, "not_ready", 0, true, "manual pin: the commit is not ready for the ASG; `commit` and `missing` say why" },
+	[AMICD_ERR_STORE]      = { 503, "store_unavailable", 5, true, "the delivery could not be committed (disk full, I/O error, database locked); nothing was stored; `Retry-After` says when to retry" },
+	[AMICD_ERR_BUSY]       = { 503, "busy", 5, true, "more deliveries in flight than `limits.max_inflight`, or amicd is stopping; `Retry-After`" },
+	[AMICD_ERR_MIGRATION]  = { 500, "migration_error", 0, false, "the database schema does not match this build" },
+	[AMICD_ERR_INTERNAL]   = { 500, "internal_error", 0, true, "a bug; the log has the detail" },
 };
 
 enum amicd_rc amicd_error_set(struct amicd_error *err, enum amicd_rc rc,
@@ -77,4 +86,18 @@ const char *amicd_rc_doc(enum amicd_rc rc)
 	if ((unsigned)rc >= AMICD_RC_COUNT)
 		return "unknown error";
 	return table[rc].doc;
+}
+
+unsigned amicd_rc_retry_after(enum amicd_rc rc)
+{
+	if ((unsigned)rc >= AMICD_RC_COUNT)
+		return 0;
+	return table[rc].retry_after;
+}
+
+bool amicd_rc_answered(enum amicd_rc rc)
+{
+	if ((unsigned)rc >= AMICD_RC_COUNT)
+		return false;
+	return table[rc].answered;
 }

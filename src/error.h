@@ -3,13 +3,16 @@
  *
  * Every fallible function returns an enum amicd_rc and, when the caller passes
  * a non-NULL struct amicd_error *, fills it with a human message and, for bad
- * input, the JSON path (or file:line:column) at fault. One table maps each code
- * to its HTTP status, its machine-readable code string and its documentation.
+ * input, the JSON path (or file:line:column) at fault. One table (error.c) is
+ * the single source of each code's HTTP status, machine-readable code string,
+ * Retry-After and its line in docs/api.md (a unit test compares the two).
  *
  * Ownership: struct amicd_error is a plain value (fixed buffers), never freed.
  */
 #ifndef AMICD_ERROR_H
 #define AMICD_ERROR_H
+
+#include <stdbool.h>
 
 enum amicd_rc {
 	AMICD_OK = 0,
@@ -24,6 +27,7 @@ enum amicd_rc {
 	AMICD_ERR_MEDIA_TYPE,   /* request body is not application/json */
 	AMICD_ERR_TOO_LARGE,    /* request body over limits.max_body_bytes */
 	AMICD_ERR_CONFLICT,     /* the request conflicts with current state */
+	AMICD_ERR_NOT_READY,    /* a manual pin names a commit not ready for the ASG */
 	AMICD_ERR_STORE,        /* the store cannot commit (disk full, I/O, locked) */
 	AMICD_ERR_BUSY,         /* too much work queued; retry later */
 	AMICD_ERR_MIGRATION,    /* applied migrations differ from the known ones */
@@ -54,7 +58,13 @@ unsigned amicd_rc_http_status(enum amicd_rc rc);
 /* amicd_rc_code — stable machine-readable code ("bad_request", …) for API errors. */
 const char *amicd_rc_code(enum amicd_rc rc);
 
-/* amicd_rc_doc — one line of documentation: what the code means to a caller. */
+/* amicd_rc_doc — one line of documentation: what the code means to a caller (docs/api.md's line). */
 const char *amicd_rc_doc(enum amicd_rc rc);
+
+/* amicd_rc_retry_after — the Retry-After (seconds) an answer with rc carries; 0: none. */
+unsigned amicd_rc_retry_after(enum amicd_rc rc);
+
+/* amicd_rc_answered — whether rc is ever an HTTP answer (listed in docs/api.md), not only a start-up failure. */
+bool amicd_rc_answered(enum amicd_rc rc);
 
 #endif

@@ -272,14 +272,27 @@ void http_reply_json(struct http_request *req, unsigned status, json_t *body)
 
 void http_reply_error(struct http_request *req, enum amicd_rc rc, const struct amicd_error *err)
 {
+	http_reply_error_with(req, rc, err, NULL);
+}
+
+void http_reply_error_with(struct http_request *req, enum amicd_rc rc, const struct amicd_error *err, json_t *fields)
+{
 	json_t *e = json_pack("{s:s,s:s}", "code", amicd_rc_code(rc), "message",
 			      err != NULL && err->message[0] != '\0' ? err->message : amicd_rc_doc(rc));
+	unsigned retry = amicd_rc_retry_after(rc);
 
 	if (e != NULL && err != NULL && err->path[0] != '\0')
 		json_object_set_new(e, "path", json_string(err->path));
+	if (e != NULL && fields != NULL)
+		json_object_update(e, fields);
+	json_decref(fields);
 	http_reply_json(req, amicd_rc_http_status(rc), e != NULL ? json_pack("{s:o}", "error", e) : NULL);
-	if (rc == AMICD_ERR_STORE || rc == AMICD_ERR_BUSY || rc == AMICD_ERR_NOMEM)
-		http_reply_header(req, "Retry-After", "5");
+	if (retry > 0) {
+		char v[16];
+
+		snprintf(v, sizeof v, "%u", retry);
+		http_reply_header(req, "Retry-After", v);
+	}
 }
 
 void http_reply_header(struct http_request *req, const char *name, const char *value)

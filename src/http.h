@@ -143,6 +143,9 @@ void http_reply_json(struct http_request *req, unsigned status, json_t *body);
 void http_reply_text(struct http_request *req, unsigned status, const char *content_type, char *text);
 /* {"error":{"code","message"[,"path"]}} with the status of rc. */
 void http_reply_error(struct http_request *req, enum amicd_rc rc, const struct amicd_error *err);
+
+/* http_reply_error_with — the same, with fields (taken; may be NULL) added to the error object. */
+void http_reply_error_with(struct http_request *req, enum amicd_rc rc, const struct amicd_error *err, json_t *fields);
 /* http_set_tag — a word for the observer about this request's outcome (static string). */
 void http_set_tag(struct http_request *req, const char *tag);
 /* Add a header to the reply given (call after http_reply_*). */

@@ -15,6 +15,8 @@
 #ifndef AMICD_LOG_H
 #define AMICD_LOG_H
 
+#include <jansson.h> /* LOG's fields are json_pack's (json_int_t, …) */
+
 enum log_level { LL_DEBUG = 0, LL_INFO, LL_WARN, LL_ERROR };
 
 extern enum log_level log_threshold;

@@ -3,9 +3,8 @@
  */
 #include "replay.h"
 
-#include "engine.h"
 #include "log.h"
-#include "store.h"
+#include "store_facts.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -28,7 +27,7 @@ static enum amicd_rc replay_event(const struct store_queued *ev, void *cls)
 {
 	struct walk *w = cls;
 	size_t n = 0;
-	enum amicd_rc rc = engine_apply_event(w->cfg, w->st, ev, &n, w->err);
+	enum amicd_rc rc = apply_event(w->cfg, w->st, ev, &n, w->err);
 
 	if (rc != AMICD_OK) {
 		LOG(LL_ERROR, "replay: cannot apply an event", "{s:I,s:s}", "event_id", (json_int_t)ev->id, "error",
@@ -114,7 +113,8 @@ enum amicd_rc replay_run(const struct config *cfg, const struct replay_request *
 	enum amicd_rc rc;
 
 	memset(out, 0, sizeof *out);
-	out->decisions = json_array();
+	out->decisions = calloc(cfg->n_asgs + 1, sizeof *out->decisions);
+	out->n_decisions = cfg->n_asgs;
 	if (out->decisions == NULL)
 		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
 	rc = shadow ? store_shadow_open(cfg->database, cfg->limits.busy_timeout_ms, rq->kind != REPLAY_ALL, &st, err)
@@ -128,7 +128,7 @@ enum amicd_rc replay_run(const struct config *cfg, const struct replay_request *
 		size_t n = 0;
 
 		/* decided on the shadow: nothing is written, no lock is taken */
-		rc = engine_decide_all(cfg, st, true, out->decisions, NULL, &n, err);
+		rc = apply_decide_all(cfg, st, util_now_ms(), true, out->decisions, NULL, &n, err);
 	} else if (rc == AMICD_OK) {
 		/* the short part, under the write lock: catch up, swap (a full replay), decide */
 		rc = store_begin(st, err);
@@ -145,7 +145,7 @@ enum amicd_rc replay_run(const struct config *cfg, const struct replay_request *
 				rc = store_shadow_swap(st, &out->changed_rows, err);
 		}
 		if (rc == AMICD_OK)
-			rc = engine_decide_all(cfg, st, false, out->decisions, promoted, &out->promotions, err);
+			rc = apply_decide_all(cfg, st, util_now_ms(), false, out->decisions, promoted, &out->promotions, err);
 		if (rc == AMICD_OK)
 			rc = store_commit(st, err);
 		if (rc != AMICD_OK)
@@ -153,8 +153,9 @@ enum amicd_rc replay_run(const struct config *cfg, const struct replay_request *
 	}
 	store_close(&st);
 	if (rc != AMICD_OK) {
-		json_decref(out->decisions);
+		free(out->decisions);
 		out->decisions = NULL;
+		out->n_decisions = 0;
 	}
 	return rc;
 }

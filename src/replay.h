@@ -13,16 +13,16 @@
  * writing anything. Replaying any events any number of times converges to the
  * same pins and never promotes twice.
  *
- * Ownership: cfg is borrowed; result->decisions is a new reference, the
- * caller's to release (also on failure: it is NULL then).
+ * Ownership: cfg is borrowed; result->decisions is the caller's to free()
+ * (also on failure: it is NULL then).
  */
 #ifndef AMICD_REPLAY_H
 #define AMICD_REPLAY_H
 
+#include "apply.h"
 #include "config.h"
 #include "error.h"
 
-#include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,7 +43,8 @@ struct replay_result {
 	size_t facts;             /* facts they gave */
 	size_t promotions;
 	int64_t changed_rows;     /* rows a full replay changed when swapped in */
-	json_t *decisions;        /* [{asg, action, commit, image_id, state, reason}] */
+	struct apply_decision *decisions; /* one per configured ASG, in config order */
+	size_t n_decisions;
 };
 
 /*

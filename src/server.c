@@ -1,5 +1,6 @@
 /*
- * server.c — the serve command (see server.h). Owns the route table.
+ * server.c — the serve command (see server.h). Owns the route table, and
+ * app_asg_status (app.h), the one ASG status every answer renders.
  *
  * Signals: SIGTERM and SIGINT are blocked in every thread (the mask is set
  * before any thread starts) and taken by sigwait() in the main thread, so no
@@ -33,6 +34,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+enum amicd_rc app_asg_status(struct app *app, const struct config_asg *asg, struct asg_status *out,
+			     struct amicd_error *err)
+{
+	char why[256];
+	bool failing = worker_pin_file_error(app->worker, (size_t)(asg - app->cfg->asgs), why, sizeof why);
+
+	return asg_status_get(app->reader, asg, failing ? why : NULL, out, err);
+}
 
 #define DRAIN_TIMEOUT_MS 15000
 #define ANSWER_TIMEOUT_MS 5000

@@ -1,6 +1,9 @@
 /*
- * store.c — the SQLite store (see store.h). The only file that includes
- * <sqlite3.h>.
+ * store.c — the SQLite store's core (see store.h): the connection, schema
+ * migrations, write transactions and the process-wide write lock, the durable
+ * inbox (events, rejected deliveries), the health probe, and the statement
+ * helpers the other store files share (store_internal.h). <sqlite3.h> reaches
+ * only the store's own files, through store_internal.h.
  *
  * Prepared statements are made once per connection and reset after each use.
  * Every write goes through an explicit BEGIN IMMEDIATE … COMMIT so the write
@@ -95,6 +98,71 @@ static enum amicd_rc run(struct store *st, enum stmt_id id, struct amicd_error *
 	if (src != SQLITE_DONE && src != SQLITE_ROW)
 		return store_db_error(st, err, stmt_sql[id]);
 	return AMICD_OK;
+}
+
+/* --- statement helpers (store_internal.h) ------------------------------------ */
+
+sqlite3_stmt *store_prep(struct store *st, const char *sql, struct amicd_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	size_t i;
+
+	for (i = 0; i < STORE_CACHE_SLOTS && st->cache[i].sql != NULL; i++)
+		if (st->cache[i].sql == sql)
+			return st->cache[i].stmt;
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+		store_db_error(st, err, "prepare");
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	if (i == STORE_CACHE_SLOTS) {
+		amicd_error_set(err, AMICD_ERR_INTERNAL, NULL, "statement cache full");
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	st->cache[i].sql = sql;
+	st->cache[i].stmt = s;
+	return s;
+}
+
+void store_release(sqlite3_stmt *s)
+{
+	if (s == NULL)
+		return;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+enum amicd_rc store_step_done(struct store *st, sqlite3_stmt *s, const char *what, struct amicd_error *err)
+{
+	int src = sqlite3_step(s);
+	enum amicd_rc rc = AMICD_OK;
+
+	if (src != SQLITE_DONE && src != SQLITE_ROW)
+		rc = store_db_error(st, err, what);
+	store_release(s);
+	return rc;
+}
+
+void store_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v != NULL)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+char *store_column_dup(sqlite3_stmt *s, int col, bool *nomem)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	char *copy;
+
+	if (t == NULL)
+		return NULL;
+	copy = strdup((const char *)t);
+	if (copy == NULL)
+		*nomem = true;
+	return copy;
 }
 
 /*
@@ -555,127 +623,4 @@ bool store_file_moved(struct store *st)
 	}
 	pthread_mutex_unlock(&st->lock);
 	return moved != 0;
-}
-
-/* --- reads ---------------------------------------------------------------- */
-
-static json_t *column_json_text(sqlite3_stmt *s, int col)
-{
-	const unsigned char *t = sqlite3_column_text(s, col);
-
-	return t != NULL ? json_string((const char *)t) : json_null();
-}
-
-static json_t *event_row(sqlite3_stmt *s)
-{
-	return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o}",
-			 "id", (json_int_t)sqlite3_column_int64(s, 0),
-			 "source", column_json_text(s, 1),
-			 "kind", column_json_text(s, 2),
-			 "delivery_id", column_json_text(s, 3),
-			 "received_at", column_json_text(s, 4),
-			 "status", column_json_text(s, 5),
-			 "note", column_json_text(s, 6));
-}
-
-enum amicd_rc store_events_list(struct store *st, int limit, int64_t before, json_t **out,
-				struct amicd_error *err)
-{
-	sqlite3_stmt *s = NULL;
-	json_t *events = json_array();
-	int64_t last = 0;
-	int rows = 0, src;
-	enum amicd_rc rc = AMICD_OK;
-
-	*out = NULL;
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT id, source, kind, delivery_id, received_at, status, note FROM events"
-			       " WHERE id < ?1 ORDER BY id DESC LIMIT ?2", -1, &s, NULL) != SQLITE_OK) {
-		rc = store_db_error(st, err, "list events");
-		goto out;
-	}
-	sqlite3_bind_int64(s, 1, before > 0 ? before : INT64_MAX);
-	sqlite3_bind_int(s, 2, limit + 1); /* one more tells whether a next page exists */
-	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-		if (rows == limit)
-			break;
-		last = sqlite3_column_int64(s, 0);
-		json_array_append_new(events, event_row(s));
-		rows++;
-	}
-	if (src != SQLITE_ROW && src != SQLITE_DONE) {
-		rc = store_db_error(st, err, "list events");
-		goto out;
-	}
-	*out = json_pack("{s:O,s:o}", "events", events,
-			 "next", src == SQLITE_ROW ? json_integer(last) : json_null());
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	json_decref(events);
-	return rc;
-}
-
-enum amicd_rc store_event_get(struct store *st, int64_t id, json_t **out, struct amicd_error *err)
-{
-	sqlite3_stmt *s = NULL;
-	enum amicd_rc rc = AMICD_OK;
-	json_t *ev = NULL;
-	int src;
-
-	*out = NULL;
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT id, source, kind, delivery_id, received_at, status, note, headers, payload"
-			       " FROM events WHERE id = ?1", -1, &s, NULL) != SQLITE_OK) {
-		rc = store_db_error(st, err, "get event");
-		goto out;
-	}
-	sqlite3_bind_int64(s, 1, id);
-	src = sqlite3_step(s);
-	if (src == SQLITE_DONE) {
-		rc = amicd_error_set(err, AMICD_ERR_NOT_FOUND, NULL, "no event %lld", (long long)id);
-		goto out;
-	}
-	if (src != SQLITE_ROW) {
-		rc = store_db_error(st, err, "get event");
-		goto out;
-	}
-	ev = event_row(s);
-	{
-		json_t *headers = json_loads((const char *)sqlite3_column_text(s, 7), 0, NULL);
-		json_t *payload = json_loadb(sqlite3_column_blob(s, 8), (size_t)sqlite3_column_bytes(s, 8),
-					     JSON_DECODE_ANY, NULL);
-
-		json_object_set_new(ev, "headers", headers != NULL ? headers : json_object());
-		/* stored bodies were valid JSON when accepted; keep raw text otherwise */
-		if (payload == NULL)
-			payload = json_stringn(sqlite3_column_blob(s, 8), (size_t)sqlite3_column_bytes(s, 8));
-		json_object_set_new(ev, "payload", payload != NULL ? payload : json_null());
-	}
-	*out = ev;
-out:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	return rc;
-}
-
-enum amicd_rc store_count(struct store *st, const char *table, int64_t *n, struct amicd_error *err)
-{
-	sqlite3_stmt *s = NULL;
-	enum amicd_rc rc = AMICD_OK;
-	char sql[128];
-
-	if (strcmp(table, "events") != 0 && strcmp(table, "rejected_deliveries") != 0)
-		return amicd_error_set(err, AMICD_ERR_INTERNAL, NULL, "no table %s", table);
-	snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW)
-		rc = store_db_error(st, err, "count");
-	else
-		*n = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
-	return rc;
 }

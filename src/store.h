@@ -9,18 +9,19 @@
  * began it. Any failure to write or commit is AMICD_ERR_STORE, with SQLite's
  * message in err: callers answer 503 and nothing is half-stored.
  *
- * Ownership: arguments are borrowed; returned json_t * are new references;
- * store_close() takes the store and clears the caller's pointer.
+ * What the store returns is data (the structs below), never JSON: rendering
+ * is the REST API's. The derived side that speaks the decision engine's types
+ * (facts in, decision input out) is declared in store_facts.h.
+ *
+ * Ownership: arguments are borrowed; lists and rows returned are the caller's,
+ * released with their *_free function; store_close() takes the store and
+ * clears the caller's pointer.
  */
 #ifndef AMICD_STORE_H
 #define AMICD_STORE_H
 
-#include "config.h"
-#include "decide.h"
 #include "error.h"
-#include "facts.h"
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -134,16 +135,36 @@ enum amicd_rc store_probe(struct store *st, int64_t now_ms, struct amicd_error *
  */
 bool store_file_moved(struct store *st);
 
-/*
- * store_events_list — newest first, at most limit, ids below before (0: no
- * bound): {"events":[{id,source,kind,delivery_id,received_at,status,note}],
- * "next": id for the next page, or null}.
- */
-enum amicd_rc store_events_list(struct store *st, int limit, int64_t before, json_t **out,
-				struct amicd_error *err);
+/* One stored event as the API shows it; strings are NULL where none. */
+struct store_event_row {
+	int64_t id;
+	char *source;
+	char *kind;
+	char *delivery_id;
+	char *received_at;
+	char *status;
+	char *note;
+	/* store_event_get only (NULL / 0 in lists) */
+	char *headers_json;      /* the stored non-secret headers, a JSON object's text */
+	unsigned char *payload;  /* the body as received */
+	size_t payload_len;
+};
 
-/* store_event_get — one event with "payload" and "headers"; AMICD_ERR_NOT_FOUND. */
-enum amicd_rc store_event_get(struct store *st, int64_t id, json_t **out, struct amicd_error *err);
+/* A page of events, newest first; next is the id to pass as before for the next page (0: none). */
+struct store_event_page {
+	struct store_event_row *rows;
+	size_t n;
+	int64_t next;
+};
+
+/* store_events_list — newest first, at most limit, ids below before (0: no bound). */
+enum amicd_rc store_events_list(struct store *st, int limit, int64_t before, struct store_event_page *out,
+				struct amicd_error *err);
+void store_event_page_free(struct store_event_page *page);
+
+/* store_event_get — one event with its headers and payload; AMICD_ERR_NOT_FOUND. */
+enum amicd_rc store_event_get(struct store *st, int64_t id, struct store_event_row *out, struct amicd_error *err);
+void store_event_row_free(struct store_event_row *row);
 
 /* store_count — rows of a table (events or rejected_deliveries), for tests and metrics. */
 enum amicd_rc store_count(struct store *st, const char *table, int64_t *n, struct amicd_error *err);
@@ -176,76 +197,7 @@ enum amicd_rc store_shadow_swap(struct store *st, int64_t *changed, struct amicd
 /* store_max_event_id — the newest stored event's id (0: none). */
 enum amicd_rc store_max_event_id(struct store *st, int64_t *max_id, struct amicd_error *err);
 
-/* --- facts, decisions, promotions (store_facts.c) ---------------------------- */
-
-/* A queued event, handed to the worker (borrowed for the callback's duration). */
-struct store_queued {
-	int64_t id;
-	const char *source;
-	const char *kind;
-	const void *payload;
-	size_t payload_len;
-};
-
-/*
- * store_events_walk — call fn for up to limit events of status "queued" with
- * ids from from_id to to_id (0: no upper bound), oldest first, inside the
- * caller's transaction. A non-AMICD_OK return from fn stops the walk and is
- * returned. With all set, every event is visited whatever its status (replay).
- */
-enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int64_t to_id, int limit,
-				enum amicd_rc (*fn)(const struct store_queued *ev, void *cls), void *cls,
-				struct amicd_error *err);
-
-
-/* store_metrics_json — counts for /metrics: {promotions:[{asg,actor,count}], events:{status:n}, triggers:{state:n}}. */
-enum amicd_rc store_metrics_json(struct store *st, json_t **out, struct amicd_error *err);
-
-/* store_event_set_status — "processed", "ignored" or "failed", with a note (may be NULL). */
-enum amicd_rc store_event_set_status(struct store *st, int64_t id, const char *status, const char *note,
-				     struct amicd_error *err);
-
-/* store_fact_apply — apply one fact of event_id (last writer wins by time, then id). */
-enum amicd_rc store_fact_apply(struct store *st, const struct fact *f, int64_t event_id, struct amicd_error *err);
-
-/* The facts about one ASG, loaded for the decision engine. */
-struct store_asg_facts;
-
-/*
- * store_asg_facts_load — head, pushed commits, pin and frozen flag of asg, and
- * the AMIs of the ASG's region that its account sees tagged with the commits a
- * decision needs (pin, head, configured commit, those pushed since the pin),
- * plus the pinned AMI. Free with
- * store_asg_facts_free.
- */
-enum amicd_rc store_asg_facts_load(struct store *st, const struct config_asg *asg,
-				   struct store_asg_facts **out, struct amicd_error *err);
-/*
- * store_asg_facts_load_for — the same, with the AMIs of n_extra more commits
- * (extra[i] borrowed), for readiness asked about commits the decision itself
- * does not need (a manual pin, the API's lists).
- */
-enum amicd_rc store_asg_facts_load_for(struct store *st, const struct config_asg *asg, const char *const *extra,
-				       size_t n_extra, struct store_asg_facts **out, struct amicd_error *err);
-const struct decide_input *store_asg_facts_input(const struct store_asg_facts *f);
-/* The head push's event id and receipt time ("" when no head). */
-int64_t store_asg_facts_head_event(const struct store_asg_facts *f);
-const char *store_asg_facts_head_received_at(const struct store_asg_facts *f);
-/* The pin's promotion id and time (0 / "" when no pin). */
-int64_t store_asg_facts_pin_promotion(const struct store_asg_facts *f);
-const char *store_asg_facts_pin_promoted_at(const struct store_asg_facts *f);
-/* The pinned AMI as the ASG's account sees it (NULL when unknown or no pin). */
-const struct decide_ami *store_asg_facts_pin_ami(const struct store_asg_facts *f);
-/* Whether, why, by whom and when the ASG was last frozen or unfrozen. */
-struct store_asg_state {
-	bool known;             /* ever frozen or unfrozen */
-	bool frozen;
-	char reason[256];
-	char actor[16];
-	char changed_at[32];
-};
-const struct store_asg_state *store_asg_facts_state(const struct store_asg_facts *f);
-void store_asg_facts_free(struct store_asg_facts **f);
+/* --- promotions, pins, the trigger outbox (store_promote.c) --------------------- */
 
 /*
  * store_promote — in the caller's transaction: record a promotion of asg to
@@ -301,18 +253,116 @@ enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, bool 
 enum amicd_rc store_trigger_pin_written(struct store *st, int64_t promotion_id, bool *changed,
 					struct amicd_error *err);
 
-/* JSON for the REST API (new references). */
-enum amicd_rc store_promotions_json(struct store *st, const char *asg, int limit, json_t **out,
-				    struct amicd_error *err);
-/* Pushed commits of repo (normal form) and branch, newest first: [{commit, event_id, received_at, deleted?}]. */
-enum amicd_rc store_pushes_json(struct store *st, const char *repo, const char *branch, int limit, json_t **out,
-				struct amicd_error *err);
-/* AMIs (optionally only those tagged commit by some account, or seen by account). */
-enum amicd_rc store_amis_json(struct store *st, const char *commit, const char *account, int limit, json_t **out,
-			      struct amicd_error *err);
-
 /* store_asg_frozen_set — freeze or unfreeze asg with a reason and actor, in the caller's transaction. */
 enum amicd_rc store_asg_frozen_set(struct store *st, const char *asg, bool frozen, const char *reason,
 				   const char *actor, int64_t now_ms, struct amicd_error *err);
+
+/* --- queries for the REST API and /metrics (store_query.c) -------------------- */
+
+/* One promotion of an ASG with its trigger; strings are "" where none. */
+struct store_promotion_row {
+	int64_t id;
+	char commit[72];
+	char image_id[64];
+	bool has_previous;
+	char previous_commit[72];
+	char previous_image[64];
+	int64_t cause_event_id;     /* 0: none (a manual pin) */
+	char *reason;
+	char actor[16];
+	char promoted_at[32];
+	bool has_trigger;
+	char trigger_state[16];
+	int trigger_attempts;
+	char *trigger_last_error;   /* NULL: none */
+	bool waiting_for_pin_file;  /* its trigger waits for the pin file */
+};
+
+struct store_promotion_list {
+	struct store_promotion_row *rows;
+	size_t n;
+};
+
+/* store_promotions_list — the newest limit promotions of asg, newest first. */
+enum amicd_rc store_promotions_list(struct store *st, const char *asg, int limit, struct store_promotion_list *out,
+				    struct amicd_error *err);
+void store_promotion_list_free(struct store_promotion_list *list);
+
+/* One recorded push. */
+struct store_push_row {
+	char commit[72];            /* after */
+	char before[72];
+	int64_t event_id;
+	char received_at[32];
+	char *repo;                 /* normal form */
+	char *branch;
+	bool deleted;               /* a branch deletion */
+};
+
+struct store_push_list {
+	struct store_push_row *rows;
+	size_t n;
+};
+
+/* store_pushes_list — pushes of repo (normal form; NULL: any) and branch (NULL: any), newest first. */
+enum amicd_rc store_pushes_list(struct store *st, const char *repo, const char *branch, int limit,
+				struct store_push_list *out, struct amicd_error *err);
+void store_push_list_free(struct store_push_list *list);
+
+/* A tag as one account sees it on an AMI. */
+struct store_ami_tag {
+	char account[16];
+	char *key;
+	char *value;
+};
+
+/* One AMI with its shares and the tags each account set. */
+struct store_ami_row {
+	char region[32];
+	char image_id[64];
+	char *state;                /* NULL: unknown */
+	char *owner;                /* NULL: unknown */
+	int64_t created_ms;
+	int64_t first_event;
+	char (*shared_with)[16];    /* account ids, or "all" */
+	size_t n_shared;
+	struct store_ami_tag *tags; /* ordered by account, then key */
+	size_t n_tags;
+};
+
+struct store_ami_list {
+	struct store_ami_row *rows;
+	size_t n;
+};
+
+/*
+ * store_amis_list — AMIs, newest first: only those some account tagged with
+ * commit (any case; NULL: all), only those account (an id; NULL: any) owns,
+ * has been shared or has tagged.
+ */
+enum amicd_rc store_amis_list(struct store *st, const char *commit, const char *account, int limit,
+			      struct store_ami_list *out, struct amicd_error *err);
+void store_ami_list_free(struct store_ami_list *list);
+
+/* A count by one or two labels. */
+struct store_tally {
+	char label[128];
+	char label2[16];
+	int64_t n;
+};
+
+/* What /metrics counts in the database. */
+struct store_counts {
+	struct store_tally *promotions;  /* by asg (label) and actor (label2) */
+	size_t n_promotions;
+	struct store_tally *events;      /* by status */
+	size_t n_events;
+	struct store_tally *triggers;    /* by state */
+	size_t n_triggers;
+	int64_t queued;                  /* events waiting for the worker */
+};
+
+enum amicd_rc store_counts_get(struct store *st, struct store_counts *out, struct amicd_error *err);
+void store_counts_free(struct store_counts *c);
 
 #endif

@@ -3,11 +3,12 @@
  */
 #include "worker.h"
 
-#include "engine.h"
+#include "apply.h"
 #include "log.h"
 #include "pinfile.h"
+#include "status.h"
+#include "store_facts.h"
 #include "utf8.h"
-#include "store.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -43,7 +44,7 @@ static void check_pinned_amis(struct worker *w);
 
 struct batch {
 	const struct config *cfg;
-	struct engine_event events[WORKER_BATCH];
+	struct apply_event events[WORKER_BATCH];
 	size_t n;
 };
 
@@ -54,7 +55,7 @@ static enum amicd_rc prepare_event(const struct store_queued *ev, void *cls)
 
 	if (b->n == WORKER_BATCH)
 		return AMICD_OK;
-	engine_event_prepare(b->cfg, ev, &b->events[b->n++]);
+	apply_event_prepare(b->cfg, ev, &b->events[b->n++]);
 	return AMICD_OK;
 }
 
@@ -176,15 +177,15 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 	if (rc == AMICD_OK)
 		rc = store_begin(w->store, &err);
 	for (size_t i = 0; rc == AMICD_OK && i < b->n; i++) {
-		rc = engine_event_apply(w->store, &b->events[i], &err);
+		rc = apply_event_write(w->store, &b->events[i], &err);
 		n_facts += b->events[i].facts.n;
 	}
 	if (rc == AMICD_OK)
-		rc = engine_decide_all(w->cfg, w->store, false, NULL, promoted, &n_promoted, &err);
+		rc = apply_decide_all(w->cfg, w->store, util_now_ms(), false, NULL, promoted, &n_promoted, &err);
 	if (rc == AMICD_OK)
 		rc = store_commit(w->store, &err);
 	for (size_t i = 0; i < b->n; i++)
-		engine_event_release(&b->events[i]);
+		apply_event_release(&b->events[i]);
 	record_pass(w, rc, &err);
 	if (rc != AMICD_OK) {
 		store_rollback(w->store);
@@ -213,22 +214,21 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 /* Report (log) the pinned AMIs that became unavailable, or available again. */
 static void check_pinned_amis(struct worker *w)
 {
-	bool *now = calloc(w->cfg->n_asgs + 1, sizeof *now);
-	const char **why = calloc(w->cfg->n_asgs + 1, sizeof *why);
-	struct amicd_error err;
+	for (size_t i = 0; i < w->cfg->n_asgs; i++) {
+		struct asg_status s;
+		struct amicd_error err;
+		bool bad;
 
-	if (now != NULL && why != NULL && engine_pins_unavailable(w->cfg, w->store, now, why, &err) == AMICD_OK) {
-		for (size_t i = 0; i < w->cfg->n_asgs; i++) {
-			if (now[i] && !w->pin_bad[i])
-				LOG(LL_WARN, "pinned AMI unavailable", "{s:s,s:s}", "asg", w->cfg->asgs[i].identifier,
-				    "reason", why[i]);
-			else if (!now[i] && w->pin_bad[i])
-				LOG(LL_INFO, "pinned AMI available again", "{s:s}", "asg", w->cfg->asgs[i].identifier);
-			w->pin_bad[i] = now[i];
-		}
+		if (asg_status_get(w->store, &w->cfg->asgs[i], NULL, &s, &err) != AMICD_OK)
+			return;
+		bad = s.has_pin && !s.pin.available;
+		if (bad && !w->pin_bad[i])
+			LOG(LL_WARN, "pinned AMI unavailable", "{s:s,s:s}", "asg", w->cfg->asgs[i].identifier, "reason",
+			    s.pin.unavailable_reason);
+		else if (!bad && w->pin_bad[i])
+			LOG(LL_INFO, "pinned AMI available again", "{s:s}", "asg", w->cfg->asgs[i].identifier);
+		w->pin_bad[i] = bad;
 	}
-	free(now);
-	free(why);
 }
 
 /* At start: pin files equal to the stored pins, and no trigger left waiting for one. */

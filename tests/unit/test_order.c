@@ -19,11 +19,12 @@
  * The three scenarios the issue found are checked by name first, each in
  * shuffled orders, then the generated ones.
  */
+#include "apply.h"
 #include "config.h"
 #include "crypto.h"
-#include "engine.h"
 #include "replay.h"
 #include "store.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <jansson.h>
@@ -397,7 +398,7 @@ struct runner {
 
 struct pass {
 	const struct config *cfg;
-	struct engine_event ev[8];
+	struct apply_event ev[8];
 	size_t n;
 };
 
@@ -405,7 +406,7 @@ static enum amicd_rc prepare_one(const struct store_queued *q, void *cls)
 {
 	struct pass *p = cls;
 
-	engine_event_prepare(p->cfg, q, &p->ev[p->n++]);
+	apply_event_prepare(p->cfg, q, &p->ev[p->n++]);
 	return AMICD_OK;
 }
 
@@ -419,12 +420,12 @@ static void worker_pass(struct runner *r, struct store *st, int limit)
 	assert_int_equal(store_events_walk(st, false, 0, 0, limit, prepare_one, &p, &err), AMICD_OK);
 	assert_int_equal(store_begin(st, &err), AMICD_OK);
 	for (size_t i = 0; i < p.n; i++)
-		assert_int_equal(engine_event_apply(st, &p.ev[i], &err), AMICD_OK);
-	if (engine_decide_all(r->cfg, st, false, NULL, NULL, &promoted, &err) != AMICD_OK)
+		assert_int_equal(apply_event_write(st, &p.ev[i], &err), AMICD_OK);
+	if (apply_decide_all(r->cfg, st, util_now_ms(), false, NULL, NULL, &promoted, &err) != AMICD_OK)
 		fail_msg("decide: %s", err.message);
 	assert_int_equal(store_commit(st, &err), AMICD_OK);
 	for (size_t i = 0; i < p.n; i++)
-		engine_event_release(&p.ev[i]);
+		apply_event_release(&p.ev[i]);
 }
 
 static int64_t db_int(const char *db_path, const char *sql)
@@ -500,7 +501,7 @@ static void run_order(struct runner *r, const struct history *h, const size_t *o
 
 		if (replay_run(r->cfg, &rq, NULL, NULL, &res, &err) != AMICD_OK)
 			fail_msg("%s: replay: %s", h->name, err.message);
-		json_decref(res.decisions);
+		free(res.decisions);
 		if (res.changed_rows != 0 || res.promotions != 0)
 			fail_msg("%s: replay {} changed %lld rows and made %zu promotions", h->name,
 				 (long long)res.changed_rows, res.promotions);

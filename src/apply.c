@@ -1,18 +1,15 @@
 /*
- * engine.c — facts and decisions on a caller's transaction (see engine.h).
+ * apply.c — facts and decisions on a caller's transaction (see apply.h).
  */
-#include "engine.h"
+#include "apply.h"
 
-#include "decide.h"
-#include "facts.h"
 #include "log.h"
 #include "utf8.h"
-#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
 
-void engine_event_prepare(const struct config *cfg, const struct store_queued *ev, struct engine_event *out)
+void apply_event_prepare(const struct config *cfg, const struct store_queued *ev, struct apply_event *out)
 {
 	struct amicd_error perr = { { 0 }, { 0 } };
 
@@ -33,7 +30,7 @@ void engine_event_prepare(const struct config *cfg, const struct store_queued *e
 	}
 }
 
-enum amicd_rc engine_event_apply(struct store *st, const struct engine_event *ev, struct amicd_error *err)
+enum amicd_rc apply_event_write(struct store *st, const struct apply_event *ev, struct amicd_error *err)
 {
 	enum amicd_rc rc = AMICD_OK;
 
@@ -47,28 +44,29 @@ enum amicd_rc engine_event_apply(struct store *st, const struct engine_event *ev
 	return rc;
 }
 
-void engine_event_release(struct engine_event *ev)
+void apply_event_release(struct apply_event *ev)
 {
 	fact_list_free(&ev->facts);
 	json_decref(ev->payload);
 	ev->payload = NULL;
 }
 
-enum amicd_rc engine_apply_event(const struct config *cfg, struct store *st, const struct store_queued *ev,
+enum amicd_rc apply_event(const struct config *cfg, struct store *st, const struct store_queued *ev,
 				 size_t *n_facts, struct amicd_error *err)
 {
-	struct engine_event prepared;
+	struct apply_event prepared;
 	enum amicd_rc rc;
 
-	engine_event_prepare(cfg, ev, &prepared);
+	apply_event_prepare(cfg, ev, &prepared);
 	*n_facts = prepared.facts.n;
-	rc = engine_event_apply(st, &prepared, err);
-	engine_event_release(&prepared);
+	rc = apply_event_write(st, &prepared, err);
+	apply_event_release(&prepared);
 	return rc;
 }
 
-enum amicd_rc engine_decide_all(const struct config *cfg, struct store *st, bool dry_run, json_t *decisions,
-				bool *promoted, size_t *n_promoted, struct amicd_error *err)
+enum amicd_rc apply_decide_all(const struct config *cfg, struct store *st, int64_t now_ms, bool dry_run,
+			       struct apply_decision *decisions, bool *promoted, size_t *n_promoted,
+			       struct amicd_error *err)
 {
 	*n_promoted = 0;
 	for (size_t i = 0; i < cfg->n_asgs; i++) {
@@ -84,17 +82,22 @@ enum amicd_rc engine_decide_all(const struct config *cfg, struct store *st, bool
 		in = store_asg_facts_input(facts);
 		decide(in, &d);
 		if (decisions != NULL) {
+			struct apply_decision *out = &decisions[i];
 			bool promote = d.action == DECIDE_PROMOTE;
 
-			json_array_append_new(decisions, json_pack("{s:s,s:s,s:s?,s:s?,s:s,s:s}", "asg", asg->identifier,
-				"action", promote ? "promote" : "keep",
-				"commit", promote ? d.commit : in->pin != NULL ? in->pin->commit : NULL,
-				"image_id", promote ? d.ami->image_id : in->pin != NULL ? in->pin->image_id : NULL,
-				"state", decide_state_name(d.state), "reason", d.reason));
+			memset(out, 0, sizeof *out);
+			out->asg = asg->identifier;
+			out->promote = promote;
+			snprintf(out->commit, sizeof out->commit, "%s",
+				 promote ? d.commit : in->pin != NULL ? in->pin->commit : "");
+			snprintf(out->image_id, sizeof out->image_id, "%s",
+				 promote ? d.ami->image_id : in->pin != NULL ? in->pin->image_id : "");
+			out->state = d.state;
+			snprintf(out->reason, sizeof out->reason, "%s", d.reason);
 		}
 		if (d.action == DECIDE_PROMOTE && !dry_run) {
 			rc = store_promote(st, asg->identifier, d.commit, d.ami->image_id, d.cause_event_id, d.reason,
-					   "auto", util_now_ms(), &promotion_id, err);
+					   "auto", now_ms, &promotion_id, err);
 			if (rc == AMICD_OK) {
 				if (promoted != NULL)
 					promoted[i] = true;
@@ -110,24 +113,6 @@ enum amicd_rc engine_decide_all(const struct config *cfg, struct store *st, bool
 		store_asg_facts_free(&facts);
 		if (rc != AMICD_OK)
 			return rc;
-	}
-	return AMICD_OK;
-}
-
-enum amicd_rc engine_pins_unavailable(const struct config *cfg, struct store *st, bool *unavailable,
-				      const char **why, struct amicd_error *err)
-{
-	for (size_t i = 0; i < cfg->n_asgs; i++) {
-		struct store_asg_facts *facts = NULL;
-		const char *reason = NULL;
-		enum amicd_rc rc = store_asg_facts_load(st, &cfg->asgs[i], &facts, err);
-
-		if (rc != AMICD_OK)
-			return rc;
-		unavailable[i] = decide_pin_unavailable(store_asg_facts_input(facts), &reason);
-		if (why != NULL)
-			why[i] = reason; /* static */
-		store_asg_facts_free(&facts);
 	}
 	return AMICD_OK;
 }

@@ -1,0 +1,567 @@
+/*
+ * store_asg.c — facts out: the decision input of one ASG (struct decide_input)
+ * read from the fact rows: its head by the head rule (design §1), the commits
+ * pushed since its pin, and the AMIs its account sees with the tags it sees
+ * them with. See store_facts.h.
+ *
+ * Only the AMIs of the commits a decision needs are loaded (index
+ * ami_tags_by_lvalue), so the cost does not grow with history. The result owns
+ * copies of every string it points to.
+ */
+#include "store_facts.h"
+#include "store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* --- the decision input of one ASG --------------------------------------------------- */
+
+struct store_asg_facts {
+	struct decide_input in;
+	struct decide_asg asg;
+	struct decide_tag *statics;
+	struct decide_commit head;
+	struct decide_commit *pushed;
+	struct decide_ami *amis;
+	struct decide_tag *tags;       /* all AMIs' tags, in one array */
+	struct decide_pin pin;
+	int64_t head_event;
+	char head_received_at[32];
+	int64_t pin_promotion;
+	char pin_promoted_at[32];
+	struct store_asg_state state;
+	const struct decide_ami *pin_ami;
+	struct decide_ami pin_ami_store;
+	char **strings;                /* everything the pointers above point to */
+	size_t n_strings;
+};
+
+static const char *keep(struct store_asg_facts *f, const unsigned char *text)
+{
+	char **grown;
+	char *copy;
+
+	if (text == NULL)
+		return NULL;
+	grown = realloc(f->strings, (f->n_strings + 1) * sizeof *grown);
+	if (grown == NULL)
+		return NULL;
+	f->strings = grown;
+	copy = strdup((const char *)text);
+	if (copy != NULL)
+		f->strings[f->n_strings++] = copy;
+	return copy;
+}
+
+void store_asg_facts_free(struct store_asg_facts **pf)
+{
+	struct store_asg_facts *f;
+
+	if (pf == NULL || *pf == NULL)
+		return;
+	f = *pf;
+	for (size_t i = 0; i < f->n_strings; i++)
+		free(f->strings[i]);
+	free(f->strings);
+	free(f->statics);
+	free(f->pushed);
+	free(f->amis);
+	free(f->tags);
+	free(f);
+	*pf = NULL;
+}
+
+const struct decide_input *store_asg_facts_input(const struct store_asg_facts *f) { return &f->in; }
+int64_t store_asg_facts_head_event(const struct store_asg_facts *f) { return f->head_event; }
+const char *store_asg_facts_head_received_at(const struct store_asg_facts *f) { return f->head_received_at; }
+int64_t store_asg_facts_pin_promotion(const struct store_asg_facts *f) { return f->pin_promotion; }
+const char *store_asg_facts_pin_promoted_at(const struct store_asg_facts *f) { return f->pin_promoted_at; }
+const struct decide_ami *store_asg_facts_pin_ami(const struct store_asg_facts *f) { return f->pin_ami; }
+const struct store_asg_state *store_asg_facts_state(const struct store_asg_facts *f) { return &f->state; }
+
+/*
+ * The head (design §1): the newest push no other push supersedes (P is
+ * superseded by a push with before == P.after; a branch deletion supersedes
+ * the push it follows like any push, so a re-creation starts afresh). When the
+ * branch was deleted and not re-created, the push the deletion followed: the
+ * head stays where it was. When every push is superseded (a cycle, the branch
+ * moved back and forth), the newest push.
+ */
+static enum amicd_rc load_head(struct store *st, struct store_asg_facts *f, const char *repo, const char *branch,
+			       struct amicd_error *err)
+{
+	static const char *const sql[3] = {
+		"SELECT p.after_sha, p.event_id, e.received_at FROM pushes p JOIN events e ON e.id = p.event_id"
+		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0 AND NOT EXISTS ("
+		"  SELECT 1 FROM pushes q WHERE q.repo = p.repo AND q.branch = p.branch"
+		"  AND q.before_sha = p.after_sha AND q.after_sha <> p.after_sha)"
+		" ORDER BY p.event_id DESC LIMIT 1",
+		"SELECT p.after_sha, p.event_id, e.received_at FROM pushes p JOIN events e ON e.id = p.event_id"
+		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0 AND NOT EXISTS ("
+		"  SELECT 1 FROM pushes q WHERE q.repo = p.repo AND q.branch = p.branch AND q.deleted = 0"
+		"  AND q.before_sha = p.after_sha AND q.after_sha <> p.after_sha)"
+		" ORDER BY p.event_id DESC LIMIT 1",
+		"SELECT p.after_sha, p.event_id, e.received_at FROM pushes p JOIN events e ON e.id = p.event_id"
+		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0 ORDER BY p.event_id DESC LIMIT 1",
+	};
+
+	for (int i = 0; i < 3 && f->in.head == NULL; i++) {
+		sqlite3_stmt *s = store_prep(st, sql[i], err);
+		int src;
+
+		if (s == NULL)
+			return AMICD_ERR_STORE;
+		sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, branch, -1, SQLITE_STATIC);
+		src = sqlite3_step(s);
+		if (src == SQLITE_ROW) {
+			f->head.commit = keep(f, sqlite3_column_text(s, 0));
+			f->head.event_id = sqlite3_column_int64(s, 1);
+			f->head_event = f->head.event_id;
+			snprintf(f->head_received_at, sizeof f->head_received_at, "%s", sqlite3_column_text(s, 2));
+			f->in.head = &f->head;
+		}
+		store_release(s);
+		if (src != SQLITE_ROW && src != SQLITE_DONE)
+			return store_db_error(st, err, "load head");
+	}
+	return AMICD_OK;
+}
+
+/* Add commit (once) to the pushed list with its push order (first push) and last push. */
+static enum amicd_rc add_pushed(struct store *st, struct store_asg_facts *f, const char *repo, const char *branch,
+				const char *commit, size_t *cap, struct amicd_error *err)
+{
+	sqlite3_stmt *s;
+	struct decide_commit *c;
+	int src;
+
+	if (commit == NULL)
+		return AMICD_OK;
+	for (size_t i = 0; i < f->in.n_pushed; i++)
+		if (strcmp(f->pushed[i].commit, commit) == 0)
+			return AMICD_OK;
+	/* two scalar subqueries: each is one index probe (min/max optimisation),
+	 * where min() and max() together would read every push of the commit. A
+	 * deletion's after is all zeros, so a real commit needs no deleted filter. */
+	s = store_prep(st, "SELECT (SELECT min(event_id) FROM pushes WHERE repo = ?1 AND branch = ?2 AND after_sha = ?3),"
+		     " (SELECT max(event_id) FROM pushes WHERE repo = ?1 AND branch = ?2 AND after_sha = ?3)", err);
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, branch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, commit, -1, SQLITE_TRANSIENT);
+	src = sqlite3_step(s);
+	if (src != SQLITE_ROW) {
+		store_release(s);
+		return store_db_error(st, err, "load a commit's pushes");
+	}
+	if (sqlite3_column_type(s, 0) == SQLITE_NULL) { /* never pushed */
+		store_release(s);
+		return AMICD_OK;
+	}
+	if (f->in.n_pushed == *cap) {
+		struct decide_commit *grown;
+
+		*cap = *cap > 0 ? *cap * 2 : 8;
+		grown = realloc(f->pushed, *cap * sizeof *grown);
+		if (grown == NULL) {
+			store_release(s);
+			return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		}
+		f->pushed = grown;
+	}
+	c = &f->pushed[f->in.n_pushed++];
+	c->commit = keep(f, (const unsigned char *)commit);
+	c->order = sqlite3_column_int64(s, 0);
+	c->event_id = sqlite3_column_int64(s, 1);
+	store_release(s);
+	return c->commit != NULL ? AMICD_OK : amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+}
+
+static int by_order(const void *a, const void *b)
+{
+	const struct decide_commit *x = a, *y = b;
+
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+/*
+ * The pushed commits the engine needs — the pin's, the head's, the configured
+ * commit, and for policy latest every commit pushed after the pin — each with
+ * its push order, found by index: the cost does not grow with the branch's
+ * history.
+ */
+static enum amicd_rc load_pushed(struct store *st, struct store_asg_facts *f, const struct config_asg *asg,
+				 struct amicd_error *err)
+{
+	const char *repo = asg->git->url, *branch = asg->git->ref;
+	size_t cap = 0;
+	enum amicd_rc rc;
+	int64_t pin_order = 0;
+
+	rc = add_pushed(st, f, repo, branch, f->in.pin != NULL ? f->pin.commit : NULL, &cap, err);
+	if (rc == AMICD_OK)
+		rc = add_pushed(st, f, repo, branch, f->in.head != NULL ? f->head.commit : NULL, &cap, err);
+	if (rc == AMICD_OK)
+		rc = add_pushed(st, f, repo, branch, f->asg.ref_commit, &cap, err);
+	if (rc != AMICD_OK)
+		return rc;
+	if (f->in.pin != NULL && f->in.n_pushed > 0 && strcmp(f->pushed[0].commit, f->pin.commit) == 0)
+		pin_order = f->pushed[0].order;
+	if (f->asg.policy == DECIDE_LATEST && f->asg.ref_commit == NULL) {
+		sqlite3_stmt *s = store_prep(st, "SELECT DISTINCT after_sha FROM pushes WHERE repo = ?1 AND branch = ?2"
+					   " AND event_id > ?3 AND deleted = 0", err);
+		char **found = NULL;
+		size_t n = 0;
+		int src;
+
+		if (s == NULL)
+			return AMICD_ERR_STORE;
+		sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, branch, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, pin_order);
+		while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+			char **grown = realloc(found, (n + 1) * sizeof *found);
+
+			if (grown == NULL) {
+				src = SQLITE_NOMEM;
+				break;
+			}
+			found = grown;
+			found[n] = strdup((const char *)sqlite3_column_text(s, 0));
+			if (found[n] == NULL) {
+				src = SQLITE_NOMEM;
+				break;
+			}
+			n++;
+		}
+		store_release(s);
+		if (src != SQLITE_DONE)
+			rc = store_db_error(st, err, "load recent pushes");
+		for (size_t i = 0; i < n; i++) {
+			if (rc == AMICD_OK)
+				rc = add_pushed(st, f, repo, branch, found[i], &cap, err);
+			free(found[i]);
+		}
+		free(found);
+		if (rc != AMICD_OK)
+			return rc;
+	}
+	if (f->in.n_pushed > 0)
+		qsort(f->pushed, f->in.n_pushed, sizeof *f->pushed, by_order);
+	for (size_t i = 0; i < f->in.n_pushed; i++)
+		if (f->in.head != NULL && strcmp(f->pushed[i].commit, f->head.commit) == 0)
+			f->head.order = f->pushed[i].order;
+	f->in.pushed = f->pushed;
+	return AMICD_OK;
+}
+
+/* A list of strings (image ids, commits) without repeats; NULL entries are skipped. */
+struct strset {
+	const char **items;
+	size_t n, cap;
+};
+
+static bool strset_add(struct strset *set, const char *v, bool ignore_case)
+{
+	if (v == NULL)
+		return true;
+	for (size_t i = 0; i < set->n; i++)
+		if ((ignore_case ? strcasecmp(set->items[i], v) : strcmp(set->items[i], v)) == 0)
+			return true;
+	if (set->n == set->cap) {
+		size_t cap = set->cap > 0 ? set->cap * 2 : 16;
+		const char **grown = realloc(set->items, cap * sizeof *grown);
+
+		if (grown == NULL)
+			return false;
+		set->items = grown;
+		set->cap = cap;
+	}
+	set->items[set->n++] = v;
+	return true;
+}
+
+static int by_string(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Load one AMI of region as account uid sees it (its tags too) into f; nothing when unknown. */
+static enum amicd_rc load_ami(struct store *st, struct store_asg_facts *f, const char *region, const char *uid,
+			      const char *image, size_t *cap, size_t *tag_cap, size_t *n_tags, size_t **tag_start,
+			      struct amicd_error *err)
+{
+	sqlite3_stmt *s = store_prep(st,
+		"SELECT a.image_id, a.state, a.owner, a.created_ms, a.first_event, coalesce(a.state_event, 0),"
+		" (SELECT count(*) FROM ami_shares h WHERE h.region = a.region AND h.image_id = a.image_id"
+		"   AND h.account IN (?2, 'all') AND h.shared = 1),"
+		" (SELECT coalesce(max(h.event_id), 0) FROM ami_shares h WHERE h.region = a.region"
+		"   AND h.image_id = a.image_id AND h.account IN (?2, 'all')),"
+		" (SELECT coalesce(max(t.event_id), 0) FROM ami_tags t WHERE t.region = a.region"
+		"   AND t.image_id = a.image_id AND t.account = ?2)"
+		" FROM amis a WHERE a.region = ?1 AND a.image_id = ?3", err);
+	sqlite3_stmt *tags = store_prep(st, "SELECT key, value FROM ami_tags WHERE region = ?1 AND image_id = ?2"
+				      " AND account = ?3 AND value IS NOT NULL ORDER BY key", err);
+	struct decide_ami *a;
+	const char *owner;
+	int64_t last;
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	if (s == NULL || tags == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, image, -1, SQLITE_STATIC);
+	src = sqlite3_step(s);
+	if (src != SQLITE_ROW) {
+		store_release(s);
+		return src == SQLITE_DONE ? AMICD_OK : store_db_error(st, err, "load AMIs");
+	}
+	if (f->in.n_amis == *cap) {
+		size_t grown_cap = *cap > 0 ? *cap * 2 : 8;
+		struct decide_ami *grown = realloc(f->amis, grown_cap * sizeof *grown);
+		size_t *grown_start = realloc(*tag_start, grown_cap * sizeof *grown_start);
+
+		if (grown != NULL)
+			f->amis = grown;
+		if (grown_start != NULL)
+			*tag_start = grown_start;
+		if (grown == NULL || grown_start == NULL) {
+			store_release(s);
+			return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		}
+		*cap = grown_cap;
+	}
+	a = &f->amis[f->in.n_amis];
+	memset(a, 0, sizeof *a);
+	owner = (const char *)sqlite3_column_text(s, 2);
+	a->image_id = keep(f, sqlite3_column_text(s, 0));
+	a->state = keep(f, sqlite3_column_text(s, 1));
+	a->visible = (owner != NULL && strcmp(owner, uid) == 0) || sqlite3_column_int(s, 6) > 0;
+	a->created_ms = sqlite3_column_int64(s, 3);
+	a->first_seen = sqlite3_column_int64(s, 4);
+	last = sqlite3_column_int64(s, 5);
+	if (sqlite3_column_int64(s, 7) > last)
+		last = sqlite3_column_int64(s, 7);
+	if (sqlite3_column_int64(s, 8) > last)
+		last = sqlite3_column_int64(s, 8);
+	a->last_event_id = last;
+	store_release(s);
+	(*tag_start)[f->in.n_amis] = *n_tags;
+	sqlite3_bind_text(tags, 1, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(tags, 2, image, -1, SQLITE_STATIC);
+	sqlite3_bind_text(tags, 3, uid, -1, SQLITE_STATIC);
+	while ((src = sqlite3_step(tags)) == SQLITE_ROW) {
+		if (*n_tags == *tag_cap) {
+			size_t grown_cap = *tag_cap > 0 ? *tag_cap * 2 : 16;
+			struct decide_tag *grown = realloc(f->tags, grown_cap * sizeof *grown);
+
+			if (grown == NULL) {
+				rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+				break;
+			}
+			f->tags = grown;
+			*tag_cap = grown_cap;
+		}
+		f->tags[*n_tags].key = keep(f, sqlite3_column_text(tags, 0));
+		f->tags[*n_tags].value = keep(f, sqlite3_column_text(tags, 1));
+		(*n_tags)++;
+	}
+	if (rc == AMICD_OK && src != SQLITE_DONE)
+		rc = store_db_error(st, err, "load AMI tags");
+	store_release(tags);
+	if (rc != AMICD_OK)
+		return rc;
+	a->n_tags = *n_tags - (*tag_start)[f->in.n_amis];
+	f->in.n_amis++;
+	return AMICD_OK;
+}
+
+/*
+ * The AMIs a decision needs, as the ASG's account sees them: those the account
+ * sees tagged tag_name = one of commits (each found through the index on the
+ * tag's value, so the cost follows these commits, not the region's history),
+ * and the pinned one.
+ */
+static enum amicd_rc load_amis(struct store *st, struct store_asg_facts *f, const char *region, const char *uid,
+			       const char *tag_name, const char *pin_image, const struct strset *commits,
+			       struct amicd_error *err)
+{
+	sqlite3_stmt *s = store_prep(st, "SELECT image_id FROM ami_tags WHERE region = ?1 AND account = ?2 AND key = ?3"
+				   " AND lower(value) = lower(?4)", err);
+	struct strset images = { 0 };
+	char **found = NULL;
+	size_t n_found = 0, cap = 0, tag_cap = 0, n_tags = 0;
+	size_t *tag_start = NULL;
+	enum amicd_rc rc = AMICD_OK;
+
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	for (size_t c = 0; c < commits->n && rc == AMICD_OK; c++) {
+		int src;
+
+		sqlite3_bind_text(s, 1, region, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, uid, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, tag_name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, commits->items[c], -1, SQLITE_STATIC);
+		while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+			char **grown = realloc(found, (n_found + 1) * sizeof *grown);
+			char *copy = strdup((const char *)sqlite3_column_text(s, 0));
+
+			if (grown != NULL)
+				found = grown;
+			if (grown == NULL || copy == NULL) {
+				free(copy);
+				src = SQLITE_NOMEM;
+				break;
+			}
+			found[n_found++] = copy;
+		}
+		store_release(s);
+		if (src == SQLITE_NOMEM)
+			rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		else if (src != SQLITE_DONE)
+			rc = store_db_error(st, err, "find the AMIs of a commit");
+	}
+	for (size_t i = 0; i < n_found && rc == AMICD_OK; i++)
+		if (!strset_add(&images, found[i], false))
+			rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	if (rc == AMICD_OK && !strset_add(&images, pin_image, false))
+		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	if (rc == AMICD_OK && images.n > 1)
+		qsort(images.items, images.n, sizeof *images.items, by_string);
+	for (size_t i = 0; i < images.n && rc == AMICD_OK; i++)
+		rc = load_ami(st, f, region, uid, images.items[i], &cap, &tag_cap, &n_tags, &tag_start, err);
+	if (rc == AMICD_OK) {
+		/* the tag array may have moved while growing: point each AMI at its slice now */
+		for (size_t i = 0; i < f->in.n_amis; i++) {
+			f->amis[i].tags = f->tags != NULL ? &f->tags[tag_start[i]] : NULL;
+			if (pin_image != NULL && strcmp(f->amis[i].image_id, pin_image) == 0) {
+				f->pin_ami = &f->amis[i];
+				f->in.pin_ami = f->pin_ami;
+			}
+		}
+		f->in.amis = f->amis;
+	}
+	for (size_t i = 0; i < n_found; i++)
+		free(found[i]);
+	free(found);
+	free(images.items);
+	free(tag_start);
+	return rc;
+}
+
+static enum amicd_rc load_pin_and_state(struct store *st, struct store_asg_facts *f, const char *asg,
+					struct amicd_error *err)
+{
+	sqlite3_stmt *s = store_prep(st, "SELECT commit_sha, image_id, promotion_id, promoted_at FROM pins WHERE asg = ?1", err);
+	int src;
+
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	src = sqlite3_step(s);
+	if (src == SQLITE_ROW) {
+		f->pin.commit = keep(f, sqlite3_column_text(s, 0));
+		f->pin.image_id = keep(f, sqlite3_column_text(s, 1));
+		f->pin_promotion = sqlite3_column_int64(s, 2);
+		snprintf(f->pin_promoted_at, sizeof f->pin_promoted_at, "%s", sqlite3_column_text(s, 3));
+		f->in.pin = &f->pin;
+	}
+	store_release(s);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return store_db_error(st, err, "load pin");
+	s = store_prep(st, "SELECT frozen, reason, actor, changed_at FROM asg_state WHERE asg = ?1", err);
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	src = sqlite3_step(s);
+	if (src == SQLITE_ROW) {
+		f->asg.frozen = sqlite3_column_int(s, 0) != 0;
+		f->state.frozen = f->asg.frozen;
+		f->state.known = true;
+		snprintf(f->state.reason, sizeof f->state.reason, "%s",
+			 sqlite3_column_text(s, 1) != NULL ? (const char *)sqlite3_column_text(s, 1) : "");
+		snprintf(f->state.actor, sizeof f->state.actor, "%s",
+			 sqlite3_column_text(s, 2) != NULL ? (const char *)sqlite3_column_text(s, 2) : "");
+		snprintf(f->state.changed_at, sizeof f->state.changed_at, "%s",
+			 sqlite3_column_text(s, 3) != NULL ? (const char *)sqlite3_column_text(s, 3) : "");
+	}
+	store_release(s);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return store_db_error(st, err, "load ASG state");
+	return AMICD_OK;
+}
+
+enum amicd_rc store_asg_facts_load(struct store *st, const struct config_asg *asg,
+				   struct store_asg_facts **out, struct amicd_error *err)
+{
+	return store_asg_facts_load_for(st, asg, NULL, 0, out, err);
+}
+
+enum amicd_rc store_asg_facts_load_for(struct store *st, const struct config_asg *asg, const char *const *extra,
+				       size_t n_extra, struct store_asg_facts **out, struct amicd_error *err)
+{
+	struct strset commits = { 0 };
+	struct store_asg_facts *f = calloc(1, sizeof *f);
+	const struct config_filter *git = asg->git;
+	enum amicd_rc rc = AMICD_OK;
+	size_t n_statics = 0;
+
+	*out = NULL;
+	if (f == NULL)
+		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	f->statics = calloc(asg->n_filters + 1, sizeof *f->statics);
+	if (f->statics == NULL) {
+		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < asg->n_filters; i++) {
+		if (asg->filters[i].provider != FILTER_STATIC)
+			continue;
+		f->statics[n_statics].key = asg->filters[i].tag_name;
+		f->statics[n_statics].value = asg->filters[i].value;
+		n_statics++;
+	}
+	f->asg.policy = asg->policy == POLICY_LATEST ? DECIDE_LATEST : DECIDE_HEAD;
+	f->asg.ref_commit = git->ref_is_sha ? git->ref : NULL;
+	f->asg.tag_name = git->tag_name;
+	f->asg.statics = f->statics;
+	f->asg.n_statics = n_statics;
+	f->in.asg = &f->asg;
+
+	pthread_mutex_lock(&st->lock);
+	rc = load_pin_and_state(st, f, asg->identifier, err);
+	if (rc == AMICD_OK && !git->ref_is_sha)
+		rc = load_head(st, f, git->url, git->ref, err);
+	if (rc == AMICD_OK)
+		rc = load_pushed(st, f, asg, err);
+	if (rc == AMICD_OK) {
+		/* the commits whose AMIs matter: the pin's, the head's, the configured one,
+		 * those pushed since the pin (policy latest), and what the caller asks about */
+		bool ok = strset_add(&commits, f->in.pin != NULL ? f->pin.commit : NULL, true) &&
+			  strset_add(&commits, f->in.head != NULL ? f->head.commit : NULL, true) &&
+			  strset_add(&commits, f->asg.ref_commit, true);
+
+		for (size_t i = 0; ok && i < f->in.n_pushed; i++)
+			ok = strset_add(&commits, f->pushed[i].commit, true);
+		for (size_t i = 0; ok && i < n_extra; i++)
+			ok = strset_add(&commits, extra[i], true);
+		rc = ok ? load_amis(st, f, asg->region, asg->account->uid, git->tag_name, f->pin.image_id, &commits, err)
+			: amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	}
+	pthread_mutex_unlock(&st->lock);
+	free(commits.items);
+	if (rc == AMICD_OK) {
+		*out = f;
+		f = NULL;
+	}
+out:
+	store_asg_facts_free(&f);
+	return rc;
+}
+
