@@ -1,7 +1,7 @@
 /*
- * store_internal.h — what the store's own files (store.c, store_facts.c,
- * store_asg.c, store_promote.c, store_query.c, store_shadow.c) share: the
- * connection struct and the statement helpers. Nothing outside the store
+ * store_internal.h — what the store's own files (store.c, store_migrate.c,
+ * store_facts.c, store_asg.c, store_promote.c, store_query.c, store_shadow.c)
+ * share: the connection struct and the statement helpers. Nothing outside the store
  * includes this or <sqlite3.h>.
  */
 #ifndef AMICD_STORE_INTERNAL_H
