@@ -14,6 +14,7 @@
 #include "ingest.h"
 #include "store.h"
 #include "trigger.h"
+#include "version.h"   /* handlers report the build (amicd_build_info) */
 #include "worker.h"
 
 #include <pthread.h>

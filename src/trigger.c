@@ -12,6 +12,7 @@
 #include "log.h"
 #include "store.h"
 #include "util.h"
+#include "version.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -79,6 +80,7 @@ static bool deliver_url(struct trigger *t, const struct config_asg *asg, const s
 				 "image_id", tr->image_id, "promotion_id", (json_int_t)tr->promotion_id);
 	char *text = json_dumps(body, JSON_COMPACT);
 	char idem[96];
+	char agent[64];
 	char *authz = NULL;
 	long code = 0;
 	bool ok = false;
@@ -101,7 +103,8 @@ static bool deliver_url(struct trigger *t, const struct config_asg *asg, const s
 	curl_easy_setopt(curl, CURLOPT_URL, c->url);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "amicd/" AMICD_VERSION);
+	snprintf(agent, sizeof agent, "amicd/%s", version_number());
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, agent);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)c->timeout_seconds);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
