@@ -18,6 +18,16 @@ BUILD   ?= $(if $(SANITIZE),build/sanitize,build)
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
+# Only src/version.c sees the version (per-object flags: DEFS_<name>). It is
+# rebuilt when VERSION changes or when the git revision does: the revision is
+# kept in $(GIT_REV_STAMP), rewritten here, as the Makefile is read, only when
+# it differs, so an unchanged revision rebuilds nothing.
+DEFS_version  := -DAMICD_VERSION='"$(VERSION)"' -DAMICD_GIT_REV='"$(GIT_REV)"'
+GIT_REV_STAMP := $(BUILD)/git-rev
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+$(shell mkdir -p $(BUILD) && [ "$$(cat $(GIT_REV_STAMP) 2>/dev/null)" = '$(GIT_REV)' ] || echo '$(GIT_REV)' > $(GIT_REV_STAMP))
+endif
+
 PKGS      := libmicrohttpd libcurl openssl jansson yaml-0.1 sqlite3
 TEST_PKGS := cmocka
 
@@ -36,7 +46,6 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
            -Wformat=2 -Wvla
 SAN_FLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(SAN_FLAGS) -D_GNU_SOURCE -pthread -MMD -MP \
-             -DAMICD_VERSION='"$(VERSION)"' -DAMICD_GIT_REV='"$(GIT_REV)"' \
              -Isrc $(PKG_CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS) -pthread
 
@@ -66,7 +75,13 @@ deps:
 $(BUILD)/obj/%.o: src/%.c | deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEFS_$*) -c -o $@ $<
+
+$(BUILD)/obj/version.o: $(wildcard VERSION) $(GIT_REV_STAMP)
+
+$(GIT_REV_STAMP): # missing only when build/ went away after the Makefile was read (make clean all)
+	@mkdir -p $(@D)
+	@echo '$(GIT_REV)' > $@
 
 $(BUILD)/gen/migrations.gen.c: $(MIGRATIONS) scripts/embed-migrations.sh
 	@mkdir -p $(@D)
@@ -143,7 +158,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := build/fuzz
 FUZZ_FLAGS   := -std=gnu11 -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all -D_GNU_SOURCE -pthread \
-                -DAMICD_VERSION='"$(VERSION)"' -DAMICD_GIT_REV='"$(GIT_REV)"' -Isrc -Itests/fuzz
+                -Isrc -Itests/fuzz
 FUZZ_LIB_OBJ := $(SRC:src/%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/migrations.gen.o
 FUZZ_BIN     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 .SECONDARY: $(FUZZ_LIB_OBJ)
@@ -151,7 +166,9 @@ FUZZ_BIN     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 $(FUZZ_DIR)/obj/%.o: src/%.c | deps
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  FUZZCC  $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS) -c -o $@ $<
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(DEFS_$*) -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/obj/version.o: $(wildcard VERSION) $(GIT_REV_STAMP)
 
 $(FUZZ_DIR)/obj/migrations.gen.o: $(BUILD)/gen/migrations.gen.c | deps
 	@mkdir -p $(@D)

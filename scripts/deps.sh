@@ -3,9 +3,13 @@
 #
 # Idempotent: checks with pkg-config/command -v first and only calls apt-get for
 # what is missing, so `make` on a prepared machine costs nothing. Needs root to
-# install; without root it names the missing packages and exits 1.
+# install; without root it names the missing packages and exits 1. Never asks:
+# apt-get runs non-interactively with no stdin, so it also serves CI.
 #
-# usage: scripts/deps.sh [build|test|bench|fuzz]   (bench and fuzz include test, test includes build)
+# usage: scripts/deps.sh [bootstrap|build|test|bench|fuzz]
+#   bootstrap: what make itself needs (make, a C compiler with the C library's
+#   headers, pkg-config), for a fresh machine before the first make; every
+#   other level includes it. bench and fuzz include test, test includes build.
 set -eu
 
 level=${1:-build}
@@ -17,20 +21,29 @@ need_pc() {   # need_pc PKGCONFIG-NAME DEBIAN-PACKAGE
 need_cmd() { # need_cmd COMMAND DEBIAN-PACKAGE
 	if ! command -v "$1" >/dev/null 2>&1; then missing="$missing $2"; fi
 }
+need_file() { # need_file PATH DEBIAN-PACKAGE
+	if [ ! -e "$1" ]; then missing="$missing $2"; fi
+}
 
 need_cmd cc gcc
+need_file /usr/include/stdio.h libc6-dev # gcc only recommends it
 need_cmd make make
 need_cmd pkg-config pkg-config
-if command -v pkg-config >/dev/null 2>&1; then
-	need_pc libmicrohttpd libmicrohttpd-dev
-	need_pc libcurl libcurl4-openssl-dev
-	need_pc openssl libssl-dev
-	need_pc jansson libjansson-dev
-	need_pc yaml-0.1 libyaml-dev
-	need_pc sqlite3 libsqlite3-dev
-else
-	missing="$missing libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libsqlite3-dev"
-fi
+case $level in
+bootstrap) ;;
+*)
+	if command -v pkg-config >/dev/null 2>&1; then
+		need_pc libmicrohttpd libmicrohttpd-dev
+		need_pc libcurl libcurl4-openssl-dev
+		need_pc openssl libssl-dev
+		need_pc jansson libjansson-dev
+		need_pc yaml-0.1 libyaml-dev
+		need_pc sqlite3 libsqlite3-dev
+	else
+		missing="$missing libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libsqlite3-dev"
+	fi
+	;;
+esac
 case $level in
 test|bench|fuzz)
 	if command -v pkg-config >/dev/null 2>&1; then need_pc cmocka libcmocka-dev; else missing="$missing libcmocka-dev"; fi
@@ -67,9 +80,10 @@ fi
 
 echo "amicd: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-# Retry once: a stale package list is the usual cause of a first failure.
+# Retry once: a stale or (on a fresh image) empty package list is the usual
+# cause of a first failure, so that one is not shown.
 # shellcheck disable=SC2086
-if ! apt-get install -y -q --no-install-recommends $missing >/dev/null; then
-	apt-get update -q >/dev/null
-	apt-get install -y -q --no-install-recommends $missing >/dev/null
+if ! apt-get install -y -q --no-install-recommends $missing </dev/null >/dev/null 2>&1; then
+	apt-get update -q </dev/null >/dev/null
+	apt-get install -y -q --no-install-recommends $missing </dev/null >/dev/null
 fi

@@ -362,7 +362,7 @@ void api_metrics(struct http_request *req, void *cls)
 	worker_stats_get(app->worker, &ws);
 	trigger_stats_get(app->trigger, &ts);
 	gauge_header(out, "amicd_build_info", "gauge", "Version and revision of this amicd.");
-	fprintf(out, "amicd_build_info{version=\"%s\",revision=\"%s\"} 1\n", AMICD_VERSION, AMICD_GIT_REV);
+	fprintf(out, "amicd_build_info{version=\"%s\",revision=\"%s\"} 1\n", version_number(), version_git_rev());
 	gauge_header(out, "amicd_start_time_seconds", "gauge", "When this process started (Unix time).");
 	fprintf(out, "amicd_start_time_seconds %.3f\n", (double)app->started_ms / 1000);
 	metrics_write(app->metrics, out);

@@ -15,6 +15,7 @@
 #include "status.h"
 #include "store.h"
 #include "trigger.h"
+#include "version.h"   /* handlers report the build (amicd_build_info) */
 #include "worker.h"
 
 #include <pthread.h>

@@ -8,6 +8,7 @@
  */
 #include "ingest.h"
 
+#include "bgthread.h"
 #include "log.h"
 #include "utf8.h"
 #include "util.h"
@@ -17,24 +18,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define PROBE_EVERY_MS 1000
 
 struct ingest {
 	struct store *store;
 	char *db_path;
-	pthread_t thread;
-	bool thread_running;
+	struct bgthread *thread;       /* NULL once drained */
 	pthread_mutex_t lock;
-	pthread_cond_t wake;
 	struct ingest_item *head, *tail;
 	size_t queued;
 	size_t writing;        /* items of the batch being written */
 	size_t max_queued;     /* bound on queued + writing */
 	size_t rejected_keep;
 	size_t rejected_keep_bytes;
-	bool stopping;
+	bool stopping;                 /* no more items are accepted (under lock) */
 	ingest_commit_fn on_commit;
 	void *on_commit_cls;
 	struct ingest_stats stats;
@@ -139,34 +137,28 @@ static void idle_check(struct ingest *ig)
 		record_health(ig, store_probe(ig->store, util_now_ms(), &err), &err);
 }
 
-static void *writer(void *arg)
+/* The writer thread: a batch whenever items are queued, an idle check every
+ * PROBE_EVERY_MS without any; once stopping, what is queued is still written. */
+static void writer(struct bgthread *bt, void *arg)
 {
 	struct ingest *ig = arg;
-
-	pthread_setname_np(pthread_self(), "amicd-ingest");
 
 	for (;;) {
 		struct ingest_item *batch, *next;
 		struct amicd_error err = { { 0 }, { 0 } };
 		enum amicd_rc rc;
 		size_t n;
-		bool new_queued = false, idle = false;
+		bool new_queued = false;
 
 		pthread_mutex_lock(&ig->lock);
-		while (ig->head == NULL && !ig->stopping && !idle) {
-			struct timespec until;
-
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += PROBE_EVERY_MS / 1000;
-			idle = pthread_cond_timedwait(&ig->wake, &ig->lock, &until) != 0 && ig->head == NULL;
-		}
 		if (ig->head == NULL) {
 			bool stop = ig->stopping;
 
 			pthread_mutex_unlock(&ig->lock);
 			if (stop)
 				break;
-			idle_check(ig);
+			if (bgthread_wait(bt, PROBE_EVERY_MS) == BGTHREAD_TIMED_OUT)
+				idle_check(ig);
 			continue;
 		}
 		batch = ig->head;
@@ -202,46 +194,49 @@ static void *writer(void *arg)
 		ig->writing = 0;
 		pthread_mutex_unlock(&ig->lock);
 	}
-	return NULL;
+}
+
+/* Free what ingest_start made of ig; the writer is stopped (or never ran). */
+static void ingest_free(struct ingest *ig)
+{
+	if (ig == NULL)
+		return;
+	store_close(&ig->store);
+	pthread_mutex_destroy(&ig->lock);
+	free(ig->db_path);
+	free(ig);
 }
 
 enum amicd_rc ingest_start(const struct ingest_options *opt, struct ingest **out, struct amicd_error *err)
 {
-	struct ingest *ig;
+	struct ingest *ig = NULL;
 	enum amicd_rc rc;
 
 	*out = NULL;
 	ig = calloc(1, sizeof *ig);
 	if (ig == NULL)
 		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
-	ig->db_path = strdup(opt->db_path);
-	if (ig->db_path == NULL) {
-		free(ig);
-		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
-	}
-	rc = store_open(opt->db_path, opt->busy_timeout_ms, &ig->store, err);
-	if (rc != AMICD_OK) {
-		free(ig->db_path);
-		free(ig);
-		return rc;
-	}
+	pthread_mutex_init(&ig->lock, NULL);
 	ig->max_queued = opt->max_queued;
 	ig->rejected_keep = opt->rejected_keep;
 	ig->rejected_keep_bytes = opt->rejected_keep_bytes;
 	ig->on_commit = opt->on_commit;
 	ig->on_commit_cls = opt->on_commit_cls;
 	ig->health.last_ok_ms = util_now_ms();
-	pthread_mutex_init(&ig->lock, NULL);
-	pthread_cond_init(&ig->wake, NULL);
-	if (pthread_create(&ig->thread, NULL, writer, ig) != 0) {
-		pthread_cond_destroy(&ig->wake);
-		pthread_mutex_destroy(&ig->lock);
-		store_close(&ig->store);
-		free(ig->db_path);
-		free(ig);
-		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "cannot start the writer thread");
+	ig->db_path = strdup(opt->db_path);
+	if (ig->db_path == NULL) {
+		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		goto out;
 	}
-	ig->thread_running = true;
+	rc = store_open(opt->db_path, opt->busy_timeout_ms, &ig->store, err);
+	if (rc != AMICD_OK)
+		goto out;
+	rc = bgthread_start("amicd-ingest", writer, ig, &ig->thread, err);
+out:
+	if (rc != AMICD_OK) {
+		ingest_free(ig);
+		return rc;
+	}
 	*out = ig;
 	return AMICD_OK;
 }
@@ -263,7 +258,7 @@ enum amicd_rc ingest_submit(struct ingest *ig, struct ingest_item *item)
 		}
 		ig->tail = item;
 		ig->queued++;
-		pthread_cond_signal(&ig->wake);
+		bgthread_wake(ig->thread); /* under lock: ingest_drain cannot have stopped it */
 	}
 	pthread_mutex_unlock(&ig->lock);
 	return rc;
@@ -290,26 +285,15 @@ void ingest_drain(struct ingest *ig)
 		return;
 	pthread_mutex_lock(&ig->lock);
 	ig->stopping = true;
-	pthread_cond_signal(&ig->wake);
 	pthread_mutex_unlock(&ig->lock);
-	if (ig->thread_running) {
-		pthread_join(ig->thread, NULL);
-		ig->thread_running = false;
-	}
+	bgthread_stop(&ig->thread); /* the writer empties the queue first */
 }
 
 void ingest_stop(struct ingest **pig)
 {
-	struct ingest *ig;
-
 	if (pig == NULL || *pig == NULL)
 		return;
-	ig = *pig;
-	ingest_drain(ig);
-	store_close(&ig->store);
-	pthread_cond_destroy(&ig->wake);
-	pthread_mutex_destroy(&ig->lock);
-	free(ig->db_path);
-	free(ig);
+	ingest_drain(*pig);
+	ingest_free(*pig);
 	*pig = NULL;
 }

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "version.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -76,7 +77,7 @@ int main(int argc, char **argv)
 	}
 	command = argv[1];
 	if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
-		printf("amicd %s (%s)\n", AMICD_VERSION, AMICD_GIT_REV);
+		printf("amicd %s (%s)\n", version_number(), version_git_rev());
 		return 0;
 	}
 	if (strcmp(command, "help") == 0 || strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0) {

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "trigger.h"
 #include "util.h"
+#include "version.h"
 #include "worker.h"
 
 #include <curl/curl.h>
@@ -223,7 +224,7 @@ int server_run(const struct config *cfg)
 		return 1;
 	}
 	LOG(LL_INFO, "listening", "{s:s,s:i,s:s,s:s,s:i}", "host", cfg->listen_host, "port", (int)server_port(app),
-	    "database", cfg->database, "version", AMICD_VERSION, "asgs", (int)cfg->n_asgs);
+	    "database", cfg->database, "version", version_number(), "asgs", (int)cfg->n_asgs);
 
 	while (sigwait(&sigs, &sig) != 0)
 		;

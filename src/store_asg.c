@@ -188,7 +188,7 @@ static int by_order(const void *a, const void *b)
 }
 
 /*
- * The pushed commits the engine needs — the pin's, the head's, the configured
+ * The pushed commits the decision engine needs — the pin's, the head's, the configured
  * commit, and for policy latest every commit pushed after the pin — each with
  * its push order, found by index: the cost does not grow with the branch's
  * history.

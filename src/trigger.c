@@ -8,15 +8,16 @@
  */
 #include "trigger.h"
 
+#include "bgthread.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
+#include "version.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -35,11 +36,7 @@ extern char **environ;
 struct trigger {
 	const struct config *cfg;
 	struct store *store;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool woken;
-	atomic_bool stopping;
+	struct bgthread *thread;        /* set before the dispatcher runs */
 	atomic_uint_fast64_t delivered, failed_attempts, gave_up;
 };
 
@@ -68,7 +65,7 @@ static int abort_if_stopping(void *cls, curl_off_t dt, curl_off_t dn, curl_off_t
 	(void)dn;
 	(void)ut;
 	(void)un;
-	return atomic_load(&t->stopping) ? 1 : 0;
+	return bgthread_stopping(t->thread) ? 1 : 0;
 }
 
 /* POST the promotion; true on 2xx. error gets the reason otherwise. */
@@ -83,6 +80,7 @@ static bool deliver_url(struct trigger *t, const struct config_asg *asg, const s
 				 "image_id", tr->image_id, "promotion_id", (json_int_t)tr->promotion_id);
 	char *text = json_dumps(body, JSON_COMPACT);
 	char idem[96];
+	char agent[64];
 	char *authz = NULL;
 	long code = 0;
 	bool ok = false;
@@ -105,7 +103,8 @@ static bool deliver_url(struct trigger *t, const struct config_asg *asg, const s
 	curl_easy_setopt(curl, CURLOPT_URL, c->url);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "amicd/" AMICD_VERSION);
+	snprintf(agent, sizeof agent, "amicd/%s", version_number());
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, agent);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)c->timeout_seconds);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
@@ -221,7 +220,7 @@ static bool deliver_command(struct trigger *t, const struct config_asg *asg, con
 		char buf[1024];
 		ssize_t n;
 
-		if (left_ms <= 0 || atomic_load(&t->stopping)) {
+		if (left_ms <= 0 || bgthread_stopping(t->thread)) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			killed = true;
@@ -243,7 +242,7 @@ static bool deliver_command(struct trigger *t, const struct config_asg *asg, con
 	while (waitpid(pid, &status, killed ? 0 : WNOHANG) == 0) {
 		struct timespec pause = { 0, 10 * 1000 * 1000 };
 
-		if (util_monotonic_ns() >= deadline || atomic_load(&t->stopping)) {
+		if (util_monotonic_ns() >= deadline || bgthread_stopping(t->thread)) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			killed = true;
@@ -292,7 +291,7 @@ static void attempt(struct trigger *t, const struct store_trigger *tr)
 	} else {
 		ok = deliver_command(t, asg, tr, error, sizeof error);
 	}
-	if (!ok && atomic_load(&t->stopping)) {
+	if (!ok && bgthread_stopping(t->thread)) {
 		/* cut off by shutdown: the request was made, so it counts, but it is
 		 * retried as soon as amicd is back, whatever the backoff says */
 		snprintf(error, sizeof error, "interrupted by shutdown");
@@ -320,24 +319,23 @@ static void attempt(struct trigger *t, const struct store_trigger *tr)
 	}
 }
 
-static void *dispatcher(void *arg)
+/* The dispatcher thread: the due attempts, then sleep until the next is due
+ * (at most IDLE_WAKE_MS), a wake-up from the worker, or stop. */
+static void dispatcher(struct bgthread *bt, void *arg)
 {
 	struct trigger *t = arg;
 
-	pthread_setname_np(pthread_self(), "amicd-trigger");
-
-	while (!atomic_load(&t->stopping)) {
+	while (!bgthread_stopping(bt)) {
 		struct store_trigger due[DUE_BATCH];
 		struct amicd_error err;
 		size_t n = 0;
 		int64_t next = INT64_MAX, now = util_now_ms();
-		struct timespec until;
 
 		if (store_triggers_due(t->store, now, due, DUE_BATCH, &n, &next, &err) != AMICD_OK) {
 			LOG(LL_ERROR, "cannot read the trigger outbox", "{s:s}", "error", err.message);
 			next = now + 1000;
 		}
-		for (size_t i = 0; i < n && !atomic_load(&t->stopping); i++)
+		for (size_t i = 0; i < n && !bgthread_stopping(bt); i++)
 			attempt(t, &due[i]);
 		if (n == DUE_BATCH)
 			continue;
@@ -345,40 +343,37 @@ static void *dispatcher(void *arg)
 			continue; /* look again: attempts took time, more may be due */
 		if (next > now + IDLE_WAKE_MS)
 			next = now + IDLE_WAKE_MS;
-		until.tv_sec = (time_t)(next / 1000);
-		until.tv_nsec = (long)(next % 1000) * 1000000;
-		pthread_mutex_lock(&t->lock);
-		while (!t->woken && !atomic_load(&t->stopping) &&
-		       pthread_cond_timedwait(&t->wake, &t->lock, &until) == 0)
-			;
-		t->woken = false;
-		pthread_mutex_unlock(&t->lock);
+		bgthread_wait(bt, next - util_now_ms());
 	}
-	return NULL;
+}
+
+/* Free what trigger_start made of t; the thread is stopped (or never ran). */
+static void trigger_free(struct trigger *t)
+{
+	if (t == NULL)
+		return;
+	store_close(&t->store);
+	free(t);
 }
 
 enum amicd_rc trigger_start(const struct config *cfg, struct trigger **out, struct amicd_error *err)
 {
-	struct trigger *t = calloc(1, sizeof *t);
+	struct trigger *t = NULL;
 	enum amicd_rc rc;
 
 	*out = NULL;
+	t = calloc(1, sizeof *t);
 	if (t == NULL)
 		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
 	t->cfg = cfg;
 	rc = store_open(cfg->database, cfg->limits.busy_timeout_ms, &t->store, err);
+	if (rc != AMICD_OK)
+		goto out;
+	rc = bgthread_start("amicd-trigger", dispatcher, t, &t->thread, err);
+out:
 	if (rc != AMICD_OK) {
-		free(t);
+		trigger_free(t);
 		return rc;
-	}
-	pthread_mutex_init(&t->lock, NULL);
-	pthread_cond_init(&t->wake, NULL);
-	if (pthread_create(&t->thread, NULL, dispatcher, t) != 0) {
-		pthread_cond_destroy(&t->wake);
-		pthread_mutex_destroy(&t->lock);
-		store_close(&t->store);
-		free(t);
-		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "cannot start the trigger thread");
 	}
 	*out = t;
 	return AMICD_OK;
@@ -388,10 +383,7 @@ void trigger_wake(struct trigger *t)
 {
 	if (t == NULL)
 		return;
-	pthread_mutex_lock(&t->lock);
-	t->woken = true;
-	pthread_cond_signal(&t->wake);
-	pthread_mutex_unlock(&t->lock);
+	bgthread_wake(t->thread);
 }
 
 void trigger_stats_get(struct trigger *t, struct trigger_stats *out)
@@ -403,19 +395,9 @@ void trigger_stats_get(struct trigger *t, struct trigger_stats *out)
 
 void trigger_stop(struct trigger **pt)
 {
-	struct trigger *t;
-
 	if (pt == NULL || *pt == NULL)
 		return;
-	t = *pt;
-	pthread_mutex_lock(&t->lock);
-	atomic_store(&t->stopping, true);
-	pthread_cond_signal(&t->wake);
-	pthread_mutex_unlock(&t->lock);
-	pthread_join(t->thread, NULL);
-	store_close(&t->store);
-	pthread_cond_destroy(&t->wake);
-	pthread_mutex_destroy(&t->lock);
-	free(t);
+	bgthread_stop(&(*pt)->thread); /* an attempt in flight is aborted */
+	trigger_free(*pt);
 	*pt = NULL;
 }

@@ -4,6 +4,7 @@
 #include "worker.h"
 
 #include "apply.h"
+#include "bgthread.h"
 #include "log.h"
 #include "pinfile.h"
 #include "status.h"
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define WORKER_BATCH 128
 #define WORKER_IDLE_MS 30000
@@ -28,11 +28,8 @@ struct worker {
 	const struct config *cfg;
 	struct trigger *trig;
 	struct store *store;
-	pthread_t thread;
+	struct bgthread *thread;
 	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool woken;
-	bool stopping;
 	bool *pin_dirty;                 /* per ASG: its pin file still needs writing (under lock) */
 	char (*pin_error)[256];          /* per ASG: why its pin file could not be written ("" : it was) (under lock) */
 	bool *pin_bad;                   /* per ASG: its pinned AMI was unavailable at the last look */
@@ -252,11 +249,12 @@ static void repair_pins(struct worker *w)
 	}
 }
 
-static void *run(void *arg)
+/* The worker thread: a pass whenever woken, every WORKER_IDLE_MS regardless,
+ * and every WORKER_RETRY_MS while a pass fails or a pin file is owed. */
+static void run(struct bgthread *bt, void *arg)
 {
 	struct worker *w = arg;
 
-	pthread_setname_np(pthread_self(), "amicd-worker");
 	/* Under overload, answering senders within their timeouts comes first:
 	 * deriving facts may lag by milliseconds. Lower this thread's priority. */
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
@@ -268,40 +266,39 @@ static void *run(void *arg)
 		enum amicd_rc rc = run_pass(w, &more);
 		bool owed = !write_pins(w);
 		int64_t wait_ms;
-		struct timespec until;
 
 		if (rc == AMICD_OK && more)
 			continue;
 		wait_ms = rc != AMICD_OK || owed ? WORKER_RETRY_MS : WORKER_IDLE_MS;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += wait_ms / 1000;
-		until.tv_nsec += (wait_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
-		pthread_mutex_lock(&w->lock);
-		while (!w->woken && !w->stopping && pthread_cond_timedwait(&w->wake, &w->lock, &until) == 0)
-			;
-		w->woken = false;
-		if (w->stopping) {
-			pthread_mutex_unlock(&w->lock);
+		if (bgthread_wait(bt, wait_ms) == BGTHREAD_STOPPING)
 			break;
-		}
-		pthread_mutex_unlock(&w->lock);
 	}
-	return NULL;
+}
+
+/* Free what worker_start made of w; the thread is stopped (or never ran). */
+static void worker_free(struct worker *w)
+{
+	if (w == NULL)
+		return;
+	store_close(&w->store);
+	pthread_mutex_destroy(&w->lock);
+	free(w->pin_dirty);
+	free(w->pin_bad);
+	free(w->pin_error);
+	free(w);
 }
 
 enum amicd_rc worker_start(const struct config *cfg, struct trigger *trig, struct worker **out,
 			   struct amicd_error *err)
 {
-	struct worker *w = calloc(1, sizeof *w);
+	struct worker *w = NULL;
 	enum amicd_rc rc;
 
 	*out = NULL;
+	w = calloc(1, sizeof *w);
 	if (w == NULL)
 		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	pthread_mutex_init(&w->lock, NULL);
 	w->cfg = cfg;
 	w->trig = trig;
 	w->pin_dirty = calloc(cfg->n_asgs + 1, sizeof *w->pin_dirty);
@@ -310,28 +307,19 @@ enum amicd_rc worker_start(const struct config *cfg, struct trigger *trig, struc
 	w->health.last_ok_ms = util_now_ms();
 	if (w->pin_dirty == NULL || w->pin_bad == NULL || w->pin_error == NULL) {
 		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
-		goto fail;
+		goto out;
 	}
 	rc = store_open(cfg->database, cfg->limits.busy_timeout_ms, &w->store, err);
 	if (rc != AMICD_OK)
-		goto fail;
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->wake, NULL);
-	if (pthread_create(&w->thread, NULL, run, w) != 0) {
-		pthread_cond_destroy(&w->wake);
-		pthread_mutex_destroy(&w->lock);
-		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "cannot start the worker thread");
-		goto fail;
+		goto out;
+	rc = bgthread_start("amicd-worker", run, w, &w->thread, err);
+out:
+	if (rc != AMICD_OK) {
+		worker_free(w);
+		return rc;
 	}
 	*out = w;
 	return AMICD_OK;
-fail:
-	store_close(&w->store);
-	free(w->pin_dirty);
-	free(w->pin_bad);
-	free(w->pin_error);
-	free(w);
-	return rc;
 }
 
 void worker_wake(void *arg)
@@ -341,10 +329,9 @@ void worker_wake(void *arg)
 	if (w == NULL)
 		return;
 	pthread_mutex_lock(&w->lock);
-	w->woken = true;
 	if (w->health.woken_since_ms == 0)
 		w->health.woken_since_ms = util_now_ms();
-	pthread_cond_signal(&w->wake);
+	bgthread_wake(w->thread);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -354,10 +341,9 @@ void worker_pin_changed(struct worker *w, size_t index)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->pin_dirty[index] = true;
-	w->woken = true;
 	if (w->health.woken_since_ms == 0)
 		w->health.woken_since_ms = util_now_ms();
-	pthread_cond_signal(&w->wake);
+	bgthread_wake(w->thread);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -392,22 +378,9 @@ bool worker_pin_file_error(struct worker *w, size_t index, char *error, size_t s
 
 void worker_stop(struct worker **pw)
 {
-	struct worker *w;
-
 	if (pw == NULL || *pw == NULL)
 		return;
-	w = *pw;
-	pthread_mutex_lock(&w->lock);
-	w->stopping = true;
-	pthread_cond_signal(&w->wake);
-	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->thread, NULL);
-	store_close(&w->store);
-	pthread_cond_destroy(&w->wake);
-	pthread_mutex_destroy(&w->lock);
-	free(w->pin_dirty);
-	free(w->pin_bad);
-	free(w->pin_error);
-	free(w);
+	bgthread_stop(&(*pw)->thread); /* the pass in progress finishes first */
+	worker_free(*pw);
 	*pw = NULL;
 }
