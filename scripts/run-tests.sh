@@ -16,8 +16,7 @@ trap 'rm -f "$out" "$tails"' EXIT INT TERM
 for t in "$@"; do
 	name=$(basename "$t")
 	echo "== $name"
-	# line-buffered: what a test printed before a crash is not lost in a stdio buffer
-	stdbuf -oL -eL "$t" >"$out" 2>&1
+	"$t" >"$out" 2>&1
 	rc=$?
 	cat "$out"
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' "$out" | tail -n 1)

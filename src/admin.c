@@ -244,6 +244,28 @@ static void reply_status(struct http_request *req, struct app *app, const struct
 	http_reply_json(req, 200, json_pack("{s:o}", "asg", status));
 }
 
+/*
+ * An admin action's transaction: one at a time, on the admin connection. The
+ * action's lock is held from admin_begin, whatever it returns, to admin_end,
+ * which every path calls once.
+ */
+static enum amicd_rc admin_begin(struct app *app, struct amicd_error *err)
+{
+	pthread_mutex_lock(&app->admin_lock);
+	return store_begin(app->admin, err);
+}
+
+/* End it: commit when rc is AMICD_OK, else roll back (a failed commit too); the result. */
+static enum amicd_rc admin_end(struct app *app, enum amicd_rc rc, struct amicd_error *err)
+{
+	if (rc == AMICD_OK)
+		rc = store_commit(app->admin, err);
+	if (rc != AMICD_OK)
+		store_rollback(app->admin);
+	pthread_mutex_unlock(&app->admin_lock);
+	return rc;
+}
+
 static void freeze(struct http_request *req, struct app *app, const struct config_asg *asg, size_t index,
 		   bool frozen, json_t *body)
 {
@@ -254,15 +276,10 @@ static void freeze(struct http_request *req, struct app *app, const struct confi
 
 	if (!only_keys(req, body, keys) || (reason = want_reason(req, body)) == NULL)
 		return;
-	pthread_mutex_lock(&app->admin_lock);
-	rc = store_begin(app->admin, &err);
+	rc = admin_begin(app, &err);
 	if (rc == AMICD_OK)
 		rc = store_asg_frozen_set(app->admin, asg->identifier, frozen, reason, "admin", util_now_ms(), &err);
-	if (rc == AMICD_OK)
-		rc = store_commit(app->admin, &err);
-	if (rc != AMICD_OK)
-		store_rollback(app->admin);
-	pthread_mutex_unlock(&app->admin_lock);
+	rc = admin_end(app, rc, &err);
 	if (rc != AMICD_OK) {
 		http_reply_error(req, rc, &err);
 		return;
@@ -302,8 +319,7 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 	commit_lc[40] = '\0';
 	snprintf(why, sizeof why, "manual pin: %s", reason);
 
-	pthread_mutex_lock(&app->admin_lock);
-	rc = store_begin(app->admin, &err);
+	rc = admin_begin(app, &err);
 	if (rc == AMICD_OK)
 		rc = store_asg_facts_load_for(app->admin, asg, (const char *const[]){ commit_lc }, 1, &facts, &err);
 	if (rc == AMICD_OK) {
@@ -311,8 +327,7 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 
 		decide_ready(in->asg, in->amis, in->n_amis, commit_lc, &r);
 		if (r.missing != 0) {
-			store_rollback(app->admin);
-			pthread_mutex_unlock(&app->admin_lock);
+			admin_end(app, AMICD_ERR_NOT_READY, NULL);
 			store_asg_facts_free(&facts);
 			LOG(LL_INFO, "manual pin refused: commit not ready", "{s:s,s:s,s:s}", "asg", asg->identifier,
 			    "commit", commit_lc, "actor", "admin");
@@ -329,11 +344,7 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 	}
 	if (rc == AMICD_OK)
 		rc = store_asg_frozen_set(app->admin, asg->identifier, true, why, "admin", now, &err);
-	if (rc == AMICD_OK)
-		rc = store_commit(app->admin, &err);
-	if (rc != AMICD_OK)
-		store_rollback(app->admin);
-	pthread_mutex_unlock(&app->admin_lock);
+	rc = admin_end(app, rc, &err);
 	if (rc != AMICD_OK) {
 		store_asg_facts_free(&facts);
 		http_reply_error(req, rc, &err);
