@@ -4,19 +4,15 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -25,114 +21,27 @@
 #include <unistd.h>
 
 #define START_TIMEOUT_MS 15000
-#define POLL_STEP_MS 10
+#define HTTP_TIMEOUT_MS 20000L
 #define RECEIVER_MAX_BODY (1024 * 1024)
-
-int64_t h_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int write_text(const char *dir, const char *name, const char *text)
-{
-	char path[400];
-	FILE *f;
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	f = fopen(path, "w");
-	if (f == NULL)
-		return -1;
-	fputs(text, f);
-	return fclose(f) == 0 ? 0 : -1;
-}
 
 int harness_init(struct amicd_proc *p, const struct amicd_opts *opts)
 {
-	static const struct amicd_opts defaults = { 0 };
-	const char *tmp = getenv("TMPDIR");
-	FILE *f;
-
-	if (opts == NULL)
-		opts = &defaults;
 	memset(p, 0, sizeof *p);
 	p->pid = -1;
-	snprintf(p->dir, sizeof p->dir, "%s/amicd-it-XXXXXX", tmp != NULL ? tmp : "/tmp");
-	if (mkdtemp(p->dir) == NULL)
+	if (support_tmpdir(p->dir, sizeof p->dir, NULL, "amicd-it") != 0)
 		return -1;
-	snprintf(p->config, sizeof p->config, "%s/amicd.yml", p->dir);
-	if (opts->database != NULL)
+	if (opts != NULL && opts->database != NULL)
 		snprintf(p->db, sizeof p->db, "%s", opts->database);
 	else
 		snprintf(p->db, sizeof p->db, "%s/amicd.db", p->dir);
 	snprintf(p->log, sizeof p->log, "%s/amicd.log", p->dir);
-	if (write_text(p->dir, "gitlab-token", H_GITLAB_TOKEN "\n") != 0 ||
-	    write_text(p->dir, "gitlab-signing", H_SIGNING_SECRET "\n") != 0 ||
-	    write_text(p->dir, "eb-key", H_EB_KEY "\n") != 0 ||
-	    write_text(p->dir, "eb-password", H_EB_PASSWORD "\n") != 0 ||
-	    write_text(p->dir, "admin-token", H_ADMIN_TOKEN "\n") != 0 ||
-	    write_text(p->dir, "read-token", H_READ_TOKEN "\n") != 0)
-		return -1;
-	if (opts->trigger_token != NULL) {
-		char line[512];
-
-		snprintf(line, sizeof line, "%s\n", opts->trigger_token);
-		if (write_text(p->dir, "trigger-token", line) != 0)
-			return -1;
-	}
-	if (opts->trigger_script != NULL) {
-		char script[400];
-
-		snprintf(script, sizeof script, "%s/trigger.sh", p->dir);
-		if (write_text(p->dir, "trigger.sh", opts->trigger_script) != 0 || chmod(script, 0755) != 0)
-			return -1;
-	}
-	f = fopen(p->config, "w");
-	if (f == NULL)
-		return -1;
-	fprintf(f, "listen: 127.0.0.1:0\ndatabase: %s\npins_dir: %s/pins\n", p->db, p->dir);
-	fprintf(f, "auth:\n  gitlab: { token_file: %s/gitlab-token }\n", p->dir);
-	if (opts->signing)
-		fprintf(f, "  gitlab_signing: { secret_file: %s/gitlab-signing }\n", p->dir);
-	if (opts->basic)
-		fprintf(f, "  eventbridge: { basic: { user: %s, password_file: %s/eb-password } }\n", H_EB_USER, p->dir);
-	else
-		fprintf(f, "  eventbridge: { api_key_header: X-Api-Key, api_key_file: %s/eb-key }\n", p->dir);
-	fprintf(f, "  admin: { token_file: %s/admin-token }\n", p->dir);
-	if (opts->read_token)
-		fprintf(f, "  read: { token_file: %s/read-token }\n", p->dir);
-	fprintf(f, "limits:\n  max_body_bytes: %zu\n  busy_timeout_ms: %d\n",
-		opts->max_body_bytes > 0 ? opts->max_body_bytes : 1048576,
-		opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 2000);
-	fprintf(f, "%s", opts->limits_extra != NULL ? opts->limits_extra : "");
-	fprintf(f, "trigger:\n");
-	if (opts->trigger_script != NULL)
-		fprintf(f, "  command: [%s/trigger.sh]\n", p->dir);
-	else if (opts->trigger_command != NULL)
-		fprintf(f, "  command: %s\n", opts->trigger_command);
-	else
-		fprintf(f, "  url: %s\n", opts->trigger_url != NULL ? opts->trigger_url : "http://127.0.0.1:9/unused");
-	if (opts->trigger_token != NULL)
-		fprintf(f, "  token_file: %s/trigger-token\n", p->dir);
-	fprintf(f, "%s", opts->trigger_extra != NULL ? opts->trigger_extra : "");
-	fprintf(f, "accounts:\n%s", opts->accounts != NULL ? opts->accounts :
-		"  - { name: image-builder-stage, uid: \"444455556666\" }\n");
-	fprintf(f, "terraformResources:\n%s", opts->resources != NULL ? opts->resources :
-		"  - provider: asg\n"
-		"    identifier: workers-stage\n"
-		"    account: image-builder-stage\n"
-		"    region: eu-west-1\n"
-		"    image:\n"
-		"      repo: { url: https://gitlab.example.net/platform/golden-images, ref: main, tag_name: git-sha }\n");
-	return fclose(f) == 0 ? 0 : -1;
+	return support_config_write(p->dir, opts, p->config, sizeof p->config);
 }
 
 /* The port from the first "listening" line written after p->log_mark, or 0. */
 static unsigned find_port(const struct amicd_proc *p)
 {
-	char *log = h_read_file(p->log, NULL);
+	char *log = support_read_file(p->log, NULL);
 	const char *at, *port;
 	unsigned n = 0;
 
@@ -175,8 +84,8 @@ int harness_start(struct amicd_proc *p)
 		_exit(127);
 	}
 	p->pid = pid;
-	deadline = h_now_ms() + START_TIMEOUT_MS;
-	while (h_now_ms() < deadline) {
+	deadline = support_now_ms() + START_TIMEOUT_MS;
+	while (support_now_ms() < deadline) {
 		int status;
 		struct timespec pause = { 0, 10 * 1000 * 1000 };
 
@@ -186,7 +95,7 @@ int harness_start(struct amicd_proc *p)
 			return 0;
 		}
 		if (waitpid(pid, &status, WNOHANG) == pid) {
-			char *log = h_read_file(p->log, NULL);
+			char *log = support_read_file(p->log, NULL);
 
 			fprintf(stderr, "amicd exited during start-up; its log:\n%s\n", log != NULL ? log : "");
 			free(log);
@@ -202,13 +111,13 @@ int harness_start(struct amicd_proc *p)
 
 int harness_stop(struct amicd_proc *p, int sig, int timeout_ms)
 {
-	int64_t deadline = h_now_ms() + timeout_ms;
+	int64_t deadline = support_now_ms() + timeout_ms;
 	int status = 0;
 
 	if (p->pid <= 0)
 		return -1;
 	kill(p->pid, sig);
-	while (h_now_ms() < deadline) {
+	while (support_now_ms() < deadline) {
 		struct timespec pause = { 0, 5 * 1000 * 1000 };
 
 		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
@@ -225,21 +134,116 @@ int harness_stop(struct amicd_proc *p, int sig, int timeout_ms)
 	return -1;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 void harness_cleanup(struct amicd_proc *p)
 {
 	if (p->pid > 0)
 		harness_stop(p, SIGKILL, 2000);
-	if (p->dir[0] != '\0' && getenv("AMICD_KEEP_TEST_DIRS") == NULL)
-		nftw(p->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (getenv("AMICD_KEEP_TEST_DIRS") == NULL)
+		support_rmtree(p->dir);
 	p->dir[0] = '\0';
+}
+
+int h_stop_and_check(struct amicd_proc *p)
+{
+	static const char *const reports[] = { "AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer" };
+	int failed = 0;
+	char *log;
+
+	if (p->dir[0] == '\0')
+		return 0;
+	if (p->pid > 0 && harness_stop(p, SIGTERM, 10000) != 0) {
+		fprintf(stderr, "amicd did not exit 0 on SIGTERM\n");
+		failed = -1;
+	}
+	log = support_read_file(p->log, NULL);
+	for (size_t i = 0; log != NULL && i < sizeof reports / sizeof reports[0]; i++)
+		if (strstr(log, reports[i]) != NULL) {
+			fprintf(stderr, "amicd's log holds a sanitizer report (%s):\n%s\n", reports[i],
+				strstr(log, reports[i]));
+			failed = -1;
+			break;
+		}
+	free(log);
+	return failed;
+}
+
+/* --- cmocka fixtures ------------------------------------------------------------ */
+
+int h_proc_setup(void **state, const struct amicd_opts *opts, bool start)
+{
+	struct amicd_proc *p = calloc(1, sizeof *p);
+
+	if (p == NULL)
+		return -1;
+	if (harness_init(p, opts) != 0 || (start && harness_start(p) != 0)) {
+		harness_cleanup(p);
+		free(p);
+		return -1;
+	}
+	*state = p;
+	return 0;
+}
+
+int h_proc_teardown(void **state)
+{
+	struct amicd_proc *p = *state;
+
+	if (p != NULL)
+		harness_cleanup(p);
+	free(p);
+	*state = NULL;
+	return 0;
+}
+
+int h_fx_setup(void **state, const struct amicd_opts *opts, unsigned flags)
+{
+	static struct amicd_opts no_opts;
+	struct h_fx *f = calloc(1, sizeof *f);
+	struct amicd_opts o = opts != NULL ? *opts : no_opts;
+
+	if (f == NULL)
+		return -1;
+	if (flags & H_FX_RECEIVER) {
+		f->rx = h_receiver_start();
+		if (f->rx == NULL) {
+			free(f);
+			return -1;
+		}
+		if (o.trigger_script == NULL && o.trigger_command == NULL)
+			o.trigger_url = h_receiver_url(f->rx);
+	}
+	if (harness_init(&f->p, &o) != 0 || (!(flags & H_FX_NO_START) && harness_start(&f->p) != 0)) {
+		*state = f;
+		h_fx_teardown(state);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+int h_fx_teardown(void **state)
+{
+	struct h_fx *f = *state;
+
+	if (f == NULL)
+		return 0;
+	harness_cleanup(&f->p);
+	harness_cleanup(&f->q);
+	h_receiver_stop(&f->rx);
+	free(f);
+	*state = NULL;
+	return 0;
+}
+
+int h_run_group(const char *name, const struct CMUnitTest *tests, size_t n, CMFixtureFunction group_setup,
+		CMFixtureFunction group_teardown)
+{
+	int failed;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	failed = _cmocka_run_group_tests(name, tests, n, group_setup, group_teardown);
+	curl_global_cleanup();
+	return failed;
 }
 
 /* --- raw sockets ---------------------------------------------------------- */
@@ -271,7 +275,7 @@ int h_connect(const struct amicd_proc *p, const char *src)
 long h_raw(const struct amicd_proc *p, const void *req, size_t len, char *resp, size_t size, int timeout_ms)
 {
 	int fd = h_connect(p, NULL);
-	int64_t deadline = h_now_ms() + timeout_ms;
+	int64_t deadline = support_now_ms() + timeout_ms;
 	size_t got = 0;
 
 	if (fd < 0)
@@ -280,7 +284,7 @@ long h_raw(const struct amicd_proc *p, const void *req, size_t len, char *resp, 
 		close(fd);
 		return -1;
 	}
-	while (got + 1 < size && h_now_ms() < deadline) {
+	while (got + 1 < size && support_now_ms() < deadline) {
 		struct timeval tv = { 0, 100 * 1000 };
 		ssize_t n;
 
@@ -301,63 +305,13 @@ long h_raw(const struct amicd_proc *p, const void *req, size_t len, char *resp, 
 
 /* --- HTTP ----------------------------------------------------------------- */
 
-struct buf {
-	char *data;
-	size_t len;
-};
-
-static size_t collect(char *ptr, size_t size, size_t n, void *cls)
-{
-	struct buf *b = cls;
-	char *grown = realloc(b->data, b->len + size * n + 1);
-
-	if (grown == NULL)
-		return 0;
-	b->data = grown;
-	memcpy(b->data + b->len, ptr, size * n);
-	b->len += size * n;
-	b->data[b->len] = '\0';
-	return size * n;
-}
-
 static int request(const struct amicd_proc *p, const char *method, const char *path,
 		   const char *const *headers, const char *body, size_t len, struct http_result *out)
 {
-	CURL *c = curl_easy_init();
-	struct curl_slist *hl = NULL;
-	struct buf b = { NULL, 0 }, h = { NULL, 0 };
 	char url[512];
-	CURLcode cc;
 
-	memset(out, 0, sizeof *out);
-	if (c == NULL)
-		return -1;
 	snprintf(url, sizeof url, "%s%s", p->base, path);
-	for (const char *const *hp = headers; hp != NULL && *hp != NULL; hp++)
-		hl = curl_slist_append(hl, *hp);
-	hl = curl_slist_append(hl, "Expect:");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	if (body != NULL) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	}
-	cc = curl_easy_perform(c);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-	out->body = b.data != NULL ? b.data : strdup("");
-	out->body_len = b.len;
-	out->headers = h.data != NULL ? h.data : strdup("");
-	curl_slist_free_all(hl);
-	curl_easy_cleanup(c);
-	return cc == CURLE_OK ? 0 : -1;
+	return support_http(method, url, headers, body, len, HTTP_TIMEOUT_MS, out);
 }
 
 int h_post(const struct amicd_proc *p, const char *path, const char *const *headers, const char *body,
@@ -371,101 +325,12 @@ int h_get(const struct amicd_proc *p, const char *path, const char *const *heade
 	return request(p, "GET", path, headers, NULL, 0, out);
 }
 
-void http_result_free(struct http_result *r)
-{
-	free(r->body);
-	free(r->headers);
-	memset(r, 0, sizeof *r);
-}
-
-const char *h_header(const struct http_result *r, const char *name, char *buf, size_t size)
-{
-	size_t n = strlen(name);
-
-	for (const char *line = r->headers; line != NULL && *line != '\0';) {
-		const char *eol = strstr(line, "\r\n");
-		size_t len = eol != NULL ? (size_t)(eol - line) : strlen(line);
-
-		if (len > n + 1 && strncasecmp(line, name, n) == 0 && line[n] == ':') {
-			const char *v = line + n + 1;
-
-			while (*v == ' ')
-				v++;
-			snprintf(buf, size, "%.*s", (int)(len - (size_t)(v - line)), v);
-			return buf;
-		}
-		line = eol != NULL ? eol + 2 : NULL;
-	}
-	return NULL;
-}
-
-/* --- files and DB ---------------------------------------------------------- */
-
-char *h_read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *data = NULL;
-	long size;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		data = malloc((size_t)size + 1);
-		if (data != NULL && fread(data, 1, (size_t)size, f) == (size_t)size) {
-			data[size] = '\0';
-			if (len != NULL)
-				*len = (size_t)size;
-		} else {
-			free(data);
-			data = NULL;
-		}
-	}
-	fclose(f);
-	return data;
-}
-
-char *h_fixture(const char *name, size_t *len)
-{
-	const char *dir = getenv("AMICD_TEST_DATA");
-	char path[512];
-
-	snprintf(path, sizeof path, "%s/%s", dir != NULL ? dir : "tests/data", name);
-	return h_read_file(path, len);
-}
-
-int64_t h_db_int(const struct amicd_proc *p, const char *sql, const char *bind_text)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	int64_t v = -1;
-
-	if (sqlite3_open_v2(p->db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
-		if (bind_text != NULL)
-			sqlite3_bind_text(s, 1, bind_text, -1, SQLITE_STATIC);
-		if (sqlite3_step(s) == SQLITE_ROW)
-			v = sqlite3_column_int64(s, 0);
-	}
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return v;
-}
-
-bool h_log_contains(const struct amicd_proc *p, const char *needle)
-{
-	char *log = h_read_file(p->log, NULL);
-	bool found = log != NULL && strstr(log, needle) != NULL;
-
-	free(log);
-	return found;
-}
-
 void h_gitlab_headers(const char *headers[8], const char *event, const char *idem, char idem_buf[128])
 {
 	int n = 0;
 
 	headers[n++] = "Content-Type: application/json";
-	headers[n++] = "X-Gitlab-Token: " H_GITLAB_TOKEN;
+	headers[n++] = "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN;
 	if (event != NULL) {
 		static __thread char ev[96];
 
@@ -482,137 +347,95 @@ void h_gitlab_headers(const char *headers[8], const char *event, const char *ide
 void h_eb_headers(const char *headers[4])
 {
 	headers[0] = "Content-Type: application/json; charset=utf-8";
-	headers[1] = "X-Api-Key: " H_EB_KEY;
+	headers[1] = "X-Api-Key: " SUPPORT_EB_KEY;
 	headers[2] = "User-Agent: Amazon/EventBridge/ApiDestinations";
 	headers[3] = NULL;
 }
 
-/* --- waiting and the REST API ------------------------------------------------ */
-
-bool h_wait_until(bool (*cond)(void *ctx), void *ctx, int timeout_ms)
+struct curl_slist *h_gitlab_slist(const char *key)
 {
-	int64_t deadline = h_now_ms() + timeout_ms;
+	const char *h[8];
+	char idem[128];
+	struct curl_slist *list = NULL;
 
-	for (;;) {
-		struct timespec step = { 0, POLL_STEP_MS * 1000 * 1000 };
-
-		if (cond(ctx))
-			return true;
-		if (h_now_ms() >= deadline)
-			return false;
-		nanosleep(&step, NULL);
-	}
+	h_gitlab_headers(h, "Push Hook", key, idem);
+	for (int i = 0; h[i] != NULL; i++)
+		list = curl_slist_append(list, h[i]);
+	return curl_slist_append(list, "Expect:");
 }
 
-json_t *h_get_json(const struct amicd_proc *p, const char *path)
+void h_curl_gitlab_post(CURL *c, const struct amicd_proc *p, struct curl_slist *headers, const char *body,
+			size_t len)
+{
+	char url[128];
+
+	snprintf(url, sizeof url, "%s/hooks/gitlab", p->base);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+}
+
+long h_post_hook(const struct amicd_proc *p, const char *path, const char *const *headers, const char *body,
+		 int64_t *event_id, char *word, size_t size)
 {
 	struct http_result r;
-	json_t *j = NULL;
+	long status = -1;
 
-	if (h_get(p, path, NULL, &r) == 0 && r.status == 200)
-		j = json_loadb(r.body, r.body_len, 0, NULL);
+	if (h_post(p, path, headers, body, strlen(body), &r) == 0)
+		status = r.status;
+	if (status == 200 || status == 202) {
+		json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
+
+		if (j == NULL) {
+			char text[512];
+
+			snprintf(text, sizeof text, "%s", r.body);
+			http_result_free(&r);
+			fail_msg("%s answered %ld with a body that is not JSON: %s", path, status, text);
+		}
+		if (event_id != NULL)
+			*event_id = json_integer_value(json_object_get(j, "event_id"));
+		if (word != NULL)
+			snprintf(word, size, "%s", h_text(j, "status"));
+		json_decref(j);
+	}
 	http_result_free(&r);
-	return j;
+	return status;
 }
 
-/* The answer's event_id, when it has one. */
-static void answer_event_id(const struct http_result *r, int64_t *event_id)
-{
-	json_t *j;
-
-	if (event_id == NULL || (r->status != 200 && r->status != 202))
-		return;
-	j = json_loadb(r->body, r->body_len, 0, NULL);
-	if (json_is_integer(json_object_get(j, "event_id")))
-		*event_id = json_integer_value(json_object_get(j, "event_id"));
-	json_decref(j);
-}
-
-long h_post_gitlab(const struct amicd_proc *p, const char *idem, const char *body, int64_t *event_id)
+long h_post_gitlab(const struct amicd_proc *p, const char *event, const char *idem, const char *body,
+		   int64_t *event_id, char *word, size_t size)
 {
 	const char *h[8];
 	char idem_buf[128];
-	struct http_result r;
-	long status = -1;
 
-	h_gitlab_headers(h, "Push Hook", idem, idem_buf);
-	if (h_post(p, "/hooks/gitlab", h, body, strlen(body), &r) == 0) {
-		status = r.status;
-		answer_event_id(&r, event_id);
-	}
-	http_result_free(&r);
-	return status;
+	h_gitlab_headers(h, event, idem, idem_buf);
+	return h_post_hook(p, "/hooks/gitlab", h, body, event_id, word, size);
 }
 
-long h_post_eb(const struct amicd_proc *p, const char *body, int64_t *event_id)
+long h_post_eb(const struct amicd_proc *p, const char *body, int64_t *event_id, char *word, size_t size)
 {
 	const char *h[4];
-	struct http_result r;
-	long status = -1;
 
 	h_eb_headers(h);
-	if (h_post(p, "/hooks/eventbridge", h, body, strlen(body), &r) == 0) {
-		status = r.status;
-		answer_event_id(&r, event_id);
-	}
+	return h_post_hook(p, "/hooks/eventbridge", h, body, event_id, word, size);
+}
+
+/* --- the REST API and the JSON it answers ----------------------------------------- */
+
+json_t *h_get_json(const struct amicd_proc *p, const char *path)
+{
+	static const char *const h[] = { "Authorization: Bearer " SUPPORT_READ_TOKEN, NULL };
+	struct http_result r;
+	json_t *j = NULL;
+
+	if (h_get(p, path, h, &r) == 0 && r.status == 200)
+		j = json_loadb(r.body, r.body_len, 0, NULL);
 	http_result_free(&r);
-	return status;
-}
-
-const char *h_event_status(const struct amicd_proc *p, int64_t event_id, char *buf, size_t size)
-{
-	char path[64];
-	json_t *j;
-	const char *status;
-
-	snprintf(path, sizeof path, "/api/v1/events/%lld", (long long)event_id);
-	j = h_get_json(p, path);
-	status = json_string_value(json_object_get(j, "status"));
-	if (status != NULL)
-		snprintf(buf, size, "%s", status);
-	json_decref(j);
-	return status != NULL ? buf : NULL;
-}
-
-struct event_wait {
-	const struct amicd_proc *p;
-	int64_t id;
-};
-
-static bool event_done(void *ctx)
-{
-	struct event_wait *w = ctx;
-	char status[32];
-
-	return h_event_status(w->p, w->id, status, sizeof status) != NULL && strcmp(status, "queued") != 0;
-}
-
-bool h_wait_event_done(const struct amicd_proc *p, int64_t event_id, int timeout_ms)
-{
-	struct event_wait w = { p, event_id };
-
-	return h_wait_until(event_done, &w, timeout_ms);
-}
-
-const char *h_pin_file(const struct amicd_proc *p, const char *identifier, char *buf, size_t size)
-{
-	snprintf(buf, size, "%s/pins/%s.yml", p->dir, identifier);
-	return buf;
-}
-
-json_t *h_fixture_json(const char *name)
-{
-	size_t len = 0;
-	char *text = h_fixture(name, &len);
-	json_t *j = text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
-
-	free(text);
 	return j;
-}
-
-char *h_dump(const json_t *j)
-{
-	return json_dumps(j, JSON_COMPACT);
 }
 
 json_t *h_asg(const struct amicd_proc *p, const char *identifier)
@@ -639,34 +462,247 @@ json_t *h_promotions(const struct amicd_proc *p, const char *identifier)
 	return list;
 }
 
-char *h_push_variant(const char *before, const char *after)
+const char *h_event_status(const struct amicd_proc *p, int64_t event_id, char *buf, size_t size)
 {
-	json_t *doc = h_fixture_json("gitlab-push.json");
+	char path[64];
+	json_t *j;
+	const char *status;
+
+	snprintf(path, sizeof path, "/api/v1/events/%lld", (long long)event_id);
+	j = h_get_json(p, path);
+	status = json_string_value(json_object_get(j, "status"));
+	if (status != NULL)
+		snprintf(buf, size, "%s", status);
+	json_decref(j);
+	return status != NULL ? buf : NULL;
+}
+
+const json_t *h_json_at(const json_t *j, const char *dotted)
+{
+	char path[256], *key, *save = NULL;
+
+	snprintf(path, sizeof path, "%s", dotted);
+	for (key = strtok_r(path, ".", &save); key != NULL && j != NULL; key = strtok_r(NULL, ".", &save))
+		j = json_object_get(j, key);
+	return j;
+}
+
+const char *h_str(const json_t *j, const char *dotted)
+{
+	return json_string_value(h_json_at(j, dotted));
+}
+
+const char *h_text(const json_t *j, const char *dotted)
+{
+	const char *s = h_str(j, dotted);
+
+	return s != NULL ? s : "";
+}
+
+json_int_t h_int(const json_t *j, const char *dotted)
+{
+	return json_integer_value(h_json_at(j, dotted));
+}
+
+json_int_t h_num(const json_t *j, const char *dotted)
+{
+	const json_t *at = h_json_at(j, dotted);
+
+	if (!json_is_integer(at))
+		fail_msg("%s is not an integer", dotted);
+	return json_integer_value(at);
+}
+
+char *h_dump(const json_t *j)
+{
+	return json_dumps(j, JSON_COMPACT);
+}
+
+/* --- waiting ------------------------------------------------------------------------ */
+
+struct event_wait {
+	const struct amicd_proc *p;
+	int64_t id;
+};
+
+static bool event_done(void *ctx)
+{
+	struct event_wait *w = ctx;
+	char status[32];
+
+	return h_event_status(w->p, w->id, status, sizeof status) != NULL && strcmp(status, "queued") != 0;
+}
+
+bool h_wait_event_done(const struct amicd_proc *p, int64_t event_id, int timeout_ms)
+{
+	struct event_wait w = { p, event_id };
+
+	return support_wait_until(event_done, &w, timeout_ms);
+}
+
+struct pin_wait {
+	const struct amicd_proc *p;
+	const char *identifier;
+	const char *commit;
+};
+
+bool h_pin_is(const struct amicd_proc *p, const char *identifier, const char *commit)
+{
+	json_t *a = h_asg(p, identifier);
+	bool ok = a != NULL && strcmp(h_text(a, "pin.commit"), commit) == 0;
+
+	json_decref(a);
+	return ok;
+}
+
+static bool pin_is(void *ctx)
+{
+	struct pin_wait *w = ctx;
+
+	return h_pin_is(w->p, w->identifier, w->commit);
+}
+
+bool h_wait_pin(const struct amicd_proc *p, const char *identifier, const char *commit, int timeout_ms)
+{
+	struct pin_wait w = { p, identifier, commit };
+
+	return support_wait_until(pin_is, &w, timeout_ms);
+}
+
+struct text_wait {
+	const struct amicd_proc *p;
+	const char *path;
+	const char *needle;
+};
+
+static bool log_holds(void *ctx)
+{
+	struct text_wait *w = ctx;
+
+	return h_log_contains(w->p, w->needle);
+}
+
+bool h_wait_log(const struct amicd_proc *p, const char *needle, int timeout_ms)
+{
+	struct text_wait w = { p, NULL, needle };
+
+	return support_wait_until(log_holds, &w, timeout_ms);
+}
+
+static bool file_holds(void *ctx)
+{
+	struct text_wait *w = ctx;
+	char *text = support_read_file(w->path, NULL);
+	bool found = text != NULL && strstr(text, w->needle) != NULL;
+
+	free(text);
+	return found;
+}
+
+bool h_wait_file_contains(const char *path, const char *needle, int timeout_ms)
+{
+	struct text_wait w = { NULL, path, needle };
+
+	return support_wait_until(file_holds, &w, timeout_ms);
+}
+
+/* --- files and the database ---------------------------------------------------------- */
+
+const char *h_pin_file(const struct amicd_proc *p, const char *identifier, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/pins/%s.yml", p->dir, identifier);
+	return buf;
+}
+
+int64_t h_db_int(const struct amicd_proc *p, const char *sql, const char *bind_text)
+{
+	return support_db_int(p->db, sql, bind_text);
+}
+
+bool h_log_contains(const struct amicd_proc *p, const char *needle)
+{
+	char *log = support_read_file(p->log, NULL);
+	bool found = log != NULL && strstr(log, needle) != NULL;
+
+	free(log);
+	return found;
+}
+
+/* --- deliveries built from the fixtures ---------------------------------------------- */
+
+/* The fixture's text after edit(doc, cls) changed its parsed form; NULL on error. */
+static char *variant(const char *name, void (*edit)(json_t *doc, const void *cls), const void *cls)
+{
+	json_t *doc = support_fixture_json(name);
 	char *text;
 
 	if (doc == NULL)
 		return NULL;
-	if (before != NULL)
-		json_object_set_new(doc, "before", json_string(before));
-	if (after != NULL) {
-		json_object_set_new(doc, "after", json_string(after));
-		json_object_set_new(doc, "checkout_sha", json_string(after));
-	}
+	edit(doc, cls);
 	text = h_dump(doc);
 	json_decref(doc);
 	return text;
 }
 
-char *h_ami_shared_variant(const char *id, const char *image_id, const char *commit, const char *dest,
-			   bool with_tags)
-{
-	json_t *doc = h_fixture_json("eventbridge-ami-shared.json");
-	json_t *detail;
-	char *text;
+struct set_at {
+	const char *dotted;
+	json_t *value;
+};
 
-	if (doc == NULL)
-		return NULL;
-	detail = json_object_get(doc, "detail");
+static void edit_set_at(json_t *doc, const void *cls)
+{
+	const struct set_at *e = cls;
+	char path[128], *key, *save = NULL, *next;
+	json_t *obj = doc;
+
+	snprintf(path, sizeof path, "%s", e->dotted);
+	key = strtok_r(path, ".", &save);
+	while ((next = strtok_r(NULL, ".", &save)) != NULL) {
+		obj = json_object_get(obj, key);
+		key = next;
+	}
+	if (e->value != NULL)
+		json_object_set_new(obj, key, e->value);
+	else
+		json_object_del(obj, key);
+}
+
+char *h_fixture_with(const char *name, const char *dotted, json_t *value)
+{
+	struct set_at e = { dotted, value };
+	char *text = variant(name, edit_set_at, &e);
+
+	if (text == NULL)
+		json_decref(value);
+	return text;
+}
+
+struct push_edit {
+	const char *before, *after;
+};
+
+static void edit_push(json_t *doc, const void *cls)
+{
+	const struct push_edit *e = cls;
+
+	if (e->before != NULL)
+		json_object_set_new(doc, "before", json_string(e->before));
+	if (e->after != NULL) {
+		json_object_set_new(doc, "after", json_string(e->after));
+		json_object_set_new(doc, "checkout_sha", json_string(e->after));
+	}
+}
+
+char *h_push_variant(const char *before, const char *after)
+{
+	struct push_edit e = { before, after };
+
+	return variant("gitlab-push.json", edit_push, &e);
+}
+
+/* The envelope id, and the image in resources as an ARN of the fixtures' region. */
+static void set_envelope(json_t *doc, const char *id, const char *image_id)
+{
 	if (id != NULL)
 		json_object_set_new(doc, "id", json_string(id));
 	if (image_id != NULL) {
@@ -674,17 +710,104 @@ char *h_ami_shared_variant(const char *id, const char *image_id, const char *com
 
 		snprintf(arn, sizeof arn, "arn:aws:ec2:eu-west-1::image/%s", image_id);
 		json_object_set_new(doc, "resources", json_pack("[s]", arn));
-		json_object_set_new(detail, "ImageId", json_string(image_id));
 	}
-	if (commit != NULL)
-		json_object_set_new(json_object_get(detail, "Tags"), "git-sha", json_string(commit));
-	if (dest != NULL)
-		json_object_set_new(detail, "DestinationAccount", json_string(dest));
-	if (!with_tags)
+}
+
+struct ami_edit {
+	const char *id, *image_id, *commit, *dest, *state, *time, *account;
+	bool flag;                 /* shared: with tags; share: add */
+};
+
+static void edit_shared(json_t *doc, const void *cls)
+{
+	const struct ami_edit *e = cls;
+	json_t *detail = json_object_get(doc, "detail");
+
+	set_envelope(doc, e->id, e->image_id);
+	if (e->image_id != NULL)
+		json_object_set_new(detail, "ImageId", json_string(e->image_id));
+	if (e->commit != NULL)
+		json_object_set_new(json_object_get(detail, "Tags"), "git-sha", json_string(e->commit));
+	if (e->dest != NULL)
+		json_object_set_new(detail, "DestinationAccount", json_string(e->dest));
+	if (!e->flag)
 		json_object_del(detail, "Tags");
-	text = h_dump(doc);
-	json_decref(doc);
-	return text;
+}
+
+char *h_ami_shared_variant(const char *id, const char *image_id, const char *commit, const char *dest,
+			   bool with_tags)
+{
+	struct ami_edit e = { .id = id, .image_id = image_id, .commit = commit, .dest = dest, .flag = with_tags };
+
+	return variant("eventbridge-ami-shared.json", edit_shared, &e);
+}
+
+static void edit_state(json_t *doc, const void *cls)
+{
+	const struct ami_edit *e = cls;
+	json_t *detail = json_object_get(doc, "detail");
+
+	set_envelope(doc, e->id, e->image_id);
+	json_object_set_new(doc, "time", json_string(e->time));
+	json_object_set_new(detail, "ImageId", json_string(e->image_id));
+	json_object_set_new(detail, "State", json_string(e->state));
+}
+
+char *h_state_variant(const char *id, const char *image_id, const char *state, const char *time)
+{
+	struct ami_edit e = { .id = id, .image_id = image_id, .state = state, .time = time };
+
+	return variant("eventbridge-ami-state-change.json", edit_state, &e);
+}
+
+static void edit_share(json_t *doc, const void *cls)
+{
+	const struct ami_edit *e = cls;
+	json_t *detail = json_object_get(doc, "detail");
+	json_t *params = json_object_get(detail, "requestParameters");
+
+	json_object_set_new(doc, "id", json_string(e->id));
+	json_object_set_new(doc, "time", json_string(e->time));
+	json_object_set_new(detail, "eventTime", json_string(e->time));
+	json_object_set_new(detail, "eventID", json_string(e->id));
+	json_object_set_new(params, "imageId", json_string(e->image_id));
+	json_object_set_new(params, "launchPermission",
+			    json_pack("{s:{s:[{s:s}]}}", e->flag ? "add" : "remove", "items", "userId", e->account));
+}
+
+char *h_share_variant(const char *id, const char *image_id, const char *account, bool add, const char *time)
+{
+	struct ami_edit e = { .id = id, .image_id = image_id, .account = account, .flag = add, .time = time };
+
+	return variant("eventbridge-cloudtrail-modifyimageattribute.json", edit_share, &e);
+}
+
+static void edit_createtags(json_t *doc, const void *cls)
+{
+	const struct ami_edit *e = cls;
+	json_t *detail = json_object_get(doc, "detail");
+	json_t *params = json_object_get(detail, "requestParameters");
+	json_t *tags = json_object_get(json_object_get(params, "tagSet"), "items");
+	size_t i;
+	json_t *t;
+
+	json_object_set_new(doc, "id", json_string(e->id));
+	json_object_set_new(doc, "account", json_string(e->account));
+	json_object_set_new(detail, "recipientAccountId", json_string(e->account));
+	json_object_set_new(detail, "eventID", json_string(e->id));
+	json_object_set_new(json_object_get(detail, "userIdentity"), "accountId", json_string(e->account));
+	json_object_set_new(json_array_get(json_object_get(json_object_get(params, "resourcesSet"), "items"), 0),
+			    "resourceId", json_string(e->image_id));
+	json_array_foreach(tags, i, t)
+		if (strcmp(json_string_value(json_object_get(t, "key")), "git-sha") == 0)
+			json_object_set_new(t, "value", json_string(e->commit));
+}
+
+char *h_createtags_variant(const char *id, const char *viewer, const char *image_id, const char *commit)
+{
+	struct ami_edit e = { .id = id, .account = viewer, .image_id = image_id, .commit = commit };
+
+	return variant("eventbridge-cloudtrail-createtags.json", edit_createtags, &e);
 }
 
 /* --- the trigger receiver ------------------------------------------------------ */
@@ -753,7 +876,7 @@ static unsigned record(struct h_receiver *r, struct MHD_Connection *conn, const 
 	rec->body = up->data != NULL ? up->data : strdup("");
 	rec->body_len = up->len;
 	rec->status = up->too_big ? 413 : status;
-	rec->received_ms = h_now_ms();
+	rec->received_ms = support_now_ms();
 	{
 		struct stat st;
 
@@ -976,14 +1099,4 @@ void h_received_clear(struct h_received *rec)
 {
 	free(rec->body);
 	memset(rec, 0, sizeof *rec);
-}
-
-const json_t *h_json_at(const json_t *j, const char *dotted)
-{
-	char path[256], *key, *save = NULL;
-
-	snprintf(path, sizeof path, "%s", dotted);
-	for (key = strtok_r(path, ".", &save); key != NULL && j != NULL; key = strtok_r(NULL, ".", &save))
-		j = json_object_get(j, key);
-	return j;
 }

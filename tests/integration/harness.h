@@ -1,59 +1,45 @@
 /*
  * harness.h — integration-test support: run the real amicd binary on a free
  * loopback port in a temp directory of its own, talk HTTP to it with libcurl,
- * and look into its SQLite database.
+ * feed it deliveries built from the fixtures, wait for what it does, and look
+ * into its SQLite database.
  *
- * Every struct amicd_proc owns a temp dir (config, secrets, DB, log) removed by
- * harness_cleanup(), and at most one running amicd, stopped there too, so a
- * failing test leaves no process or file behind. The binary is $AMICD_BIN;
- * fixtures come from $AMICD_TEST_DATA.
+ * Every struct amicd_proc owns a temp dir (config and secrets written by
+ * support_config_write, DB, log) removed by harness_cleanup(), and at most one
+ * running amicd, stopped there too, so a failing test leaves no process or file
+ * behind. The binary is $AMICD_BIN; fixtures come from $AMICD_TEST_DATA. What
+ * is not about amicd itself (temp dirs, files, fixtures, polling, HTTP, SQLite)
+ * is support.h's, shared with the unit tests and included here.
  *
  * A trigger receiver (struct h_receiver) plays terraform-resources: an HTTP
  * server on 127.0.0.1:0 inside the test process that records every request
  * and answers a programmable status. Tests synchronise by polling with a
- * deadline (h_wait_until, h_receiver_wait, h_wait_event_done), never by sleeping.
+ * deadline (support_wait_until, h_receiver_wait, h_wait_event_done, h_wait_pin,
+ * h_wait_log, h_wait_file_contains), never by sleeping.
+ *
+ * h_post_hook, h_post_gitlab, h_post_eb and h_num fail the running cmocka test
+ * (fail_msg) on an answer they cannot read: call them from the test's thread.
  *
  * Ownership: strings in struct http_result are the caller's (http_result_free);
- * json_t * results are new references; struct h_received copies are the
- * caller's (h_received_clear).
+ * json_t * results are new references (const json_t * are borrowed from the
+ * argument); char * results are the caller's to free; struct h_received copies
+ * are the caller's (h_received_clear).
  */
 #ifndef AMICD_TEST_HARNESS_H
 #define AMICD_TEST_HARNESS_H
 
+#include "../unit/support.h"
+
+#include <curl/curl.h>
 #include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#define H_GITLAB_TOKEN "it-gitlab-token-7f3a9c"
-#define H_EB_KEY "it-eventbridge-key-51d2"
-#define H_EB_USER "eventbridge"
-#define H_EB_PASSWORD "it-eb-password-88aa"
-#define H_ADMIN_TOKEN "it-admin-token-c0ffee"
-#define H_READ_TOKEN "it-read-token-beef"
-/* base64 of the 32 bytes 0x01..0x20 */
-#define H_SIGNING_SECRET "whsec_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
-
-struct amicd_opts {
-	size_t max_body_bytes;     /* 0: amicd's default */
-	int busy_timeout_ms;       /* 0: amicd's default */
-	bool signing;              /* configure auth.gitlab_signing */
-	bool basic;                /* EventBridge by Basic instead of API key */
-	bool read_token;           /* protect the read API with a token */
-	const char *trigger_url;   /* default http://127.0.0.1:9/unused */
-	const char *trigger_extra; /* extra YAML lines under trigger: (indented 2) */
-	/* A trigger command instead of url: trigger_script (shell text) is written to
-	 * <dir>/trigger.sh, mode 0755, and becomes `command: [<dir>/trigger.sh]`;
-	 * else trigger_command is written verbatim as the command: value (a YAML list). */
-	const char *trigger_script;
-	const char *trigger_command;
-	const char *trigger_token; /* written to <dir>/trigger-token; adds token_file: */
-	const char *resources;     /* YAML list for terraformResources (default: one ASG) */
-	const char *database;      /* the database path (default <dir>/amicd.db) */
-	const char *limits_extra;  /* extra YAML lines under limits: (indented 2) */
-	const char *accounts;      /* YAML list for accounts (default: image-builder-stage) */
-};
+#include <cmocka.h>
 
 struct amicd_proc {
 	char dir[256];
@@ -66,13 +52,6 @@ struct amicd_proc {
 	off_t log_mark;            /* log size at the last start */
 };
 
-struct http_result {
-	long status;
-	char *body;
-	size_t body_len;
-	char *headers;             /* raw response header block */
-};
-
 /* harness_init — make the temp dir, secrets and config. Returns 0 or -1. */
 int harness_init(struct amicd_proc *p, const struct amicd_opts *opts);
 /* harness_start — start amicd and wait (bounded) for its "listening" log line. */
@@ -81,14 +60,51 @@ int harness_start(struct amicd_proc *p);
 int harness_stop(struct amicd_proc *p, int sig, int timeout_ms);
 /* harness_cleanup — kill amicd if running and remove the temp dir. */
 void harness_cleanup(struct amicd_proc *p);
+/*
+ * h_stop_and_check — for a teardown that wants a clean end: 0 when amicd (if
+ * running) exits 0 on SIGTERM and its log holds no sanitizer report, else -1
+ * (said on stderr). A proc never initialised is fine.
+ */
+int h_stop_and_check(struct amicd_proc *p);
 
-/* HTTP: headers is a NULL-terminated list of "Name: value" (may be NULL). */
+/* --- cmocka fixtures ------------------------------------------------------------ */
+
+/*
+ * h_proc_setup — *state becomes a struct amicd_proc with opts (NULL: defaults),
+ * started unless start is false; h_proc_teardown stops and removes it. For
+ * cmocka setup/teardown functions: 0 or -1.
+ */
+int h_proc_setup(void **state, const struct amicd_opts *opts, bool start);
+int h_proc_teardown(void **state);
+
+/* A test's amicd (p), a second one when a test needs it (q), and a trigger receiver. */
+struct h_fx {
+	struct amicd_proc p;
+	struct amicd_proc q;
+	struct h_receiver *rx;     /* NULL unless asked for */
+};
+
+enum {
+	H_FX_RECEIVER = 1 << 0,    /* start a receiver; the trigger url points at it (unless a command is set) */
+	H_FX_NO_START = 1 << 1,    /* initialise p, do not start it */
+};
+
+/* h_fx_setup — *state becomes a struct h_fx (flags H_FX_*); h_fx_teardown stops and frees all of it. */
+int h_fx_setup(void **state, const struct amicd_opts *opts, unsigned flags);
+int h_fx_teardown(void **state);
+
+/* h_run_tests — run a cmocka group between curl_global_init and curl_global_cleanup; its result. */
+#define h_run_tests(name, tests, group_setup, group_teardown)                                               \
+	h_run_group((name), (tests), sizeof(tests) / sizeof((tests)[0]), (group_setup), (group_teardown))
+int h_run_group(const char *name, const struct CMUnitTest *tests, size_t n, CMFixtureFunction group_setup,
+		CMFixtureFunction group_teardown);
+
+/* --- HTTP ------------------------------------------------------------------------ */
+
+/* h_post / h_get — support_http to p's base URL + path; headers NULL-terminated "Name: value" (may be NULL). */
 int h_post(const struct amicd_proc *p, const char *path, const char *const *headers, const char *body,
 	   size_t len, struct http_result *out);
 int h_get(const struct amicd_proc *p, const char *path, const char *const *headers, struct http_result *out);
-void http_result_free(struct http_result *r);
-/* h_header — value of a response header (case-insensitive), copied into buf; NULL if absent. */
-const char *h_header(const struct http_result *r, const char *name, char *buf, size_t size);
 
 /*
  * h_connect — a TCP connection to amicd from source address src ("127.0.0.2";
@@ -99,63 +115,105 @@ const char *h_header(const struct http_result *r, const char *name, char *buf, s
 int h_connect(const struct amicd_proc *p, const char *src);
 long h_raw(const struct amicd_proc *p, const void *req, size_t len, char *resp, size_t size, int timeout_ms);
 
-/* Fixtures and files. Caller frees. */
-char *h_fixture(const char *name, size_t *len);
-char *h_read_file(const char *path, size_t *len);
-
-/* h_db_int — the integer the SQL query returns on the amicd DB (read-only). -1 on error. */
-int64_t h_db_int(const struct amicd_proc *p, const char *sql, const char *bind_text);
-
-/* h_log_contains — whether amicd's log holds needle. */
-bool h_log_contains(const struct amicd_proc *p, const char *needle);
-
-/* h_now_ms — monotonic milliseconds, for deadlines. */
-int64_t h_now_ms(void);
-
 /* Ready-made GitLab / EventBridge header sets with a given Idempotency-Key (may be NULL). */
 void h_gitlab_headers(const char *headers[8], const char *event, const char *idem, char idem_buf[128]);
 void h_eb_headers(const char *headers[4]);
 
-/* --- waiting and the REST API ------------------------------------------------ */
+/*
+ * For senders that keep one CURL handle: h_gitlab_slist — the Push Hook headers
+ * with Idempotency-Key key (and "Expect:"), the caller's to curl_slist_free_all;
+ * h_curl_gitlab_post — point c at POST /hooks/gitlab with those headers and
+ * body (borrowed until the transfer ends), a 30 s timeout and no signals. The
+ * caller sets its own write and header functions.
+ */
+struct curl_slist *h_gitlab_slist(const char *key);
+void h_curl_gitlab_post(CURL *c, const struct amicd_proc *p, struct curl_slist *headers, const char *body,
+			size_t len);
 
-/* h_wait_until — poll cond(ctx) every few ms until true (true) or timeout_ms passes (false). */
-bool h_wait_until(bool (*cond)(void *ctx), void *ctx, int timeout_ms);
+/*
+ * h_post_hook — POST body to a hook path with headers; returns the HTTP status
+ * (-1 when no answer came). On a 200/202 answer, *event_id and word (both may
+ * be NULL) get its event_id and status ("" when absent); fails the test when
+ * that answer is not JSON. h_post_gitlab — with the GitLab headers, X-Gitlab-Event
+ * event (NULL: none) and Idempotency-Key idem (NULL: none); h_post_eb — with the
+ * EventBridge headers.
+ */
+long h_post_hook(const struct amicd_proc *p, const char *path, const char *const *headers, const char *body,
+		 int64_t *event_id, char *word, size_t size);
+long h_post_gitlab(const struct amicd_proc *p, const char *event, const char *idem, const char *body,
+		   int64_t *event_id, char *word, size_t size);
+long h_post_eb(const struct amicd_proc *p, const char *body, int64_t *event_id, char *word, size_t size);
 
-/* h_get_json — GET path and parse the body; NULL unless the answer is 200 and JSON. */
+/* --- the REST API and the JSON it answers ----------------------------------------- */
+
+/* h_get_json — GET path with the read token (harmless when none is configured) and parse the body;
+ * NULL unless the answer is 200 and JSON. */
 json_t *h_get_json(const struct amicd_proc *p, const char *path);
-
-/* h_post_gitlab / h_post_eb — POST a Push Hook (idem may be NULL) / an EventBridge
- * event; return the HTTP status (-1 if the request failed) and set *event_id when
- * the answer carries one. */
-long h_post_gitlab(const struct amicd_proc *p, const char *idem, const char *body, int64_t *event_id);
-long h_post_eb(const struct amicd_proc *p, const char *body, int64_t *event_id);
-
-/* h_event_status — the event's status through GET /api/v1/events/{id} into buf; NULL if unknown. */
-const char *h_event_status(const struct amicd_proc *p, int64_t event_id, char *buf, size_t size);
-/* h_wait_event_done — until the worker has taken the event (status no longer "queued"). */
-bool h_wait_event_done(const struct amicd_proc *p, int64_t event_id, int timeout_ms);
-
-/* h_pin_file — the default pin file of an ASG: <dir>/pins/<identifier>.yml. */
-const char *h_pin_file(const struct amicd_proc *p, const char *identifier, char *buf, size_t size);
-
-/* h_fixture_json — a fixture parsed, to build variants; NULL on error. */
-json_t *h_fixture_json(const char *name);
-/* h_dump — compact JSON text of j (caller frees); j is borrowed. */
-char *h_dump(const json_t *j);
 
 /* h_asg — GET /api/v1/asgs/{identifier}; h_promotions — its "promotions" array
  * (newest first). New references; NULL on error. */
 json_t *h_asg(const struct amicd_proc *p, const char *identifier);
 json_t *h_promotions(const struct amicd_proc *p, const char *identifier);
 
-/* Fixture variants (caller frees the text):
- * h_push_variant — gitlab-push.json moved to before → after (checkout_sha = after);
+/* h_event_status — the event's status through GET /api/v1/events/{id} into buf; NULL if unknown. */
+const char *h_event_status(const struct amicd_proc *p, int64_t event_id, char *buf, size_t size);
+
+/* h_json_at — the member at a dotted path of nested objects ("pin.commit"), or NULL. */
+const json_t *h_json_at(const json_t *j, const char *dotted);
+/* The string at a dotted path: h_str NULL, h_text "" when absent or not a string. */
+const char *h_str(const json_t *j, const char *dotted);
+const char *h_text(const json_t *j, const char *dotted);
+/* The integer at a dotted path: h_int 0 when absent; h_num fails the test unless it is an integer. */
+json_int_t h_int(const json_t *j, const char *dotted);
+json_int_t h_num(const json_t *j, const char *dotted);
+/* h_dump — compact JSON text of j (caller frees); j is borrowed. */
+char *h_dump(const json_t *j);
+
+/* --- waiting (each polls until true or timeout_ms passes; false then) --------------- */
+
+/* h_wait_event_done — until the worker has taken the event (status no longer "queued"). */
+bool h_wait_event_done(const struct amicd_proc *p, int64_t event_id, int timeout_ms);
+/* h_pin_is — whether the ASG's pin is commit now; h_wait_pin — until it is. */
+bool h_pin_is(const struct amicd_proc *p, const char *identifier, const char *commit);
+bool h_wait_pin(const struct amicd_proc *p, const char *identifier, const char *commit, int timeout_ms);
+/* h_wait_log — until amicd's log holds needle. */
+bool h_wait_log(const struct amicd_proc *p, const char *needle, int timeout_ms);
+/* h_wait_file_contains — until the file at path holds needle. */
+bool h_wait_file_contains(const char *path, const char *needle, int timeout_ms);
+
+/* --- files and the database ---------------------------------------------------------- */
+
+/* h_pin_file — the default pin file of an ASG: <dir>/pins/<identifier>.yml. */
+const char *h_pin_file(const struct amicd_proc *p, const char *identifier, char *buf, size_t size);
+
+/* h_db_int — support_db_int on the amicd DB. */
+int64_t h_db_int(const struct amicd_proc *p, const char *sql, const char *bind_text);
+
+/* h_log_contains — whether amicd's log holds needle. */
+bool h_log_contains(const struct amicd_proc *p, const char *needle);
+
+/* --- deliveries built from the fixtures (caller frees the text; NULL on error) -------- */
+
+/*
+ * h_fixture_with — fixture name with the member at a dotted path of object keys
+ * set to value (taken; NULL: deleted).
+ * h_push_variant — gitlab-push.json moved to before → after (checkout_sha = after).
  * h_ami_shared_variant — eventbridge-ami-shared.json with envelope id, ImageId (also in
  * resources), the git-sha tag = commit, DestinationAccount = dest; with_tags false
- * drops "Tags" (the share alone). NULL arguments keep the fixture's value. */
+ * drops "Tags" (the share alone). NULL arguments keep the fixture's value.
+ * h_state_variant — eventbridge-ami-state-change.json with envelope id, time, image, state.
+ * h_share_variant — a ModifyImageAttribute by the owner at time: launch permission of
+ * account added (add) or removed.
+ * h_createtags_variant — CreateTags as called in account viewer (CloudTrail in that
+ * account): the git-sha tag of image = commit.
+ */
+char *h_fixture_with(const char *name, const char *dotted, json_t *value);
 char *h_push_variant(const char *before, const char *after);
 char *h_ami_shared_variant(const char *id, const char *image_id, const char *commit, const char *dest,
 			   bool with_tags);
+char *h_state_variant(const char *id, const char *image_id, const char *state, const char *time);
+char *h_share_variant(const char *id, const char *image_id, const char *account, bool add, const char *time);
+char *h_createtags_variant(const char *id, const char *viewer, const char *image_id, const char *commit);
 
 /* --- the trigger receiver ------------------------------------------------------ */
 
@@ -194,8 +252,5 @@ bool h_receiver_wait(struct h_receiver *r, size_t n, int timeout_ms);
 /* h_receiver_get — a copy of request i (0 = first); false when there is no such request. */
 bool h_receiver_get(struct h_receiver *r, size_t i, struct h_received *out);
 void h_received_clear(struct h_received *rec);
-
-/* h_json_at — the member at a dotted path of nested objects ("pin.commit"), or NULL. */
-const json_t *h_json_at(const json_t *j, const char *dotted);
 
 #endif

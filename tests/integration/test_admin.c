@@ -50,41 +50,20 @@
 #define AMI_B "ami-0a1b2c3d4e5f60718"
 #define OTHER_REPO "https://gitlab.example.net/platform/other-images"
 #define GOLDEN_REPO "https://gitlab.example.net/platform/golden-images"
-#define ADMIN_AUTH "Authorization: Bearer " H_ADMIN_TOKEN
-#define READ_AUTH "Authorization: Bearer " H_READ_TOKEN
+#define ADMIN_AUTH "Authorization: Bearer " SUPPORT_ADMIN_TOKEN
+#define READ_AUTH "Authorization: Bearer " SUPPORT_READ_TOKEN
 #define WAIT_MS 15000
-#define POLL_MS 20
-
-/* p: the amicd of the test; q: a second one, when a test needs it. */
-struct fx {
-	struct amicd_proc p;
-	struct amicd_proc q;
-};
 
 /* --- set-up ------------------------------------------------------------------------ */
 
-static int start_with(void **state, const struct amicd_opts *opts)
-{
-	struct fx *f = calloc(1, sizeof *f);
-
-	if (f == NULL)
-		return -1;
-	if (harness_init(&f->p, opts) != 0 || harness_start(&f->p) != 0) {
-		harness_cleanup(&f->p);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int setup_default(void **state) { return start_with(state, NULL); }
+/* p: the amicd of the test; q: a second one, when a test needs it (struct h_fx). */
+static int setup_default(void **state) { return h_fx_setup(state, NULL, 0); }
 
 static int setup_read_token(void **state)
 {
 	struct amicd_opts o = { .read_token = true };
 
-	return start_with(state, &o);
+	return h_fx_setup(state, &o, 0);
 }
 
 static int setup_other_repo(void **state)
@@ -98,75 +77,29 @@ static int setup_other_repo(void **state)
 			     "      repo: { url: " OTHER_REPO ", ref: main, tag_name: git-sha }\n",
 	};
 
-	return start_with(state, &o);
+	return h_fx_setup(state, &o, 0);
 }
 
-/* amicd must stop cleanly (SIGTERM → exit 0) and its log hold no sanitizer report. */
-static int stop_and_check(struct amicd_proc *p)
-{
-	static const char *const reports[] = { "AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer" };
-	int failed = 0;
-	char *log;
-
-	if (p->dir[0] == '\0')
-		return 0;
-	if (p->pid > 0 && harness_stop(p, SIGTERM, 10000) != 0) {
-		fprintf(stderr, "amicd did not exit 0 on SIGTERM\n");
-		failed = -1;
-	}
-	log = h_read_file(p->log, NULL);
-	for (size_t i = 0; log != NULL && i < sizeof reports / sizeof reports[0]; i++)
-		if (strstr(log, reports[i]) != NULL) {
-			fprintf(stderr, "amicd's log holds a sanitizer report (%s):\n%s\n", reports[i],
-				strstr(log, reports[i]));
-			failed = -1;
-			break;
-		}
-	free(log);
-	return failed;
-}
-
+/* Both amicds must stop cleanly (SIGTERM → exit 0) and their logs hold no sanitizer report. */
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-	int rc = stop_and_check(&f->p) | stop_and_check(&f->q);
+	struct h_fx *f = *state;
+	int rc = h_stop_and_check(&f->p) | h_stop_and_check(&f->q);
 
-	harness_cleanup(&f->p);
-	harness_cleanup(&f->q);
-	free(f);
+	h_fx_teardown(state);
 	return rc;
 }
 
 /* --- small helpers ------------------------------------------------------------------ */
-
-static void pause_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static json_t *parse_body(const struct http_result *r)
 {
 	return json_loadb(r->body, r->body_len, 0, NULL);
 }
 
-/* GET a JSON document (sending the read token, which is harmless when none is configured). */
-static json_t *get_json(const struct amicd_proc *p, const char *path)
-{
-	const char *h[] = { READ_AUTH, NULL };
-	struct http_result r;
-	json_t *j = NULL;
-
-	if (h_get(p, path, h, &r) == 0 && r.status == 200)
-		j = parse_body(&r);
-	http_result_free(&r);
-	return j;
-}
-
 static json_t *get_asg(const struct amicd_proc *p)
 {
-	json_t *j = get_json(p, "/api/v1/asgs/" ASG);
+	json_t *j = h_asg(p, ASG);
 
 	if (j == NULL)
 		fail_msg("GET /api/v1/asgs/" ASG " failed");
@@ -176,29 +109,11 @@ static json_t *get_asg(const struct amicd_proc *p)
 /* The promotions, newest first (a new reference). */
 static json_t *get_promotions(const struct amicd_proc *p)
 {
-	json_t *j = get_json(p, "/api/v1/asgs/" ASG "/promotions");
-	json_t *list;
+	json_t *list = h_promotions(p, ASG);
 
-	if (j == NULL)
-		fail_msg("GET promotions failed");
-	list = json_incref(json_object_get(j, "promotions"));
-	json_decref(j);
-	if (!json_is_array(list))
-		fail_msg("promotions is not a list");
+	if (list == NULL)
+		fail_msg("GET promotions failed, or promotions is not a list");
 	return list;
-}
-
-/* A string member of a nested object ("pin.commit"); "" when absent or null. */
-static const char *jstr(const json_t *j, const char *dotted)
-{
-	const char *s = json_string_value(h_json_at(j, dotted));
-
-	return s != NULL ? s : "";
-}
-
-static json_int_t jint(const json_t *j, const char *key)
-{
-	return json_integer_value(json_object_get(j, key));
 }
 
 /* POST to an admin endpoint with the given Authorization header line (NULL: none). */
@@ -253,138 +168,19 @@ static const json_t *only_decision(const json_t *answer)
 
 	assert_true(json_is_array(d));
 	assert_int_equal(json_array_size(d), 1);
-	assert_string_equal(jstr(json_array_get(d, 0), "asg"), ASG);
+	assert_string_equal(h_text(json_array_get(d, 0), "asg"), ASG);
 	return json_array_get(d, 0);
-}
-
-/* A POST to a hook; returns the status and sets *event_id / word when answered 200/202. */
-static long post_hook(const struct amicd_proc *p, const char *path, const char *const *headers, const char *body,
-		      int64_t *event_id, char *word, size_t size)
-{
-	struct http_result r;
-	long status;
-
-	assert_int_equal(h_post(p, path, headers, body, strlen(body), &r), 0);
-	status = r.status;
-	if (status == 200 || status == 202) {
-		json_t *j = parse_body(&r);
-
-		if (j == NULL)
-			fail_msg("hook answer is not JSON: %s", r.body);
-		if (event_id != NULL)
-			*event_id = jint(j, "event_id");
-		if (word != NULL)
-			snprintf(word, size, "%s", jstr(j, "status"));
-		json_decref(j);
-	}
-	http_result_free(&r);
-	return status;
-}
-
-static long post_gitlab(const struct amicd_proc *p, const char *event, const char *idem, const char *body,
-			int64_t *event_id, char *word, size_t size)
-{
-	const char *h[8];
-	char idem_buf[128];
-
-	h_gitlab_headers(h, event, idem, idem_buf);
-	return post_hook(p, "/hooks/gitlab", h, body, event_id, word, size);
-}
-
-static long post_eb(const struct amicd_proc *p, const char *body, int64_t *event_id)
-{
-	const char *h[4];
-
-	h_eb_headers(h);
-	return post_hook(p, "/hooks/eventbridge", h, body, event_id, NULL, 0);
-}
-
-static json_t *fixture_json(const char *name)
-{
-	char *text = h_fixture(name, NULL);
-	json_t *j = text != NULL ? json_loads(text, 0, NULL) : NULL;
-
-	free(text);
-	if (j == NULL)
-		fail_msg("cannot load fixture %s", name);
-	return j;
-}
-
-static char *dump_free(json_t *j)
-{
-	char *text = json_dumps(j, JSON_COMPACT);
-
-	json_decref(j);
-	return text;
-}
-
-/* gitlab-push.json moved to before → after. */
-static char *push_variant(const char *before, const char *after)
-{
-	json_t *d = fixture_json("gitlab-push.json");
-
-	json_object_set_new(d, "before", json_string(before));
-	json_object_set_new(d, "after", json_string(after));
-	json_object_set_new(d, "checkout_sha", json_string(after));
-	return dump_free(d);
-}
-
-/* eventbridge-ami-shared.json for another envelope id, image and commit. */
-static char *shared_variant(const char *id, const char *image_id, const char *commit)
-{
-	json_t *d = fixture_json("eventbridge-ami-shared.json");
-	json_t *detail = json_object_get(d, "detail");
-	char arn[128];
-
-	snprintf(arn, sizeof arn, "arn:aws:ec2:eu-west-1::image/%s", image_id);
-	json_object_set_new(d, "id", json_string(id));
-	json_object_set_new(d, "resources", json_pack("[s]", arn));
-	json_object_set_new(detail, "ImageId", json_string(image_id));
-	json_object_set_new(json_object_get(detail, "Tags"), "git-sha", json_string(commit));
-	return dump_free(d);
-}
-
-/* eventbridge-ami-state-change.json with another id, image, state and time. */
-static char *state_change(const char *id, const char *image_id, const char *state, const char *time)
-{
-	json_t *d = fixture_json("eventbridge-ami-state-change.json");
-	json_t *detail = json_object_get(d, "detail");
-	char arn[128];
-
-	snprintf(arn, sizeof arn, "arn:aws:ec2:eu-west-1::image/%s", image_id);
-	json_object_set_new(d, "id", json_string(id));
-	json_object_set_new(d, "time", json_string(time));
-	json_object_set_new(d, "resources", json_pack("[s]", arn));
-	json_object_set_new(detail, "ImageId", json_string(image_id));
-	json_object_set_new(detail, "State", json_string(state));
-	return dump_free(d);
-}
-
-/* A ModifyImageAttribute by the owner: launch permission for account added or removed, at time. */
-static char *share_change(const char *id, const char *image_id, const char *account, bool add, const char *time)
-{
-	json_t *d = fixture_json("eventbridge-cloudtrail-modifyimageattribute.json");
-	json_t *detail = json_object_get(d, "detail");
-	json_t *params = json_object_get(detail, "requestParameters");
-
-	json_object_set_new(d, "id", json_string(id));
-	json_object_set_new(d, "time", json_string(time));
-	json_object_set_new(detail, "eventTime", json_string(time));
-	json_object_set_new(detail, "eventID", json_string(id));
-	json_object_set_new(params, "imageId", json_string(image_id));
-	json_object_set_new(params, "launchPermission",
-			    json_pack("{s:{s:[{s:s}]}}", add ? "add" : "remove", "items", "userId", account));
-	return dump_free(d);
 }
 
 /* A push before → after (202 queued); *id gets its event id. */
 static void deliver_push(const struct amicd_proc *p, const char *before, const char *after, int64_t *id)
 {
-	char *push = push_variant(before, after);
+	char *push = h_push_variant(before, after);
 	char idem[64], word[32];
 
+	assert_non_null(push);
 	snprintf(idem, sizeof idem, "adm-push-%.12s", after);
-	assert_int_equal(post_gitlab(p, "Push Hook", idem, push, id, word, sizeof word), 202);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", idem, push, id, word, sizeof word), 202);
 	assert_string_equal(word, "queued");
 	free(push);
 }
@@ -396,110 +192,20 @@ static void deliver_shared(const struct amicd_proc *p, const char *image_id, con
 	char *ev;
 
 	snprintf(envelope, sizeof envelope, "adm-shared-%s", image_id);
-	ev = shared_variant(envelope, image_id, commit);
-	assert_int_equal(post_eb(p, ev, id), 202);
+	ev = h_ami_shared_variant(envelope, image_id, commit, NULL, true);
+	assert_non_null(ev);
+	assert_int_equal(h_post_eb(p, ev, id, NULL, 0), 202);
 	free(ev);
-}
-
-/* --- waiting ------------------------------------------------------------------------ */
-
-static bool pin_is(const struct amicd_proc *p, const char *commit)
-{
-	json_t *a = get_json(p, "/api/v1/asgs/" ASG);
-	bool ok = a != NULL && strcmp(jstr(a, "pin.commit"), commit) == 0;
-
-	json_decref(a);
-	return ok;
-}
-
-static bool wait_pin(const struct amicd_proc *p, const char *commit, int timeout_ms)
-{
-	int64_t deadline = h_now_ms() + timeout_ms;
-
-	for (;;) {
-		if (pin_is(p, commit))
-			return true;
-		if (h_now_ms() > deadline)
-			return false;
-		pause_ms(POLL_MS);
-	}
-}
-
-/* Until the worker has taken the event (its status is no longer "queued"). */
-static bool wait_event_done(const struct amicd_proc *p, int64_t id, int timeout_ms)
-{
-	int64_t deadline = h_now_ms() + timeout_ms;
-	char path[64];
-
-	snprintf(path, sizeof path, "/api/v1/events/%lld", (long long)id);
-	for (;;) {
-		json_t *e = get_json(p, path);
-		bool done = e != NULL && strcmp(jstr(e, "status"), "queued") != 0;
-
-		json_decref(e);
-		if (done)
-			return true;
-		if (h_now_ms() > deadline)
-			return false;
-		pause_ms(POLL_MS);
-	}
-}
-
-static bool wait_file_contains(const char *path, const char *needle, int timeout_ms)
-{
-	int64_t deadline = h_now_ms() + timeout_ms;
-
-	for (;;) {
-		char *text = h_read_file(path, NULL);
-		bool found = text != NULL && strstr(text, needle) != NULL;
-
-		free(text);
-		if (found)
-			return true;
-		if (h_now_ms() > deadline)
-			return false;
-		pause_ms(POLL_MS);
-	}
-}
-
-static bool wait_log(const struct amicd_proc *p, const char *needle, int timeout_ms)
-{
-	int64_t deadline = h_now_ms() + timeout_ms;
-
-	for (;;) {
-		if (h_log_contains(p, needle))
-			return true;
-		if (h_now_ms() > deadline)
-			return false;
-		pause_ms(POLL_MS);
-	}
-}
-
-static void pin_file_path(const struct amicd_proc *p, char *buf, size_t size)
-{
-	snprintf(buf, size, "%s/pins/" ASG ".yml", p->dir);
 }
 
 /* --- the database, while amicd is stopped ------------------------------------------ */
 
 static void db_exec(const char *path, const char *sql)
 {
-	sqlite3 *db = NULL;
-	char *msg = NULL;
-	int rc;
+	char msg[256];
 
-	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-	if (rc != SQLITE_OK) {
-		char copy[256];
-
-		snprintf(copy, sizeof copy, "%s", msg != NULL ? msg : sqlite3_errmsg(db));
-		sqlite3_free(msg);
-		sqlite3_close(db);
-		fail_msg("SQL failed on %s: %s (%s)", path, copy, sql);
-	}
-	sqlite3_close(db);
+	if (support_db_exec(path, sql, msg, sizeof msg) != 0)
+		fail_msg("SQL failed on %s: %s (%s)", path, msg, sql);
 }
 
 static void stop_cleanly(struct amicd_proc *p)
@@ -514,7 +220,7 @@ static void scenario_one(const struct amicd_proc *p, int64_t ids[2])
 {
 	deliver_push(p, SHA_PARENT, SHA_A, &ids[0]);
 	deliver_shared(p, AMI_A, SHA_A, &ids[1]);
-	assert_true(wait_pin(p, SHA_A, WAIT_MS));
+	assert_true(h_wait_pin(p, ASG, SHA_A, WAIT_MS));
 }
 
 /* scenario_one, then push B + AMI B → pinned to B. ids: 4 event ids in delivery order. */
@@ -523,7 +229,7 @@ static void scenario_two(const struct amicd_proc *p, int64_t ids[4])
 	scenario_one(p, ids);
 	deliver_push(p, SHA_A, SHA_B, &ids[2]);
 	deliver_shared(p, AMI_B, SHA_B, &ids[3]);
-	assert_true(wait_pin(p, SHA_B, WAIT_MS));
+	assert_true(h_wait_pin(p, ASG, SHA_B, WAIT_MS));
 }
 
 /* "id commit actor previous;" for every promotion, newest first. */
@@ -535,9 +241,9 @@ static void promotions_summary(const struct amicd_proc *p, char *buf, size_t siz
 
 	buf[0] = '\0';
 	json_array_foreach(list, i, pr) {
-		at += (size_t)snprintf(buf + at, at < size ? size - at : 0, "%lld %s %s %s %s;", (long long)jint(pr, "id"),
-				       jstr(pr, "commit"), jstr(pr, "image_id"), jstr(pr, "actor"),
-				       jstr(pr, "previous.commit"));
+		at += (size_t)snprintf(buf + at, at < size ? size - at : 0, "%lld %s %s %s %s;", (long long)h_int(pr, "id"),
+				       h_text(pr, "commit"), h_text(pr, "image_id"), h_text(pr, "actor"),
+				       h_text(pr, "previous.commit"));
 		if (at >= size)
 			fail_msg("promotions summary too long");
 	}
@@ -551,8 +257,8 @@ static void pin_summary(const struct amicd_proc *p, char *buf, size_t size)
 	const json_t *pin = json_object_get(a, "pin");
 
 	if (json_is_object(pin))
-		snprintf(buf, size, "%s %s %lld", jstr(pin, "commit"), jstr(pin, "image_id"),
-			 (long long)jint(pin, "promotion_id"));
+		snprintf(buf, size, "%s %s %lld", h_text(pin, "commit"), h_text(pin, "image_id"),
+			 (long long)h_int(pin, "promotion_id"));
 	else
 		snprintf(buf, size, "null");
 	json_decref(a);
@@ -577,7 +283,7 @@ static char *get_metrics(const struct amicd_proc *p)
 
 	assert_int_equal(h_get(p, "/metrics", NULL, &r), 0);
 	assert_int_equal(r.status, 200);
-	assert_non_null(h_header(&r, "Content-Type", ct, sizeof ct));
+	assert_non_null(http_result_header(&r, "Content-Type", ct, sizeof ct));
 	assert_non_null(strstr(ct, "text/plain"));
 	text = r.body;
 	r.body = NULL;
@@ -701,13 +407,13 @@ static void check_histogram(const char *text, const char *endpoint)
 
 static void admin_requires_admin_token(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	struct amicd_proc *p = &f->p;
 	static const char *const bad_auth[] = {
 		NULL,                                      /* no Authorization */
 		"Authorization: Bearer not-the-admin-token",
-		"Authorization: Bearer " H_ADMIN_TOKEN "x", /* a longer token with the right prefix */
-		"Authorization: " H_ADMIN_TOKEN,           /* no scheme */
+		"Authorization: Bearer " SUPPORT_ADMIN_TOKEN "x", /* a longer token with the right prefix */
+		"Authorization: " SUPPORT_ADMIN_TOKEN,           /* no scheme */
 		"Authorization: Basic aXQtYWRtaW4tdG9rZW4tYzBmZmVlOg==",
 		READ_AUTH,                                 /* the read token is not an admin token */
 	};
@@ -727,7 +433,7 @@ static void admin_requires_admin_token(void **state)
 	/* roll back to A by hand so an unauthorized pin or unfreeze would have something to change */
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/pin",
 				    "{\"commit\":\"" SHA_A "\",\"reason\":\"setup\"}", NULL), 200);
-	assert_true(wait_pin(p, SHA_A, WAIT_MS));
+	assert_true(h_wait_pin(p, ASG, SHA_A, WAIT_MS));
 	pin_summary(p, pins_before, sizeof pins_before);
 	promotions_summary(p, promos_before, sizeof promos_before);
 	events_before = h_db_int(p, "SELECT count(*) FROM events", NULL);
@@ -740,16 +446,16 @@ static void admin_requires_admin_token(void **state)
 			if (status != 401)
 				fail_msg("%s with %s: %ld, expected 401", actions[k][0],
 					 bad_auth[i] != NULL ? bad_auth[i] : "no token", status);
-			assert_string_equal(jstr(out, "error.code"), "unauthorized");
+			assert_string_equal(h_text(out, "error.code"), "unauthorized");
 			/* no detail of which part failed */
-			assert_null(strstr(jstr(out, "error.message"), "token"));
+			assert_null(strstr(h_text(out, "error.message"), "token"));
 			json_decref(out);
 		}
 	}
 	/* nothing changed: still frozen on A, same promotions, no stored event or trigger */
 	a = get_asg(p);
 	assert_true(json_is_true(json_object_get(a, "frozen")));
-	assert_non_null(strstr(jstr(a, "frozen_reason"), "setup"));
+	assert_non_null(strstr(h_text(a, "frozen_reason"), "setup"));
 	json_decref(a);
 	pin_summary(p, pins_after, sizeof pins_after);
 	promotions_summary(p, promos_after, sizeof promos_after);
@@ -759,7 +465,7 @@ static void admin_requires_admin_token(void **state)
 	assert_int_equal(h_db_int(p, "SELECT count(*) FROM triggers", NULL), triggers_before);
 	assert_true(h_log_contains(p, "admin request refused"));
 	/* the read token still reads */
-	a = get_json(p, "/api/v1/asgs/" ASG);
+	a = h_get_json(p, "/api/v1/asgs/" ASG);
 	assert_non_null(a);
 	json_decref(a);
 
@@ -771,13 +477,13 @@ static void admin_requires_admin_token(void **state)
 	assert_true(json_is_true(json_object_get(json_object_get(out, "asg"), "frozen")));
 	json_decref(out);
 	assert_int_equal(post_admin(p, "/api/v1/admin/replay", "{}", &out), 200);
-	assert_int_equal(jint(out, "promotions"), 0); /* frozen: the replay does not undo the rollback */
+	assert_int_equal(h_int(out, "promotions"), 0); /* frozen: the replay does not undo the rollback */
 	json_decref(out);
-	assert_true(pin_is(p, SHA_A));
+	assert_true(h_pin_is(p, ASG, SHA_A));
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/unfreeze", "{\"reason\":\"resume\"}", &out), 200);
 	assert_false(json_is_true(json_object_get(json_object_get(out, "asg"), "frozen")));
 	json_decref(out);
-	assert_true(wait_pin(p, SHA_B, WAIT_MS));
+	assert_true(h_wait_pin(p, ASG, SHA_B, WAIT_MS));
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/pin",
 				    "{\"commit\":\"" SHA_B "\",\"reason\":\"already there\"}", &out), 200);
 	assert_true(json_is_null(json_object_get(out, "promotion_id"))); /* already pinned: no new promotion */
@@ -789,7 +495,7 @@ static void admin_requires_admin_token(void **state)
 
 static void replay_restores_deleted_facts(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	struct amicd_proc *p = &f->p;
 	int64_t ids[4];
 	char pins_before[256], promos_before[1024], pins_after[256], promos_after[1024];
@@ -813,23 +519,23 @@ static void replay_restores_deleted_facts(void **state)
 
 	/* the pin survives (it is not a derived fact); what it was derived from is gone */
 	a = get_asg(p);
-	assert_string_equal(jstr(a, "pin.commit"), SHA_B);
+	assert_string_equal(h_text(a, "pin.commit"), SHA_B);
 	assert_true(json_is_null(json_object_get(a, "head")));
 	json_decref(a);
 
 	out = replay(p, "{}");
-	assert_int_equal(jint(out, "replayed"), events);
+	assert_int_equal(h_int(out, "replayed"), events);
 	assert_false(json_is_true(json_object_get(out, "dry_run")));
-	assert_int_equal(jint(out, "promotions"), 0);
+	assert_int_equal(h_int(out, "promotions"), 0);
 	d = only_decision(out);
-	assert_string_equal(jstr(d, "action"), "keep");
-	assert_string_equal(jstr(d, "commit"), SHA_B);
-	assert_string_equal(jstr(d, "image_id"), AMI_B);
-	assert_string_equal(jstr(d, "state"), "up_to_date");
+	assert_string_equal(h_text(d, "action"), "keep");
+	assert_string_equal(h_text(d, "commit"), SHA_B);
+	assert_string_equal(h_text(d, "image_id"), AMI_B);
+	assert_string_equal(h_text(d, "state"), "up_to_date");
 
 	a = get_asg(p);
-	assert_string_equal(jstr(a, "head.commit"), SHA_B);
-	assert_string_equal(jstr(a, "state"), "up_to_date");
+	assert_string_equal(h_text(a, "head.commit"), SHA_B);
+	assert_string_equal(h_text(a, "state"), "up_to_date");
 	json_decref(a);
 	pin_summary(p, pins_after, sizeof pins_after);
 	promotions_summary(p, promos_after, sizeof promos_after);
@@ -840,14 +546,14 @@ static void replay_restores_deleted_facts(void **state)
 
 	/* again: nothing changes */
 	out2 = replay(p, "{}");
-	assert_int_equal(jint(out2, "replayed"), jint(out, "replayed"));
-	assert_int_equal(jint(out2, "promotions"), 0);
+	assert_int_equal(h_int(out2, "replayed"), h_int(out, "replayed"));
+	assert_int_equal(h_int(out2, "promotions"), 0);
 	{
 		size_t i;
 		json_t *one;
 
 		json_array_foreach(json_object_get(out2, "decisions"), i, one)
-			assert_string_equal(jstr(one, "action"), "keep");
+			assert_string_equal(h_text(one, "action"), "keep");
 	}
 	pin_summary(p, pins_after, sizeof pins_after);
 	promotions_summary(p, promos_after, sizeof promos_after);
@@ -860,7 +566,7 @@ static void replay_restores_deleted_facts(void **state)
 
 static void replay_from_deliveries_only(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	struct amicd_proc *p = &f->p, *q = &f->q;
 	int64_t ids[4];
 	char pins_p[256], pin_file[400];
@@ -892,51 +598,51 @@ static void replay_from_deliveries_only(void **state)
 	json_decref(a);
 
 	out = replay(q, "{}");
-	assert_int_equal(jint(out, "replayed"), 4);
-	assert_int_equal(jint(out, "promotions"), 1);
+	assert_int_equal(h_int(out, "replayed"), 4);
+	assert_int_equal(h_int(out, "promotions"), 1);
 	d = only_decision(out);
-	assert_string_equal(jstr(d, "action"), "promote");
-	assert_string_equal(jstr(d, "commit"), SHA_B);
-	assert_string_equal(jstr(d, "image_id"), AMI_B);
+	assert_string_equal(h_text(d, "action"), "promote");
+	assert_string_equal(h_text(d, "commit"), SHA_B);
+	assert_string_equal(h_text(d, "image_id"), AMI_B);
 	json_decref(out);
 
 	a = get_asg(q);
-	assert_string_equal(jstr(a, "pin.commit"), SHA_B);
-	assert_string_equal(jstr(a, "pin.image_id"), AMI_B);
-	assert_string_equal(jstr(a, "state"), "up_to_date");
+	assert_string_equal(h_text(a, "pin.commit"), SHA_B);
+	assert_string_equal(h_text(a, "pin.image_id"), AMI_B);
+	assert_string_equal(h_text(a, "state"), "up_to_date");
 	json_decref(a);
 	/* same final pin as p (commit and image; the promotion ids differ) */
 	assert_true(strncmp(pins_p, SHA_B " " AMI_B " ", strlen(SHA_B " " AMI_B " ")) == 0);
 	list = get_promotions(q);
 	assert_int_equal(json_array_size(list), 1);
-	assert_string_equal(jstr(json_array_get(list, 0), "actor"), "auto");
-	assert_string_equal(jstr(json_array_get(list, 0), "commit"), SHA_B);
+	assert_string_equal(h_text(json_array_get(list, 0), "actor"), "auto");
+	assert_string_equal(h_text(json_array_get(list, 0), "commit"), SHA_B);
 	json_decref(list);
 	assert_int_equal(h_db_int(q, "SELECT count(*) FROM triggers", NULL), 1);
-	pin_file_path(q, pin_file, sizeof pin_file);
-	assert_true(wait_file_contains(pin_file, "commit: " SHA_B, WAIT_MS));
-	assert_true(wait_file_contains(pin_file, "id: " AMI_B, WAIT_MS));
+	h_pin_file(q, ASG, pin_file, sizeof pin_file);
+	assert_true(h_wait_file_contains(pin_file, "commit: " SHA_B, WAIT_MS));
+	assert_true(h_wait_file_contains(pin_file, "id: " AMI_B, WAIT_MS));
 }
 
 static void asg_added_after_its_events(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	struct amicd_proc *p = &f->p;
 	char word[32], pin_file[400];
 	int64_t push_id = 0, shared_id = 0;
-	char *push = push_variant(SHA_PARENT, SHA_A);
-	char *cfg, *at;
-	size_t len;
-	FILE *fp;
+	char *push = h_push_variant(SHA_PARENT, SHA_A);
+	char *cfg, *moved;
+	size_t n = 0;
 	json_t *a, *out;
 	const json_t *d;
 
 	/* the ASG tracks another repo: the golden-images push is stored and ignored */
-	assert_int_equal(post_gitlab(p, "Push Hook", "adm-late-push", push, &push_id, word, sizeof word), 200);
+	assert_non_null(push);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "adm-late-push", push, &push_id, word, sizeof word), 200);
 	assert_string_equal(word, "ignored");
 	free(push);
 	deliver_shared(p, AMI_A, SHA_A, &shared_id);
-	assert_true(wait_event_done(p, shared_id, WAIT_MS));
+	assert_true(h_wait_event_done(p, shared_id, WAIT_MS));
 	a = get_asg(p);
 	assert_true(json_is_null(json_object_get(a, "pin")));
 	assert_true(json_is_null(json_object_get(a, "head")));
@@ -944,47 +650,46 @@ static void asg_added_after_its_events(void **state)
 	stop_cleanly(p);
 
 	/* now it tracks golden-images */
-	cfg = h_read_file(p->config, &len);
+	cfg = support_read_file(p->config, NULL);
 	assert_non_null(cfg);
-	at = strstr(cfg, OTHER_REPO);
-	assert_non_null(at);
-	fp = fopen(p->config, "w");
-	assert_non_null(fp);
-	fprintf(fp, "%.*s%s%s", (int)(at - cfg), cfg, GOLDEN_REPO, at + strlen(OTHER_REPO));
-	assert_int_equal(fclose(fp), 0);
+	moved = support_replace_all(cfg, OTHER_REPO, GOLDEN_REPO, &n);
+	assert_non_null(moved);
+	assert_true(n > 0);
+	assert_int_equal(support_write_file(NULL, p->config, moved), 0);
+	free(moved);
 	free(cfg);
 	assert_int_equal(harness_start(p), 0);
 
 	/* the worker takes queued events only: the ignored push stays ignored, no pin */
 	a = get_asg(p);
-	assert_string_equal(jstr(a, "repo.url"), GOLDEN_REPO);
+	assert_string_equal(h_text(a, "repo.url"), GOLDEN_REPO);
 	assert_true(json_is_null(json_object_get(a, "pin")));
 	assert_true(json_is_null(json_object_get(a, "head")));
-	assert_string_equal(jstr(a, "state"), "no_pushes");
+	assert_string_equal(h_text(a, "state"), "no_pushes");
 	json_decref(a);
 	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE status = 'ignored'", NULL), 1);
 
 	/* a replay re-reads the push with the new configuration */
 	out = replay(p, "{}");
-	assert_int_equal(jint(out, "replayed"), 2);
-	assert_int_equal(jint(out, "promotions"), 1);
+	assert_int_equal(h_int(out, "replayed"), 2);
+	assert_int_equal(h_int(out, "promotions"), 1);
 	d = only_decision(out);
-	assert_string_equal(jstr(d, "action"), "promote");
-	assert_string_equal(jstr(d, "commit"), SHA_A);
+	assert_string_equal(h_text(d, "action"), "promote");
+	assert_string_equal(h_text(d, "commit"), SHA_A);
 	json_decref(out);
 	a = get_asg(p);
-	assert_string_equal(jstr(a, "pin.commit"), SHA_A);
-	assert_string_equal(jstr(a, "pin.image_id"), AMI_A);
-	assert_int_equal(jint(json_object_get(a, "head"), "event_id"), push_id);
+	assert_string_equal(h_text(a, "pin.commit"), SHA_A);
+	assert_string_equal(h_text(a, "pin.image_id"), AMI_A);
+	assert_int_equal(h_int(json_object_get(a, "head"), "event_id"), push_id);
 	json_decref(a);
 	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE status = 'ignored'", NULL), 0);
-	pin_file_path(p, pin_file, sizeof pin_file);
-	assert_true(wait_file_contains(pin_file, "commit: " SHA_A, WAIT_MS));
+	h_pin_file(p, ASG, pin_file, sizeof pin_file);
+	assert_true(h_wait_file_contains(pin_file, "commit: " SHA_A, WAIT_MS));
 }
 
 static void replay_dry_run_range_ids_and_bad_bodies(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	struct amicd_proc *p = &f->p;
 	int64_t ids[2];
 	char pin_file[400], body[160], wrongs[2048];
@@ -1010,7 +715,7 @@ static void replay_dry_run_range_ids_and_bad_bodies(void **state)
 	/* back to deliveries only: no facts, no promotion, no pin, no pin file */
 	db_exec(p->db, "DELETE FROM triggers; DELETE FROM pins; DELETE FROM promotions; DELETE FROM ami_tags;"
 		       " DELETE FROM ami_shares; DELETE FROM amis; DELETE FROM pushes;");
-	pin_file_path(p, pin_file, sizeof pin_file);
+	h_pin_file(p, ASG, pin_file, sizeof pin_file);
 	assert_int_equal(unlink(pin_file), 0);
 	assert_int_equal(harness_start(p), 0);
 	a = get_asg(p);
@@ -1020,13 +725,13 @@ static void replay_dry_run_range_ids_and_bad_bodies(void **state)
 	/* dry run: decides "promote", changes nothing */
 	out = replay(p, "{\"dry_run\":true}");
 	assert_true(json_is_true(json_object_get(out, "dry_run")));
-	assert_int_equal(jint(out, "replayed"), 2);
-	assert_int_equal(jint(out, "promotions"), 0);
+	assert_int_equal(h_int(out, "replayed"), 2);
+	assert_int_equal(h_int(out, "promotions"), 0);
 	d = only_decision(out);
-	assert_string_equal(jstr(d, "action"), "promote");
-	assert_string_equal(jstr(d, "commit"), SHA_A);
-	assert_string_equal(jstr(d, "image_id"), AMI_A);
-	assert_non_null(strstr(jstr(d, "reason"), "ready"));
+	assert_string_equal(h_text(d, "action"), "promote");
+	assert_string_equal(h_text(d, "commit"), SHA_A);
+	assert_string_equal(h_text(d, "image_id"), AMI_A);
+	assert_non_null(strstr(h_text(d, "reason"), "ready"));
 	json_decref(out);
 	a = get_asg(p);
 	assert_true(json_is_null(json_object_get(a, "pin")));
@@ -1039,42 +744,42 @@ static void replay_dry_run_range_ids_and_bad_bodies(void **state)
 	/* a dry run of a subset too */
 	snprintf(body, sizeof body, "{\"event_ids\":[%lld],\"dry_run\":true}", (long long)ids[0]);
 	out = replay(p, body);
-	assert_int_equal(jint(out, "replayed"), 1);
-	assert_string_equal(jstr(only_decision(out), "action"), "keep"); /* a head without an AMI */
-	assert_string_equal(jstr(only_decision(out), "state"), "waiting");
+	assert_int_equal(h_int(out, "replayed"), 1);
+	assert_string_equal(h_text(only_decision(out), "action"), "keep"); /* a head without an AMI */
+	assert_string_equal(h_text(only_decision(out), "state"), "waiting");
 	json_decref(out);
 	assert_int_equal(h_db_int(p, "SELECT count(*) FROM pushes", NULL), 0);
 
 	/* a range replay of the two deliveries promotes */
 	snprintf(body, sizeof body, "{\"from_id\":%lld,\"to_id\":%lld}", (long long)ids[0], (long long)ids[1]);
 	out = replay(p, body);
-	assert_int_equal(jint(out, "replayed"), 2);
-	assert_int_equal(jint(out, "promotions"), 1);
+	assert_int_equal(h_int(out, "replayed"), 2);
+	assert_int_equal(h_int(out, "promotions"), 1);
 	d = only_decision(out);
-	assert_string_equal(jstr(d, "action"), "promote");
-	assert_string_equal(jstr(d, "commit"), SHA_A);
+	assert_string_equal(h_text(d, "action"), "promote");
+	assert_string_equal(h_text(d, "commit"), SHA_A);
 	json_decref(out);
-	assert_true(pin_is(p, SHA_A));
-	assert_true(wait_file_contains(pin_file, "commit: " SHA_A, WAIT_MS));
+	assert_true(h_pin_is(p, ASG, SHA_A));
+	assert_true(h_wait_file_contains(pin_file, "commit: " SHA_A, WAIT_MS));
 	assert_int_equal(n_promotions(p), 1);
 
 	/* event_ids: just those, nothing more happens */
 	snprintf(body, sizeof body, "{\"event_ids\":[%lld,%lld]}", (long long)ids[1], (long long)ids[0]);
 	out = replay(p, body);
-	assert_int_equal(jint(out, "replayed"), 2);
-	assert_int_equal(jint(out, "promotions"), 0);
-	assert_string_equal(jstr(only_decision(out), "action"), "keep");
-	assert_string_equal(jstr(only_decision(out), "state"), "up_to_date");
+	assert_int_equal(h_int(out, "replayed"), 2);
+	assert_int_equal(h_int(out, "promotions"), 0);
+	assert_string_equal(h_text(only_decision(out), "action"), "keep");
+	assert_string_equal(h_text(only_decision(out), "state"), "up_to_date");
 	json_decref(out);
 	/* from_id alone: from there to the end */
 	snprintf(body, sizeof body, "{\"from_id\":%lld}", (long long)ids[1]);
 	out = replay(p, body);
-	assert_int_equal(jint(out, "replayed"), 1);
-	assert_int_equal(jint(out, "promotions"), 0);
+	assert_int_equal(h_int(out, "replayed"), 1);
+	assert_int_equal(h_int(out, "promotions"), 0);
 	json_decref(out);
 	/* an id beyond the last event replays nothing */
 	out = replay(p, "{\"event_ids\":[999999]}");
-	assert_int_equal(jint(out, "replayed"), 0);
+	assert_int_equal(h_int(out, "replayed"), 0);
 	json_decref(out);
 	assert_int_equal(n_promotions(p), 1);
 
@@ -1082,14 +787,14 @@ static void replay_dry_run_range_ids_and_bad_bodies(void **state)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		long status = post_admin(p, "/api/v1/admin/replay", bad[i][0], &out);
 
-		if (status != 400 || strcmp(jstr(out, "error.path"), bad[i][1]) != 0)
+		if (status != 400 || strcmp(h_text(out, "error.path"), bad[i][1]) != 0)
 			wrong += (size_t)snprintf(wrongs + wrong, wrong < sizeof wrongs ? sizeof wrongs - wrong : 0,
 						  "\n  replay %s: %ld with path \"%s\", expected 400 with \"%s\"", bad[i][0],
-						  status, jstr(out, "error.path"), bad[i][1]);
+						  status, h_text(out, "error.path"), bad[i][1]);
 		json_decref(out);
 	}
 	assert_int_equal(n_promotions(p), 1);
-	assert_true(pin_is(p, SHA_A));
+	assert_true(h_pin_is(p, ASG, SHA_A));
 	if (wrong > 0)
 		fail_msg("bad replay bodies answered wrongly:%s", wrongs);
 }
@@ -1098,7 +803,7 @@ static void replay_dry_run_range_ids_and_bad_bodies(void **state)
 
 static void freeze_stops_and_unfreeze_resumes(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	struct amicd_proc *p = &f->p;
 	int64_t ids[4], later = 0;
 	char pin_file[400], *dereg;
@@ -1112,86 +817,86 @@ static void freeze_stops_and_unfreeze_resumes(void **state)
 	json_decref(out);
 	a = get_asg(p);
 	assert_true(json_is_true(json_object_get(a, "frozen")));
-	assert_string_equal(jstr(a, "frozen_reason"), "change freeze CHG-42");
+	assert_string_equal(h_text(a, "frozen_reason"), "change freeze CHG-42");
 	assert_true(json_is_string(json_object_get(a, "frozen_at")));
-	assert_string_equal(jstr(a, "state"), "frozen");
+	assert_string_equal(h_text(a, "state"), "frozen");
 	json_decref(a);
 
 	/* a ready new head: not promoted, but the decision is still shown */
 	deliver_push(p, SHA_A, SHA_B, &ids[2]);
 	deliver_shared(p, AMI_B, SHA_B, &ids[3]);
-	assert_true(wait_event_done(p, ids[2], WAIT_MS));
-	assert_true(wait_event_done(p, ids[3], WAIT_MS));
+	assert_true(h_wait_event_done(p, ids[2], WAIT_MS));
+	assert_true(h_wait_event_done(p, ids[3], WAIT_MS));
 	a = get_asg(p);
-	assert_string_equal(jstr(a, "state"), "frozen");
-	assert_string_equal(jstr(a, "pin.commit"), SHA_A);
-	assert_string_equal(jstr(a, "head.commit"), SHA_B);
-	assert_non_null(strstr(jstr(a, "reason"), "would promote"));
+	assert_string_equal(h_text(a, "state"), "frozen");
+	assert_string_equal(h_text(a, "pin.commit"), SHA_A);
+	assert_string_equal(h_text(a, "head.commit"), SHA_B);
+	assert_non_null(strstr(h_text(a, "reason"), "would promote"));
 	json_decref(a);
 	assert_int_equal(n_promotions(p), 1);
 	out = replay(p, "{\"dry_run\":true}");
 	d = only_decision(out);
-	assert_string_equal(jstr(d, "action"), "keep");
-	assert_string_equal(jstr(d, "state"), "frozen");
+	assert_string_equal(h_text(d, "action"), "keep");
+	assert_string_equal(h_text(d, "state"), "frozen");
 	json_decref(out);
 	/* a full replay does not promote a frozen ASG either */
 	out = replay(p, "{}");
-	assert_int_equal(jint(out, "promotions"), 0);
+	assert_int_equal(h_int(out, "promotions"), 0);
 	json_decref(out);
-	assert_true(pin_is(p, SHA_A));
+	assert_true(h_pin_is(p, ASG, SHA_A));
 	assert_int_equal(n_promotions(p), 1);
 
 	/* the freeze survives a restart: the worker's passes after start do not promote */
 	stop_cleanly(p);
 	assert_int_equal(harness_start(p), 0);
-	dereg = state_change("adm-still-available-b", AMI_B, "available", "2025-03-04T11:00:00Z");
-	assert_int_equal(post_eb(p, dereg, &later), 202);
+	dereg = h_state_variant("adm-still-available-b", AMI_B, "available", "2025-03-04T11:00:00Z");
+	assert_int_equal(h_post_eb(p, dereg, &later, NULL, 0), 202);
 	free(dereg);
-	assert_true(wait_event_done(p, later, WAIT_MS));
+	assert_true(h_wait_event_done(p, later, WAIT_MS));
 	a = get_asg(p);
 	assert_true(json_is_true(json_object_get(a, "frozen")));
-	assert_string_equal(jstr(a, "frozen_reason"), "change freeze CHG-42");
-	assert_string_equal(jstr(a, "state"), "frozen");
-	assert_string_equal(jstr(a, "pin.commit"), SHA_A);
+	assert_string_equal(h_text(a, "frozen_reason"), "change freeze CHG-42");
+	assert_string_equal(h_text(a, "state"), "frozen");
+	assert_string_equal(h_text(a, "pin.commit"), SHA_A);
 	json_decref(a);
 	assert_int_equal(n_promotions(p), 1);
 
 	/* bad requests */
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/unfreeze", "{}", &out), 400);
-	assert_string_equal(jstr(out, "error.path"), "$.reason");
+	assert_string_equal(h_text(out, "error.path"), "$.reason");
 	json_decref(out);
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/unfreeze", "{\"reason\":\"x\",\"force\":true}", &out), 400);
-	assert_string_equal(jstr(out, "error.path"), "$.force");
+	assert_string_equal(h_text(out, "error.path"), "$.force");
 	json_decref(out);
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/no-such-asg/unfreeze", "{\"reason\":\"x\"}", &out), 404);
 	json_decref(out);
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/thaw", "{\"reason\":\"x\"}", &out), 404);
 	json_decref(out);
-	assert_true(pin_is(p, SHA_A));
+	assert_true(h_pin_is(p, ASG, SHA_A));
 
 	/* unfreeze: automation resumes */
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/unfreeze", "{\"reason\":\"freeze over\"}", &out), 200);
 	assert_false(json_is_true(json_object_get(json_object_get(out, "asg"), "frozen")));
 	json_decref(out);
-	assert_true(wait_pin(p, SHA_B, WAIT_MS));
+	assert_true(h_wait_pin(p, ASG, SHA_B, WAIT_MS));
 	a = get_asg(p);
 	assert_false(json_is_true(json_object_get(a, "frozen")));
 	assert_true(json_is_null(json_object_get(a, "frozen_reason")));
-	assert_string_equal(jstr(a, "state"), "up_to_date");
+	assert_string_equal(h_text(a, "state"), "up_to_date");
 	json_decref(a);
 	list = get_promotions(p);
 	assert_int_equal(json_array_size(list), 2);
-	assert_string_equal(jstr(json_array_get(list, 0), "commit"), SHA_B);
-	assert_string_equal(jstr(json_array_get(list, 0), "actor"), "auto");
-	assert_string_equal(jstr(json_array_get(list, 0), "previous.commit"), SHA_A);
+	assert_string_equal(h_text(json_array_get(list, 0), "commit"), SHA_B);
+	assert_string_equal(h_text(json_array_get(list, 0), "actor"), "auto");
+	assert_string_equal(h_text(json_array_get(list, 0), "previous.commit"), SHA_A);
 	json_decref(list);
-	pin_file_path(p, pin_file, sizeof pin_file);
-	assert_true(wait_file_contains(pin_file, "commit: " SHA_B, WAIT_MS));
+	h_pin_file(p, ASG, pin_file, sizeof pin_file);
+	assert_true(h_wait_file_contains(pin_file, "commit: " SHA_B, WAIT_MS));
 }
 
 static void manual_pin_rollback_and_resume(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	struct amicd_proc *p = &f->p;
 	int64_t ids[4];
 	char pin_file[400], pins_before[256], promos_before[1024], pins_after[256], promos_after[1024];
@@ -1200,8 +905,8 @@ static void manual_pin_rollback_and_resume(void **state)
 	size_t i;
 
 	scenario_two(p, ids);
-	pin_file_path(p, pin_file, sizeof pin_file);
-	assert_true(wait_file_contains(pin_file, "commit: " SHA_B, WAIT_MS));
+	h_pin_file(p, ASG, pin_file, sizeof pin_file);
+	assert_true(h_wait_file_contains(pin_file, "commit: " SHA_B, WAIT_MS));
 
 	/* roll back to A (upper-case hex is the same commit) */
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/pin",
@@ -1209,32 +914,32 @@ static void manual_pin_rollback_and_resume(void **state)
 				    "\"reason\":\"INC-7: kernel 6.8 panics on boot\"}", &out), 200);
 	assert_true(json_is_integer(json_object_get(out, "promotion_id")));
 	assert_true(json_is_true(json_object_get(out, "frozen")));
-	assert_string_equal(jstr(out, "asg.pin.commit"), SHA_A);
+	assert_string_equal(h_text(out, "asg.pin.commit"), SHA_A);
 	assert_true(json_is_true(json_object_get(json_object_get(out, "asg"), "frozen")));
 	json_decref(out);
 
 	list = get_promotions(p);
 	assert_int_equal(json_array_size(list), 3);
 	pr = json_array_get(list, 0);
-	assert_string_equal(jstr(pr, "actor"), "admin");
-	assert_string_equal(jstr(pr, "commit"), SHA_A);
-	assert_string_equal(jstr(pr, "image_id"), AMI_A);
-	assert_non_null(strstr(jstr(pr, "reason"), "INC-7: kernel 6.8 panics on boot"));
-	assert_string_equal(jstr(pr, "previous.commit"), SHA_B);
-	assert_string_equal(jstr(pr, "previous.image_id"), AMI_B);
+	assert_string_equal(h_text(pr, "actor"), "admin");
+	assert_string_equal(h_text(pr, "commit"), SHA_A);
+	assert_string_equal(h_text(pr, "image_id"), AMI_A);
+	assert_non_null(strstr(h_text(pr, "reason"), "INC-7: kernel 6.8 panics on boot"));
+	assert_string_equal(h_text(pr, "previous.commit"), SHA_B);
+	assert_string_equal(h_text(pr, "previous.image_id"), AMI_B);
 	json_array_foreach(list, i, pr)
 		if (i > 0)
-			assert_string_equal(jstr(pr, "actor"), "auto");
+			assert_string_equal(h_text(pr, "actor"), "auto");
 	json_decref(list);
 	a = get_asg(p);
 	assert_true(json_is_true(json_object_get(a, "frozen")));
-	assert_non_null(strstr(jstr(a, "frozen_reason"), "INC-7"));
-	assert_string_equal(jstr(a, "pin.commit"), SHA_A);
-	assert_string_equal(jstr(a, "pin.image_id"), AMI_A);
-	assert_string_equal(jstr(a, "state"), "frozen");
+	assert_non_null(strstr(h_text(a, "frozen_reason"), "INC-7"));
+	assert_string_equal(h_text(a, "pin.commit"), SHA_A);
+	assert_string_equal(h_text(a, "pin.image_id"), AMI_A);
+	assert_string_equal(h_text(a, "state"), "frozen");
 	json_decref(a);
-	assert_true(wait_file_contains(pin_file, "commit: " SHA_A, WAIT_MS));
-	assert_true(wait_file_contains(pin_file, "id: " AMI_A, WAIT_MS));
+	assert_true(h_wait_file_contains(pin_file, "commit: " SHA_A, WAIT_MS));
+	assert_true(h_wait_file_contains(pin_file, "id: " AMI_A, WAIT_MS));
 	assert_int_equal(h_db_int(p, "SELECT count(*) FROM triggers", NULL), 3);
 	text = get_metrics(p);
 	assert_true(metric_must(text, "amicd_promotions_total{asg=\"" ASG "\",actor=\"admin\"}") == 1);
@@ -1246,7 +951,7 @@ static void manual_pin_rollback_and_resume(void **state)
 	promotions_summary(p, promos_before, sizeof promos_before);
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/pin",
 				    "{\"commit\":\"" SHA_C "\",\"reason\":\"roll forward\"}", &out), 409);
-	assert_string_equal(jstr(out, "error.code"), "not_ready");
+	assert_string_equal(h_text(out, "error.code"), "not_ready");
 	assert_true(json_is_array(json_object_get(json_object_get(out, "error"), "missing")));
 	assert_int_equal(json_array_size(json_object_get(json_object_get(out, "error"), "missing")), 1);
 	assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(out, "error"), "missing"), 0)),
@@ -1254,10 +959,10 @@ static void manual_pin_rollback_and_resume(void **state)
 	json_decref(out);
 	/* malformed: 400 with the path */
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/pin", "{\"commit\":\"abc\",\"reason\":\"x\"}", &out), 400);
-	assert_string_equal(jstr(out, "error.path"), "$.commit");
+	assert_string_equal(h_text(out, "error.path"), "$.commit");
 	json_decref(out);
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/pin", "{\"commit\":\"" SHA_B "\"}", &out), 400);
-	assert_string_equal(jstr(out, "error.path"), "$.reason");
+	assert_string_equal(h_text(out, "error.path"), "$.reason");
 	json_decref(out);
 	pin_summary(p, pins_after, sizeof pins_after);
 	promotions_summary(p, promos_after, sizeof promos_after);
@@ -1265,22 +970,22 @@ static void manual_pin_rollback_and_resume(void **state)
 	assert_string_equal(promos_after, promos_before);
 	assert_int_equal(h_db_int(p, "SELECT count(*) FROM triggers", NULL), 3);
 	a = get_asg(p);
-	assert_non_null(strstr(jstr(a, "frozen_reason"), "INC-7")); /* the refused pin did not touch the freeze */
+	assert_non_null(strstr(h_text(a, "frozen_reason"), "INC-7")); /* the refused pin did not touch the freeze */
 	json_decref(a);
-	assert_true(wait_file_contains(pin_file, "commit: " SHA_A, WAIT_MS));
+	assert_true(h_wait_file_contains(pin_file, "commit: " SHA_A, WAIT_MS));
 
 	/* unfreeze: the head policy takes over again and the head B is ready */
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/unfreeze", "{\"reason\":\"fixed in B\"}", &out), 200);
 	json_decref(out);
-	assert_true(wait_pin(p, SHA_B, WAIT_MS));
+	assert_true(h_wait_pin(p, ASG, SHA_B, WAIT_MS));
 	list = get_promotions(p);
 	assert_int_equal(json_array_size(list), 4);
 	pr = json_array_get(list, 0);
-	assert_string_equal(jstr(pr, "actor"), "auto");
-	assert_string_equal(jstr(pr, "commit"), SHA_B);
-	assert_string_equal(jstr(pr, "previous.commit"), SHA_A);
+	assert_string_equal(h_text(pr, "actor"), "auto");
+	assert_string_equal(h_text(pr, "commit"), SHA_B);
+	assert_string_equal(h_text(pr, "previous.commit"), SHA_A);
 	json_decref(list);
-	assert_true(wait_file_contains(pin_file, "commit: " SHA_B, WAIT_MS));
+	assert_true(h_wait_file_contains(pin_file, "commit: " SHA_B, WAIT_MS));
 }
 
 /* --- tests: /metrics ---------------------------------------------------------------------- */
@@ -1289,10 +994,10 @@ static void manual_pin_rollback_and_resume(void **state)
 
 static void metrics_counters_and_unavailable_pin(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	struct amicd_proc *p = &f->p;
-	char *push = push_variant(SHA_PARENT, SHA_A);
-	char *tag = h_fixture("gitlab-tag-push.json", NULL);
+	char *push = h_push_variant(SHA_PARENT, SHA_A);
+	char *tag = support_fixture("gitlab-tag-push.json", NULL);
 	char *text, *dereg, word[32];
 	const char *bad_token[] = { "Content-Type: application/json", "X-Gitlab-Token: wrong",
 				    "X-Gitlab-Event: Push Hook", NULL };
@@ -1302,17 +1007,19 @@ static void metrics_counters_and_unavailable_pin(void **state)
 	json_t *a, *out, *missing;
 
 	/* gitlab: queued, duplicate, ignored (tag push), unauthorized, rejected */
-	assert_int_equal(post_gitlab(p, "Push Hook", "adm-m-1", push, &id, word, sizeof word), 202);
-	assert_int_equal(post_gitlab(p, "Push Hook", "adm-m-1", push, &id2, word, sizeof word), 200);
+	assert_non_null(push);
+	assert_non_null(tag);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "adm-m-1", push, &id, word, sizeof word), 202);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "adm-m-1", push, &id2, word, sizeof word), 200);
 	assert_string_equal(word, "duplicate");
 	assert_int_equal(id2, id);
-	assert_int_equal(post_gitlab(p, "Tag Push Hook", "adm-m-tag", tag, NULL, word, sizeof word), 200);
+	assert_int_equal(h_post_gitlab(p, "Tag Push Hook", "adm-m-tag", tag, NULL, word, sizeof word), 200);
 	assert_string_equal(word, "ignored");
-	assert_int_equal(post_hook(p, "/hooks/gitlab", bad_token, push, NULL, NULL, 0), 401);
-	assert_int_equal(post_gitlab(p, "Push Hook", "adm-m-bad", "{\"object_kind\": ", NULL, NULL, 0), 400);
+	assert_int_equal(h_post_hook(p, "/hooks/gitlab", bad_token, push, NULL, NULL, 0), 401);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "adm-m-bad", "{\"object_kind\": ", NULL, NULL, 0), 400);
 	/* eventbridge: queued → promoted */
 	deliver_shared(p, AMI_A, SHA_A, &ids[1]);
-	assert_true(wait_pin(p, SHA_A, WAIT_MS));
+	assert_true(h_wait_pin(p, ASG, SHA_A, WAIT_MS));
 
 	text = get_metrics(p);
 	check_exposition_format(text);
@@ -1323,11 +1030,11 @@ static void metrics_counters_and_unavailable_pin(void **state)
 
 	/* gitlab: a second queued push (B, not ready); eventbridge: the pinned AMI deregistered later */
 	deliver_push(p, SHA_A, SHA_B, &ids[2]);
-	dereg = state_change("adm-dereg-a", AMI_A, "deregistered", "2025-03-04T10:15:00Z");
-	assert_int_equal(post_eb(p, dereg, &ids[3]), 202);
+	dereg = h_state_variant("adm-dereg-a", AMI_A, "deregistered", "2025-03-04T10:15:00Z");
+	assert_int_equal(h_post_eb(p, dereg, &ids[3], NULL, 0), 202);
 	free(dereg);
-	assert_true(wait_event_done(p, ids[2], WAIT_MS));
-	assert_true(wait_event_done(p, ids[3], WAIT_MS));
+	assert_true(h_wait_event_done(p, ids[2], WAIT_MS));
+	assert_true(h_wait_event_done(p, ids[3], WAIT_MS));
 
 	text = get_metrics(p);
 	check_exposition_format(text);
@@ -1356,13 +1063,13 @@ static void metrics_counters_and_unavailable_pin(void **state)
 
 	/* reported, not acted on: the pin stays on A */
 	a = get_asg(p);
-	assert_string_equal(jstr(a, "pin.commit"), SHA_A);
+	assert_string_equal(h_text(a, "pin.commit"), SHA_A);
 	assert_false(json_is_true(json_object_get(json_object_get(a, "pin"), "available")));
 	assert_true(json_is_boolean(json_object_get(json_object_get(a, "pin"), "available")));
-	assert_string_equal(jstr(a, "pin.unavailable_reason"), "deregistered");
-	assert_string_equal(jstr(a, "pin.ami_state"), "deregistered");
+	assert_string_equal(h_text(a, "pin.unavailable_reason"), "deregistered");
+	assert_string_equal(h_text(a, "pin.ami_state"), "deregistered");
 	json_decref(a);
-	assert_true(wait_log(p, "pinned AMI unavailable", WAIT_MS));
+	assert_true(h_wait_log(p, "pinned AMI unavailable", WAIT_MS));
 	assert_int_equal(n_promotions(p), 1);
 	/* a deregistered AMI cannot be pinned by hand either */
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/pin",
@@ -1377,7 +1084,7 @@ static void metrics_counters_and_unavailable_pin(void **state)
 
 static void pinned_ami_unshared_then_shared_again(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	struct amicd_proc *p = &f->p;
 	int64_t ids[2], id = 0;
 	char *ev, *text;
@@ -1385,24 +1092,24 @@ static void pinned_ami_unshared_then_shared_again(void **state)
 
 	scenario_one(p, ids);
 	/* the owner withdraws the launch permission of the ASG's account, after the share */
-	ev = share_change("adm-unshare", AMI_A, "444455556666", false, "2025-03-04T12:00:00Z");
-	assert_int_equal(post_eb(p, ev, &id), 202);
+	ev = h_share_variant("adm-unshare", AMI_A, "444455556666", false, "2025-03-04T12:00:00Z");
+	assert_int_equal(h_post_eb(p, ev, &id, NULL, 0), 202);
 	free(ev);
-	assert_true(wait_event_done(p, id, WAIT_MS));
+	assert_true(h_wait_event_done(p, id, WAIT_MS));
 	a = get_asg(p);
-	assert_string_equal(jstr(a, "pin.commit"), SHA_A); /* reported, the pin does not move */
+	assert_string_equal(h_text(a, "pin.commit"), SHA_A); /* reported, the pin does not move */
 	assert_false(json_is_true(json_object_get(json_object_get(a, "pin"), "available")));
-	assert_string_equal(jstr(a, "pin.unavailable_reason"), "unshared");
+	assert_string_equal(h_text(a, "pin.unavailable_reason"), "unshared");
 	json_decref(a);
 	text = get_metrics(p);
 	assert_true(metric_must(text, "amicd_pinned_ami_unavailable{asg=\"" ASG "\"}") == 1);
 	free(text);
-	assert_true(wait_log(p, "pinned AMI unavailable", WAIT_MS));
+	assert_true(h_wait_log(p, "pinned AMI unavailable", WAIT_MS));
 	assert_true(h_log_contains(p, "\"reason\":\"unshared\""));
 	/* a manual pin needs a ready commit: A is no longer shared with the ASG's account */
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/pin",
 				    "{\"commit\":\"" SHA_A "\",\"reason\":\"re-pin\"}", &out), 409);
-	assert_string_equal(jstr(out, "error.code"), "not_ready");
+	assert_string_equal(h_text(out, "error.code"), "not_ready");
 	missing = json_object_get(json_object_get(out, "error"), "missing");
 	assert_int_equal(json_array_size(missing), 1);
 	assert_string_equal(json_string_value(json_array_get(missing, 0)), "shared");
@@ -1412,19 +1119,19 @@ static void pinned_ami_unshared_then_shared_again(void **state)
 	json_decref(a);
 
 	/* an older event re-adding the share does not win over the newer removal */
-	ev = share_change("adm-reshare-old", AMI_A, "444455556666", true, "2025-03-04T11:00:00Z");
-	assert_int_equal(post_eb(p, ev, &id), 202);
+	ev = h_share_variant("adm-reshare-old", AMI_A, "444455556666", true, "2025-03-04T11:00:00Z");
+	assert_int_equal(h_post_eb(p, ev, &id, NULL, 0), 202);
 	free(ev);
-	assert_true(wait_event_done(p, id, WAIT_MS));
+	assert_true(h_wait_event_done(p, id, WAIT_MS));
 	a = get_asg(p);
-	assert_string_equal(jstr(a, "pin.unavailable_reason"), "unshared");
+	assert_string_equal(h_text(a, "pin.unavailable_reason"), "unshared");
 	json_decref(a);
 
 	/* shared again later: available again, metric back to 0 */
-	ev = share_change("adm-reshare", AMI_A, "444455556666", true, "2025-03-04T13:00:00Z");
-	assert_int_equal(post_eb(p, ev, &id), 202);
+	ev = h_share_variant("adm-reshare", AMI_A, "444455556666", true, "2025-03-04T13:00:00Z");
+	assert_int_equal(h_post_eb(p, ev, &id, NULL, 0), 202);
 	free(ev);
-	assert_true(wait_event_done(p, id, WAIT_MS));
+	assert_true(h_wait_event_done(p, id, WAIT_MS));
 	a = get_asg(p);
 	assert_true(json_is_true(json_object_get(json_object_get(a, "pin"), "available")));
 	assert_true(json_is_null(json_object_get(json_object_get(a, "pin"), "unavailable_reason")));
@@ -1432,7 +1139,7 @@ static void pinned_ami_unshared_then_shared_again(void **state)
 	text = get_metrics(p);
 	assert_true(metric_must(text, "amicd_pinned_ami_unavailable{asg=\"" ASG "\"}") == 0);
 	free(text);
-	assert_true(wait_log(p, "pinned AMI available again", WAIT_MS));
+	assert_true(h_wait_log(p, "pinned AMI available again", WAIT_MS));
 	assert_int_equal(n_promotions(p), 1);
 }
 
@@ -1449,10 +1156,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(metrics_counters_and_unavailable_pin, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(pinned_ami_unshared_then_shared_again, setup_default, teardown),
 	};
-	int failed;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	failed = cmocka_run_group_tests_name("integration: admin", tests, NULL, NULL);
-	curl_global_cleanup();
-	return failed;
+	return h_run_tests("integration: admin", tests, NULL, NULL);
 }

@@ -32,25 +32,10 @@
 #define WAIT_MS 120000
 #define MAX_DELIVERY_MS 1000
 
+/* amicd is started by the test, after the seed. */
 static int setup(void **state)
 {
-	struct amicd_proc *p = calloc(1, sizeof *p);
-
-	if (p == NULL || harness_init(p, NULL) != 0) {
-		free(p);
-		return -1;
-	}
-	*state = p;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct amicd_proc *p = *state;
-
-	harness_cleanup(p);
-	free(p);
-	return 0;
+	return h_proc_setup(state, NULL, false);
 }
 
 static void hex40(unsigned n, char out[41])
@@ -63,8 +48,8 @@ static void seed(const struct amicd_proc *p)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
-	json_t *push = h_fixture_json("gitlab-push.json");
-	json_t *shared = h_fixture_json("eventbridge-ami-shared.json");
+	json_t *push = support_fixture_json("gitlab-push.json");
+	json_t *shared = support_fixture_json("eventbridge-ami-shared.json");
 
 	assert_non_null(push);
 	assert_non_null(shared);
@@ -132,7 +117,7 @@ struct background {
 static void *replay_thread(void *arg)
 {
 	struct background *b = arg;
-	const char *headers[] = { "Content-Type: application/json", "Authorization: Bearer " H_ADMIN_TOKEN, NULL };
+	const char *headers[] = { "Content-Type: application/json", "Authorization: Bearer " SUPPORT_ADMIN_TOKEN, NULL };
 	struct http_result r;
 
 	if (h_post(b->p, "/api/v1/admin/replay", headers, b->body, strlen(b->body), &r) == 0)
@@ -165,12 +150,12 @@ static int deliver_while(const struct amicd_proc *p, const char *body, atomic_bo
 	*worst_ms = 0;
 	while (!atomic_load(done)) {
 		char idem[64];
-		int64_t t0 = h_now_ms(), took;
+		int64_t t0 = support_now_ms(), took;
 		long status;
 
 		snprintf(idem, sizeof idem, "during-%d-%lld", n, (long long)t0);
-		status = h_post_gitlab(p, idem, body, NULL);
-		took = h_now_ms() - t0;
+		status = h_post_gitlab(p, "Push Hook", idem, body, NULL, NULL, 0);
+		took = support_now_ms() - t0;
 		if (status != 202)
 			fail_msg("delivery %d during the replay answered %ld", n, status);
 		if (took > *worst_ms)
@@ -184,7 +169,7 @@ static void replay_and_reads_do_not_stall_deliveries(void **state)
 {
 	struct amicd_proc *p = *state;
 	static const char *const replays[] = { "{\"dry_run\":true}", "{}" };
-	char *push = h_fixture("gitlab-push.json", NULL);
+	char *push = support_fixture("gitlab-push.json", NULL);
 	int64_t t0;
 
 	assert_non_null(push);
@@ -192,18 +177,18 @@ static void replay_and_reads_do_not_stall_deliveries(void **state)
 	assert_int_equal(harness_start(p), 0);
 	assert_int_equal(harness_stop(p, SIGTERM, 10000), 0);
 	seed(p);
-	t0 = h_now_ms();
+	t0 = support_now_ms();
 	assert_int_equal(harness_start(p), 0);
-	assert_true(h_wait_until(none_queued, p, WAIT_MS));
+	assert_true(support_wait_until(none_queued, p, WAIT_MS));
 	print_message("seeded %d events; the worker took them in %lld ms\n", SEED_PUSHES + SEED_AMIS,
-		      (long long)(h_now_ms() - t0));
+		      (long long)(support_now_ms() - t0));
 
 	for (size_t i = 0; i < sizeof replays / sizeof replays[0]; i++) {
 		struct background replay = { .p = p, .body = replays[i] };
 		struct background reads[2] = { { .p = p, .path = "/api/v1/commits?limit=500" },
 					       { .p = p, .path = "/api/v1/amis?limit=500" } };
 		pthread_t rt, readers[2];
-		int64_t worst, started = h_now_ms();
+		int64_t worst, started = support_now_ms();
 		int n;
 
 		for (int k = 0; k < 2; k++)
@@ -217,7 +202,7 @@ static void replay_and_reads_do_not_stall_deliveries(void **state)
 			assert_int_equal(reads[k].status, 200);
 		}
 		print_message("replay %s: %lld ms; %d deliveries meanwhile, the slowest %lld ms; %d + %d heavy reads\n",
-			      replays[i], (long long)(h_now_ms() - started), n, (long long)worst,
+			      replays[i], (long long)(support_now_ms() - started), n, (long long)worst,
 			      atomic_load(&reads[0].requests), atomic_load(&reads[1].requests));
 		assert_int_equal(replay.status, 200);
 		assert_true(n >= 3); /* the replay took long enough for the check to mean something */
@@ -230,12 +215,8 @@ static void replay_and_reads_do_not_stall_deliveries(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(replay_and_reads_do_not_stall_deliveries, setup, teardown),
+		cmocka_unit_test_setup_teardown(replay_and_reads_do_not_stall_deliveries, setup, h_proc_teardown),
 	};
-	int rc;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	rc = cmocka_run_group_tests_name("availability", tests, NULL, NULL);
-	curl_global_cleanup();
-	return rc;
+	return h_run_tests("availability", tests, NULL, NULL);
 }

@@ -62,13 +62,13 @@ struct senders {
 static int setup(void **state)
 {
 	struct disk *d = calloc(1, sizeof *d);
-	const char *tmp = getenv("TMPDIR");
 
 	if (d == NULL)
 		return -1;
-	snprintf(d->mnt, sizeof d->mnt, "%s/amicd-disk-XXXXXX", tmp != NULL ? tmp : "/tmp");
-	if (mkdtemp(d->mnt) == NULL)
+	if (support_tmpdir(d->mnt, sizeof d->mnt, NULL, "amicd-disk") != 0) {
+		free(d);
 		return -1;
+	}
 	snprintf(d->db, sizeof d->db, "%s/amicd.db", d->mnt);
 	snprintf(d->filler, sizeof d->filler, "%s/filler", d->mnt);
 	*state = d;
@@ -148,33 +148,21 @@ static void *sender(void *arg)
 {
 	struct senders *s = arg;
 	CURL *c = curl_easy_init();
-	char url[128];
 
-	snprintf(url, sizeof url, "%s/hooks/gitlab", s->p->base);
 	while (!atomic_load(&s->stop)) {
 		int seq = atomic_fetch_add(&s->seq, 1);
-		char key[64], idem[96];
+		char key[64];
 		struct curl_slist *h = NULL;
 		struct answer a = { false };
 		long status = 0;
 		CURLcode cc;
 
 		snprintf(key, sizeof key, "disk-%d", seq);
-		snprintf(idem, sizeof idem, "Idempotency-Key: %s", key);
-		h = curl_slist_append(h, "Content-Type: application/json");
-		h = curl_slist_append(h, "X-Gitlab-Token: " H_GITLAB_TOKEN);
-		h = curl_slist_append(h, "X-Gitlab-Event: Push Hook");
-		h = curl_slist_append(h, "Expect:");
-		h = curl_slist_append(h, idem);
-		curl_easy_setopt(c, CURLOPT_URL, url);
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, s->body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)s->len);
+		h = h_gitlab_slist(key);
+		h_curl_gitlab_post(c, s->p, h, s->body, s->len);
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
 		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
 		curl_easy_setopt(c, CURLOPT_HEADERDATA, &a);
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
-		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 		cc = curl_easy_perform(c);
 		curl_slist_free_all(h);
 		if (cc == CURLE_OK)
@@ -189,12 +177,12 @@ static void *sender(void *arg)
 				free(copy);
 			pthread_mutex_unlock(&s->lock);
 			atomic_fetch_add(&s->acked, 1);
-			atomic_store(&s->last_ok_ms, h_now_ms());
+			atomic_store(&s->last_ok_ms, support_now_ms());
 		} else if (status == 503 && a.retry_after) {
 			int64_t none = 0;
 
 			atomic_fetch_add(&s->unavailable, 1);
-			atomic_compare_exchange_strong(&s->first_503_ms, &none, h_now_ms());
+			atomic_compare_exchange_strong(&s->first_503_ms, &none, support_now_ms());
 		} else if (!atomic_load(&s->stop)) {
 			pthread_mutex_lock(&s->lock);
 			if (s->bad_answer[0] == '\0')
@@ -219,17 +207,28 @@ static long readyz(const struct amicd_proc *p)
 	return status;
 }
 
+static bool ready(void *ctx)
+{
+	return readyz(ctx) == 200;
+}
+
+struct count_wait {
+	atomic_int *counter;
+	int above;
+};
+
+static bool counted(void *ctx)
+{
+	struct count_wait *w = ctx;
+
+	return atomic_load(w->counter) > w->above;
+}
+
 static bool wait_for(atomic_int *counter, int above, int timeout_ms)
 {
-	int64_t until = h_now_ms() + timeout_ms;
-	struct timespec pause = { 0, 10 * 1000 * 1000 };
+	struct count_wait w = { counter, above };
 
-	while (h_now_ms() < until) {
-		if (atomic_load(counter) > above)
-			return true;
-		nanosleep(&pause, NULL);
-	}
-	return false;
+	return support_wait_until(counted, &w, timeout_ms);
 }
 
 static void check_all_acked_stored(struct disk *d, struct senders *s)
@@ -263,7 +262,7 @@ static void senders_start(struct senders *s, const struct amicd_proc *p, pthread
 {
 	memset(s, 0, sizeof *s);
 	s->p = p;
-	s->body = h_fixture("gitlab-push.json", &s->len);
+	s->body = support_fixture("gitlab-push.json", &s->len);
 	assert_non_null(s->body);
 	s->acked_keys = calloc(MAX_ACKED, sizeof *s->acked_keys);
 	assert_non_null(s->acked_keys);
@@ -316,7 +315,7 @@ static void full_disk_then_space_back(void **state)
 
 	/* space comes back: deliveries are accepted again within seconds, no restart */
 	unavailable_at_free = atomic_load(&s.unavailable);
-	freed_ms = h_now_ms();
+	freed_ms = support_now_ms();
 	assert_int_equal(unlink(d->filler), 0);
 	{
 		int acked_at_free = atomic_load(&s.acked);
@@ -324,13 +323,7 @@ static void full_disk_then_space_back(void **state)
 		assert_true(wait_for(&s.acked, acked_at_free + 20, WAIT_MS));
 	}
 	back_ms = atomic_load(&s.last_ok_ms) - freed_ms;
-	{
-		int64_t until = h_now_ms() + WAIT_MS;
-		struct timespec pause = { 0, 20 * 1000 * 1000 };
-
-		while (readyz(&d->p) != 200 && h_now_ms() < until)
-			nanosleep(&pause, NULL);
-	}
+	support_wait_until(ready, &d->p, WAIT_MS);
 	assert_int_equal(readyz(&d->p), 200);
 	print_message("space freed: 2xx again after %lld ms (503s meanwhile: %d)\n", (long long)back_ms,
 		      atomic_load(&s.unavailable) - unavailable_at_free);
@@ -376,10 +369,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(full_disk_then_space_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(sigterm_while_full, setup, teardown),
 	};
-	int rc;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	rc = cmocka_run_group_tests_name("disk", tests, NULL, NULL);
-	curl_global_cleanup();
-	return rc;
+	return h_run_tests("disk", tests, NULL, NULL);
 }

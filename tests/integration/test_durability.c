@@ -38,7 +38,7 @@ static size_t push_len;
 static int group_setup(void **state)
 {
 	(void)state;
-	push_body = h_fixture("gitlab-push.json", &push_len);
+	push_body = support_fixture("gitlab-push.json", &push_len);
 	return push_body != NULL ? 0 : -1;
 }
 
@@ -51,25 +51,7 @@ static int group_teardown(void **state)
 
 static int setup(void **state)
 {
-	struct amicd_proc *p = calloc(1, sizeof *p);
-
-	if (p == NULL || harness_init(p, NULL) != 0 || harness_start(p) != 0) {
-		if (p != NULL)
-			harness_cleanup(p);
-		free(p);
-		return -1;
-	}
-	*state = p;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct amicd_proc *p = *state;
-
-	harness_cleanup(p);
-	free(p);
-	return 0;
+	return h_proc_setup(state, NULL, true);
 }
 
 struct sink {
@@ -90,33 +72,12 @@ static size_t to_sink(char *ptr, size_t size, size_t n, void *cls)
 	return size * n;
 }
 
-static struct curl_slist *gitlab_headers(const char *key)
-{
-	char idem[128];
-	struct curl_slist *h = NULL;
-
-	snprintf(idem, sizeof idem, "Idempotency-Key: %s", key);
-	h = curl_slist_append(h, "Content-Type: application/json");
-	h = curl_slist_append(h, "X-Gitlab-Token: " H_GITLAB_TOKEN);
-	h = curl_slist_append(h, "X-Gitlab-Event: Push Hook");
-	h = curl_slist_append(h, "Expect:");
-	h = curl_slist_append(h, idem);
-	return h;
-}
-
+/* POST the push fixture with headers, its answer into s. */
 static void setup_post(CURL *c, const struct amicd_proc *p, struct curl_slist *h, struct sink *s)
 {
-	char url[128];
-
-	snprintf(url, sizeof url, "%s/hooks/gitlab", p->base);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, push_body);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)push_len);
+	h_curl_gitlab_post(c, p, h, push_body, push_len);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_sink);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 }
 
 static int64_t event_id_of(const struct sink *s)
@@ -136,7 +97,7 @@ static void concurrent_deliveries_all_stored(void **state)
 	struct curl_slist *hdrs[CONCURRENT];
 	struct sink sinks[CONCURRENT];
 	int running = 0, ok = 0;
-	int64_t deadline = h_now_ms() + 60000;
+	int64_t deadline = support_now_ms() + 60000;
 
 	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)CONCURRENT);
 	for (int i = 0; i < CONCURRENT; i++) {
@@ -144,7 +105,7 @@ static void concurrent_deliveries_all_stored(void **state)
 
 		snprintf(key, sizeof key, "concurrent-%d", i);
 		memset(&sinks[i], 0, sizeof sinks[i]);
-		hdrs[i] = gitlab_headers(key);
+		hdrs[i] = h_gitlab_slist(key);
 		easy[i] = curl_easy_init();
 		setup_post(easy[i], p, hdrs[i], &sinks[i]);
 		curl_easy_setopt(easy[i], CURLOPT_FRESH_CONNECT, 1L);
@@ -154,7 +115,7 @@ static void concurrent_deliveries_all_stored(void **state)
 		curl_multi_perform(multi, &running);
 		if (running > 0)
 			curl_multi_poll(multi, NULL, 0, 100, NULL);
-	} while (running > 0 && h_now_ms() < deadline);
+	} while (running > 0 && support_now_ms() < deadline);
 	assert_int_equal(running, 0);
 	for (int i = 0; i < CONCURRENT; i++) {
 		long code = 0;
@@ -204,7 +165,7 @@ static void *send_loop(void *arg)
 		long code = 0;
 
 		key_of(key, sizeof key, s->round, s->index, i);
-		h = gitlab_headers(key);
+		h = h_gitlab_slist(key);
 		setup_post(c, s->p, h, &sink);
 		s->sent = i + 1;
 		if (curl_easy_perform(c) == CURLE_OK)
@@ -237,7 +198,7 @@ static void crash_keeps_every_acknowledged_delivery(void **state)
 		atomic_bool stop = false;
 		atomic_int acked = 0;
 		int want = 20 + rand() % 200;
-		int64_t deadline = h_now_ms() + 30000;
+		int64_t deadline = support_now_ms() + 30000;
 		int64_t round_acked = 0;
 
 		for (int t = 0; t < CRASH_THREADS; t++) {
@@ -250,7 +211,7 @@ static void crash_keeps_every_acknowledged_delivery(void **state)
 			assert_int_equal(pthread_create(&senders[t].thread, NULL, send_loop, &senders[t]), 0);
 		}
 		/* kill at a random point once some deliveries are acknowledged, mid-stream */
-		while (atomic_load(&acked) < want && h_now_ms() < deadline) {
+		while (atomic_load(&acked) < want && support_now_ms() < deadline) {
 			struct timespec pause = { 0, 1000 * 1000 };
 
 			nanosleep(&pause, NULL);
@@ -312,13 +273,9 @@ static void crash_keeps_every_acknowledged_delivery(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(concurrent_deliveries_all_stored, setup, teardown),
-		cmocka_unit_test_setup_teardown(crash_keeps_every_acknowledged_delivery, setup, teardown),
+		cmocka_unit_test_setup_teardown(concurrent_deliveries_all_stored, setup, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(crash_keeps_every_acknowledged_delivery, setup, h_proc_teardown),
 	};
-	int failed;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	failed = cmocka_run_group_tests_name("integration: durability", tests, group_setup, group_teardown);
-	curl_global_cleanup();
-	return failed;
+	return h_run_tests("integration: durability", tests, group_setup, group_teardown);
 }

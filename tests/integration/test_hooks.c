@@ -27,64 +27,41 @@
 #include <string.h>
 #include <time.h>
 
-static int start_with(void **state, const struct amicd_opts *opts)
-{
-	struct amicd_proc *p = calloc(1, sizeof *p);
-
-	if (p == NULL || harness_init(p, opts) != 0 || harness_start(p) != 0) {
-		if (p != NULL)
-			harness_cleanup(p);
-		free(p);
-		return -1;
-	}
-	*state = p;
-	return 0;
-}
-
-static int setup_default(void **state) { return start_with(state, NULL); }
+static int setup_default(void **state) { return h_proc_setup(state, NULL, true); }
 
 static int setup_small_body(void **state)
 {
 	struct amicd_opts o = { .max_body_bytes = 4096 };
 
-	return start_with(state, &o);
+	return h_proc_setup(state, &o, true);
 }
 
 static int setup_signing(void **state)
 {
 	struct amicd_opts o = { .signing = true };
 
-	return start_with(state, &o);
+	return h_proc_setup(state, &o, true);
 }
 
 static int setup_basic(void **state)
 {
 	struct amicd_opts o = { .basic = true };
 
-	return start_with(state, &o);
+	return h_proc_setup(state, &o, true);
 }
 
 static int setup_read_token(void **state)
 {
 	struct amicd_opts o = { .read_token = true };
 
-	return start_with(state, &o);
+	return h_proc_setup(state, &o, true);
 }
 
 static int setup_short_busy(void **state)
 {
 	struct amicd_opts o = { .busy_timeout_ms = 100 };
 
-	return start_with(state, &o);
-}
-
-static int teardown(void **state)
-{
-	struct amicd_proc *p = *state;
-
-	harness_cleanup(p);
-	free(p);
-	return 0;
+	return h_proc_setup(state, &o, true);
 }
 
 static json_t *body_json(const struct http_result *r)
@@ -96,81 +73,9 @@ static json_t *body_json(const struct http_result *r)
 	return j;
 }
 
-/* POST a GitLab delivery; returns the status, *event_id and the status word. */
-static long post_gitlab(struct amicd_proc *p, const char *event, const char *idem, const char *body,
-			int64_t *event_id, char *status_word, size_t size)
-{
-	const char *h[8];
-	char idem_buf[128];
-	struct http_result r;
-	long code;
-
-	h_gitlab_headers(h, event, idem, idem_buf);
-	assert_int_equal(h_post(p, "/hooks/gitlab", h, body, strlen(body), &r), 0);
-	code = r.status;
-	if (code == 200 || code == 202) {
-		json_t *j = body_json(&r);
-
-		if (event_id != NULL)
-			*event_id = json_integer_value(json_object_get(j, "event_id"));
-		if (status_word != NULL)
-			snprintf(status_word, size, "%s", json_string_value(json_object_get(j, "status")));
-		json_decref(j);
-	}
-	http_result_free(&r);
-	return code;
-}
-
-static long post_eb(struct amicd_proc *p, const char *body, int64_t *event_id, char *status_word, size_t size)
-{
-	const char *h[4];
-	struct http_result r;
-	long code;
-
-	h_eb_headers(h);
-	assert_int_equal(h_post(p, "/hooks/eventbridge", h, body, strlen(body), &r), 0);
-	code = r.status;
-	if (code == 200 || code == 202) {
-		json_t *j = body_json(&r);
-
-		if (event_id != NULL)
-			*event_id = json_integer_value(json_object_get(j, "event_id"));
-		if (status_word != NULL)
-			snprintf(status_word, size, "%s", json_string_value(json_object_get(j, "status")));
-		json_decref(j);
-	}
-	http_result_free(&r);
-	return code;
-}
-
 static int64_t count_events(struct amicd_proc *p)
 {
 	return h_db_int(p, "SELECT count(*) FROM events", NULL);
-}
-
-/* A fixture with one JSON field replaced (path of object keys separated by '.'). */
-static char *fixture_with(const char *name, const char *dotted, json_t *value)
-{
-	char *text = h_fixture(name, NULL);
-	json_t *doc = json_loads(text, 0, NULL);
-	json_t *obj = doc;
-	char path[128], *key, *save = NULL, *next;
-	char *out;
-
-	free(text);
-	snprintf(path, sizeof path, "%s", dotted);
-	key = strtok_r(path, ".", &save);
-	while ((next = strtok_r(NULL, ".", &save)) != NULL) {
-		obj = json_object_get(obj, key);
-		key = next;
-	}
-	if (value != NULL)
-		json_object_set_new(obj, key, value);
-	else
-		json_object_del(obj, key);
-	out = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	return out;
 }
 
 /* --- GitLab ------------------------------------------------------------------ */
@@ -178,14 +83,14 @@ static char *fixture_with(const char *name, const char *dotted, json_t *value)
 static void gitlab_push_queued_then_duplicate(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *push = h_fixture("gitlab-push.json", NULL);
+	char *push = support_fixture("gitlab-push.json", NULL);
 	char word[32];
 	int64_t id1 = 0, id2 = 0;
 
-	assert_int_equal(post_gitlab(p, "Push Hook", "idem-1", push, &id1, word, sizeof word), 202);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "idem-1", push, &id1, word, sizeof word), 202);
 	assert_string_equal(word, "queued");
 	assert_true(id1 > 0);
-	assert_int_equal(post_gitlab(p, "Push Hook", "idem-1", push, &id2, word, sizeof word), 200);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "idem-1", push, &id2, word, sizeof word), 200);
 	assert_string_equal(word, "duplicate");
 	assert_int_equal(id2, id1);
 	assert_int_equal(count_events(p), 1);
@@ -196,9 +101,9 @@ static void gitlab_push_queued_then_duplicate(void **state)
 static void gitlab_duplicate_by_event_uuid_and_body(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *push = h_fixture("gitlab-push.json", NULL);
-	char *other = fixture_with("gitlab-push.json", "checkout_sha", json_string("a580d6e1e6ce37d05cd5b731b52c416f02966915"));
-	const char *h[] = { "Content-Type: application/json", "X-Gitlab-Token: " H_GITLAB_TOKEN,
+	char *push = support_fixture("gitlab-push.json", NULL);
+	char *other = h_fixture_with("gitlab-push.json", "checkout_sha", json_string("a580d6e1e6ce37d05cd5b731b52c416f02966915"));
+	const char *h[] = { "Content-Type: application/json", "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN,
 			    "X-Gitlab-Event: Push Hook", "X-Gitlab-Event-UUID: 7b1c5d6e-uuid", NULL };
 	struct http_result r;
 
@@ -222,9 +127,9 @@ static void gitlab_duplicate_by_event_uuid_and_body(void **state)
 static void gitlab_ignored_kinds(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *tag = h_fixture("gitlab-tag-push.json", NULL);
-	char *branch = fixture_with("gitlab-push.json", "ref", json_string("refs/heads/feature/x"));
-	char *repo = h_fixture("gitlab-push.json", NULL);
+	char *tag = support_fixture("gitlab-tag-push.json", NULL);
+	char *branch = h_fixture_with("gitlab-push.json", "ref", json_string("refs/heads/feature/x"));
+	char *repo = support_fixture("gitlab-push.json", NULL);
 	char *mr = strdup("{\"object_kind\":\"merge_request\",\"project\":{}}");
 	char word[32];
 	int64_t id = 0;
@@ -239,13 +144,13 @@ static void gitlab_ignored_kinds(void **state)
 	repo = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
 
-	assert_int_equal(post_gitlab(p, "Tag Push Hook", "t-1", tag, &id, word, sizeof word), 200);
+	assert_int_equal(h_post_gitlab(p, "Tag Push Hook", "t-1", tag, &id, word, sizeof word), 200);
 	assert_string_equal(word, "ignored");
-	assert_int_equal(post_gitlab(p, "Push Hook", "b-1", branch, &id, word, sizeof word), 200);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "b-1", branch, &id, word, sizeof word), 200);
 	assert_string_equal(word, "ignored");
-	assert_int_equal(post_gitlab(p, "Push Hook", "r-1", repo, &id, word, sizeof word), 200);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "r-1", repo, &id, word, sizeof word), 200);
 	assert_string_equal(word, "ignored");
-	assert_int_equal(post_gitlab(p, "Merge Request Hook", "m-1", mr, &id, word, sizeof word), 200);
+	assert_int_equal(h_post_gitlab(p, "Merge Request Hook", "m-1", mr, &id, word, sizeof word), 200);
 	assert_string_equal(word, "ignored");
 	/* stored, with a note saying why */
 	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE status = 'ignored' AND note IS NOT NULL", NULL), 4);
@@ -259,10 +164,10 @@ static void gitlab_ignored_kinds(void **state)
 static void gitlab_branch_delete_queued(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *del = h_fixture("gitlab-push-branch-delete.json", NULL);
+	char *del = support_fixture("gitlab-push-branch-delete.json", NULL);
 	char word[32];
 
-	assert_int_equal(post_gitlab(p, "Push Hook", "del-1", del, NULL, word, sizeof word), 202);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "del-1", del, NULL, word, sizeof word), 202);
 	assert_string_equal(word, "queued");
 	free(del);
 }
@@ -270,8 +175,8 @@ static void gitlab_branch_delete_queued(void **state)
 static void gitlab_unauthorized(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *push = h_fixture("gitlab-push.json", NULL);
-	const char *wrong[] = { "Content-Type: application/json", "X-Gitlab-Token: " H_GITLAB_TOKEN "x",
+	char *push = support_fixture("gitlab-push.json", NULL);
+	const char *wrong[] = { "Content-Type: application/json", "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN "x",
 				"X-Gitlab-Event: Push Hook", NULL };
 	const char *none[] = { "Content-Type: application/json", "X-Gitlab-Event: Push Hook", NULL };
 	struct http_result r;
@@ -319,7 +224,7 @@ static long post_signed(struct amicd_proc *p, const char *body, const char *id, 
 	snprintf(ts_h, sizeof ts_h, "webhook-timestamp: %s", ts);
 	snprintf(sig_h, sizeof sig_h, "webhook-signature: v1,bm90LXRoaXMtb25l v1,%s", sig);
 	{
-		const char *h[] = { "Content-Type: application/json", "X-Gitlab-Token: " H_GITLAB_TOKEN,
+		const char *h[] = { "Content-Type: application/json", "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN,
 				    "X-Gitlab-Event: Push Hook", id_h, ts_h, sig_h, NULL };
 
 		assert_int_equal(h_post(p, "/hooks/gitlab", h, body, strlen(body), &r), 0);
@@ -333,8 +238,8 @@ static long post_signed(struct amicd_proc *p, const char *body, const char *id, 
 static void gitlab_signature(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *push = h_fixture("gitlab-push.json", NULL);
-	const char *h[] = { "Content-Type: application/json", "X-Gitlab-Token: " H_GITLAB_TOKEN,
+	char *push = support_fixture("gitlab-push.json", NULL);
+	const char *h[] = { "Content-Type: application/json", "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN,
 			    "X-Gitlab-Event: Push Hook", NULL };
 	struct http_result r;
 
@@ -354,8 +259,8 @@ static void gitlab_signature(void **state)
 static void gitlab_bad_request_keeps_body(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *no_after = fixture_with("gitlab-push.json", "after", NULL);
-	char *bad_url = fixture_with("gitlab-push.json", "project.web_url", json_integer(7));
+	char *no_after = h_fixture_with("gitlab-push.json", "after", NULL);
+	char *bad_url = h_fixture_with("gitlab-push.json", "project.web_url", json_integer(7));
 	const char *h[8];
 	char idem_buf[128];
 	struct http_result r;
@@ -415,7 +320,7 @@ static void gitlab_too_large(void **state)
 static void gitlab_media_type_method_path(void **state)
 {
 	struct amicd_proc *p = *state;
-	const char *text[] = { "Content-Type: text/plain", "X-Gitlab-Token: " H_GITLAB_TOKEN, NULL };
+	const char *text[] = { "Content-Type: text/plain", "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN, NULL };
 	struct http_result r;
 	char allow[64];
 
@@ -424,7 +329,7 @@ static void gitlab_media_type_method_path(void **state)
 	http_result_free(&r);
 	assert_int_equal(h_get(p, "/hooks/gitlab", NULL, &r), 0);
 	assert_int_equal(r.status, 405);
-	assert_non_null(h_header(&r, "Allow", allow, sizeof allow));
+	assert_non_null(http_result_header(&r, "Allow", allow, sizeof allow));
 	assert_string_equal(allow, "POST");
 	http_result_free(&r);
 	assert_int_equal(h_post(p, "/hooks/nothing", text, "{}", 2, &r), 0);
@@ -439,8 +344,8 @@ static void gitlab_media_type_method_path(void **state)
 static void store_locked_answers_503(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *push = h_fixture("gitlab-push.json", NULL);
-	char *eb = h_fixture("eventbridge-ami-state-change.json", NULL);
+	char *push = support_fixture("gitlab-push.json", NULL);
+	char *eb = support_fixture("eventbridge-ami-state-change.json", NULL);
 	sqlite3 *db = NULL;
 	const char *h[8];
 	char idem_buf[128], retry[16];
@@ -452,18 +357,18 @@ static void store_locked_answers_503(void **state)
 	h_gitlab_headers(h, "Push Hook", "locked-1", idem_buf);
 	assert_int_equal(h_post(p, "/hooks/gitlab", h, push, strlen(push), &r), 0);
 	assert_int_equal(r.status, 503);
-	assert_non_null(h_header(&r, "Retry-After", retry, sizeof retry));
+	assert_non_null(http_result_header(&r, "Retry-After", retry, sizeof retry));
 	assert_true(atoi(retry) > 0);
 	assert_non_null(strstr(r.body, "store_unavailable"));
 	assert_null(strstr(r.body, "database is locked")); /* SQLite's detail stays in the log */
 	http_result_free(&r);
-	assert_int_equal(post_eb(p, eb, NULL, NULL, 0), 503);
+	assert_int_equal(h_post_eb(p, eb, NULL, NULL, 0), 503);
 	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(count_events(p), 0);
 	/* the sender's retry succeeds */
-	assert_int_equal(post_gitlab(p, "Push Hook", "locked-1", push, NULL, NULL, 0), 202);
-	assert_int_equal(post_eb(p, eb, NULL, NULL, 0), 202);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "locked-1", push, NULL, NULL, 0), 202);
+	assert_int_equal(h_post_eb(p, eb, NULL, NULL, 0), 202);
 	assert_int_equal(count_events(p), 2);
 	assert_true(h_log_contains(p, "delivery not stored"));
 	free(push);
@@ -483,13 +388,13 @@ static void eventbridge_kinds_queued_and_duplicate(void **state)
 	};
 
 	for (size_t i = 0; i < 4; i++) {
-		char *body = h_fixture(fixtures[i][0], NULL);
+		char *body = support_fixture(fixtures[i][0], NULL);
 		char word[32];
 		int64_t id = 0, id2 = 0;
 
-		assert_int_equal(post_eb(p, body, &id, word, sizeof word), 202);
+		assert_int_equal(h_post_eb(p, body, &id, word, sizeof word), 202);
 		assert_string_equal(word, "queued");
-		assert_int_equal(post_eb(p, body, &id2, word, sizeof word), 200);
+		assert_int_equal(h_post_eb(p, body, &id2, word, sizeof word), 200);
 		assert_string_equal(word, "duplicate");
 		assert_int_equal(id, id2);
 		{
@@ -506,8 +411,8 @@ static void eventbridge_kinds_queued_and_duplicate(void **state)
 static void eventbridge_ignored(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *other = fixture_with("eventbridge-ami-state-change.json", "detail-type", json_string("EC2 Instance State-change Notification"));
-	char *err = fixture_with("eventbridge-cloudtrail-createtags.json", "detail.errorCode", json_string("Client.UnauthorizedOperation"));
+	char *other = h_fixture_with("eventbridge-ami-state-change.json", "detail-type", json_string("EC2 Instance State-change Notification"));
+	char *err = h_fixture_with("eventbridge-cloudtrail-createtags.json", "detail.errorCode", json_string("Client.UnauthorizedOperation"));
 	char *err2 = NULL;
 	char word[32];
 	json_t *doc = json_loads(err, 0, NULL);
@@ -515,9 +420,9 @@ static void eventbridge_ignored(void **state)
 	json_object_set_new(doc, "id", json_string("another-id-for-the-error-record"));
 	err2 = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
-	assert_int_equal(post_eb(p, other, NULL, word, sizeof word), 200);
+	assert_int_equal(h_post_eb(p, other, NULL, word, sizeof word), 200);
 	assert_string_equal(word, "ignored");
-	assert_int_equal(post_eb(p, err2, NULL, word, sizeof word), 200);
+	assert_int_equal(h_post_eb(p, err2, NULL, word, sizeof word), 200);
 	assert_string_equal(word, "ignored");
 	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE status = 'ignored'", NULL), 2);
 	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE note LIKE '%UnauthorizedOperation%'", NULL), 1);
@@ -529,7 +434,7 @@ static void eventbridge_ignored(void **state)
 static void eventbridge_unauthorized(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *body = h_fixture("eventbridge-ami-shared.json", NULL);
+	char *body = support_fixture("eventbridge-ami-shared.json", NULL);
 	const char *wrong[] = { "Content-Type: application/json", "X-Api-Key: nope", NULL };
 	const char *none[] = { "Content-Type: application/json", NULL };
 	struct http_result r;
@@ -547,18 +452,18 @@ static void eventbridge_unauthorized(void **state)
 static void eventbridge_basic_auth(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *body = h_fixture("eventbridge-ami-shared.json", NULL);
+	char *body = support_fixture("eventbridge-ami-shared.json", NULL);
 	char authz[128];
 	const char *h[] = { "Content-Type: application/json", authz, NULL };
 	unsigned char b64[96];
 	struct http_result r;
 
-	EVP_EncodeBlock(b64, (const unsigned char *)H_EB_USER ":" H_EB_PASSWORD, (int)strlen(H_EB_USER ":" H_EB_PASSWORD));
+	EVP_EncodeBlock(b64, (const unsigned char *)SUPPORT_EB_USER ":" SUPPORT_EB_PASSWORD, (int)strlen(SUPPORT_EB_USER ":" SUPPORT_EB_PASSWORD));
 	snprintf(authz, sizeof authz, "Authorization: Basic %s", b64);
 	assert_int_equal(h_post(p, "/hooks/eventbridge", h, body, strlen(body), &r), 0);
 	assert_int_equal(r.status, 202);
 	http_result_free(&r);
-	EVP_EncodeBlock(b64, (const unsigned char *)H_EB_USER ":wrong", (int)strlen(H_EB_USER ":wrong"));
+	EVP_EncodeBlock(b64, (const unsigned char *)SUPPORT_EB_USER ":wrong", (int)strlen(SUPPORT_EB_USER ":wrong"));
 	snprintf(authz, sizeof authz, "Authorization: Basic %s", b64);
 	assert_int_equal(h_post(p, "/hooks/eventbridge", h, body, strlen(body), &r), 0);
 	assert_int_equal(r.status, 401);
@@ -577,7 +482,7 @@ static void eventbridge_bad_request(void **state)
 	};
 
 	for (size_t i = 0; i < 4; i++) {
-		char *body = fixture_with("eventbridge-ami-state-change.json", paths[i][0], NULL);
+		char *body = h_fixture_with("eventbridge-ami-state-change.json", paths[i][0], NULL);
 		const char *h[4];
 		struct http_result r;
 		json_t *j;
@@ -601,7 +506,7 @@ static void eventbridge_too_large_media_method(void **state)
 	size_t n = 5000;
 	char *big = malloc(n + 1);
 	const char *h[4];
-	const char *text[] = { "Content-Type: text/plain", "X-Api-Key: " H_EB_KEY, NULL };
+	const char *text[] = { "Content-Type: text/plain", "X-Api-Key: " SUPPORT_EB_KEY, NULL };
 	struct http_result r;
 	char allow[64];
 
@@ -618,7 +523,7 @@ static void eventbridge_too_large_media_method(void **state)
 	http_result_free(&r);
 	assert_int_equal(h_get(p, "/hooks/eventbridge", NULL, &r), 0);
 	assert_int_equal(r.status, 405);
-	assert_string_equal(h_header(&r, "Allow", allow, sizeof allow), "POST");
+	assert_string_equal(http_result_header(&r, "Allow", allow, sizeof allow), "POST");
 	http_result_free(&r);
 	free(big);
 }
@@ -628,21 +533,21 @@ static void eventbridge_too_large_media_method(void **state)
 static void events_api(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *push = h_fixture("gitlab-push.json", NULL);
-	char *eb = h_fixture("eventbridge-ami-shared.json", NULL);
+	char *push = support_fixture("gitlab-push.json", NULL);
+	char *eb = support_fixture("eventbridge-ami-shared.json", NULL);
 	struct http_result r;
 	json_t *j, *events;
 	int64_t first = 0;
 	char path[64];
 
-	assert_int_equal(post_gitlab(p, "Push Hook", "api-1", push, &first, NULL, 0), 202);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "api-1", push, &first, NULL, 0), 202);
 	for (int i = 2; i <= 5; i++) {
 		char key[16];
 
 		snprintf(key, sizeof key, "api-%d", i);
-		assert_int_equal(post_gitlab(p, "Push Hook", key, push, NULL, NULL, 0), 202);
+		assert_int_equal(h_post_gitlab(p, "Push Hook", key, push, NULL, NULL, 0), 202);
 	}
-	assert_int_equal(post_eb(p, eb, NULL, NULL, 0), 202);
+	assert_int_equal(h_post_eb(p, eb, NULL, NULL, 0), 202);
 
 	assert_int_equal(h_get(p, "/api/v1/events?limit=4", NULL, &r), 0);
 	assert_int_equal(r.status, 200);
@@ -681,7 +586,7 @@ static void events_api(void **state)
 	http_result_free(&r);
 
 	assert_int_equal(h_get(p, "/api/v1/events/6", NULL, &r), 0);
-	assert_null(strstr(r.body, H_EB_KEY));
+	assert_null(strstr(r.body, SUPPORT_EB_KEY));
 	assert_null(strstr(r.body, "x-api-key"));
 	http_result_free(&r);
 
@@ -695,8 +600,8 @@ static void events_api(void **state)
 static void read_token_protects_api(void **state)
 {
 	struct amicd_proc *p = *state;
-	const char *good[] = { "Authorization: Bearer " H_READ_TOKEN, NULL };
-	const char *admin[] = { "Authorization: Bearer " H_ADMIN_TOKEN, NULL };
+	const char *good[] = { "Authorization: Bearer " SUPPORT_READ_TOKEN, NULL };
+	const char *admin[] = { "Authorization: Bearer " SUPPORT_ADMIN_TOKEN, NULL };
 	const char *bad[] = { "Authorization: Bearer nope", NULL };
 	struct http_result r;
 
@@ -735,21 +640,21 @@ static void probes(void **state)
 static void secrets_never_logged(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *push = h_fixture("gitlab-push.json", NULL);
-	char *eb = h_fixture("eventbridge-ami-shared.json", NULL);
-	const char *wrong[] = { "Content-Type: application/json", "X-Gitlab-Token: guess-" H_GITLAB_TOKEN, NULL };
+	char *push = support_fixture("gitlab-push.json", NULL);
+	char *eb = support_fixture("eventbridge-ami-shared.json", NULL);
+	const char *wrong[] = { "Content-Type: application/json", "X-Gitlab-Token: guess-" SUPPORT_GITLAB_TOKEN, NULL };
 	struct http_result r;
 
-	assert_int_equal(post_gitlab(p, "Push Hook", "s-1", push, NULL, NULL, 0), 202);
-	assert_int_equal(post_eb(p, eb, NULL, NULL, 0), 202);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "s-1", push, NULL, NULL, 0), 202);
+	assert_int_equal(h_post_eb(p, eb, NULL, NULL, 0), 202);
 	assert_int_equal(h_post(p, "/hooks/gitlab", wrong, push, strlen(push), &r), 0);
 	http_result_free(&r);
 	assert_int_equal(harness_stop(p, SIGTERM, 10000), 0);
-	assert_false(h_log_contains(p, H_GITLAB_TOKEN));
-	assert_false(h_log_contains(p, H_EB_KEY));
-	assert_false(h_log_contains(p, H_ADMIN_TOKEN));
-	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE headers LIKE '%" H_GITLAB_TOKEN "%'"
-				  " OR headers LIKE '%" H_EB_KEY "%'", NULL), 0);
+	assert_false(h_log_contains(p, SUPPORT_GITLAB_TOKEN));
+	assert_false(h_log_contains(p, SUPPORT_EB_KEY));
+	assert_false(h_log_contains(p, SUPPORT_ADMIN_TOKEN));
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE headers LIKE '%" SUPPORT_GITLAB_TOKEN "%'"
+				  " OR headers LIKE '%" SUPPORT_EB_KEY "%'", NULL), 0);
 	free(push);
 	free(eb);
 }
@@ -765,32 +670,28 @@ static void sigterm_exits_zero(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(gitlab_push_queued_then_duplicate, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(gitlab_duplicate_by_event_uuid_and_body, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(gitlab_ignored_kinds, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(gitlab_branch_delete_queued, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(gitlab_unauthorized, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(gitlab_signature, setup_signing, teardown),
-		cmocka_unit_test_setup_teardown(gitlab_bad_request_keeps_body, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(gitlab_too_large, setup_small_body, teardown),
-		cmocka_unit_test_setup_teardown(gitlab_media_type_method_path, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(store_locked_answers_503, setup_short_busy, teardown),
-		cmocka_unit_test_setup_teardown(eventbridge_kinds_queued_and_duplicate, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(eventbridge_ignored, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(eventbridge_unauthorized, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(eventbridge_basic_auth, setup_basic, teardown),
-		cmocka_unit_test_setup_teardown(eventbridge_bad_request, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(eventbridge_too_large_media_method, setup_small_body, teardown),
-		cmocka_unit_test_setup_teardown(events_api, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(read_token_protects_api, setup_read_token, teardown),
-		cmocka_unit_test_setup_teardown(probes, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(secrets_never_logged, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(sigterm_exits_zero, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(gitlab_push_queued_then_duplicate, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_duplicate_by_event_uuid_and_body, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_ignored_kinds, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_branch_delete_queued, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_unauthorized, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_signature, setup_signing, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_bad_request_keeps_body, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_too_large, setup_small_body, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_media_type_method_path, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(store_locked_answers_503, setup_short_busy, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(eventbridge_kinds_queued_and_duplicate, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(eventbridge_ignored, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(eventbridge_unauthorized, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(eventbridge_basic_auth, setup_basic, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(eventbridge_bad_request, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(eventbridge_too_large_media_method, setup_small_body, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(events_api, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(read_token_protects_api, setup_read_token, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(probes, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(secrets_never_logged, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(sigterm_exits_zero, setup_default, h_proc_teardown),
 	};
-	int failed;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	failed = cmocka_run_group_tests_name("integration: hooks", tests, NULL, NULL);
-	curl_global_cleanup();
-	return failed;
+	return h_run_tests("integration: hooks", tests, NULL, NULL);
 }

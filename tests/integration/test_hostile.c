@@ -34,39 +34,16 @@
 
 #define SLOW_CONNECTIONS 1100
 
-static int start_with(void **state, const struct amicd_opts *o)
-{
-	struct amicd_proc *p = calloc(1, sizeof *p);
-
-	if (p == NULL || harness_init(p, o) != 0 || harness_start(p) != 0) {
-		if (p != NULL)
-			harness_cleanup(p);
-		free(p);
-		return -1;
-	}
-	*state = p;
-	return 0;
-}
-
 static int setup(void **state)
 {
-	return start_with(state, NULL);
+	return h_proc_setup(state, NULL, true);
 }
 
 static int setup_deadline(void **state)
 {
 	struct amicd_opts o = { .limits_extra = "  request_timeout_seconds: 2\n" };
 
-	return start_with(state, &o);
-}
-
-static int teardown(void **state)
-{
-	struct amicd_proc *p = *state;
-
-	harness_cleanup(p);
-	free(p);
-	return 0;
+	return h_proc_setup(state, &o, true);
 }
 
 /* The status of a raw answer ("HTTP/1.1 404 …"), and its body parsed as JSON (NULL if not JSON). */
@@ -88,7 +65,7 @@ static char *push_request(const char *extra_headers, const char *body)
 
 	if (asprintf(&req,
 		     "POST /hooks/gitlab HTTP/1.1\r\nHost: amicd\r\nConnection: close\r\n"
-		     "Content-Type: application/json\r\nX-Gitlab-Token: " H_GITLAB_TOKEN "\r\n%s"
+		     "Content-Type: application/json\r\nX-Gitlab-Token: " SUPPORT_GITLAB_TOKEN "\r\n%s"
 		     "Content-Length: %zu\r\n\r\n%s",
 		     extra_headers, strlen(body), body) < 0)
 		return NULL;
@@ -138,7 +115,7 @@ static void request_line_not_utf8(void **state)
 static void headers_not_utf8(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *body = h_fixture("gitlab-push.json", NULL);
+	char *body = support_fixture("gitlab-push.json", NULL);
 	static const char *const refused[] = {
 		"X-Gitlab-Event: Push\xff Hook\r\n",
 		"X-Gitlab-Event: Push Hook\r\nIdempotency-Key: \xff\xfe-key\r\n",
@@ -190,7 +167,7 @@ static void headers_not_utf8(void **state)
 static void note_cut_inside_a_character(void **state)
 {
 	struct amicd_proc *p = *state;
-	json_t *push = h_fixture_json("gitlab-push.json");
+	json_t *push = support_fixture_json("gitlab-push.json");
 	char ref[1024] = "refs/heads/";
 	char *body, *req, resp[8192];
 	json_t *j, *list;
@@ -222,7 +199,7 @@ static void note_cut_inside_a_character(void **state)
 static void long_header_names_not_stored(void **state)
 {
 	struct amicd_proc *p = *state;
-	char *body = h_fixture("gitlab-push.json", NULL);
+	char *body = support_fixture("gitlab-push.json", NULL);
 	char extra[2048], name1[300], name2[300], path[64], resp[8192];
 	char *req, *text;
 	json_t *j, *ev;
@@ -262,12 +239,12 @@ static void chunked_over_limit_413_early(void **state)
 	size_t sent = 0, got = 0, frame = 0;
 	int fd = h_connect(p, NULL);
 	struct timeval tv = { 0, 1000 };
-	int64_t deadline = h_now_ms() + 20000;
+	int64_t deadline = support_now_ms() + 20000;
 
 	assert_true(fd >= 0);
 	snprintf(head, sizeof head,
 		 "POST /hooks/gitlab HTTP/1.1\r\nHost: amicd\r\nContent-Type: application/json\r\n"
-		 "X-Gitlab-Token: " H_GITLAB_TOKEN "\r\nX-Gitlab-Event: Push Hook\r\nTransfer-Encoding: chunked\r\n\r\n");
+		 "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN "\r\nX-Gitlab-Event: Push Hook\r\nTransfer-Encoding: chunked\r\n\r\n");
 	assert_int_equal(send(fd, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
 	{
 		int n = snprintf(data, sizeof data, "%zx\r\n", chunk);
@@ -277,7 +254,7 @@ static void chunked_over_limit_413_early(void **state)
 		frame = (size_t)n + chunk + 2;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	while (sent < total && h_now_ms() < deadline) {
+	while (sent < total && support_now_ms() < deadline) {
 		ssize_t n = send(fd, data, frame, MSG_NOSIGNAL | MSG_DONTWAIT);
 		ssize_t r;
 
@@ -291,7 +268,7 @@ static void chunked_over_limit_413_early(void **state)
 		if (got > 0 && memchr(resp, '\n', got) != NULL)
 			break;
 	}
-	while (got == 0 && h_now_ms() < deadline) {
+	while (got == 0 && support_now_ms() < deadline) {
 		ssize_t r = recv(fd, resp, sizeof resp - 1, 0);
 
 		if (r > 0)
@@ -326,7 +303,7 @@ static void slow_connections_do_not_lock_others_out(void **state)
 	long status = 0;
 	int64_t t0, took;
 	struct curl_slist *h = NULL;
-	char *body = h_fixture("gitlab-push.json", NULL);
+	char *body = support_fixture("gitlab-push.json", NULL);
 
 	for (int i = 0; i < SLOW_CONNECTIONS; i++) {
 		fds[i] = h_connect(p, "127.0.0.1");
@@ -339,7 +316,7 @@ static void slow_connections_do_not_lock_others_out(void **state)
 	c = curl_easy_init();
 	snprintf(url, sizeof url, "%s/hooks/gitlab", p->base);
 	h = curl_slist_append(h, "Content-Type: application/json");
-	h = curl_slist_append(h, "X-Gitlab-Token: " H_GITLAB_TOKEN);
+	h = curl_slist_append(h, "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN);
 	h = curl_slist_append(h, "X-Gitlab-Event: Push Hook");
 	h = curl_slist_append(h, "Idempotency-Key: other-address");
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -348,10 +325,10 @@ static void slow_connections_do_not_lock_others_out(void **state)
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	t0 = h_now_ms();
+	t0 = support_now_ms();
 	if (curl_easy_perform(c) == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	took = h_now_ms() - t0;
+	took = support_now_ms() - t0;
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
 	print_message("%d slow connections opened from 127.0.0.1; a delivery from 127.0.0.2: %ld in %lld ms\n", opened,
@@ -368,7 +345,7 @@ static void trickling_request_closed_at_deadline(void **state)
 	struct amicd_proc *p = *state;
 	static const char req[] = "POST /hooks/gitlab HTTP/1.1\r\nHost: amicd\r\nX-Trickle: ";
 	int fd = h_connect(p, NULL);
-	int64_t t0 = h_now_ms(), closed_after = -1;
+	int64_t t0 = support_now_ms(), closed_after = -1;
 	struct timeval tv = { 0, 200 * 1000 };
 	struct http_result r;
 
@@ -376,17 +353,17 @@ static void trickling_request_closed_at_deadline(void **state)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	assert_true(send(fd, req, sizeof req - 1, MSG_NOSIGNAL) > 0);
 	/* one byte every 200 ms: the idle timeout never fires, the deadline (2 s) does */
-	while (h_now_ms() - t0 < 15000) {
+	while (support_now_ms() - t0 < 15000) {
 		char buf[256];
 		ssize_t n;
 
 		if (send(fd, "a", 1, MSG_NOSIGNAL) != 1) {
-			closed_after = h_now_ms() - t0;
+			closed_after = support_now_ms() - t0;
 			break;
 		}
 		n = recv(fd, buf, sizeof buf, 0);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-			closed_after = h_now_ms() - t0;
+			closed_after = support_now_ms() - t0;
 			break;
 		}
 	}
@@ -403,16 +380,15 @@ static void trickling_request_closed_at_deadline(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(request_line_not_utf8, setup, teardown),
-		cmocka_unit_test_setup_teardown(headers_not_utf8, setup, teardown),
-		cmocka_unit_test_setup_teardown(note_cut_inside_a_character, setup, teardown),
-		cmocka_unit_test_setup_teardown(long_header_names_not_stored, setup, teardown),
-		cmocka_unit_test_setup_teardown(chunked_over_limit_413_early, setup, teardown),
-		cmocka_unit_test_setup_teardown(slow_connections_do_not_lock_others_out, setup, teardown),
-		cmocka_unit_test_setup_teardown(trickling_request_closed_at_deadline, setup_deadline, teardown),
+		cmocka_unit_test_setup_teardown(request_line_not_utf8, setup, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(headers_not_utf8, setup, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(note_cut_inside_a_character, setup, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(long_header_names_not_stored, setup, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(chunked_over_limit_413_early, setup, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(slow_connections_do_not_lock_others_out, setup, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(trickling_request_closed_at_deadline, setup_deadline, h_proc_teardown),
 	};
 	struct rlimit rl;
-	int rc;
 
 	/* room for the slow connections */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
@@ -420,8 +396,5 @@ int main(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	rc = cmocka_run_group_tests_name("hostile", tests, NULL, NULL);
-	curl_global_cleanup();
-	return rc;
+	return h_run_tests("hostile", tests, NULL, NULL);
 }

@@ -48,40 +48,11 @@
 #define WAIT_MS 15000
 #define QUIET_MS 1000                                              /* "nothing more arrives" */
 
-struct fx {
-	struct amicd_proc p;
-	struct h_receiver *rx;
-};
-
 /* --- fixtures ---------------------------------------------------------------------- */
-
-static int start_with(void **state, struct amicd_opts *o)
-{
-	struct fx *f = calloc(1, sizeof *f);
-
-	if (f == NULL)
-		return -1;
-	f->rx = h_receiver_start();
-	if (f->rx == NULL) {
-		free(f);
-		return -1;
-	}
-	o->trigger_url = h_receiver_url(f->rx);
-	if (harness_init(&f->p, o) != 0 || harness_start(&f->p) != 0) {
-		harness_cleanup(&f->p);
-		h_receiver_stop(&f->rx);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
 
 static int setup_default(void **state)
 {
-	struct amicd_opts o = { 0 };
-
-	return start_with(state, &o);
+	return h_fx_setup(state, NULL, H_FX_RECEIVER);
 }
 
 static int setup_two_asgs(void **state)
@@ -103,33 +74,23 @@ static int setup_two_asgs(void **state)
 			     "      repo: { url: " REPO ", ref: main, tag_name: git-sha }\n",
 	};
 
-	return start_with(state, &o);
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	harness_cleanup(&f->p);
-	h_receiver_stop(&f->rx);
-	free(f);
-	return 0;
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
 }
 
 /* --- deliveries ------------------------------------------------------------------------ */
 
 /* POST a push and wait until the worker took it; its event id. */
-static int64_t push(struct fx *f, const char *idem, const char *body)
+static int64_t push(struct h_fx *f, const char *idem, const char *body)
 {
 	int64_t id = 0;
 
-	assert_int_equal(h_post_gitlab(&f->p, idem, body, &id), 202);
+	assert_int_equal(h_post_gitlab(&f->p, "Push Hook", idem, body, &id, NULL, 0), 202);
 	assert_true(id > 0);
 	assert_true(h_wait_event_done(&f->p, id, WAIT_MS));
 	return id;
 }
 
-static int64_t push_commit(struct fx *f, const char *idem, const char *before, const char *after)
+static int64_t push_commit(struct h_fx *f, const char *idem, const char *before, const char *after)
 {
 	char *body = h_push_variant(before, after);
 	int64_t id;
@@ -141,12 +102,12 @@ static int64_t push_commit(struct fx *f, const char *idem, const char *before, c
 }
 
 /* POST an EventBridge event and wait until the worker took it; its event id. */
-static int64_t eb(struct fx *f, const char *body)
+static int64_t eb(struct h_fx *f, const char *body)
 {
 	int64_t id = 0;
 	char status[32];
 
-	assert_int_equal(h_post_eb(&f->p, body, &id), 202);
+	assert_int_equal(h_post_eb(&f->p, body, &id, NULL, 0), 202);
 	assert_true(id > 0);
 	assert_true(h_wait_event_done(&f->p, id, WAIT_MS));
 	assert_non_null(h_event_status(&f->p, id, status, sizeof status));
@@ -154,9 +115,9 @@ static int64_t eb(struct fx *f, const char *body)
 	return id;
 }
 
-static int64_t eb_fixture(struct fx *f, const char *name)
+static int64_t eb_fixture(struct h_fx *f, const char *name)
 {
-	char *body = h_fixture(name, NULL);
+	char *body = support_fixture(name, NULL);
 	int64_t id;
 
 	assert_non_null(body);
@@ -165,7 +126,7 @@ static int64_t eb_fixture(struct fx *f, const char *name)
 	return id;
 }
 
-static int64_t eb_shared(struct fx *f, const char *id, const char *image, const char *commit, const char *dest,
+static int64_t eb_shared(struct h_fx *f, const char *id, const char *image, const char *commit, const char *dest,
 			 bool with_tags)
 {
 	char *body = h_ami_shared_variant(id, image, commit, dest, with_tags);
@@ -177,55 +138,14 @@ static int64_t eb_shared(struct fx *f, const char *id, const char *image, const 
 	return eid;
 }
 
-/* CreateTags as called in account viewer (CloudTrail in that account). */
-static char *createtags_in(const char *id, const char *viewer, const char *image, const char *commit)
-{
-	json_t *doc = h_fixture_json("eventbridge-cloudtrail-createtags.json");
-	json_t *detail = json_object_get(doc, "detail");
-	json_t *params = json_object_get(detail, "requestParameters");
-	json_t *tags = json_object_get(json_object_get(params, "tagSet"), "items");
-	size_t i;
-	json_t *t;
-	char *text;
-
-	assert_non_null(doc);
-	json_object_set_new(doc, "id", json_string(id));
-	json_object_set_new(doc, "account", json_string(viewer));
-	json_object_set_new(detail, "recipientAccountId", json_string(viewer));
-	json_object_set_new(detail, "eventID", json_string(id));
-	json_object_set_new(json_object_get(detail, "userIdentity"), "accountId", json_string(viewer));
-	json_object_set_new(json_array_get(json_object_get(json_object_get(params, "resourcesSet"), "items"), 0),
-			    "resourceId", json_string(image));
-	json_array_foreach(tags, i, t)
-		if (strcmp(json_string_value(json_object_get(t, "key")), "git-sha") == 0)
-			json_object_set_new(t, "value", json_string(commit));
-	text = h_dump(doc);
-	json_decref(doc);
-	return text;
-}
-
 /* --- the API -------------------------------------------------------------------------- */
 
-static json_t *asg(struct fx *f, const char *identifier)
+static json_t *asg(struct h_fx *f, const char *identifier)
 {
 	json_t *j = h_asg(&f->p, identifier);
 
 	assert_non_null(j);
 	return j;
-}
-
-static const char *str(const json_t *j, const char *dotted)
-{
-	return json_string_value(h_json_at(j, dotted));
-}
-
-static json_int_t num(const json_t *j, const char *dotted)
-{
-	const json_t *at = h_json_at(j, dotted);
-
-	if (!json_is_integer(at))
-		fail_msg("%s is not an integer", dotted);
-	return json_integer_value(at);
 }
 
 /* waiting_for.missing is exactly the given list (NULL-terminated). */
@@ -244,28 +164,28 @@ static void assert_missing(const json_t *a, const char *const *want)
 	assert_int_equal(json_array_size(missing), n);
 }
 
-static void assert_waiting(struct fx *f, const char *identifier, const char *commit, const char *const *missing)
+static void assert_waiting(struct h_fx *f, const char *identifier, const char *commit, const char *const *missing)
 {
 	json_t *a = asg(f, identifier);
 
-	assert_string_equal(str(a, "state"), "waiting");
-	assert_string_equal(str(a, "waiting_for.commit"), commit);
+	assert_string_equal(h_str(a, "state"), "waiting");
+	assert_string_equal(h_str(a, "waiting_for.commit"), commit);
 	assert_missing(a, missing);
 	json_decref(a);
 }
 
-static void assert_pinned(struct fx *f, const char *identifier, const char *commit, const char *image)
+static void assert_pinned(struct h_fx *f, const char *identifier, const char *commit, const char *image)
 {
 	json_t *a = asg(f, identifier);
 
-	assert_string_equal(str(a, "state"), "up_to_date");
-	assert_string_equal(str(a, "pin.commit"), commit);
-	assert_string_equal(str(a, "pin.image_id"), image);
+	assert_string_equal(h_str(a, "state"), "up_to_date");
+	assert_string_equal(h_str(a, "pin.commit"), commit);
+	assert_string_equal(h_str(a, "pin.image_id"), image);
 	assert_true(json_is_null(json_object_get(a, "waiting_for")));
 	json_decref(a);
 }
 
-static size_t promotion_count(struct fx *f, const char *identifier)
+static size_t promotion_count(struct h_fx *f, const char *identifier)
 {
 	json_t *list = h_promotions(&f->p, identifier);
 	size_t n;
@@ -277,7 +197,7 @@ static size_t promotion_count(struct fx *f, const char *identifier)
 }
 
 struct promo_wait {
-	struct fx *f;
+	struct h_fx *f;
 	const char *asg;
 	size_t n;                  /* at least this many promotions … */
 	const char *trigger_state; /* … and (if set) the newest one's trigger in this state */
@@ -294,7 +214,7 @@ static bool promotions_reached(void *ctx)
 		json_decref(list);
 		return false;
 	}
-	state = str(json_array_get(list, 0), "trigger.state");
+	state = h_str(json_array_get(list, 0), "trigger.state");
 	if (w->trigger_state != NULL && (state == NULL || strcmp(state, w->trigger_state) != 0)) {
 		json_decref(list);
 		return false;
@@ -305,11 +225,11 @@ static bool promotions_reached(void *ctx)
 }
 
 /* The promotions once there are n of them, the newest's trigger in trigger_state (may be NULL). */
-static json_t *wait_promotions(struct fx *f, const char *identifier, size_t n, const char *trigger_state)
+static json_t *wait_promotions(struct h_fx *f, const char *identifier, size_t n, const char *trigger_state)
 {
 	struct promo_wait w = { f, identifier, n, trigger_state, NULL };
 
-	if (!h_wait_until(promotions_reached, &w, WAIT_MS))
+	if (!support_wait_until(promotions_reached, &w, WAIT_MS))
 		fail_msg("no %zu promotion(s) of %s with trigger state %s within %d ms", n, identifier,
 			 trigger_state != NULL ? trigger_state : "(any)", WAIT_MS);
 	return w.list;
@@ -326,7 +246,7 @@ struct file_wait {
 static bool file_ready(void *ctx)
 {
 	struct file_wait *w = ctx;
-	char *text = h_read_file(w->path, NULL);
+	char *text = support_read_file(w->path, NULL);
 
 	if (text == NULL || text[0] == '\0' || (w->want != NULL && strcmp(text, w->want) != 0)) {
 		free(text);
@@ -337,12 +257,12 @@ static bool file_ready(void *ctx)
 	return true;
 }
 
-static char *wait_pin_file(struct fx *f, const char *identifier, const char *want)
+static char *wait_pin_file(struct h_fx *f, const char *identifier, const char *want)
 {
 	char path[512];
 	struct file_wait w = { h_pin_file(&f->p, identifier, path, sizeof path), want, NULL };
 
-	if (!h_wait_until(file_ready, &w, WAIT_MS))
+	if (!support_wait_until(file_ready, &w, WAIT_MS))
 		fail_msg("pin file %s not %s within %d ms", path, want != NULL ? "restored" : "written", WAIT_MS);
 	return w.text;
 }
@@ -392,7 +312,7 @@ static void assert_pin_file(const char *text, const char *commit, const char *im
 }
 
 /* The pins directory holds the pin file and nothing else (no temp file left by the atomic write). */
-static void assert_only_pin_file(struct fx *f, const char *identifier)
+static void assert_only_pin_file(struct h_fx *f, const char *identifier)
 {
 	char dir[400], want[300];
 	DIR *d;
@@ -429,7 +349,7 @@ static void assert_timestamp(const char *ts)
 /* --- the trigger ------------------------------------------------------------------------ */
 
 /* Request i went to the receiver for this promotion, with the body of design §6. */
-static void assert_trigger_request(struct fx *f, size_t i, const char *identifier, const char *account,
+static void assert_trigger_request(struct h_fx *f, size_t i, const char *identifier, const char *account,
 				   const char *commit, const char *image, json_int_t promotion_id)
 {
 	struct h_received rec;
@@ -445,13 +365,13 @@ static void assert_trigger_request(struct fx *f, size_t i, const char *identifie
 	assert_string_equal(rec.authorization, "");
 	body = json_loadb(rec.body, rec.body_len, 0, NULL);
 	assert_non_null(body);
-	assert_string_equal(str(body, "integration"), "terraform-resources");
-	assert_string_equal(str(body, "asg"), identifier);
-	assert_string_equal(str(body, "account"), account);
-	assert_string_equal(str(body, "region"), "eu-west-1");
-	assert_string_equal(str(body, "commit"), commit);
-	assert_string_equal(str(body, "image_id"), image);
-	assert_int_equal(num(body, "promotion_id"), promotion_id);
+	assert_string_equal(h_str(body, "integration"), "terraform-resources");
+	assert_string_equal(h_str(body, "asg"), identifier);
+	assert_string_equal(h_str(body, "account"), account);
+	assert_string_equal(h_str(body, "region"), "eu-west-1");
+	assert_string_equal(h_str(body, "commit"), commit);
+	assert_string_equal(h_str(body, "image_id"), image);
+	assert_int_equal(h_num(body, "promotion_id"), promotion_id);
 	json_decref(body);
 	h_received_clear(&rec);
 }
@@ -460,9 +380,9 @@ static void assert_trigger_request(struct fx *f, size_t i, const char *identifie
 
 static void full_path_in_order(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	static const char *const image_only[] = { "image", NULL };
-	char *body = h_fixture("gitlab-push.json", NULL);
+	char *body = support_fixture("gitlab-push.json", NULL);
 	int64_t push_id, shared_id;
 	json_t *a, *list, *p0;
 	char *pin;
@@ -471,8 +391,8 @@ static void full_path_in_order(void **state)
 	push_id = push(f, "full-1", body);
 	free(body);
 	a = asg(f, ASG);
-	assert_string_equal(str(a, "state"), "waiting");
-	assert_string_equal(str(a, "head.commit"), SHA_A);
+	assert_string_equal(h_str(a, "state"), "waiting");
+	assert_string_equal(h_str(a, "head.commit"), SHA_A);
 	assert_true(json_is_null(json_object_get(a, "pin")));
 	json_decref(a);
 
@@ -488,16 +408,16 @@ static void full_path_in_order(void **state)
 	list = wait_promotions(f, ASG, 1, "delivered");
 	assert_int_equal(json_array_size(list), 1);
 	p0 = json_array_get(list, 0);
-	promotion_id = num(p0, "id");
-	assert_string_equal(str(p0, "commit"), SHA_A);
-	assert_string_equal(str(p0, "image_id"), AMI_A);
-	assert_string_equal(str(p0, "actor"), "auto");
-	assert_int_equal(num(p0, "cause_event_id"), shared_id);
+	promotion_id = h_num(p0, "id");
+	assert_string_equal(h_str(p0, "commit"), SHA_A);
+	assert_string_equal(h_str(p0, "image_id"), AMI_A);
+	assert_string_equal(h_str(p0, "actor"), "auto");
+	assert_int_equal(h_num(p0, "cause_event_id"), shared_id);
 	assert_true(json_is_null(json_object_get(p0, "previous")));
-	assert_non_null(str(p0, "reason"));
-	assert_timestamp(str(p0, "promoted_at"));
-	assert_string_equal(str(p0, "trigger.state"), "delivered");
-	assert_int_equal(num(p0, "trigger.attempts"), 1);
+	assert_non_null(h_str(p0, "reason"));
+	assert_timestamp(h_str(p0, "promoted_at"));
+	assert_string_equal(h_str(p0, "trigger.state"), "delivered");
+	assert_int_equal(h_num(p0, "trigger.attempts"), 1);
 	assert_true(json_is_null(json_object_get(json_object_get(p0, "trigger"), "last_error")));
 
 	/* the trigger: once, with the promotion's key and body */
@@ -507,19 +427,19 @@ static void full_path_in_order(void **state)
 
 	/* the status */
 	a = asg(f, ASG);
-	assert_string_equal(str(a, "state"), "up_to_date");
-	assert_string_equal(str(a, "pin.commit"), SHA_A);
-	assert_string_equal(str(a, "pin.image_id"), AMI_A);
-	assert_int_equal(num(a, "pin.promotion_id"), promotion_id);
-	assert_string_equal(str(a, "pin.promoted_at"), str(p0, "promoted_at"));
-	assert_string_equal(str(a, "head.commit"), SHA_A);
-	assert_int_equal(num(a, "head.event_id"), push_id);
-	assert_non_null(str(a, "head.received_at"));
+	assert_string_equal(h_str(a, "state"), "up_to_date");
+	assert_string_equal(h_str(a, "pin.commit"), SHA_A);
+	assert_string_equal(h_str(a, "pin.image_id"), AMI_A);
+	assert_int_equal(h_num(a, "pin.promotion_id"), promotion_id);
+	assert_string_equal(h_str(a, "pin.promoted_at"), h_str(p0, "promoted_at"));
+	assert_string_equal(h_str(a, "head.commit"), SHA_A);
+	assert_int_equal(h_num(a, "head.event_id"), push_id);
+	assert_non_null(h_str(a, "head.received_at"));
 	assert_true(json_is_null(json_object_get(a, "waiting_for")));
 
 	/* the pin file: design §5, field by field */
 	pin = wait_pin_file(f, ASG, NULL);
-	assert_pin_file(pin, SHA_A, AMI_A, promotion_id, str(a, "pin.promoted_at"));
+	assert_pin_file(pin, SHA_A, AMI_A, promotion_id, h_str(a, "pin.promoted_at"));
 	free(pin);
 	assert_only_pin_file(f, ASG);
 	json_decref(a);
@@ -530,14 +450,14 @@ static void full_path_in_order(void **state)
 
 static void ami_before_push(void **state)
 {
-	struct fx *f = *state;
-	char *body = h_fixture("gitlab-push.json", NULL);
+	struct h_fx *f = *state;
+	char *body = support_fixture("gitlab-push.json", NULL);
 	int64_t push_id;
 	json_t *a, *list;
 
 	eb_fixture(f, "eventbridge-ami-shared.json");
 	a = asg(f, ASG);
-	assert_string_equal(str(a, "state"), "no_pushes");
+	assert_string_equal(h_str(a, "state"), "no_pushes");
 	assert_true(json_is_null(json_object_get(a, "pin")));
 	assert_true(json_is_null(json_object_get(a, "head")));
 	json_decref(a);
@@ -547,8 +467,8 @@ static void ami_before_push(void **state)
 	free(body);
 	list = wait_promotions(f, ASG, 1, "delivered");
 	assert_int_equal(json_array_size(list), 1);
-	assert_int_equal(num(json_array_get(list, 0), "cause_event_id"), push_id);
-	assert_string_equal(str(json_array_get(list, 0), "commit"), SHA_A);
+	assert_int_equal(h_num(json_array_get(list, 0), "cause_event_id"), push_id);
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA_A);
 	json_decref(list);
 	assert_pinned(f, ASG, SHA_A, AMI_A);
 	free(wait_pin_file(f, ASG, NULL));
@@ -558,9 +478,9 @@ static void ami_before_push(void **state)
 /* The share (no tags) first, then the tags set in the destination account. */
 static void share_before_tag(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	static const char *const image_only[] = { "image", NULL };
-	char *tags = createtags_in("dest-tags-1", DEST, AMI_A, SHA_A);
+	char *tags = h_createtags_variant("dest-tags-1", DEST, AMI_A, SHA_A);
 	int64_t tags_id;
 	json_t *list;
 
@@ -573,7 +493,7 @@ static void share_before_tag(void **state)
 	free(tags);
 	list = wait_promotions(f, ASG, 1, NULL);
 	assert_int_equal(json_array_size(list), 1);
-	assert_int_equal(num(json_array_get(list, 0), "cause_event_id"), tags_id);
+	assert_int_equal(h_num(json_array_get(list, 0), "cause_event_id"), tags_id);
 	json_decref(list);
 	assert_pinned(f, ASG, SHA_A, AMI_A);
 }
@@ -581,9 +501,9 @@ static void share_before_tag(void **state)
 /* The tags in the destination account first (the AMI known available), then the share. */
 static void tag_before_share(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	static const char *const shared_only[] = { "shared", NULL };
-	char *tags = createtags_in("dest-tags-2", DEST, AMI_A, SHA_A);
+	char *tags = h_createtags_variant("dest-tags-2", DEST, AMI_A, SHA_A);
 	int64_t share_id;
 	json_t *list;
 
@@ -597,7 +517,7 @@ static void tag_before_share(void **state)
 	share_id = eb_fixture(f, "eventbridge-cloudtrail-modifyimageattribute.json");
 	list = wait_promotions(f, ASG, 1, NULL);
 	assert_int_equal(json_array_size(list), 1);
-	assert_int_equal(num(json_array_get(list, 0), "cause_event_id"), share_id);
+	assert_int_equal(h_num(json_array_get(list, 0), "cause_event_id"), share_id);
 	json_decref(list);
 	assert_pinned(f, ASG, SHA_A, AMI_A);
 }
@@ -605,7 +525,7 @@ static void tag_before_share(void **state)
 /* Tags set only by the owner account: never ready for an ASG in another account. */
 static void owner_tags_never_ready(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	static const char *const image_only[] = { "image", NULL };
 
 	push_commit(f, "own-1", SHA_PARENT, SHA_A);
@@ -614,7 +534,7 @@ static void owner_tags_never_ready(void **state)
 	eb_fixture(f, "eventbridge-cloudtrail-createtags.json");
 	/* tagged again by the owner, later: still only the owner sees it */
 	{
-		char *again = createtags_in("owner-tags-again", OWNER, AMI_A, SHA_A);
+		char *again = h_createtags_variant("owner-tags-again", OWNER, AMI_A, SHA_A);
 
 		eb(f, again);
 		free(again);
@@ -632,20 +552,20 @@ static void owner_tags_never_ready(void **state)
 /* Head B promoted; then A's AMI arrives: policy head keeps B. */
 static void older_head_ami_after_newer_promoted(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	json_t *list, *a;
 
 	push_commit(f, "old-a", SHA_PARENT, SHA_A);
 	push_commit(f, "old-b", SHA_A, SHA_B);
 	eb_shared(f, "shared-b-1", AMI_B, SHA_B, DEST, true);
 	list = wait_promotions(f, ASG, 1, "delivered");
-	assert_string_equal(str(json_array_get(list, 0), "commit"), SHA_B);
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA_B);
 	json_decref(list);
 
 	eb_fixture(f, "eventbridge-ami-shared.json"); /* A's AMI, late */
 	assert_pinned(f, ASG, SHA_B, AMI_B);
 	a = asg(f, ASG);
-	assert_string_equal(str(a, "head.commit"), SHA_B);
+	assert_string_equal(h_str(a, "head.commit"), SHA_B);
 	json_decref(a);
 	assert_int_equal(promotion_count(f, ASG), 1);
 	assert_false(h_receiver_wait(f->rx, 2, QUIET_MS));
@@ -654,7 +574,7 @@ static void older_head_ami_after_newer_promoted(void **state)
 /* An old push re-sent (same body, new Idempotency-Key) after a newer one: the head stays. */
 static void resent_old_push_keeps_head(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	char *old = h_push_variant(SHA_PARENT, SHA_A);
 	int64_t b_id, again_id;
 	json_t *a, *list;
@@ -666,14 +586,14 @@ static void resent_old_push_keeps_head(void **state)
 	b_id = push_commit(f, "rs-b", SHA_A, SHA_B);
 	eb_shared(f, "shared-b-2", AMI_B, SHA_B, DEST, true);
 	list = wait_promotions(f, ASG, 2, NULL);
-	assert_string_equal(str(json_array_get(list, 0), "commit"), SHA_B);
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA_B);
 	json_decref(list);
 
 	again_id = push(f, "rs-a-again", old);
 	assert_true(again_id > b_id);
 	a = asg(f, ASG);
-	assert_string_equal(str(a, "head.commit"), SHA_B);
-	assert_int_equal(num(a, "head.event_id"), b_id);
+	assert_string_equal(h_str(a, "head.commit"), SHA_B);
+	assert_int_equal(h_num(a, "head.event_id"), b_id);
 	json_decref(a);
 	assert_pinned(f, ASG, SHA_B, AMI_B);
 	assert_int_equal(promotion_count(f, ASG), 2);
@@ -682,8 +602,8 @@ static void resent_old_push_keeps_head(void **state)
 
 static void branch_delete_keeps_head_and_pin(void **state)
 {
-	struct fx *f = *state;
-	char *del = h_fixture("gitlab-push-branch-delete.json", NULL);
+	struct h_fx *f = *state;
+	char *del = support_fixture("gitlab-push-branch-delete.json", NULL);
 	int64_t push_id, del_id;
 	json_t *a, *commits, *c;
 	size_t i;
@@ -696,11 +616,11 @@ static void branch_delete_keeps_head_and_pin(void **state)
 	del_id = push(f, "bd-delete", del);
 	free(del);
 	a = asg(f, ASG);
-	assert_string_equal(str(a, "head.commit"), SHA_A);
-	assert_int_equal(num(a, "head.event_id"), push_id);
-	assert_string_equal(str(a, "pin.commit"), SHA_A);
-	assert_string_equal(str(a, "pin.image_id"), AMI_A);
-	assert_string_equal(str(a, "state"), "up_to_date");
+	assert_string_equal(h_str(a, "head.commit"), SHA_A);
+	assert_int_equal(h_num(a, "head.event_id"), push_id);
+	assert_string_equal(h_str(a, "pin.commit"), SHA_A);
+	assert_string_equal(h_str(a, "pin.image_id"), AMI_A);
+	assert_string_equal(h_str(a, "state"), "up_to_date");
 	json_decref(a);
 	assert_int_equal(promotion_count(f, ASG), 1);
 
@@ -709,11 +629,11 @@ static void branch_delete_keeps_head_and_pin(void **state)
 	assert_non_null(a);
 	commits = json_object_get(a, "commits");
 	json_array_foreach(commits, i, c) {
-		if (num(c, "event_id") == del_id) {
+		if (h_num(c, "event_id") == del_id) {
 			seen_delete = true;
 			assert_true(json_is_true(json_object_get(c, "branch_deleted")));
-			assert_string_equal(str(c, "commit"), SHA_DELETED);
-		} else if (num(c, "event_id") == push_id) {
+			assert_string_equal(h_str(c, "commit"), SHA_DELETED);
+		} else if (h_num(c, "event_id") == push_id) {
 			seen_push = true;
 			assert_true(json_is_false(json_object_get(c, "branch_deleted")));
 		}
@@ -727,7 +647,7 @@ static void branch_delete_keeps_head_and_pin(void **state)
 /* Two ASGs in two accounts follow one repo; the AMI is shared and tagged in one account only. */
 static void two_asgs_two_accounts(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	static const char *const image_only[] = { "image", NULL };
 	json_t *list;
 
@@ -739,7 +659,7 @@ static void two_asgs_two_accounts(void **state)
 	assert_waiting(f, ASG_B, SHA_A, image_only);
 	assert_int_equal(promotion_count(f, ASG_B), 0);
 	assert_true(h_receiver_wait(f->rx, 1, WAIT_MS));
-	assert_trigger_request(f, 0, ASG, "image-builder-stage", SHA_A, AMI_A, num(json_array_get(list, 0), "id"));
+	assert_trigger_request(f, 0, ASG, "image-builder-stage", SHA_A, AMI_A, h_num(json_array_get(list, 0), "id"));
 	assert_false(h_receiver_wait(f->rx, 2, QUIET_MS));
 	json_decref(list);
 }
@@ -747,7 +667,7 @@ static void two_asgs_two_accounts(void **state)
 /* --- tests: pin file repair, duplicates ---------------------------------------------------- */
 
 /* Promote A, stop amicd, damage the pin file (damage NULL: delete it), start again: restored. */
-static void pin_file_repaired(struct fx *f, const char *damage)
+static void pin_file_repaired(struct h_fx *f, const char *damage)
 {
 	char path[512];
 	char *before, *after;
@@ -763,11 +683,7 @@ static void pin_file_repaired(struct fx *f, const char *damage)
 	if (damage == NULL) {
 		assert_int_equal(unlink(path), 0);
 	} else {
-		FILE *out = fopen(path, "w");
-
-		assert_non_null(out);
-		fputs(damage, out);
-		assert_int_equal(fclose(out), 0);
+		assert_int_equal(support_write_file(NULL, path, damage), 0);
 	}
 	assert_int_equal(harness_start(&f->p), 0);
 	after = wait_pin_file(f, ASG, before);
@@ -775,7 +691,7 @@ static void pin_file_repaired(struct fx *f, const char *damage)
 
 	/* equal to the stored pin, and nothing promoted or triggered again */
 	a = asg(f, ASG);
-	assert_pin_file(after, SHA_A, AMI_A, num(a, "pin.promotion_id"), str(a, "pin.promoted_at"));
+	assert_pin_file(after, SHA_A, AMI_A, h_num(a, "pin.promotion_id"), h_str(a, "pin.promoted_at"));
 	json_decref(a);
 	assert_int_equal(promotion_count(f, ASG), 1);
 	assert_false(h_receiver_wait(f->rx, 2, QUIET_MS));
@@ -796,9 +712,9 @@ static void pin_file_corrupt_is_rewritten(void **state)
 /* Processed deliveries re-sent: duplicates, and still one promotion, one trigger. */
 static void duplicate_changes_nothing(void **state)
 {
-	struct fx *f = *state;
-	char *body = h_fixture("gitlab-push.json", NULL);
-	char *shared = h_fixture("eventbridge-ami-shared.json", NULL);
+	struct h_fx *f = *state;
+	char *body = support_fixture("gitlab-push.json", NULL);
+	char *shared = support_fixture("eventbridge-ami-shared.json", NULL);
 	int64_t push_id, shared_id, id = 0;
 
 	push_id = push(f, "dup-1", body);
@@ -806,9 +722,9 @@ static void duplicate_changes_nothing(void **state)
 	json_decref(wait_promotions(f, ASG, 1, "delivered"));
 	assert_true(h_receiver_wait(f->rx, 1, WAIT_MS));
 
-	assert_int_equal(h_post_gitlab(&f->p, "dup-1", body, &id), 200);
+	assert_int_equal(h_post_gitlab(&f->p, "Push Hook", "dup-1", body, &id, NULL, 0), 200);
 	assert_int_equal(id, push_id);
-	assert_int_equal(h_post_eb(&f->p, shared, &id), 200);
+	assert_int_equal(h_post_eb(&f->p, shared, &id, NULL, 0), 200);
 	assert_int_equal(id, shared_id);
 	/* the same facts under a new delivery id, then an unrelated event: each makes a decision pass */
 	eb_shared(f, "same-share-new-id", NULL, NULL, NULL, true);
@@ -825,8 +741,8 @@ static void duplicate_changes_nothing(void **state)
 /* An admin replay of everything, and of the promoting event alone, promotes nothing again. */
 static void replay_changes_nothing(void **state)
 {
-	struct fx *f = *state;
-	const char *h[] = { "Content-Type: application/json", "Authorization: Bearer " H_ADMIN_TOKEN, NULL };
+	struct h_fx *f = *state;
+	const char *h[] = { "Content-Type: application/json", "Authorization: Bearer " SUPPORT_ADMIN_TOKEN, NULL };
 	char body[96];
 	struct http_result r;
 	int64_t shared_id;
@@ -836,7 +752,7 @@ static void replay_changes_nothing(void **state)
 	push_commit(f, "rp-1", SHA_PARENT, SHA_A);
 	shared_id = eb_fixture(f, "eventbridge-ami-shared.json");
 	list = wait_promotions(f, ASG, 1, "delivered");
-	promotion_id = num(json_array_get(list, 0), "id");
+	promotion_id = h_num(json_array_get(list, 0), "id");
 	json_decref(list);
 
 	snprintf(body, sizeof body, "{\"event_ids\":[%lld]}", (long long)shared_id);
@@ -848,14 +764,14 @@ static void replay_changes_nothing(void **state)
 			fail_msg("replay %s answered %ld: %s", what, r.status, r.body);
 		j = json_loadb(r.body, r.body_len, 0, NULL);
 		assert_non_null(j);
-		assert_true(num(j, "replayed") >= 1);
+		assert_true(h_num(j, "replayed") >= 1);
 		json_decref(j);
 		http_result_free(&r);
 	}
 	assert_int_equal(promotion_count(f, ASG), 1);
 	assert_pinned(f, ASG, SHA_A, AMI_A);
 	j = asg(f, ASG);
-	assert_int_equal(num(j, "pin.promotion_id"), promotion_id);
+	assert_int_equal(h_num(j, "pin.promotion_id"), promotion_id);
 	json_decref(j);
 	assert_false(h_receiver_wait(f->rx, 2, QUIET_MS));
 }
@@ -863,24 +779,20 @@ static void replay_changes_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(full_path_in_order, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(ami_before_push, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(share_before_tag, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(tag_before_share, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(owner_tags_never_ready, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(older_head_ami_after_newer_promoted, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(resent_old_push_keeps_head, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(branch_delete_keeps_head_and_pin, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(two_asgs_two_accounts, setup_two_asgs, teardown),
-		cmocka_unit_test_setup_teardown(pin_file_deleted_is_rewritten, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(pin_file_corrupt_is_rewritten, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(duplicate_changes_nothing, setup_default, teardown),
-		cmocka_unit_test_setup_teardown(replay_changes_nothing, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(full_path_in_order, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(ami_before_push, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(share_before_tag, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(tag_before_share, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(owner_tags_never_ready, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(older_head_ami_after_newer_promoted, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(resent_old_push_keeps_head, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(branch_delete_keeps_head_and_pin, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(two_asgs_two_accounts, setup_two_asgs, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(pin_file_deleted_is_rewritten, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(pin_file_corrupt_is_rewritten, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(duplicate_changes_nothing, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(replay_changes_nothing, setup_default, h_fx_teardown),
 	};
-	int failed;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	failed = cmocka_run_group_tests_name("integration: promotion", tests, NULL, NULL);
-	curl_global_cleanup();
-	return failed;
+	return h_run_tests("integration: promotion", tests, NULL, NULL);
 }

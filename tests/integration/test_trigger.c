@@ -65,121 +65,79 @@
 	"sleep 30\n" \
 	"exit 0\n"
 
-struct fx {
-	struct amicd_proc p;
-	struct h_receiver *rx;
-};
-
 /* --- fixtures ---------------------------------------------------------------------- */
-
-static int start_with(void **state, struct amicd_opts *o)
-{
-	struct fx *f = calloc(1, sizeof *f);
-
-	if (f == NULL)
-		return -1;
-	f->rx = h_receiver_start();
-	if (f->rx == NULL) {
-		free(f);
-		return -1;
-	}
-	if (o->trigger_script == NULL && o->trigger_command == NULL)
-		o->trigger_url = h_receiver_url(f->rx);
-	if (harness_init(&f->p, o) != 0 || harness_start(&f->p) != 0) {
-		harness_cleanup(&f->p);
-		h_receiver_stop(&f->rx);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
 
 /* The pins directory cannot be created: a regular file stands at its path (root ignores modes). */
 static int setup_pins_blocked(void **state)
 {
-	struct fx *f = calloc(1, sizeof *f);
+	struct h_fx *f;
 	char path[400];
-	FILE *file;
-	struct amicd_opts o = { 0 };
 
-	if (f == NULL)
+	if (h_fx_setup(state, NULL, H_FX_RECEIVER | H_FX_NO_START) != 0)
 		return -1;
-	f->rx = h_receiver_start();
-	o.trigger_url = f->rx != NULL ? h_receiver_url(f->rx) : NULL;
-	if (f->rx == NULL || harness_init(&f->p, &o) != 0)
-		goto fail;
+	f = *state;
 	snprintf(path, sizeof path, "%s/pins", f->p.dir);
-	file = fopen(path, "w");
-	if (file == NULL)
-		goto fail;
-	fputs("not a directory\n", file);
-	fclose(file);
-	if (harness_start(&f->p) != 0)
-		goto fail;
-	*state = f;
+	if (support_write_file(NULL, path, "not a directory\n") != 0 || harness_start(&f->p) != 0) {
+		h_fx_teardown(state);
+		return -1;
+	}
 	return 0;
-fail:
-	harness_cleanup(&f->p);
-	h_receiver_stop(&f->rx);
-	free(f);
-	return -1;
 }
 
 static int setup_retry5(void **state)
 {
 	struct amicd_opts o = { .trigger_extra = "  max_attempts: 5\n  backoff_max_seconds: 2\n" };
 
-	return start_with(state, &o);
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
 }
 
 static int setup_retry5_cap1(void **state)
 {
 	struct amicd_opts o = { .trigger_extra = "  max_attempts: 5\n  backoff_max_seconds: 1\n" };
 
-	return start_with(state, &o);
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
 }
 
 static int setup_long_timeout(void **state)
 {
 	struct amicd_opts o = { .trigger_extra = "  timeout_seconds: 30\n  max_attempts: 5\n  backoff_max_seconds: 1\n" };
 
-	return start_with(state, &o);
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
 }
 
 static int setup_retry2(void **state)
 {
 	struct amicd_opts o = { .trigger_extra = "  max_attempts: 2\n  backoff_max_seconds: 1\n" };
 
-	return start_with(state, &o);
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
 }
 
 static int setup_retry20(void **state)
 {
 	struct amicd_opts o = { .trigger_extra = "  max_attempts: 20\n  backoff_max_seconds: 1\n" };
 
-	return start_with(state, &o);
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
 }
 
 static int setup_token(void **state)
 {
 	struct amicd_opts o = { .trigger_token = TRIGGER_TOKEN };
 
-	return start_with(state, &o);
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
 }
 
 static int setup_url_timeout(void **state)
 {
 	struct amicd_opts o = { .trigger_extra = "  timeout_seconds: 1\n  max_attempts: 1\n" };
 
-	return start_with(state, &o);
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
 }
 
 static int setup_env_command(void **state)
 {
 	struct amicd_opts o = { .trigger_script = ENV_SCRIPT };
 
-	return start_with(state, &o);
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
 }
 
 static int setup_hang_command(void **state)
@@ -187,7 +145,7 @@ static int setup_hang_command(void **state)
 	struct amicd_opts o = { .trigger_script = HANG_SCRIPT,
 				.trigger_extra = "  timeout_seconds: 1\n  max_attempts: 1\n" };
 
-	return start_with(state, &o);
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
 }
 
 /* Live (not zombie) processes in process group pgid, from /proc. */
@@ -226,14 +184,14 @@ static int live_in_group(long pgid)
 }
 
 /* The process group the hanging script reported, or 0. */
-static long script_pgid(const struct fx *f)
+static long script_pgid(const struct h_fx *f)
 {
 	char path[400];
 	char *text;
 	long pgid = 0;
 
 	snprintf(path, sizeof path, "%s/trigger-pgid", f->p.dir);
-	text = h_read_file(path, NULL);
+	text = support_read_file(path, NULL);
 	if (text != NULL)
 		pgid = strtol(text, NULL, 10);
 	free(text);
@@ -242,60 +200,44 @@ static long script_pgid(const struct fx *f)
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	long pgid = script_pgid(f);
 
 	harness_cleanup(&f->p);
 	/* a command this test's amicd started and a failed test left running */
 	if (pgid > 1 && live_in_group(pgid) > 0)
 		kill((pid_t)-pgid, SIGKILL);
-	h_receiver_stop(&f->rx);
-	free(f);
-	return 0;
+	return h_fx_teardown(state);
 }
 
 /* --- deliveries and the API ------------------------------------------------------------ */
 
-static int64_t push_commit(struct fx *f, const char *idem, const char *before, const char *after)
+static int64_t push_commit(struct h_fx *f, const char *idem, const char *before, const char *after)
 {
 	char *body = h_push_variant(before, after);
 	int64_t id = 0;
 
 	assert_non_null(body);
-	assert_int_equal(h_post_gitlab(&f->p, idem, body, &id), 202);
+	assert_int_equal(h_post_gitlab(&f->p, "Push Hook", idem, body, &id, NULL, 0), 202);
 	assert_true(h_wait_event_done(&f->p, id, WAIT_MS));
 	free(body);
 	return id;
 }
 
-static int64_t shared(struct fx *f, const char *id, const char *image, const char *commit)
+static int64_t shared(struct h_fx *f, const char *id, const char *image, const char *commit)
 {
 	char *body = h_ami_shared_variant(id, image, commit, DEST, true);
 	int64_t eid = 0;
 
 	assert_non_null(body);
-	assert_int_equal(h_post_eb(&f->p, body, &eid), 202);
+	assert_int_equal(h_post_eb(&f->p, body, &eid, NULL, 0), 202);
 	assert_true(h_wait_event_done(&f->p, eid, WAIT_MS));
 	free(body);
 	return eid;
 }
 
-static const char *str(const json_t *j, const char *dotted)
-{
-	return json_string_value(h_json_at(j, dotted));
-}
-
-static json_int_t num(const json_t *j, const char *dotted)
-{
-	const json_t *at = h_json_at(j, dotted);
-
-	if (!json_is_integer(at))
-		fail_msg("%s is not an integer", dotted);
-	return json_integer_value(at);
-}
-
 struct trig_wait {
-	struct fx *f;
+	struct h_fx *f;
 	size_t n_promotions;       /* at least this many promotions */
 	json_int_t id;             /* 0: the newest */
 	const char *state;         /* NULL: any */
@@ -317,8 +259,8 @@ static bool trigger_reached(void *ctx)
 	json_array_foreach(list, i, c)
 		if (w->id == 0 ? i == 0 : json_integer_value(json_object_get(c, "id")) == w->id)
 			p = c;
-	if (p == NULL || (w->state != NULL && (str(p, "trigger.state") == NULL ||
-					      strcmp(str(p, "trigger.state"), w->state) != 0)) ||
+	if (p == NULL || (w->state != NULL && (h_str(p, "trigger.state") == NULL ||
+					      strcmp(h_str(p, "trigger.state"), w->state) != 0)) ||
 	    json_integer_value(json_object_get(json_object_get(p, "trigger"), "attempts")) < w->min_attempts) {
 		json_decref(list);
 		return false;
@@ -330,12 +272,12 @@ static bool trigger_reached(void *ctx)
 }
 
 /* Promotion id (0: the newest) once its trigger is in state (NULL: any) after min_attempts. */
-static json_t *wait_trigger(struct fx *f, size_t n_promotions, json_int_t id, const char *state,
+static json_t *wait_trigger(struct h_fx *f, size_t n_promotions, json_int_t id, const char *state,
 			    json_int_t min_attempts, int timeout_ms)
 {
 	struct trig_wait w = { f, n_promotions, id, state, min_attempts, NULL };
 
-	if (!h_wait_until(trigger_reached, &w, timeout_ms)) {
+	if (!support_wait_until(trigger_reached, &w, timeout_ms)) {
 		json_t *list = h_promotions(&f->p, ASG);
 		char *text = list != NULL ? h_dump(list) : NULL;
 
@@ -347,14 +289,14 @@ static json_t *wait_trigger(struct fx *f, size_t n_promotions, json_int_t id, co
 }
 
 /* Push A, its AMI shared and tagged: the new promotion (trigger in any state). */
-static json_t *promote_a(struct fx *f)
+static json_t *promote_a(struct h_fx *f)
 {
 	push_commit(f, "push-a", SHA_PARENT, SHA_A);
 	shared(f, "shared-a", AMI_A, SHA_A);
 	return wait_trigger(f, 1, 0, NULL, 0, WAIT_MS);
 }
 
-static void assert_request(struct fx *f, size_t i, json_int_t promotion_id, unsigned status)
+static void assert_request(struct h_fx *f, size_t i, json_int_t promotion_id, unsigned status)
 {
 	struct h_received rec;
 	char key[64];
@@ -368,7 +310,7 @@ static void assert_request(struct fx *f, size_t i, json_int_t promotion_id, unsi
 }
 
 /* Request i came backoff_ms after request i-1 (not earlier; within a generous margin later). */
-static void assert_gap(struct fx *f, size_t i, int64_t backoff_ms)
+static void assert_gap(struct h_fx *f, size_t i, int64_t backoff_ms)
 {
 	struct h_received a, b;
 	int64_t gap;
@@ -385,7 +327,7 @@ static void assert_gap(struct fx *f, size_t i, int64_t backoff_ms)
 
 /* --- tests: url ---------------------------------------------------------------------------- */
 
-static bool metric_has(struct fx *f, const char *line)
+static bool metric_has(struct h_fx *f, const char *line)
 {
 	struct http_result r;
 	bool found;
@@ -398,7 +340,7 @@ static bool metric_has(struct fx *f, const char *line)
 }
 
 struct pin_wait {
-	struct fx *f;
+	struct h_fx *f;
 	bool written;
 };
 
@@ -415,7 +357,7 @@ static bool pin_file_state(void *ctx)
 
 static void pin_file_blocked_trigger_waits(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	struct pin_wait w = { f, false };
 	char dir[400], file[400];
 	json_t *p, *asg, *done;
@@ -425,9 +367,9 @@ static void pin_file_blocked_trigger_waits(void **state)
 	h_pin_file(&f->p, ASG, file, sizeof file);
 	h_receiver_watch_file(f->rx, file);
 	p = promote_a(f);
-	id = num(p, "id");
+	id = h_num(p, "id");
 	/* the promotion is recorded, the pin file cannot be written: the trigger waits, and says so */
-	assert_true(h_wait_until(pin_file_state, &w, WAIT_MS));
+	assert_true(support_wait_until(pin_file_state, &w, WAIT_MS));
 	asg = h_asg(&f->p, ASG);
 	assert_non_null(h_json_at(asg, "pin.file_error"));
 	assert_true(json_is_string(h_json_at(asg, "pin.file_error")));
@@ -452,22 +394,22 @@ static void pin_file_blocked_trigger_waits(void **state)
 	done = wait_trigger(f, 1, id, "delivered", 1, WAIT_MS);
 	json_decref(done);
 	w.written = true;
-	assert_true(h_wait_until(pin_file_state, &w, WAIT_MS));
+	assert_true(support_wait_until(pin_file_state, &w, WAIT_MS));
 	assert_true(metric_has(f, "amicd_pin_file_pending{asg=\"" ASG "\"} 0"));
 	json_decref(p);
 }
 
 static void retries_then_delivered(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	json_t *p, *done;
 	json_int_t id;
 
 	h_receiver_answer(f->rx, 500, 2, 200);
 	p = promote_a(f);
-	id = num(p, "id");
+	id = h_num(p, "id");
 	done = wait_trigger(f, 1, id, "delivered", 0, WAIT_MS);
-	assert_int_equal(num(done, "trigger.attempts"), 3);
+	assert_int_equal(h_num(done, "trigger.attempts"), 3);
 	assert_true(json_is_null(json_object_get(json_object_get(done, "trigger"), "last_error")));
 	assert_true(h_receiver_wait(f->rx, 3, WAIT_MS));
 	assert_request(f, 0, id, 500);
@@ -484,15 +426,15 @@ static void retries_then_delivered(void **state)
 /* backoff_max_seconds 1: every retry after 1 s, not 1, 2, 4 s. */
 static void backoff_capped(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	json_t *p, *done;
 	json_int_t id;
 
 	h_receiver_answer(f->rx, 500, 3, 200);
 	p = promote_a(f);
-	id = num(p, "id");
+	id = h_num(p, "id");
 	done = wait_trigger(f, 1, id, "delivered", 0, WAIT_MS);
-	assert_int_equal(num(done, "trigger.attempts"), 4);
+	assert_int_equal(h_num(done, "trigger.attempts"), 4);
 	assert_true(h_receiver_wait(f->rx, 4, WAIT_MS));
 	for (size_t i = 1; i < 4; i++) {
 		assert_request(f, i, id, i < 3 ? 500 : 200);
@@ -509,18 +451,18 @@ static void backoff_capped(void **state)
  */
 static void sigterm_during_attempt(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	json_t *p, *done;
 	json_int_t id;
 	int64_t t0;
 
 	h_receiver_hang(f->rx, 20000);
 	p = promote_a(f);
-	id = num(p, "id");
+	id = h_num(p, "id");
 	assert_true(h_receiver_wait(f->rx, 1, WAIT_MS));
-	t0 = h_now_ms();
+	t0 = support_now_ms();
 	assert_int_equal(harness_stop(&f->p, SIGTERM, 10000), 0);
-	assert_true(h_now_ms() - t0 < 5000);
+	assert_true(support_now_ms() - t0 < 5000);
 
 	h_receiver_hang(f->rx, 0);
 	assert_int_equal(harness_start(&f->p), 0);
@@ -528,35 +470,35 @@ static void sigterm_during_attempt(void **state)
 	assert_true(h_receiver_wait(f->rx, 2, WAIT_MS));
 	assert_request(f, 1, id, 200);
 	assert_false(h_receiver_wait(f->rx, 3, QUIET_MS));
-	if (num(done, "trigger.attempts") != 2)
+	if (h_num(done, "trigger.attempts") != 2)
 		fail_msg("trigger.attempts is %lld after 2 requests (one cut off by SIGTERM, one delivered)",
-			 (long long)num(done, "trigger.attempts"));
+			 (long long)h_num(done, "trigger.attempts"));
 	json_decref(p);
 	json_decref(done);
 }
 
 static void retry_survives_restart(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	json_t *p, *done;
 	json_int_t id;
 	size_t n;
 
 	h_receiver_answer(f->rx, 500, 0, 500);
 	p = promote_a(f);
-	id = num(p, "id");
+	id = h_num(p, "id");
 	json_decref(wait_trigger(f, 1, id, "pending", 1, WAIT_MS));
 	assert_int_equal(harness_stop(&f->p, SIGTERM, 10000), 0);
 
 	h_receiver_answer(f->rx, 200, 0, 200);
 	assert_int_equal(harness_start(&f->p), 0);
 	done = wait_trigger(f, 1, id, "delivered", 0, WAIT_MS);
-	assert_true(num(done, "trigger.attempts") >= 2);
+	assert_true(h_num(done, "trigger.attempts") >= 2);
 	assert_true(json_is_null(json_object_get(json_object_get(done, "trigger"), "last_error")));
 	/* every request under one key; the first failed, the last delivered */
 	n = h_receiver_count(f->rx);
 	assert_true(n >= 2);
-	assert_int_equal((size_t)num(done, "trigger.attempts"), n);
+	assert_int_equal((size_t)h_num(done, "trigger.attempts"), n);
 	assert_request(f, 0, id, 500);
 	for (size_t i = 1; i + 1 < n; i++)
 		assert_request(f, i, id, 500);
@@ -568,16 +510,16 @@ static void retry_survives_restart(void **state)
 
 static void max_attempts_failed(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	json_t *p, *done;
 	json_int_t id;
 
 	h_receiver_answer(f->rx, 500, 0, 500);
 	p = promote_a(f);
-	id = num(p, "id");
+	id = h_num(p, "id");
 	done = wait_trigger(f, 1, id, "failed", 0, WAIT_MS);
-	assert_int_equal(num(done, "trigger.attempts"), 2);
-	assert_string_equal(str(done, "trigger.last_error"), "HTTP 500");
+	assert_int_equal(h_num(done, "trigger.attempts"), 2);
+	assert_string_equal(h_str(done, "trigger.last_error"), "HTTP 500");
 	assert_true(h_receiver_wait(f->rx, 2, WAIT_MS));
 	assert_request(f, 0, id, 500);
 	assert_request(f, 1, id, 500);
@@ -588,22 +530,22 @@ static void max_attempts_failed(void **state)
 
 static void newer_promotion_supersedes(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	json_t *older, *newer, *list;
 	json_int_t old_id, new_id;
 	size_t n, delivered = 0;
 
 	h_receiver_answer(f->rx, 500, 0, 500);
 	older = promote_a(f);
-	old_id = num(older, "id");
+	old_id = h_num(older, "id");
 	json_decref(wait_trigger(f, 1, old_id, "pending", 1, WAIT_MS));
 
 	push_commit(f, "push-b", SHA_A, SHA_B);
 	shared(f, "shared-b", AMI_B, SHA_B);
 	newer = wait_trigger(f, 2, 0, NULL, 0, WAIT_MS);
-	new_id = num(newer, "id");
+	new_id = h_num(newer, "id");
 	assert_true(new_id > old_id);
-	assert_string_equal(str(newer, "commit"), SHA_B);
+	assert_string_equal(h_str(newer, "commit"), SHA_B);
 	/* superseded in the promotion's own transaction */
 	json_decref(wait_trigger(f, 2, old_id, "superseded", 0, 1));
 
@@ -615,11 +557,11 @@ static void newer_promotion_supersedes(void **state)
 
 	list = h_promotions(&f->p, ASG);
 	assert_int_equal(json_array_size(list), 2);
-	assert_int_equal(num(json_array_get(list, 0), "id"), new_id);
-	assert_string_equal(str(json_array_get(list, 0), "trigger.state"), "delivered");
-	assert_int_equal(num(json_array_get(list, 1), "id"), old_id);
-	assert_string_equal(str(json_array_get(list, 1), "trigger.state"), "superseded");
-	assert_string_equal(str(json_array_get(list, 0), "previous.commit"), SHA_A);
+	assert_int_equal(h_num(json_array_get(list, 0), "id"), new_id);
+	assert_string_equal(h_str(json_array_get(list, 0), "trigger.state"), "delivered");
+	assert_int_equal(h_num(json_array_get(list, 1), "id"), old_id);
+	assert_string_equal(h_str(json_array_get(list, 1), "trigger.state"), "superseded");
+	assert_string_equal(h_str(json_array_get(list, 0), "previous.commit"), SHA_A);
 	json_decref(list);
 
 	/* the newer one was delivered exactly once */
@@ -641,12 +583,12 @@ static void newer_promotion_supersedes(void **state)
 
 static void bearer_token_sent_not_logged(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	struct h_received rec;
 	json_t *p;
 
 	p = promote_a(f);
-	json_decref(wait_trigger(f, 1, num(p, "id"), "delivered", 0, WAIT_MS));
+	json_decref(wait_trigger(f, 1, h_num(p, "id"), "delivered", 0, WAIT_MS));
 	assert_true(h_receiver_wait(f->rx, 1, WAIT_MS));
 	assert_true(h_receiver_get(f->rx, 0, &rec));
 	assert_string_equal(rec.authorization, "Bearer " TRIGGER_TOKEN);
@@ -659,17 +601,17 @@ static void bearer_token_sent_not_logged(void **state)
 /* The receiver holds its answer past timeout_seconds: a failed attempt, not a hang. */
 static void url_timeout_is_a_failed_attempt(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	json_t *p, *done;
 	int64_t t0;
 
 	h_receiver_hang(f->rx, 5000);
 	p = promote_a(f);
-	t0 = h_now_ms();
-	done = wait_trigger(f, 1, num(p, "id"), "failed", 1, WAIT_MS);
-	assert_true(h_now_ms() - t0 < 5000);
-	assert_int_equal(num(done, "trigger.attempts"), 1);
-	assert_non_null(str(done, "trigger.last_error"));
+	t0 = support_now_ms();
+	done = wait_trigger(f, 1, h_num(p, "id"), "failed", 1, WAIT_MS);
+	assert_true(support_now_ms() - t0 < 5000);
+	assert_int_equal(h_num(done, "trigger.attempts"), 1);
+	assert_non_null(h_str(done, "trigger.last_error"));
 	assert_int_equal(h_receiver_count(f->rx), 1);
 	json_decref(p);
 	json_decref(done);
@@ -686,7 +628,7 @@ static bool file_there(void *ctx)
 {
 	struct file_wait *w = ctx;
 
-	w->text = h_read_file(w->path, NULL);
+	w->text = support_read_file(w->path, NULL);
 	return w->text != NULL;
 }
 
@@ -710,7 +652,7 @@ static const char *env_value(const char *env, const char *name, char *buf, size_
 
 static void command_gets_environment(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	char path[400], buf[128], id_text[32];
 	struct file_wait w = { path, NULL };
 	json_t *p, *done;
@@ -719,11 +661,11 @@ static void command_gets_environment(void **state)
 	const char *values[6];
 
 	p = promote_a(f);
-	done = wait_trigger(f, 1, num(p, "id"), "delivered", 0, WAIT_MS);
-	assert_int_equal(num(done, "trigger.attempts"), 1);
+	done = wait_trigger(f, 1, h_num(p, "id"), "delivered", 0, WAIT_MS);
+	assert_int_equal(h_num(done, "trigger.attempts"), 1);
 	snprintf(path, sizeof path, "%s/trigger-env", f->p.dir);
-	assert_true(h_wait_until(file_there, &w, WAIT_MS));
-	snprintf(id_text, sizeof id_text, "%lld", (long long)num(p, "id"));
+	assert_true(support_wait_until(file_there, &w, WAIT_MS));
+	snprintf(id_text, sizeof id_text, "%lld", (long long)h_num(p, "id"));
 	values[0] = ASG;
 	values[1] = "image-builder-stage";
 	values[2] = "eu-west-1";
@@ -755,7 +697,7 @@ static bool group_gone(void *ctx)
 
 static void command_killed_after_timeout(void **state)
 {
-	struct fx *f = *state;
+	struct h_fx *f = *state;
 	char path[400];
 	struct file_wait fw = { path, NULL };
 	struct group_wait gw = { 0 };
@@ -763,19 +705,19 @@ static void command_killed_after_timeout(void **state)
 	int64_t t0;
 
 	p = promote_a(f);
-	t0 = h_now_ms();
+	t0 = support_now_ms();
 	snprintf(path, sizeof path, "%s/trigger-pgid", f->p.dir);
-	assert_true(h_wait_until(file_there, &fw, WAIT_MS)); /* the command ran */
+	assert_true(support_wait_until(file_there, &fw, WAIT_MS)); /* the command ran */
 	free(fw.text);
-	done = wait_trigger(f, 1, num(p, "id"), "failed", 1, WAIT_MS);
-	assert_true(h_now_ms() - t0 < 5000);
-	assert_int_equal(num(done, "trigger.attempts"), 1);
-	assert_non_null(str(done, "trigger.last_error"));
-	assert_non_null(strstr(str(done, "trigger.last_error"), "killed"));
+	done = wait_trigger(f, 1, h_num(p, "id"), "failed", 1, WAIT_MS);
+	assert_true(support_now_ms() - t0 < 5000);
+	assert_int_equal(h_num(done, "trigger.attempts"), 1);
+	assert_non_null(h_str(done, "trigger.last_error"));
+	assert_non_null(strstr(h_str(done, "trigger.last_error"), "killed"));
 	/* the script and its `sleep 30`: the whole process group is gone */
 	gw.pgid = script_pgid(f);
 	assert_true(gw.pgid > 1);
-	if (!h_wait_until(group_gone, &gw, 3000))
+	if (!support_wait_until(group_gone, &gw, 3000))
 		fail_msg("%d process(es) of the command's group %ld still alive", live_in_group(gw.pgid), gw.pgid);
 	json_decref(p);
 	json_decref(done);
@@ -796,10 +738,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(command_killed_after_timeout, setup_hang_command, teardown),
 		cmocka_unit_test_setup_teardown(pin_file_blocked_trigger_waits, setup_pins_blocked, teardown),
 	};
-	int failed;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	failed = cmocka_run_group_tests_name("integration: trigger", tests, NULL, NULL);
-	curl_global_cleanup();
-	return failed;
+	return h_run_tests("integration: trigger", tests, NULL, NULL);
 }

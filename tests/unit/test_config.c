@@ -26,8 +26,8 @@
  */
 #include "config.h"
 #include "repourl.h"
+#include "support.h"
 
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -60,61 +60,11 @@ struct fx {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int write_file(const char *dir, const char *name, const char *content)
-{
-	char path[PATH_MAX + 64];
-	FILE *f = NULL;
-	int rc = -1;
-	size_t len = strlen(content);
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	if (f == NULL)
-		goto out;
-	if (fwrite(content, 1, len, f) != len)
-		goto out;
-	rc = 0;
-out:
-	if (f != NULL && fclose(f) != 0)
-		rc = -1;
-	return rc;
-}
-
-/* text with every occurrence of find replaced by repl (caller frees); *count gets the number. */
-static char *replace_all(const char *text, const char *find, const char *repl, size_t *count)
-{
-	size_t flen = strlen(find), rlen = strlen(repl), n = 0;
-	const char *p;
-	char *out, *o;
-
-	for (p = strstr(text, find); p != NULL; p = strstr(p + flen, find))
-		n++;
-	out = malloc(strlen(text) + n * rlen + 1);
-	if (out == NULL)
-		return NULL;
-	o = out;
-	for (p = text;;) {
-		const char *hit = strstr(p, find);
-
-		if (hit == NULL)
-			break;
-		memcpy(o, p, (size_t)(hit - p));
-		o += hit - p;
-		memcpy(o, repl, rlen);
-		o += rlen;
-		p = hit + flen;
-	}
-	strcpy(o, p);
-	if (count != NULL)
-		*count = n;
-	return out;
-}
-
 /* text with find (which must occur exactly once) replaced by repl (caller frees). */
 static char *replace_once(const char *text, const char *find, const char *repl)
 {
 	size_t n = 0;
-	char *out = replace_all(text, find, repl, &n);
+	char *out = support_replace_all(text, find, repl, &n);
 
 	assert_non_null(out);
 	if (n != 1) {
@@ -127,14 +77,14 @@ static char *replace_once(const char *text, const char *find, const char *repl)
 /* Write text (with "@D@" standing for the temp dir) as <dir>/name and load it. */
 static enum amicd_rc load_named(struct fx *fx, const char *name, const char *text)
 {
-	char *body = replace_all(text, "@D@", fx->dir, NULL);
+	char *body = support_replace_all(text, "@D@", fx->dir, NULL);
 
 	assert_non_null(body);
 	config_free(fx->cfg);
 	fx->cfg = NULL;
 	config_diag_free(&fx->diag);
 	snprintf(fx->path, sizeof fx->path, "%s/%s", fx->dir, name);
-	if (write_file(fx->dir, name, body) != 0) {
+	if (support_write_file(fx->dir, name, body) != 0) {
 		free(body);
 		fail_msg("cannot write %s", fx->path);
 	}
@@ -205,39 +155,27 @@ static void assert_secret(const struct secret *s, const char *want)
 	assert_int_equal(s->bytes[s->len], '\0');
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
 /* ---- fixtures ----------------------------------------------------------- */
 
 static int setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
 	struct fx *fx = NULL;
 	int rc = -1;
 
 	fx = calloc(1, sizeof *fx);
 	if (fx == NULL)
 		goto out;
-	snprintf(fx->dir, sizeof fx->dir, "%s/amicd-test-config-XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	if (mkdtemp(fx->dir) == NULL) {
-		fx->dir[0] = '\0';
+	if (support_tmpdir(fx->dir, sizeof fx->dir, NULL, "amicd-test-config") != 0)
 		goto out;
-	}
 	/* secret files end with a newline, as `kubectl create secret --from-file` and editors leave them */
-	if (write_file(fx->dir, "gitlab-token", "glpat-gitlab\n") != 0 ||
-	    write_file(fx->dir, "gitlab-signing", "whsec_YW1pY2QtdGVzdC1zaWduaW5nLWtleS0zMi1ieXRlcyE=\n") != 0 ||
-	    write_file(fx->dir, "bad-signing", "whsec_not*base64!\n") != 0 ||
-	    write_file(fx->dir, "eb-key", "eb-key-123\n") != 0 ||
-	    write_file(fx->dir, "eb-password", "s3cret:pw") != 0 ||
-	    write_file(fx->dir, "admin-token", "admin-t0ken\r\n") != 0 ||
-	    write_file(fx->dir, "trigger-token", "trigger-t0ken\n") != 0 ||
-	    write_file(fx->dir, "empty-token", "\n") != 0)
+	if (support_write_file(fx->dir, "gitlab-token", "glpat-gitlab\n") != 0 ||
+	    support_write_file(fx->dir, "gitlab-signing", "whsec_YW1pY2QtdGVzdC1zaWduaW5nLWtleS0zMi1ieXRlcyE=\n") != 0 ||
+	    support_write_file(fx->dir, "bad-signing", "whsec_not*base64!\n") != 0 ||
+	    support_write_file(fx->dir, "eb-key", "eb-key-123\n") != 0 ||
+	    support_write_file(fx->dir, "eb-password", "s3cret:pw") != 0 ||
+	    support_write_file(fx->dir, "admin-token", "admin-t0ken\r\n") != 0 ||
+	    support_write_file(fx->dir, "trigger-token", "trigger-t0ken\n") != 0 ||
+	    support_write_file(fx->dir, "empty-token", "\n") != 0)
 		goto out;
 	if (setenv(ENV_SET, "read-t0ken\n", 1) != 0 || unsetenv(ENV_UNSET) != 0)
 		goto out;
@@ -246,8 +184,7 @@ static int setup(void **state)
 	rc = 0;
 out:
 	if (fx != NULL) {
-		if (fx->dir[0] != '\0')
-			nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		support_rmtree(fx->dir);
 		free(fx);
 	}
 	return rc;
@@ -262,7 +199,7 @@ static int teardown(void **state)
 		return 0;
 	config_free(fx->cfg);
 	config_diag_free(&fx->diag);
-	if (fx->dir[0] != '\0' && nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)
+	if (support_rmtree(fx->dir) != 0)
 		rc = -1;
 	unsetenv(ENV_SET);
 	free(fx);
@@ -847,15 +784,10 @@ static void test_free_null_and_diag_free_twice(void **state)
 
 static json_t *load_push(void)
 {
-	const char *data = getenv("AMICD_TEST_DATA");
-	char path[PATH_MAX];
-	json_error_t jerr;
-	json_t *push;
+	json_t *push = support_fixture_json("gitlab-push.json");
 
-	snprintf(path, sizeof path, "%s/gitlab-push.json", data != NULL && data[0] != '\0' ? data : "tests/data");
-	push = json_load_file(path, 0, &jerr);
 	if (push == NULL)
-		fail_msg("%s:%d: %s", path, jerr.line, jerr.text);
+		fail_msg("cannot load gitlab-push.json");
 	return push;
 }
 

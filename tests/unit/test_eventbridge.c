@@ -9,6 +9,7 @@
  * delivery by exactly what it tests.
  */
 #include "eventbridge.h"
+#include "support.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,22 +40,6 @@ struct fixtures {
 	json_t *fx[FX_COUNT];
 };
 
-static json_t *load_fixture(const char *name)
-{
-	const char *dir = getenv("AMICD_TEST_DATA");
-	char path[1024];
-	json_error_t jerr;
-	json_t *j;
-
-	if (dir == NULL || dir[0] == '\0')
-		dir = "tests/data";
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	j = json_load_file(path, 0, &jerr);
-	if (j == NULL)
-		print_error("cannot load %s: %s (line %d)\n", path, jerr.text, jerr.line);
-	return j;
-}
-
 static int group_setup(void **state)
 {
 	struct fixtures *f = calloc(1, sizeof *f);
@@ -63,7 +48,7 @@ static int group_setup(void **state)
 		return -1;
 	*state = f;
 	for (int i = 0; i < FX_COUNT; i++) {
-		f->fx[i] = load_fixture(fixture_files[i]);
+		f->fx[i] = support_fixture_json(fixture_files[i]);
 		if (f->fx[i] == NULL)
 			return -1;
 	}

@@ -11,9 +11,9 @@
  * part of the contract); every field of struct fact is compared, except the
  * time of a push (pushes are ordered by event id, not by time).
  *
- * The config is a small YAML file, written with its secret files into a
- * mkdtemp directory by the group setup and loaded with config_load: one ASG in
- * account 444455556666, eu-west-1, following
+ * The config is the shared one (support_config_load), written with its secret
+ * files into a temp directory by the group setup: one ASG in account
+ * 444455556666, eu-west-1, following
  * https://gitlab.example.net/platform/golden-images branch main.
  *
  * Fixtures are found through AMICD_TEST_DATA (set by `make test`), else
@@ -22,8 +22,8 @@
 #include "config.h"
 #include "error.h"
 #include "facts.h"
+#include "support.h"
 
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -64,23 +63,6 @@
 #define F_MODIFY "eventbridge-cloudtrail-modifyimageattribute.json"
 #define F_TAGS "eventbridge-cloudtrail-createtags.json"
 #define F_SHARED "eventbridge-ami-shared.json"
-
-static const char CONFIG[] =
-	"auth:\n"
-	"  gitlab: { token_file: @D@/gitlab-token }\n"
-	"  eventbridge: { api_key_header: x-api-key, api_key_file: @D@/eb-key }\n"
-	"  admin: { token_file: @D@/admin-token }\n"
-	"trigger:\n"
-	"  url: http://127.0.0.1:9000/hook\n"
-	"accounts:\n"
-	"  - { name: stage, uid: \"" DEST "\" }\n"
-	"terraformResources:\n"
-	"  - provider: asg\n"
-	"    identifier: workers-stage\n"
-	"    account: stage\n"
-	"    region: " EU "\n"
-	"    image:\n"
-	"      repo: { url: " GOLDEN ", ref: main, tag_name: git-sha }\n";
 
 /* ---- the table ------------------------------------------------------------- */
 
@@ -325,66 +307,9 @@ static const struct fcase cases[] = {
 struct fx {
 	char dir[PATH_MAX];
 	struct config *cfg;
-	const char *data;         /* tests/data */
 };
 
 static struct fx *group_fx;
-
-static int write_file(const char *dir, const char *name, const char *content)
-{
-	char path[PATH_MAX + 64];
-	FILE *f = NULL;
-	int rc = -1;
-	size_t len = strlen(content);
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	if (f == NULL)
-		goto out;
-	if (fwrite(content, 1, len, f) != len)
-		goto out;
-	rc = 0;
-out:
-	if (f != NULL && fclose(f) != 0)
-		rc = -1;
-	return rc;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-/* CONFIG with every "@D@" replaced by dir (caller frees). */
-static char *config_text(const char *dir)
-{
-	size_t dlen = strlen(dir), n = 0;
-	const char *p;
-	char *out, *o;
-
-	for (p = strstr(CONFIG, "@D@"); p != NULL; p = strstr(p + 3, "@D@"))
-		n++;
-	out = malloc(sizeof CONFIG + n * dlen);
-	if (out == NULL)
-		return NULL;
-	o = out;
-	for (p = CONFIG;;) {
-		const char *hit = strstr(p, "@D@");
-
-		if (hit == NULL)
-			break;
-		memcpy(o, p, (size_t)(hit - p));
-		o += hit - p;
-		memcpy(o, dir, dlen);
-		o += dlen;
-		p = hit + 3;
-	}
-	strcpy(o, p);
-	return out;
-}
 
 static int group_teardown(void **state)
 {
@@ -395,7 +320,7 @@ static int group_teardown(void **state)
 	if (fx == NULL)
 		return 0;
 	config_free(fx->cfg);
-	if (fx->dir[0] != '\0' && nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)
+	if (support_rmtree(fx->dir) != 0)
 		rc = -1;
 	free(fx);
 	group_fx = NULL;
@@ -404,43 +329,16 @@ static int group_teardown(void **state)
 
 static int group_setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-	const char *data = getenv("AMICD_TEST_DATA");
-	struct config_diag diag = { 0 };
-	char path[PATH_MAX + 16];
-	char *text = NULL;
-	int rc = -1;
-
 	(void)state;
 	group_fx = calloc(1, sizeof *group_fx);
 	if (group_fx == NULL)
 		return -1;
-	group_fx->data = data != NULL && data[0] != '\0' ? data : "tests/data";
-	snprintf(group_fx->dir, sizeof group_fx->dir, "%s/amicd-test-facts-XXXXXX",
-		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	if (mkdtemp(group_fx->dir) == NULL) {
-		group_fx->dir[0] = '\0';
-		goto out;
-	}
-	text = config_text(group_fx->dir);
-	if (text == NULL || write_file(group_fx->dir, "gitlab-token", "glpat-gitlab\n") != 0 ||
-	    write_file(group_fx->dir, "eb-key", "eb-key-123\n") != 0 ||
-	    write_file(group_fx->dir, "admin-token", "admin-t0ken\n") != 0 ||
-	    write_file(group_fx->dir, "amicd.yml", text) != 0)
-		goto out;
-	snprintf(path, sizeof path, "%s/amicd.yml", group_fx->dir);
-	if (config_load(path, &group_fx->cfg, &diag) != AMICD_OK) {
-		for (size_t i = 0; i < diag.n; i++)
-			print_error("%s\n", diag.lines[i]);
-		goto out;
-	}
-	rc = 0;
-out:
-	free(text);
-	config_diag_free(&diag);
-	if (rc != 0)
+	if (support_tmpdir(group_fx->dir, sizeof group_fx->dir, NULL, "amicd-test-facts") != 0 ||
+	    (group_fx->cfg = support_config_load(group_fx->dir, NULL)) == NULL) {
 		group_teardown(NULL);
-	return rc;
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- building a payload ------------------------------------------------------------ */
@@ -510,12 +408,9 @@ static json_t *payload_of(const struct fcase *c)
 	json_t *j;
 
 	if (c->file != NULL) {
-		char path[PATH_MAX];
-
-		snprintf(path, sizeof path, "%s/%s", group_fx->data, c->file);
-		j = json_load_file(path, 0, &jerr);
+		j = support_fixture_json(c->file);
 		if (j == NULL)
-			fail_msg("case \"%s\": cannot load %s: %s (line %d)", c->name, path, jerr.text, jerr.line);
+			fail_msg("case \"%s\": cannot load %s", c->name, c->file);
 	} else {
 		j = json_loads(c->raw, JSON_DECODE_ANY, &jerr);
 		if (j == NULL)
@@ -638,17 +533,13 @@ static void run_case(void **state)
 /* fact_list_free empties the list and may be called again; facts_from_event fills a freed list again. */
 static void test_list_reuse(void **state)
 {
-	json_error_t jerr;
-	char path[PATH_MAX];
 	json_t *push, *shared;
 	struct fact_list list;
 	struct amicd_error err;
 
 	(void)state;
-	snprintf(path, sizeof path, "%s/%s", group_fx->data, F_PUSH);
-	push = json_load_file(path, 0, &jerr);
-	snprintf(path, sizeof path, "%s/%s", group_fx->data, F_SHARED);
-	shared = json_load_file(path, 0, &jerr);
+	push = support_fixture_json(F_PUSH);
+	shared = support_fixture_json(F_SHARED);
 	assert_non_null(push);
 	assert_non_null(shared);
 
@@ -680,8 +571,6 @@ static void test_list_reuse(void **state)
  */
 static void test_many_tags(void **state)
 {
-	json_error_t jerr;
-	char path[PATH_MAX];
 	json_t *body;
 	json_t *params, *items, *resources;
 	struct fact_list list;
@@ -689,8 +578,7 @@ static void test_many_tags(void **state)
 	size_t seen = 0, tags = 0;
 
 	(void)state;
-	snprintf(path, sizeof path, "%s/%s", group_fx->data, F_TAGS);
-	body = json_load_file(path, 0, &jerr);
+	body = support_fixture_json(F_TAGS);
 	assert_non_null(body);
 	params = json_object_get(json_object_get(body, "detail"), "requestParameters");
 	resources = json_object_get(json_object_get(params, "resourcesSet"), "items");

@@ -16,9 +16,9 @@
 #include "faultvfs.h"
 #include "log.h"
 #include "server.h"
+#include "support.h"
 
 #include <curl/curl.h>
-#include <dirent.h>
 #include <jansson.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -38,8 +38,6 @@
 #include <cmocka.h>
 
 #define WAIT_MS 30000
-#define ADMIN_TOKEN "faults-admin-token"
-#define GITLAB_TOKEN "faults-gitlab-token"
 
 struct fx {
 	char dir[PATH_MAX - 64];
@@ -53,101 +51,32 @@ struct fx {
 	bool frozen;          /* the ASG's state after the last admin action that went through */
 };
 
-struct reply {
-	long status;
-	char retry_after[32];
-	char *body;
-	size_t len;
-};
-
 /* --- plumbing -------------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void pause_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static size_t on_body(char *p, size_t size, size_t n, void *cls)
-{
-	struct reply *r = cls;
-	char *grown = realloc(r->body, r->len + size * n + 1);
-
-	if (grown == NULL)
-		return 0;
-	r->body = grown;
-	memcpy(r->body + r->len, p, size * n);
-	r->len += size * n;
-	r->body[r->len] = '\0';
-	return size * n;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *cls)
-{
-	struct reply *r = cls;
-	size_t len = size * n;
-
-	if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
-		size_t v = 12;
-
-		while (v < len && p[v] == ' ')
-			v++;
-		snprintf(r->retry_after, sizeof r->retry_after, "%.*s", (int)(len - v), p + v);
-		r->retry_after[strcspn(r->retry_after, "\r\n")] = '\0';
-	}
-	return len;
-}
-
 static void request(struct fx *fx, const char *method, const char *path, const char *const *headers,
-		    const char *body, struct reply *r)
+		    const char *body, struct http_result *r)
 {
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
 	char url[256];
 
-	memset(r, 0, sizeof *r);
-	assert_non_null(c);
 	snprintf(url, sizeof url, "%s%s", fx->base, path);
-	for (; headers != NULL && *headers != NULL; headers++)
-		h = curl_slist_append(h, *headers);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
+	support_http(method, url, headers, body, body != NULL ? strlen(body) : 0, 30000L, r);
 }
 
-static void reply_free(struct reply *r)
+/* The answer told the client to come back: Retry-After: 5. */
+static void assert_retry_after(const struct http_result *r)
 {
-	free(r->body);
-	r->body = NULL;
+	char value[32];
+
+	assert_non_null(http_result_header(r, "Retry-After", value, sizeof value));
+	assert_string_equal(value, "5");
 }
 
 /* POST one push delivery with a fresh Idempotency-Key; its status (and the reply). */
-static long deliver(struct fx *fx, struct reply *r)
+static long deliver(struct fx *fx, struct http_result *r)
 {
 	char idem[96];
 	const char *headers[] = { "Content-Type: application/json", "X-Gitlab-Event: Push Hook",
-				  "X-Gitlab-Token: " GITLAB_TOKEN, idem, NULL };
+				  "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN, idem, NULL };
 
 	snprintf(idem, sizeof idem, "Idempotency-Key: faults-%d", fx->n++);
 	request(fx, "POST", "/hooks/gitlab", headers, fx->push, r);
@@ -158,137 +87,68 @@ static long deliver(struct fx *fx, struct reply *r)
 
 static long get_status(struct fx *fx, const char *path)
 {
-	struct reply r;
+	struct http_result r;
+	long status;
 
 	request(fx, "GET", path, NULL, NULL, &r);
-	reply_free(&r);
-	return r.status;
+	status = r.status;
+	http_result_free(&r);
+	return status;
+}
+
+/* a raw connection of its own; faults are off or on another thread while it reads */
+static int64_t db_int(struct fx *fx, const char *sql)
+{
+	return support_db_int(fx->db, sql, NULL);
+}
+
+/* What a wait polls for: GET path answers want, or (sql set) the query returns want. */
+struct until {
+	struct fx *fx;
+	const char *path;
+	const char *sql;
+	int64_t want;
+};
+
+static bool reached(void *ctx)
+{
+	struct until *u = ctx;
+
+	return (u->sql != NULL ? db_int(u->fx, u->sql) : get_status(u->fx, u->path)) == u->want;
 }
 
 /* Poll until GET path answers want, or the deadline passes. */
 static bool wait_status(struct fx *fx, const char *path, long want, int timeout_ms)
 {
-	int64_t until = now_ms() + timeout_ms;
+	struct until u = { fx, path, NULL, want };
 
-	while (now_ms() < until) {
-		if (get_status(fx, path) == want)
-			return true;
-		pause_ms(20);
-	}
-	return false;
-}
-
-static int64_t db_int(struct fx *fx, const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	int64_t v = -1;
-
-	/* a raw connection of its own; faults are off or on another thread while it reads */
-	if (sqlite3_open_v2(fx->db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return v;
+	return support_wait_until(reached, &u, timeout_ms);
 }
 
 static bool wait_db(struct fx *fx, const char *sql, int64_t want, int timeout_ms)
 {
-	int64_t until = now_ms() + timeout_ms;
+	struct until u = { fx, NULL, sql, want };
 
-	while (now_ms() < until) {
-		if (db_int(fx, sql) == want)
-			return true;
-		pause_ms(20);
-	}
-	return false;
-}
-
-static char *read_all(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long len;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)len + 1);
-		if (buf != NULL && fread(buf, 1, (size_t)len, f) == (size_t)len)
-			buf[len] = '\0';
-		else {
-			free(buf);
-			buf = NULL;
-		}
-	}
-	fclose(f);
-	return buf;
-}
-
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	return support_wait_until(reached, &u, timeout_ms);
 }
 
 static int setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof *fx);
-	const char *tmp = getenv("TMPDIR");
-	const char *data = getenv("AMICD_TEST_DATA");
-	struct config_diag diag = { 0 };
 	struct amicd_error err = { { 0 }, { 0 } };
-	char path[PATH_MAX], yaml[6 * PATH_MAX];
+	const struct amicd_opts opts = { .log_level = "error", .trigger_extra = "  max_attempts: 1\n" };
 
 	if (fx == NULL)
 		return -1;
-	snprintf(fx->dir, sizeof fx->dir, "%s/amicd-test-faults-XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	if (mkdtemp(fx->dir) == NULL)
+	if (support_tmpdir(fx->dir, sizeof fx->dir, NULL, "amicd-test-faults") != 0)
 		return -1;
 	snprintf(fx->db, sizeof fx->db, "%s/amicd.db", fx->dir);
-	snprintf(path, sizeof path, "%s/gitlab-push.json", data != NULL ? data : "tests/data");
-	fx->push = read_all(path);
-	if (fx->push == NULL) {
-		print_error("cannot read %s (set AMICD_TEST_DATA)\n", path);
+	fx->push = support_fixture("gitlab-push.json", NULL);
+	if (fx->push == NULL)
 		return -1;
-	}
-	write_file(fx->dir, "gitlab-token", GITLAB_TOKEN);
-	write_file(fx->dir, "eb-key", "faults-eb-key");
-	write_file(fx->dir, "admin-token", ADMIN_TOKEN);
-	snprintf(yaml, sizeof yaml,
-		 "listen: 127.0.0.1:0\n"
-		 "database: %s\n"
-		 "pins_dir: %s/pins\n"
-		 "log_level: error\n"
-		 "auth:\n"
-		 "  gitlab: { token_file: %s/gitlab-token }\n"
-		 "  eventbridge: { api_key_header: X-Api-Key, api_key_file: %s/eb-key }\n"
-		 "  admin: { token_file: %s/admin-token }\n"
-		 "trigger: { url: http://127.0.0.1:9/unused, max_attempts: 1 }\n"
-		 "accounts:\n  - { name: image-builder-stage, uid: \"444455556666\" }\n"
-		 "terraformResources:\n"
-		 "  - provider: asg\n"
-		 "    identifier: workers-stage\n"
-		 "    account: image-builder-stage\n"
-		 "    region: eu-west-1\n"
-		 "    image:\n"
-		 "      repo: { url: https://gitlab.example.net/platform/golden-images, ref: main, tag_name: git-sha }\n",
-		 fx->db, fx->dir, fx->dir, fx->dir, fx->dir);
-	write_file(fx->dir, "amicd.yml", yaml);
-	snprintf(path, sizeof path, "%s/amicd.yml", fx->dir);
-	if (config_load(path, &fx->cfg, &diag) != AMICD_OK) {
-		for (size_t i = 0; i < diag.n; i++)
-			print_error("%s\n", diag.lines[i]);
-		config_diag_free(&diag);
+	fx->cfg = support_config_load(fx->dir, &opts);
+	if (fx->cfg == NULL)
 		return -1;
-	}
 	log_set_level_name("error");
 	faultvfs_disarm();
 	if (server_start(fx->cfg, &fx->app, &err) != AMICD_OK) {
@@ -303,34 +163,13 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *fx = *state;
-	DIR *d;
-	struct dirent *e;
 
 	faultvfs_disarm();
 	if (!server_stop(&fx->app, 10000))
 		print_error("server_stop: requests left suspended\n");
 	config_free(fx->cfg);
 	free(fx->push);
-	/* the temp dir holds files and one level of pins/ */
-	for (int pass = 0; pass < 2; pass++) {
-		char sub[PATH_MAX];
-
-		snprintf(sub, sizeof sub, pass == 0 ? "%s/pins" : "%s", fx->dir);
-		d = opendir(sub);
-		if (d == NULL)
-			continue;
-		while ((e = readdir(d)) != NULL) {
-			char p[PATH_MAX + 256];
-
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(p, sizeof p, "%s/%s", sub, e->d_name);
-			if (unlink(p) != 0)
-				rmdir(p);
-		}
-		closedir(d);
-		rmdir(sub);
-	}
+	support_rmtree(fx->dir);
 	free(fx);
 	return 0;
 }
@@ -387,27 +226,27 @@ static int fault_every_call(struct fx *fx, const struct faulted_op *fo)
 
 static void delivery_clean(struct fx *fx)
 {
-	struct reply r;
+	struct http_result r;
 
 	assert_int_equal(deliver(fx, &r), 202);
-	reply_free(&r);
+	http_result_free(&r);
 }
 
 static bool delivery_attempt(struct fx *fx, unsigned op, int k)
 {
-	struct reply r;
+	struct http_result r;
 	long status = deliver(fx, &r);
 
 	if (faultvfs_fired() == 0) {
 		assert_int_equal(status, 202);
-		reply_free(&r);
+		http_result_free(&r);
 		return false;
 	}
 	/* the disk is "full": 503 with Retry-After, and not ready */
 	if (status != 503)
 		fail_msg("op %u call %d: answered %ld: %s", op, k, status, r.body ? r.body : "");
-	assert_string_equal(r.retry_after, "5");
-	reply_free(&r);
+	assert_retry_after(&r);
+	http_result_free(&r);
 	assert_int_equal(get_status(fx, "/readyz"), 503);
 	return true;
 }
@@ -441,17 +280,20 @@ static void pass_clean(struct fx *fx)
 	assert_true(wait_db(fx, QUEUED, 0, WAIT_MS));
 }
 
+/* The worker's pass has failed (the fault fired) or gone through (nothing queued). */
+static bool pass_over(void *ctx)
+{
+	return faultvfs_fired() != 0 || db_int(ctx, QUEUED) == 0;
+}
+
 static bool pass_attempt(struct fx *fx, unsigned op, int k)
 {
-	int64_t until = now_ms() + WAIT_MS;
-
 	(void)op;
 	(void)k;
 	/* the delivery itself commits: the writer's thread is not faulted */
 	delivery_clean(fx);
 	/* give the worker its pass; it fails or goes through another path */
-	while (faultvfs_fired() == 0 && db_int(fx, QUEUED) != 0 && now_ms() < until)
-		pause_ms(10);
+	support_wait_until(pass_over, fx, WAIT_MS);
 	if (faultvfs_fired() == 0)
 		return false;
 	assert_true(wait_status(fx, "/readyz", 503, WAIT_MS));
@@ -482,9 +324,9 @@ static void test_every_call_of_a_worker_pass(void **state)
 #define FROZEN "SELECT frozen FROM asg_state WHERE asg = 'workers-stage'"
 
 /* Freeze the ASG when it is not, unfreeze it when it is: its status, and the reply. */
-static long toggle_freeze(struct fx *fx, struct reply *r)
+static long toggle_freeze(struct fx *fx, struct http_result *r)
 {
-	const char *headers[] = { "Content-Type: application/json", "Authorization: Bearer " ADMIN_TOKEN, NULL };
+	const char *headers[] = { "Content-Type: application/json", "Authorization: Bearer " SUPPORT_ADMIN_TOKEN, NULL };
 
 	request(fx, "POST", fx->frozen ? "/api/v1/admin/asgs/workers-stage/unfreeze" : "/api/v1/admin/asgs/workers-stage/freeze",
 		headers, "{\"reason\":\"fault test\"}", r);
@@ -495,26 +337,26 @@ static long toggle_freeze(struct fx *fx, struct reply *r)
 
 static void admin_clean(struct fx *fx)
 {
-	struct reply r;
+	struct http_result r;
 
 	assert_int_equal(toggle_freeze(fx, &r), 200);
-	reply_free(&r);
+	http_result_free(&r);
 }
 
 static bool admin_attempt(struct fx *fx, unsigned op, int k)
 {
-	struct reply r;
+	struct http_result r;
 	long status = toggle_freeze(fx, &r);
 
 	if (faultvfs_fired() == 0) {
 		assert_int_equal(status, 200);
-		reply_free(&r);
+		http_result_free(&r);
 		return false;
 	}
 	if (status != 503)
 		fail_msg("op %u call %d: admin answered %ld: %s", op, k, status, r.body ? r.body : "");
-	assert_string_equal(r.retry_after, "5");
-	reply_free(&r);
+	assert_retry_after(&r);
+	http_result_free(&r);
 	assert_int_equal(db_int(fx, FROZEN), fx->frozen); /* nothing changed */
 	return true;
 }
@@ -542,11 +384,11 @@ static void test_every_call_of_an_admin_action(void **state)
 static void test_database_removed(void **state)
 {
 	struct fx *fx = *state;
-	struct reply r;
+	struct http_result r;
 	char path[PATH_MAX + 8];
 
 	assert_int_equal(deliver(fx, &r), 202);
-	reply_free(&r);
+	http_result_free(&r);
 	/* an operator deletes the files */
 	unlink(fx->db);
 	snprintf(path, sizeof path, "%s-wal", fx->db);
@@ -555,12 +397,12 @@ static void test_database_removed(void **state)
 	unlink(path);
 	/* never acknowledged into a file no one can see: 503, and not ready */
 	assert_int_equal(deliver(fx, &r), 503);
-	assert_string_equal(r.retry_after, "5");
-	reply_free(&r);
+	assert_retry_after(&r);
+	http_result_free(&r);
 	assert_true(wait_status(fx, "/readyz", 503, WAIT_MS));
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(deliver(fx, &r), 503);
-		reply_free(&r);
+		http_result_free(&r);
 	}
 }
 
@@ -568,15 +410,15 @@ static void test_database_removed(void **state)
 static void test_wal_removed(void **state)
 {
 	struct fx *fx = *state;
-	struct reply r;
+	struct http_result r;
 	char path[PATH_MAX + 8];
 
 	assert_int_equal(deliver(fx, &r), 202);
-	reply_free(&r);
+	http_result_free(&r);
 	snprintf(path, sizeof path, "%s-wal", fx->db);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(deliver(fx, &r), 503);
-	reply_free(&r);
+	http_result_free(&r);
 	assert_true(wait_status(fx, "/readyz", 503, WAIT_MS));
 }
 

@@ -8,6 +8,7 @@
  * realistic delivery by exactly what it tests.
  */
 #include "gitlab.h"
+#include "support.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,31 +30,15 @@ struct fixtures {
 	json_t *tag_push;
 };
 
-static json_t *load_fixture(const char *name)
-{
-	const char *dir = getenv("AMICD_TEST_DATA");
-	char path[1024];
-	json_error_t jerr;
-	json_t *j;
-
-	if (dir == NULL || dir[0] == '\0')
-		dir = "tests/data";
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	j = json_load_file(path, 0, &jerr);
-	if (j == NULL)
-		print_error("cannot load %s: %s (line %d)\n", path, jerr.text, jerr.line);
-	return j;
-}
-
 static int group_setup(void **state)
 {
 	struct fixtures *f = calloc(1, sizeof *f);
 
 	if (f == NULL)
 		return -1;
-	f->push = load_fixture("gitlab-push.json");
-	f->push_delete = load_fixture("gitlab-push-branch-delete.json");
-	f->tag_push = load_fixture("gitlab-tag-push.json");
+	f->push = support_fixture_json("gitlab-push.json");
+	f->push_delete = support_fixture_json("gitlab-push-branch-delete.json");
+	f->tag_push = support_fixture_json("gitlab-tag-push.json");
 	*state = f;
 	if (f->push == NULL || f->push_delete == NULL || f->tag_push == NULL)
 		return -1;

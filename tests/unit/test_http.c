@@ -12,6 +12,7 @@
  * never the way they synchronise).
  */
 #include "http.h"
+#include "support.h"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -412,8 +413,7 @@ struct request {
 struct reply {
 	CURLcode cc;
 	long status;
-	char *body;
-	size_t len;
+	struct support_buf body;
 	char allow[128];
 	char retry_after[32];
 	char content_type[128];
@@ -425,20 +425,6 @@ struct reply {
 	size_t up_off;
 	size_t up_chunk;
 };
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct reply *r = arg;
-	char *grown = realloc(r->body, r->len + size * n + 1);
-
-	if (grown == NULL)
-		return 0;
-	r->body = grown;
-	memcpy(r->body + r->len, p, size * n);
-	r->len += size * n;
-	r->body[r->len] = '\0';
-	return size * n;
-}
 
 static void keep_header(const char *line, size_t len, const char *name, char *out, size_t size)
 {
@@ -487,7 +473,7 @@ static size_t on_read(char *buf, size_t size, size_t n, void *arg)
 
 static void reply_free(struct reply *r)
 {
-	free(r->body);
+	free(r->body.data);
 	curl_slist_free_all(r->hdrs);
 	memset(r, 0, sizeof *r);
 }
@@ -506,8 +492,8 @@ static CURL *easy_for(unsigned port, const struct request *q, struct reply *r)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)DEADLINE_S);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, support_buf_append);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->body);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
 	/* a client that waits for 100 Continue waits long: a reply must not need the body */
@@ -559,10 +545,10 @@ static void perform(unsigned port, const struct request *q, struct reply *r)
 static json_t *reply_json(const struct reply *r)
 {
 	json_error_t jerr;
-	json_t *j = json_loadb(r->body != NULL ? r->body : "", r->len, 0, &jerr);
+	json_t *j = json_loadb(r->body.data != NULL ? r->body.data : "", r->body.len, 0, &jerr);
 
 	if (j == NULL)
-		print_error("reply is not JSON (%s): %.*s\n", jerr.text, (int)r->len, r->body ? r->body : "");
+		print_error("reply is not JSON (%s): %.*s\n", jerr.text, (int)r->body.len, r->body.data ? r->body.data : "");
 	return j;
 }
 
@@ -606,7 +592,7 @@ static void assert_echo(const struct reply *r, const char *body, size_t len)
 
 	if (r->cc != CURLE_OK || r->status != 200)
 		print_error("curl %d (%s), status %ld, body %s\n", r->cc, curl_easy_strerror(r->cc), r->status,
-			    r->body ? r->body : "");
+			    r->body.data ? r->body.data : "");
 	assert_int_equal(r->cc, CURLE_OK);
 	assert_int_equal(r->status, 200);
 	j = reply_json(r);
@@ -888,7 +874,7 @@ static void test_chunked_over_cap_closes(void **state)
 		perform(http_port(c->srv), &q, &r);
 		/* the connection is closed: no reply at all, or at least no success */
 		if (r.cc == CURLE_OK && r.status >= 200 && r.status < 300)
-			fail_msg("chunked %zu bytes: answered %ld: %s", cases[i].len, r.status, r.body ? r.body : "");
+			fail_msg("chunked %zu bytes: answered %ld: %s", cases[i].len, r.status, r.body.data ? r.body.data : "");
 		assert_int_equal(atomic_load(&c->echo_calls), 0);
 		http_stats_get(c->srv, &st);
 		assert_int_equal(st.closed_oversize, i + 1);
@@ -1130,8 +1116,8 @@ static void test_headers_json(void **state)
 	assert_null(json_object_get(j, "x-secret"));
 	assert_null(json_object_get(j, "X-Secret"));
 	assert_null(json_object_get(j, "authorization"));
-	assert_null(strstr(r.body, "s3cr3t"));
-	assert_null(strstr(r.body, "hunter2"));
+	assert_null(strstr(r.body.data, "s3cr3t"));
+	assert_null(strstr(r.body.data, "hunter2"));
 	assert_string_equal(json_string_value(json_object_get(j, "x-visible")), "yes");
 	assert_string_equal(json_string_value(json_object_get(j, "x-mixed-case")), "Value Kept");
 	assert_non_null(json_object_get(j, "host"));

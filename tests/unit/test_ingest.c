@@ -17,9 +17,9 @@
 #include "ingest.h"
 #include "crypto.h"
 #include "store.h"
+#include "support.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -291,17 +291,7 @@ static int64_t db_count(struct fx *fx, const char *table)
 
 static void db_text(struct fx *fx, const char *sql, char *buf, size_t size)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-
-	buf[0] = '\0';
-	assert_int_equal(sqlite3_open_v2(fx->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-		fail_msg("prepare %s: %s", sql, sqlite3_errmsg(db));
-	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL)
-		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(s, 0));
-	sqlite3_finalize(s);
-	sqlite3_close(db);
+	assert_int_equal(support_db_text(fx->db, sql, buf, size), 0);
 }
 
 static sqlite3 *lock_db(struct fx *fx)
@@ -338,23 +328,17 @@ static struct ingest_stats stats(struct fx *fx)
 static int setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof *fx);
-	const char *tmp = getenv("TMPDIR");
 	struct store *st = NULL;
-	unsigned applied = 0;
 
 	if (fx == NULL)
 		return -1;
-	snprintf(fx->dir, sizeof fx->dir, "%s/amicd-test-ingest-XXXXXX",
-		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	if (mkdtemp(fx->dir) == NULL) {
+	if (support_tmpdir(fx->dir, sizeof fx->dir, NULL, "amicd-test-ingest") != 0) {
 		free(fx);
 		return -1;
 	}
 	snprintf(fx->db, sizeof fx->db, "%s/amicd.db", fx->dir);
-	if (store_open(fx->db, 1000, &st, &fx->err) != AMICD_OK ||
-	    store_migrate(st, store_migrations, store_migrations_count, &applied, &fx->err) != AMICD_OK) {
+	if (support_store_open_migrated(fx->db, 1000, &st, &fx->err) != AMICD_OK) {
 		fprintf(stderr, "setup: %s\n", fx->err.message);
-		store_close(&st);
 		return -1;
 	}
 	store_close(&st);
@@ -372,25 +356,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *fx = *state;
-	DIR *d;
-	struct dirent *e;
 
 	gate_open(fx); /* a failed test may have left the writer at the gate */
 	ingest_stop(&fx->ig);
 	store_close(&fx->reader);
-	d = opendir(fx->dir);
-	if (d != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			char p[PATH_MAX + 256];
-
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(p, sizeof p, "%s/%s", fx->dir, e->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
-	rmdir(fx->dir);
+	support_rmtree(fx->dir);
 	pthread_cond_destroy(&fx->cond);
 	pthread_mutex_destroy(&fx->lock);
 	free(fx->items);

@@ -44,6 +44,7 @@
  * directory. Temp files live in a mkdtemp directory removed at the end.
  */
 #include "config.h"
+#include "support.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -152,34 +153,6 @@ static void buf_add(struct buf *b, const char *s, size_t n)
 static void buf_str(struct buf *b, const char *s)
 {
 	buf_add(b, s, strlen(s));
-}
-
-static char *read_text(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	struct buf b = { 0 };
-	char chunk[4096];
-	size_t n;
-
-	if (f == NULL)
-		return NULL;
-	buf_add(&b, "", 0);
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		buf_add(&b, chunk, n);
-	fclose(f);
-	return b.s;
-}
-
-static bool write_text(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "wb");
-	size_t len = strlen(text);
-	bool ok;
-
-	if (f == NULL)
-		return false;
-	ok = fwrite(text, 1, len, f) == len;
-	return fclose(f) == 0 && ok;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -440,18 +413,9 @@ static void load_yaml(struct world *w, struct yfile *yf)
 	fclose(f);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
 	const char *data = getenv("AMICD_TEST_DATA");
-	const char *tmp = getenv("TMPDIR");
 	char dir[PATH_MAX + 16];
 	struct world *w = calloc(1, sizeof *w);
 
@@ -478,8 +442,7 @@ static int group_setup(void **state)
 	} else if (getcwd(w->root, sizeof w->root) == NULL) {
 		snprintf(w->root, sizeof w->root, ".");
 	}
-	snprintf(w->tmp, sizeof w->tmp, "%s/amicd-test-openshift-XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	if (mkdtemp(w->tmp) == NULL) {
+	if (support_tmpdir(w->tmp, sizeof w->tmp, NULL, "amicd-test-openshift") != 0) {
 		free(w);
 		return -1;
 	}
@@ -510,8 +473,7 @@ static int group_teardown(void **state)
 		free(w->files[i].error);
 	}
 	free(w->files);
-	if (w->tmp[0] != '\0')
-		nftw(w->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	support_rmtree(w->tmp);
 	free(w);
 	*state = NULL;
 	return 0;
@@ -1207,7 +1169,7 @@ static void check_probe_paths_served_one(struct tpl *t)
 	const char *probes[] = { "livenessProbe", "readinessProbe", "startupProbe" };
 
 	snprintf(path, sizeof path, "%s/src/server.c", t->w->root);
-	server_c = read_text(path);
+	server_c = support_read_file(path, NULL);
 	if (server_c == NULL)
 		fail_msg("%s: cannot read: %s", path, strerror(errno));
 	for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
@@ -1490,7 +1452,7 @@ static void plan_secret(const struct tpl *t, const struct inner *in, yaml_node_t
 	assert_true(rw->n < sizeof rw->r / sizeof rw->r[0]);
 	base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
 	snprintf(file, sizeof file, "%s/%u-%s", rw->dir, ++rw->w->serial, base);
-	if (!write_text(file, strcmp(key, "secret_file") == 0 ? WHSEC : "test-secret-value\n"))
+	if (support_write_file(NULL, file, strcmp(key, "secret_file") == 0 ? WHSEC : "test-secret-value\n") != 0)
 		fail_msg("cannot write %s: %s", file, strerror(errno));
 	rw->r[rw->n].line = yline(v);
 	snprintf(rw->r[rw->n].key, sizeof rw->r[0].key, "%s", key);
@@ -1563,7 +1525,7 @@ static void check_config_loads(struct tpl *t)
 		each_secret_key(t, in, plan_secret, rw);
 		text = apply_rewrites(t, in, rw);
 		snprintf(cfg_path, sizeof cfg_path, "%s/%u-%s", t->w->tmp, ++t->w->serial, t->cm_key);
-		if (!write_text(cfg_path, text))
+		if (support_write_file(NULL, cfg_path, text) != 0)
 			fail_msg("cannot write %s: %s", cfg_path, strerror(errno));
 		rc = config_load(cfg_path, &cfg, &diag);
 		for (size_t i = 0; i < rw->n_env; i++)

@@ -21,12 +21,11 @@
  */
 #include "apply.h"
 #include "config.h"
-#include "crypto.h"
 #include "replay.h"
 #include "store.h"
+#include "support.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <jansson.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -428,20 +427,6 @@ static void worker_pass(struct runner *r, struct store *st, int limit)
 		apply_event_release(&p.ev[i]);
 }
 
-static int64_t db_int(const char *db_path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	int64_t v = -1;
-
-	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return v;
-}
-
 struct outcome {
 	char commit[48];
 	char image[64];
@@ -465,34 +450,28 @@ static void run_order(struct runner *r, const struct history *h, const size_t *o
 		snprintf(wal, sizeof wal, "%s-shm", r->db);
 		unlink(wal);
 	}
-	assert_int_equal(store_open(r->db, 1000, &st, &err), AMICD_OK);
-	assert_int_equal(store_migrate(st, store_migrations, store_migrations_count, NULL, &err), AMICD_OK);
+	assert_int_equal(support_store_open_migrated(r->db, 1000, &st, &err), AMICD_OK);
 	while (i < h->n) {
 		/* a few deliveries commit, then the worker takes a pass over what is queued */
 		size_t burst = 1 + (size_t)rnd_below(3);
 
 		for (size_t k = 0; k < burst && i < h->n; k++, i++) {
 			const struct event *e = &h->ev[order[i]];
-			struct store_event ev = {
-				.source = e->source, .kind = e->kind, .dedup_key = e->key, .status = "queued",
-				.headers_json = "{}", .payload = e->payload, .payload_len = strlen(e->payload),
-				.received_at_ms = (int64_t)T0 * 1000 + (int64_t)i,
-			};
 
-			crypto_sha256_hex(e->payload, ev.payload_len, ev.payload_sha256);
 			assert_int_equal(store_begin(st, &err), AMICD_OK);
-			assert_int_equal(store_event_put(st, &ev, &err), AMICD_OK);
+			assert_int_equal(support_event_put(st, e->source, e->kind, e->key, e->payload,
+							   (int64_t)T0 * 1000 + (int64_t)i, NULL, &err), AMICD_OK);
 			assert_int_equal(store_commit(st, &err), AMICD_OK);
 		}
 		worker_pass(r, st, 1 + rnd_below(8));
 	}
-	while (db_int(r->db, "SELECT count(*) FROM events WHERE status = 'queued'") > 0)
+	while (support_db_int(r->db, "SELECT count(*) FROM events WHERE status = 'queued'", NULL) > 0)
 		worker_pass(r, st, 8);
 	assert_int_equal(store_pin_get(st, "workers-stage", &pin, &found, &err), AMICD_OK);
 	assert_true(found);
 	snprintf(out->commit, sizeof out->commit, "%s", pin.commit);
 	snprintf(out->image, sizeof out->image, "%s", pin.image_id);
-	out->promotions = db_int(r->db, "SELECT count(*) FROM promotions");
+	out->promotions = support_db_int(r->db, "SELECT count(*) FROM promotions", NULL);
 
 	/* a full replay afterwards changes no row, no pin, and promotes nothing */
 	{
@@ -509,7 +488,7 @@ static void run_order(struct runner *r, const struct history *h, const size_t *o
 	assert_int_equal(store_pin_get(st, "workers-stage", &pin, &found, &err), AMICD_OK);
 	assert_string_equal(pin.commit, out->commit);
 	assert_string_equal(pin.image_id, out->image);
-	assert_int_equal(db_int(r->db, "SELECT count(*) FROM promotions"), out->promotions);
+	assert_int_equal(support_db_int(r->db, "SELECT count(*) FROM promotions", NULL), out->promotions);
 	store_close(&st);
 }
 
@@ -552,53 +531,22 @@ static void check_history(struct runner *r, struct history *h)
 static int setup(void **state)
 {
 	struct runner *r = calloc(1, sizeof *r);
-	const char *data = getenv("AMICD_TEST_DATA");
-	const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-	struct config_diag diag = { 0 };
-	char path[PATH_MAX], yaml[6 * PATH_MAX];
-	FILE *f;
+	/* thousands of databases are made and thrown away: in memory where there is a tmpfs */
+	const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : NULL;
 
 	if (r == NULL)
 		return -1;
-	snprintf(r->dir, sizeof r->dir, "%s/amicd-test-order-XXXXXX", shm != NULL ? shm : "/tmp");
-	if (mkdtemp(r->dir) == NULL)
+	if (support_tmpdir(r->dir, sizeof r->dir, shm, "amicd-test-order") != 0)
 		return -1;
 	snprintf(r->db, sizeof r->db, "%s/amicd.db", r->dir);
 	for (int i = 0; fixture_names[i] != NULL; i++) {
-		snprintf(path, sizeof path, "%s/%s", data != NULL ? data : "tests/data", fixture_names[i]);
-		fixtures[i] = json_load_file(path, 0, NULL);
-		if (fixtures[i] == NULL) {
-			print_error("cannot load %s (set AMICD_TEST_DATA)\n", path);
+		fixtures[i] = support_fixture_json(fixture_names[i]);
+		if (fixtures[i] == NULL)
 			return -1;
-		}
 	}
-	snprintf(path, sizeof path, "%s/token", r->dir);
-	f = fopen(path, "w");
-	if (f == NULL)
+	r->cfg = support_config_load(r->dir, NULL);
+	if (r->cfg == NULL)
 		return -1;
-	fputs("order-test-token\n", f);
-	fclose(f);
-	snprintf(yaml, sizeof yaml,
-		 "listen: 127.0.0.1:0\ndatabase: %s\npins_dir: %s/pins\n"
-		 "auth:\n  gitlab: { token_file: %s }\n  eventbridge: { api_key_header: x-api-key, api_key_file: %s }\n"
-		 "  admin: { token_file: %s }\n"
-		 "trigger: { url: http://127.0.0.1:9/unused }\n"
-		 "accounts:\n  - { name: image-builder-stage, uid: \"" DEST "\" }\n"
-		 "terraformResources:\n  - provider: asg\n    identifier: workers-stage\n    account: image-builder-stage\n"
-		 "    region: " REGION "\n    image:\n      repo: { url: " REPO ", ref: main, tag_name: git-sha }\n",
-		 r->db, r->dir, path, path, path);
-	snprintf(path, sizeof path, "%s/amicd.yml", r->dir);
-	f = fopen(path, "w");
-	if (f == NULL)
-		return -1;
-	fputs(yaml, f);
-	fclose(f);
-	if (config_load(path, &r->cfg, &diag) != AMICD_OK) {
-		for (size_t i = 0; i < diag.n; i++)
-			print_error("%s\n", diag.lines[i]);
-		config_diag_free(&diag);
-		return -1;
-	}
 	*state = r;
 	return 0;
 }
@@ -606,20 +554,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct runner *r = *state;
-	DIR *d = opendir(r->dir);
-	struct dirent *e;
 
-	while (d != NULL && (e = readdir(d)) != NULL) {
-		char p[PATH_MAX + 256];
-
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof p, "%s/%s", r->dir, e->d_name);
-		unlink(p);
-	}
-	if (d != NULL)
-		closedir(d);
-	rmdir(r->dir);
+	support_rmtree(r->dir);
 	config_free(r->cfg);
 	for (int i = 0; fixture_names[i] != NULL; i++)
 		json_decref(fixtures[i]);

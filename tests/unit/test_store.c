@@ -19,9 +19,9 @@
 #include "faultvfs.h"
 #include "store.h"
 #include "store_internal.h"
+#include "support.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
@@ -121,13 +121,10 @@ struct fx {
 static int setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof *fx);
-	const char *tmp = getenv("TMPDIR");
 
 	if (fx == NULL)
 		return -1;
-	snprintf(fx->dir, sizeof fx->dir, "%s/amicd-test-store-XXXXXX",
-		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	if (mkdtemp(fx->dir) == NULL) {
+	if (support_tmpdir(fx->dir, sizeof fx->dir, NULL, "amicd-test-store") != 0) {
 		free(fx);
 		return -1;
 	}
@@ -140,24 +137,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *fx = *state;
-	DIR *d;
-	struct dirent *e;
 
 	faultvfs_disarm();
 	store_close(&fx->st);
-	d = opendir(fx->dir);
-	if (d != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			char p[PATH_MAX + 256];
-
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(p, sizeof p, "%s/%s", fx->dir, e->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
-	rmdir(fx->dir);
+	support_rmtree(fx->dir);
 	free(fx);
 	return 0;
 }
@@ -908,28 +891,15 @@ static enum amicd_rc put_batch(struct fx *fx, const char *prefix, int n)
 
 static int64_t events_with_prefix(struct fx *fx, const char *prefix)
 {
-	sqlite3 *db = raw_open(fx->db);
-	sqlite3_stmt *s = NULL;
-	int64_t n;
-
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM events WHERE dedup_key LIKE ?1 || '-%'", -1, &s,
-					    NULL), SQLITE_OK);
-	sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	n = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return n;
+	return support_db_int(fx->db, "SELECT count(*) FROM events WHERE dedup_key LIKE ?1 || '-%'", prefix);
 }
 
 static void assert_integrity(struct fx *fx)
 {
-	sqlite3 *db = raw_open(fx->db);
 	char ok[64];
 
-	raw_text(db, "PRAGMA integrity_check", ok, sizeof ok);
+	assert_int_equal(support_db_text(fx->db, "PRAGMA integrity_check", ok, sizeof ok), 0);
 	assert_string_equal(ok, "ok");
-	sqlite3_close(db);
 }
 
 /*

@@ -1,0 +1,870 @@
+/*
+ * test_store_facts.c — the rules that store_facts.c runs as SQL, tested as
+ * tables through the store's public API (store.h): facts go in with
+ * store_fact_apply inside store_begin … store_commit, and what comes out is
+ * store_asg_facts_load → store_asg_facts_input, the struct decide_input that
+ * the decision engine sees. test_decide.c tables the engine; these rows are
+ * what it is handed.
+ *
+ *  - the head rule (design §1 "head"): rows of pushes (before → after, branch
+ *    deletions, in the order they were received) in, the head commit out —
+ *    and the push whose event makes it the head;
+ *  - visibility (design §1 "AMI", "ready"): an AMI's owner, its shares
+ *    (launch permission added or removed, "all" for public), its state and
+ *    the tags each account set, in; out, the AMIs the ASG's account sees tagged
+ *    with the head commit: state, whether the account may launch it (owned,
+ *    shared or public), the tags that account sees, its creation time, and the
+ *    newest event behind what the account sees.
+ *
+ * Expectations are written from design.md, not from what the code does. A row
+ * on which the store disagrees with the design is marked .disagrees (the
+ * reason): it runs, and is skipped with its reason while the store still
+ * disagrees — and fails, asking for the mark to go, once the store agrees.
+ *
+ * Where the design says the order of arrival does not matter (a linear
+ * history; every AMI fact, which carries its event time), a row is also run
+ * with the same facts received in other orders (every order up to four
+ * events, else a fixed set of seeded shuffles) and applied in reverse, and
+ * must come out the same. Where the design lets receipt order decide (ties,
+ * force-push cycles), the row is run as listed.
+ *
+ * Every run gets a fresh database (migrated by support_store_open_migrated),
+ * in /dev/shm where there is one. The config comes from the shared writer
+ * (support_config_load): ASG workers-stage in account 444455556666,
+ * eu-west-1, following golden-images main, tag git-sha.
+ */
+#include "config.h"
+#include "decide.h"
+#include "error.h"
+#include "facts.h"
+#include "store_facts.h"
+#include "support.h"
+
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define OWNER "111122223333"          /* builds and owns the AMIs */
+#define DEST SUPPORT_ACCOUNT_UID      /* the ASG's account */
+#define OTHER "777788889999"          /* a third account */
+#define OTHER_REPO "https://gitlab.example.net/platform/other-images"
+#define ZERO "0000000000000000000000000000000000000000"
+#define T0 INT64_C(1741077600000)     /* 2025-03-04T08:40:00Z; row times are seconds after it */
+
+#define SHA_P "9999999999999999999999999999999999999999"   /* the parent of the first push */
+#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define SHA_C "cccccccccccccccccccccccccccccccccccccccc"
+#define SHA_D "dddddddddddddddddddddddddddddddddddddddd"
+#define SHA_X "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+#define SHA256_P "9999999999999999999999999999999999999999999999999999999999999999"
+#define SHA256_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA256_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+#define IMG_A "ami-0aaaaaaaaaaaaaaa1"
+#define IMG_B "ami-0bbbbbbbbbbbbbbb2"
+
+#define MAX_ROWS 8                    /* pushes of a head row, events of a visibility row */
+#define MAX_AMIS 3
+#define SHUFFLES 12
+#define MAX_ORDERS 32                 /* 4! = 24 orders, or as listed, reversed and SHUFFLES */
+
+/* ---- the fixture: a temp dir with the config; one database per run ----------------- */
+
+struct fx {
+	char dir[PATH_MAX - 64];
+	char db[PATH_MAX];
+	struct config *cfg;
+	const struct config_asg *asg;
+	int runs;
+};
+
+static struct fx *group_fx;
+
+static int group_teardown(void **state)
+{
+	struct fx *fx = group_fx;
+
+	(void)state;
+	if (fx == NULL)
+		return 0;
+	config_free(fx->cfg);
+	support_rmtree(fx->dir);
+	free(fx);
+	group_fx = NULL;
+	return 0;
+}
+
+static int group_setup(void **state)
+{
+	/* a database for every run: in memory where there is a tmpfs */
+	const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : NULL;
+
+	(void)state;
+	group_fx = calloc(1, sizeof *group_fx);
+	if (group_fx == NULL)
+		return -1;
+	if (support_tmpdir(group_fx->dir, sizeof group_fx->dir, shm, "amicd-test-store-facts") != 0 ||
+	    (group_fx->cfg = support_config_load(group_fx->dir, NULL)) == NULL ||
+	    (group_fx->asg = config_find_asg(group_fx->cfg, SUPPORT_ASG)) == NULL) {
+		group_teardown(NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* A fresh, migrated database of its own for one run. */
+static struct store *fresh_store(struct fx *fx)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct store *st = NULL;
+
+	snprintf(fx->db, sizeof fx->db, "%s/run-%d.db", fx->dir, fx->runs++);
+	if (support_store_open_migrated(fx->db, 1000, &st, &err) != AMICD_OK)
+		fail_msg("store: %s", err.message);
+	return st;
+}
+
+/* Close st and remove its files. */
+static void drop_store(struct fx *fx, struct store **st)
+{
+	char path[PATH_MAX + 8];
+
+	store_close(st);
+	unlink(fx->db);
+	snprintf(path, sizeof path, "%s-wal", fx->db);
+	unlink(path);
+	snprintf(path, sizeof path, "%s-shm", fx->db);
+	unlink(path);
+}
+
+/* Store one event (received at the given position) in the caller's transaction; its id. */
+static int64_t put_event(struct store *st, const char *source, const char *kind, size_t position)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+	char key[32], payload[64];
+	int64_t id = 0;
+
+	snprintf(key, sizeof key, "%s-%zu", kind, position);
+	snprintf(payload, sizeof payload, "{\"position\":%zu}", position);
+	if (support_event_put(st, source, kind, key, payload, T0 + (int64_t)position, &id, &err) != AMICD_OK)
+		fail_msg("event: %s", err.message);
+	return id;
+}
+
+static void apply(struct store *st, const struct fact *f, int64_t event_id)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+
+	if (store_fact_apply(st, f, event_id, &err) != AMICD_OK)
+		fail_msg("store_fact_apply: %s", err.message);
+}
+
+static struct store_asg_facts *load(struct fx *fx, struct store *st)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct store_asg_facts *f = NULL;
+
+	if (store_asg_facts_load(st, fx->asg, &f, &err) != AMICD_OK)
+		fail_msg("store_asg_facts_load: %s", err.message);
+	return f;
+}
+
+/* ---- orders -------------------------------------------------------------------------- */
+
+/* splitmix64, seeded per row: every run of the suite tries the same orders */
+static uint64_t next_random(uint64_t *s)
+{
+	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+/* The next permutation of order[0..n) in lexicographic order; false after the last. */
+static bool next_permutation(size_t *order, size_t n)
+{
+	size_t i, j;
+
+	if (n < 2)
+		return false;
+	for (i = n - 1; i > 0 && order[i - 1] >= order[i]; i--)
+		;
+	if (i == 0)
+		return false;
+	for (j = n - 1; order[j] <= order[i - 1]; j--)
+		;
+	{
+		size_t t = order[i - 1];
+
+		order[i - 1] = order[j];
+		order[j] = t;
+	}
+	for (j = n - 1; i < j; i++, j--) {
+		size_t t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	return true;
+}
+
+/*
+ * The receipt orders a row is run in: as listed first, then (any_order)
+ * every other order for n <= 4, else reversed and SHUFFLES seeded shuffles.
+ * Fills orders[k][0..n) and returns how many.
+ */
+static size_t receipt_orders(size_t n, bool any_order, uint64_t seed, size_t orders[][MAX_ROWS], size_t max)
+{
+	size_t k = 0, cur[MAX_ROWS] = { 0 };
+
+	for (size_t i = 0; i < n; i++)
+		cur[i] = i;
+	memcpy(orders[k++], cur, sizeof cur);
+	if (!any_order)
+		return k;
+	if (n <= 4) {
+		while (k < max && next_permutation(cur, n))
+			memcpy(orders[k++], cur, sizeof cur);
+		return k;
+	}
+	for (size_t i = 0; i < n; i++)
+		orders[k][i] = n - 1 - i;
+	k++;
+	for (int s = 0; s < SHUFFLES && k < max; s++) {
+		for (size_t i = 0; i < n; i++)
+			cur[i] = i;
+		for (size_t i = n; i > 1; i--) {
+			size_t j = (size_t)(next_random(&seed) % i), t = cur[i - 1];
+
+			cur[i - 1] = cur[j];
+			cur[j] = t;
+		}
+		memcpy(orders[k++], cur, sizeof cur);
+	}
+	return k;
+}
+
+static void print_order(const size_t *order, size_t n)
+{
+	char text[128];
+	size_t at = 0;
+
+	for (size_t i = 0; i < n && at < sizeof text; i++)
+		at += (size_t)snprintf(text + at, sizeof text - at, "%s%zu", i > 0 ? " " : "", order[i] + 1);
+	print_error("  received in the order of rows: %s\n", text);
+}
+
+/* ---- (a) the head rule: pushes in, head out ------------------------------------------ */
+
+struct push {
+	const char *before;
+	const char *after;
+	bool deleted;              /* a branch deletion (after all zeros) */
+	const char *branch;        /* NULL: the ASG's (main) */
+	const char *repo;          /* NULL: the ASG's (golden-images) */
+	bool applied_twice;        /* the same event's fact applied again (a replay) */
+};
+
+struct head_case {
+	const char *name;
+	struct push pushes[MAX_ROWS];   /* in the order they were received; ends at after NULL */
+	const char *head;               /* the head commit, NULL: none */
+	size_t head_push;               /* 1-based row whose event makes it the head (0: not checked) */
+	bool any_order;                 /* the design says receipt order cannot change the head */
+	const char *disagrees;          /* the store disagrees with design.md: why */
+};
+
+static size_t n_pushes(const struct head_case *c)
+{
+	size_t n = 0;
+
+	while (n < MAX_ROWS && c->pushes[n].after != NULL)
+		n++;
+	return n;
+}
+
+#define PUSH(b, a) { .before = (b), .after = (a) }
+#define DELETE(b) { .before = (b), .after = ZERO, .deleted = true }
+
+static const struct head_case head_cases[] = {
+	{ .name = "head: no push, no head", .head = NULL },
+	{ .name = "head: one push",
+	  .pushes = { PUSH(SHA_P, SHA_A) }, .head = SHA_A, .head_push = 1 },
+	{ .name = "head: a linear chain, received in any order",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_C) },
+	  .head = SHA_C, .head_push = 3, .any_order = true },
+	{ .name = "head: a longer chain, received in any order",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_C), PUSH(SHA_C, SHA_D),
+		      PUSH(SHA_D, SHA_X) },
+	  .head = SHA_X, .head_push = 5, .any_order = true },
+	{ .name = "head: commits of SHA-256 repositories (64 hex)",
+	  .pushes = { PUSH(SHA256_P, SHA256_A), PUSH(SHA256_A, SHA256_B) },
+	  .head = SHA256_B, .head_push = 2, .any_order = true },
+	{ .name = "head: a superseded push re-sent late never moves it back",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_C), PUSH(SHA_A, SHA_B) },
+	  .head = SHA_C, .head_push = 3, .any_order = true },
+	{ .name = "head: the first push re-sent after the chain",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_P, SHA_A) },
+	  .head = SHA_B, .head_push = 2, .any_order = true },
+	{ .name = "head: one event applied twice (a replay) is one push",
+	  .pushes = { PUSH(SHA_P, SHA_A), { .before = SHA_A, .after = SHA_B, .applied_twice = true } },
+	  .head = SHA_B, .head_push = 2, .any_order = true },
+	/* neither supersedes the other: receipt order breaks the tie, the newest wins */
+	{ .name = "head: the same push from a second hook: the newer event",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_P, SHA_A) }, .head = SHA_A, .head_push = 2 },
+	{ .name = "head: two pushes from one parent: the newer received wins",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_P, SHA_B) }, .head = SHA_B, .head_push = 2 },
+	{ .name = "head: force-push to a commit off the branch's history",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_X) },
+	  .head = SHA_X, .head_push = 3, .any_order = true },
+	/* A→B then B→A: a cycle; the most recently received push of the cycle wins */
+	{ .name = "head: force-push back (B→A after A→B): the later received",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A) },
+	  .head = SHA_A, .head_push = 3 },
+	{ .name = "head: force-push back, A→B received last: A→B (arrival decides a cycle)",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_B, SHA_A), PUSH(SHA_A, SHA_B) },
+	  .head = SHA_B, .head_push = 3 },
+	/* the late copy of the rolled-back push is itself the newest push of the cycle;
+	 * only the GitLab API (§9) can tell it apart */
+	{ .name = "head: back and forth twice: the last received of the cycle",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A), PUSH(SHA_A, SHA_B) },
+	  .head = SHA_B, .head_push = 4 },
+	{ .name = "head: force-push back, then a new push: the new one",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A), PUSH(SHA_A, SHA_C) },
+	  .head = SHA_C, .head_push = 4, .any_order = true },
+	{ .name = "head: branch deleted: the head stays where it was",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B) },
+	  .head = SHA_B, .head_push = 2, .any_order = true },
+	{ .name = "head: branch deleted twice by two hooks: still where it was",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B), DELETE(SHA_B) },
+	  .head = SHA_B, .head_push = 2, .any_order = true },
+	{ .name = "head: a deletion of a commit never pushed here leaves the head",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_X) },
+	  .head = SHA_B, .head_push = 2, .any_order = true },
+	{ .name = "head: only a deletion: no head",
+	  .pushes = { DELETE(SHA_A) }, .head = NULL },
+	{ .name = "head: deleted, then a force-back cycle before it: where it was",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A), DELETE(SHA_A) },
+	  .head = SHA_A, .head_push = 3 },
+	{ .name = "head: re-created at a new commit: starts afresh",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B), PUSH(ZERO, SHA_C) },
+	  .head = SHA_C, .head_push = 4, .any_order = true },
+	{ .name = "head: re-created, then pushed on",
+	  .pushes = { PUSH(SHA_P, SHA_A), DELETE(SHA_A), PUSH(ZERO, SHA_C), PUSH(SHA_C, SHA_D) },
+	  .head = SHA_D, .head_push = 4, .any_order = true },
+	{ .name = "head: re-created at the commit it was deleted at",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B), PUSH(ZERO, SHA_B) },
+	  .head = SHA_B, .head_push = 4 },
+	{ .name = "head: deleted and re-created twice: the last re-creation",
+	  .pushes = { PUSH(SHA_P, SHA_A), DELETE(SHA_A), PUSH(ZERO, SHA_B), DELETE(SHA_B), PUSH(ZERO, SHA_C) },
+	  .head = SHA_C, .head_push = 5, .any_order = true },
+	{ .name = "head: re-created, then a late copy of a push from before the deletion",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B), PUSH(ZERO, SHA_C), PUSH(SHA_A, SHA_B) },
+	  .head = SHA_C, .head_push = 4, .any_order = true },
+	{ .name = "head: re-created at an older commit of the branch: starts afresh",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B), PUSH(ZERO, SHA_A) },
+	  .head = SHA_A, .head_push = 4,
+	  .disagrees = "design §1: \"a re-creation (before all zeros) starts afresh\" (and, read as a cycle "
+		       "A→B→0→A, the most recently received push of it wins: A too). load_head lets the push A→B "
+		       "from before the deletion supersede the re-creation 0→A, so the head is B, a commit the "
+		       "branch no longer has" },
+	{ .name = "head: re-created at the first push's parent: starts afresh",
+	  .pushes = { PUSH(SHA_P, SHA_A), DELETE(SHA_A), PUSH(ZERO, SHA_P) },
+	  .head = SHA_P, .head_push = 3,
+	  .disagrees = "design §1: \"a re-creation (before all zeros) starts afresh\". load_head lets P→A, "
+		       "from before the deletion, supersede the re-creation 0→P, so the head is A" },
+	{ .name = "head: pushes to another branch or repo do not supersede",
+	  .pushes = { PUSH(SHA_P, SHA_A), { .before = SHA_A, .after = SHA_B, .branch = "develop" },
+		      { .before = SHA_A, .after = SHA_C, .repo = OTHER_REPO } },
+	  .head = SHA_A, .head_push = 1, .any_order = true },
+	{ .name = "head: a deletion of another branch leaves the head",
+	  .pushes = { PUSH(SHA_P, SHA_A), { .before = SHA_A, .after = ZERO, .deleted = true, .branch = "develop" } },
+	  .head = SHA_A, .head_push = 1, .any_order = true },
+};
+
+#define N_HEAD (sizeof head_cases / sizeof head_cases[0])
+
+struct head_out {
+	char commit[72];           /* "" when no head */
+	size_t push;               /* 1-based row whose event made it the head, 0 when none */
+};
+
+/* Receive c's pushes in order, apply their facts (in reverse when reverse_apply), load the head. */
+static void run_head(struct fx *fx, const struct head_case *c, const size_t *order, bool reverse_apply,
+		     struct head_out *out)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct store *st = fresh_store(fx);
+	struct store_asg_facts *f = NULL;
+	const struct decide_input *in;
+	int64_t ids[MAX_ROWS] = { 0 };
+	size_t n = n_pushes(c);
+
+	assert_int_equal(store_begin(st, &err), AMICD_OK);
+	for (size_t k = 0; k < n; k++)
+		ids[order[k]] = put_event(st, "gitlab", "push", k);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = reverse_apply ? n - 1 - k : k;
+		const struct push *p = &c->pushes[i];
+		struct fact fact = {
+			.kind = FACT_PUSH, .time_ms = T0 + (int64_t)i * 1000,
+			.repo = p->repo != NULL ? p->repo : fx->asg->git->url,
+			.branch = p->branch != NULL ? p->branch : fx->asg->git->ref,
+			.before = p->before, .after = p->after, .deleted = p->deleted,
+		};
+
+		apply(st, &fact, ids[i]);
+		if (p->applied_twice)
+			apply(st, &fact, ids[i]);
+	}
+	assert_int_equal(store_commit(st, &err), AMICD_OK);
+
+	f = load(fx, st);
+	in = store_asg_facts_input(f);
+	memset(out, 0, sizeof *out);
+	if (in->head != NULL) {
+		snprintf(out->commit, sizeof out->commit, "%s", in->head->commit);
+		for (size_t i = 0; i < n; i++)
+			if (ids[i] == in->head->event_id)
+				out->push = i + 1;
+		/* the engine's view and the API's agree on the head's event */
+		assert_int_equal(store_asg_facts_head_event(f), in->head->event_id);
+	}
+	store_asg_facts_free(&f);
+	drop_store(fx, &st);
+}
+
+static bool head_as_designed(const struct head_case *c, const struct head_out *got, bool check_push)
+{
+	if (strcmp(got->commit, c->head != NULL ? c->head : "") != 0)
+		return false;
+	return !check_push || c->head_push == 0 || got->push == c->head_push;
+}
+
+static void print_head(const char *label, const char *commit, size_t push)
+{
+	print_error("  %s: head %s (row %zu)\n", label, commit != NULL && commit[0] != '\0' ? commit : "(none)", push);
+}
+
+static void run_head_case(void **state)
+{
+	const struct head_case *c = *state;
+	size_t orders[MAX_ORDERS][MAX_ROWS];
+	size_t n = n_pushes(c);
+	size_t n_orders = receipt_orders(n, c->any_order, (uint64_t)(c - head_cases) + 1, orders, MAX_ORDERS);
+	struct head_out got;
+
+	/* as listed, applied as received and in reverse: the stored rows decide, not the order of writing */
+	for (int reverse = 0; reverse < 2; reverse++) {
+		run_head(group_fx, c, orders[0], reverse == 1, &got);
+		if (head_as_designed(c, &got, true))
+			continue;
+		if (c->disagrees != NULL) {
+			print_message("store and design.md disagree (row skipped): %s; the store says %s\n", c->disagrees,
+				      got.commit[0] != '\0' ? got.commit : "(no head)");
+			skip();
+		}
+		print_head("design.md", c->head, c->head_push);
+		print_head(reverse ? "store (facts applied in reverse)" : "store", got.commit, got.push);
+		fail_msg("%s", c->name);
+	}
+	if (c->disagrees != NULL)
+		fail_msg("%s: the store now agrees with design.md; drop .disagrees", c->name);
+	/* received in other orders: the same head (its event moves with the push, so only the commit) */
+	for (size_t k = 1; k < n_orders; k++) {
+		run_head(group_fx, c, orders[k], false, &got);
+		if (!head_as_designed(c, &got, false)) {
+			print_head("design.md", c->head, 0);
+			print_head("store", got.commit, got.push);
+			print_order(orders[k], n);
+			fail_msg("%s: the head depends on the order of arrival", c->name);
+		}
+	}
+}
+
+/* ---- (b) visibility: owner, shares, state and tags in; what the ASG's account sees out ---- */
+
+enum op_kind {
+	OP_SEEN,     /* the AMI is mentioned (and its owner, if the row has one) */
+	OP_STATE,    /* value: the state */
+	OP_SHARE,    /* launch permission for account added ("all": public) */
+	OP_UNSHARE,  /* … removed */
+	OP_TAG,      /* tag key = value (NULL: the head commit) set in account */
+	OP_UNTAG,    /* tag key deleted in account; value: the value the request named, if any */
+};
+
+struct op {
+	enum op_kind kind;
+	int t;                     /* event time, seconds after T0: 1 or later */
+	const char *account;       /* share: the account given; tag: the account that sets it (the viewer) */
+	const char *key;           /* NULL: git-sha */
+	const char *value;
+	const char *image;         /* NULL: IMG_A */
+	const char *region;        /* NULL: the ASG's */
+};
+
+struct ami_want {
+	const char *image;         /* NULL ends the list */
+	const char *state;         /* NULL: unknown */
+	bool visible;              /* owned by, shared with or public to the ASG's account */
+	const char *tags;          /* what the ASG's account sees: "k=v,k=v" by key ("" none) */
+	int created;               /* creation time, seconds after T0 (0: not checked) */
+	size_t cause;              /* 1-based op of the newest event behind what the account sees (0: not checked) */
+};
+
+struct vis_case {
+	const char *name;
+	const char *owner;         /* the owner every non-tag event reports; NULL: OWNER */
+	struct op ops[MAX_ROWS];   /* one event each, in the order received; ends at t 0 */
+	struct ami_want want[MAX_AMIS];
+	const char *disagrees;     /* the store disagrees with design.md: why */
+};
+
+static size_t n_ops(const struct vis_case *c)
+{
+	size_t n = 0;
+
+	while (n < MAX_ROWS && c->ops[n].t != 0)
+		n++;
+	return n;
+}
+
+#define SEEN(t_) { .kind = OP_SEEN, .t = (t_) }
+#define STATE(t_, s) { .kind = OP_STATE, .t = (t_), .value = (s) }
+#define SHARE(t_, a) { .kind = OP_SHARE, .t = (t_), .account = (a) }
+#define UNSHARE(t_, a) { .kind = OP_UNSHARE, .t = (t_), .account = (a) }
+#define TAG(t_, a, k, v) { .kind = OP_TAG, .t = (t_), .account = (a), .key = (k), .value = (v) }
+#define UNTAG(t_, a, k) { .kind = OP_UNTAG, .t = (t_), .account = (a), .key = (k) }
+#define HEAD_TAG(t_, a) TAG(t_, a, NULL, NULL)
+
+static const struct vis_case vis_cases[] = {
+	/* --- owner and shares --- */
+	{ .name = "visibility: owned by the ASG's account and tagged there",
+	  .owner = DEST, .ops = { STATE(1, "available"), HEAD_TAG(2, DEST) },
+	  .want = { { IMG_A, "available", true, "git-sha=" SHA_C, 1, 2 } } },
+	{ .name = "visibility: the owner's tags are invisible to the ASG's account",
+	  .ops = { STATE(1, "available"), SHARE(2, DEST), HEAD_TAG(3, OWNER) },
+	  .want = { { NULL } } },
+	{ .name = "visibility: shared and tagged in the ASG's account; the owner's tags stay the owner's",
+	  .ops = { STATE(1, "available"), HEAD_TAG(2, OWNER), TAG(2, OWNER, "image-role", "builder"),
+		   SHARE(3, DEST), HEAD_TAG(4, DEST), TAG(4, DEST, "image-role", "worker") },
+	  .want = { { IMG_A, "available", true, "git-sha=" SHA_C ",image-role=worker", 1, 6 } } },
+	{ .name = "visibility: tagged in the ASG's account, not shared with it",
+	  .ops = { STATE(1, "available"), HEAD_TAG(2, DEST) },
+	  .want = { { IMG_A, "available", false, "git-sha=" SHA_C, 1, 2 } } },
+	{ .name = "visibility: shared with another account only",
+	  .ops = { STATE(1, "available"), SHARE(2, OTHER), HEAD_TAG(3, DEST) },
+	  .want = { { IMG_A, "available", false, "git-sha=" SHA_C, 1, 3 } } },
+	{ .name = "visibility: public (launch permission for group all)",
+	  .ops = { STATE(1, "available"), SHARE(2, "all"), HEAD_TAG(3, DEST) },
+	  .want = { { IMG_A, "available", true, "git-sha=" SHA_C, 1, 3 } } },
+	{ .name = "visibility: the share removed later",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), UNSHARE(3, DEST) },
+	  .want = { { IMG_A, NULL, false, "git-sha=" SHA_C, 1, 3 } } },
+	{ .name = "visibility: removed, then shared again later",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), UNSHARE(3, DEST), SHARE(4, DEST) },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: an older share received after a newer removal does not win",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), UNSHARE(4, DEST), SHARE(3, DEST) },
+	  .want = { { IMG_A, NULL, false, "git-sha=" SHA_C, 1, 3 } } },
+	/* design.md is silent on equal times for shares; facts.h: a removal wins, never arrival */
+	{ .name = "visibility: share and removal in the same second: the removal",
+	  .ops = { HEAD_TAG(1, DEST), SHARE(2, DEST), UNSHARE(2, DEST) },
+	  .want = { { IMG_A, NULL, false, "git-sha=" SHA_C, 1, 3 } } },
+	{ .name = "visibility: no longer public",
+	  .ops = { SHARE(1, "all"), HEAD_TAG(2, DEST), UNSHARE(3, "all") },
+	  .want = { { IMG_A, NULL, false, "git-sha=" SHA_C, 1, 3 } } },
+	{ .name = "visibility: no longer public, still shared with the account",
+	  .ops = { SHARE(1, "all"), SHARE(1, DEST), HEAD_TAG(2, DEST), UNSHARE(3, "all") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: a share with another account removed does not touch the ASG's",
+	  .ops = { SHARE(1, DEST), SHARE(1, OTHER), HEAD_TAG(2, DEST), UNSHARE(3, OTHER) },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 3 } } },
+	{ .name = "visibility: an AMI of another region is not the ASG's",
+	  .ops = { { .kind = OP_SHARE, .t = 1, .account = DEST, .region = "us-east-1" },
+		   { .kind = OP_TAG, .t = 2, .account = DEST, .region = "us-east-1" } },
+	  .want = { { NULL } } },
+	/* --- tags, per account --- */
+	{ .name = "visibility: a tag set later replaces the value",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "builder"),
+		   TAG(3, DEST, "image-role", "worker") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=worker", 1, 4 } } },
+	{ .name = "visibility: an older value received later does not win",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(3, DEST, "image-role", "worker"),
+		   TAG(2, DEST, "image-role", "builder") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=worker", 1, 3 } } },
+	{ .name = "visibility: a tag deleted later is gone",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "worker"),
+		   UNTAG(3, DEST, "image-role") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: deleted, then set again later",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "worker"),
+		   UNTAG(3, DEST, "image-role"), TAG(4, DEST, "image-role", "batch") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=batch", 1, 5 } } },
+	/* facts.h: at equal times a deletion wins, then the greater value — never arrival */
+	{ .name = "visibility: set and deleted in the same second: deleted",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "worker"),
+		   UNTAG(2, DEST, "image-role") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: two values in the same second: the greater",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "worker"),
+		   TAG(2, DEST, "image-role", "builder") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=worker", 1, 3 } } },
+	{ .name = "visibility: the owner deleting its tag leaves the ASG account's copy",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, OWNER), HEAD_TAG(2, DEST), UNTAG(3, OWNER, NULL) },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 3 } } },
+	{ .name = "visibility: a third account's tags are not seen, nor its events",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), TAG(3, OTHER, "image-role", "other"), SHARE(4, OTHER) },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 2 } } },
+	{ .name = "visibility: the head tag deleted in the account: the AMI is not the commit's any more",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), UNTAG(3, DEST, NULL) },
+	  .want = { { NULL } } },
+	{ .name = "visibility: DeleteTags naming another value leaves the tag (design §4)",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "worker"),
+		   { .kind = OP_UNTAG, .t = 3, .account = DEST, .key = "image-role", .value = "builder" } },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=worker", 1, 3 } },
+	  .disagrees = "design §4: \"DeleteTags removes a key only when no value is given or the value "
+		       "matches\". A struct fact of a deletion carries no value (facts.c sets value NULL whatever "
+		       "the request named, and store_fact_apply has nothing to compare), so the store deletes "
+		       "image-role=worker" },
+	/* --- state: the latest event time; at equal times the later lifecycle state --- */
+	{ .name = "visibility: state unknown until an event says it",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST) },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 2 } } },
+	{ .name = "visibility: state: the latest event time wins",
+	  .ops = { STATE(1, "pending"), STATE(3, "available"), SHARE(2, DEST), HEAD_TAG(2, DEST) },
+	  .want = { { IMG_A, "available", true, "git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: state: an older state received later does not win",
+	  .ops = { STATE(3, "deregistered"), STATE(2, "available"), SHARE(1, DEST), HEAD_TAG(1, DEST) },
+	  .want = { { IMG_A, "deregistered", true, "git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: state: a later time wins even over a later lifecycle state",
+	  .ops = { STATE(2, "available"), STATE(3, "pending"), SHARE(1, DEST), HEAD_TAG(1, DEST) },
+	  .want = { { IMG_A, "pending", true, "git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: state: pending and available in the same second: available",
+	  .ops = { STATE(2, "available"), STATE(2, "pending"), SHARE(1, DEST), HEAD_TAG(1, DEST) },
+	  .want = { { IMG_A, "available", true, "git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: state: available and disabled in the same second: disabled",
+	  .ops = { STATE(2, "disabled"), STATE(2, "available"), SHARE(1, DEST), HEAD_TAG(1, DEST) },
+	  .want = { { IMG_A, "disabled", true, "git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: state: disabled and deregistered in the same second: deregistered",
+	  .ops = { STATE(2, "disabled"), STATE(2, "deregistered"), SHARE(1, DEST), HEAD_TAG(1, DEST) },
+	  .want = { { IMG_A, "deregistered", true, "git-sha=" SHA_C, 1, 4 } } },
+	/* --- creation time and more than one AMI --- */
+	/* the cause is the newest event received (the state, after the share and the tag), not the latest time */
+	{ .name = "visibility: the creation time is the earliest event time, whatever arrives first",
+	  .ops = { SHARE(5, DEST), HEAD_TAG(6, DEST), STATE(3, "available"), SEEN(4) },
+	  .want = { { IMG_A, "available", true, "git-sha=" SHA_C, 3, 3 } } },
+	{ .name = "visibility: two AMIs of the commit, each as the account sees it",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), STATE(3, "available"),
+		   { .kind = OP_TAG, .t = 4, .account = DEST, .image = IMG_B },
+		   { .kind = OP_STATE, .t = 5, .value = "pending", .image = IMG_B } },
+	  .want = { { IMG_A, "available", true, "git-sha=" SHA_C, 1, 3 },
+		    { IMG_B, "pending", false, "git-sha=" SHA_C, 4, 5 } } },
+};
+
+#define N_VIS (sizeof vis_cases / sizeof vis_cases[0])
+
+struct ami_out {
+	char image[32];
+	char state[32];            /* "" when unknown */
+	bool visible;
+	char tags[256];
+	int64_t created_ms;
+	size_t cause;              /* 1-based op of the event, 0 when none matches */
+};
+
+struct vis_out {
+	struct ami_out amis[MAX_AMIS + 2];
+	size_t n;
+};
+
+/* The facts of op, as facts_from_event makes them: the AMI seen (with the owner, but for a tag event) and the op. */
+static size_t op_facts(const struct vis_case *c, const struct op *op, struct fact out[2])
+{
+	const char *region = op->region != NULL ? op->region : SUPPORT_REGION;
+	const char *image = op->image != NULL ? op->image : IMG_A;
+	bool tag = op->kind == OP_TAG || op->kind == OP_UNTAG;
+	const char *owner = tag ? NULL : c->owner != NULL ? c->owner : OWNER;
+	int64_t t = T0 + (int64_t)op->t * 1000;
+
+	out[0] = (struct fact){ .kind = FACT_AMI_SEEN, .time_ms = t, .region = region, .image_id = image, .owner = owner };
+	out[1] = (struct fact){ .time_ms = t, .region = region, .image_id = image, .owner = owner };
+	switch (op->kind) {
+	case OP_SEEN:
+		return 1;
+	case OP_STATE:
+		out[1].kind = FACT_AMI_STATE;
+		out[1].state = op->value;
+		break;
+	case OP_SHARE:
+	case OP_UNSHARE:
+		out[1].kind = FACT_AMI_SHARE;
+		out[1].account = op->account;
+		out[1].shared = op->kind == OP_SHARE;
+		break;
+	case OP_TAG:
+	case OP_UNTAG:
+		out[1].kind = FACT_AMI_TAG;
+		out[1].account = op->account;
+		out[1].key = op->key != NULL ? op->key : group_fx->asg->git->tag_name;
+		/* a deletion's fact has no value, whatever the request named (facts.h) */
+		out[1].value = op->kind == OP_UNTAG ? NULL : op->value != NULL ? op->value : SHA_C;
+		break;
+	}
+	return 2;
+}
+
+/* Receive the head push, then c's events in order; apply every fact (in reverse when reverse_apply); load. */
+static void run_vis(struct fx *fx, const struct vis_case *c, const size_t *order, bool reverse_apply,
+		    struct vis_out *out)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct store *st = fresh_store(fx);
+	struct store_asg_facts *f = NULL;
+	const struct decide_input *in;
+	const struct fact head = { .kind = FACT_PUSH, .time_ms = T0, .repo = fx->asg->git->url,
+				   .branch = fx->asg->git->ref, .before = SHA_P, .after = SHA_C };
+	int64_t head_id, ids[MAX_ROWS] = { 0 };
+	size_t n_op = n_ops(c);
+
+	assert_int_equal(store_begin(st, &err), AMICD_OK);
+	head_id = put_event(st, "gitlab", "push", 0);
+	for (size_t k = 0; k < n_op; k++)
+		ids[order[k]] = put_event(st, "eventbridge", "ami", k + 1);
+	apply(st, &head, head_id);
+	for (size_t k = 0; k < n_op; k++) {
+		size_t i = reverse_apply ? n_op - 1 - k : k;
+		struct fact facts[2];
+		size_t n = op_facts(c, &c->ops[i], facts);
+
+		for (size_t j = 0; j < n; j++)
+			apply(st, &facts[j], ids[i]);
+	}
+	assert_int_equal(store_commit(st, &err), AMICD_OK);
+
+	f = load(fx, st);
+	in = store_asg_facts_input(f);
+	assert_non_null(in->head);
+	assert_string_equal(in->head->commit, SHA_C);
+	memset(out, 0, sizeof *out);
+	for (size_t a = 0; a < in->n_amis && out->n < sizeof out->amis / sizeof out->amis[0]; a++) {
+		const struct decide_ami *ami = &in->amis[a];
+		struct ami_out *o = &out->amis[out->n++];
+		size_t at = 0;
+
+		snprintf(o->image, sizeof o->image, "%s", ami->image_id);
+		snprintf(o->state, sizeof o->state, "%s", ami->state != NULL ? ami->state : "");
+		o->visible = ami->visible;
+		for (size_t t = 0; t < ami->n_tags && at < sizeof o->tags; t++)
+			at += (size_t)snprintf(o->tags + at, sizeof o->tags - at, "%s%s=%s", t > 0 ? "," : "",
+					       ami->tags[t].key, ami->tags[t].value);
+		o->created_ms = ami->created_ms;
+		for (size_t i = 0; i < n_op; i++)
+			if (ids[i] == ami->last_event_id)
+				o->cause = i + 1;
+	}
+	store_asg_facts_free(&f);
+	drop_store(fx, &st);
+}
+
+static size_t n_wanted(const struct vis_case *c)
+{
+	size_t n = 0;
+
+	while (n < MAX_AMIS && c->want[n].image != NULL)
+		n++;
+	return n;
+}
+
+/* Whether got is what the design says; the cause (an event id) only when check_cause. */
+static bool vis_as_designed(const struct vis_case *c, const struct vis_out *got, bool check_cause)
+{
+	size_t n = n_wanted(c);
+
+	if (got->n != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const struct ami_want *w = &c->want[i];
+		const struct ami_out *o = &got->amis[i];
+
+		if (strcmp(o->image, w->image) != 0 || strcmp(o->state, w->state != NULL ? w->state : "") != 0 ||
+		    o->visible != w->visible || strcmp(o->tags, w->tags) != 0 ||
+		    (w->created != 0 && o->created_ms != T0 + (int64_t)w->created * 1000) ||
+		    (check_cause && w->cause != 0 && o->cause != w->cause))
+			return false;
+	}
+	return true;
+}
+
+static void print_vis(const struct vis_case *c, const struct vis_out *got)
+{
+	size_t n = n_wanted(c);
+
+	print_error("  design.md (%zu AMI(s)):\n", n);
+	for (size_t i = 0; i < n; i++)
+		print_error("    %s state %s visible %d tags {%s} created +%ds cause op %zu\n", c->want[i].image,
+			    c->want[i].state != NULL ? c->want[i].state : "(unknown)", c->want[i].visible,
+			    c->want[i].tags, c->want[i].created, c->want[i].cause);
+	print_error("  store (%zu AMI(s)):\n", got->n);
+	for (size_t i = 0; i < got->n; i++)
+		print_error("    %s state %s visible %d tags {%s} created +%llds cause op %zu\n", got->amis[i].image,
+			    got->amis[i].state[0] != '\0' ? got->amis[i].state : "(unknown)", got->amis[i].visible,
+			    got->amis[i].tags, (long long)((got->amis[i].created_ms - T0) / 1000), got->amis[i].cause);
+}
+
+static void run_vis_case(void **state)
+{
+	const struct vis_case *c = *state;
+	size_t orders[MAX_ORDERS][MAX_ROWS];
+	/* every AMI fact carries its event time: no order of arrival may change what is seen */
+	size_t n = n_ops(c);
+	size_t n_orders = receipt_orders(n, true, (uint64_t)(c - vis_cases) + 101, orders, MAX_ORDERS);
+	struct vis_out got;
+
+	for (int reverse = 0; reverse < 2; reverse++) {
+		run_vis(group_fx, c, orders[0], reverse == 1, &got);
+		if (vis_as_designed(c, &got, true))
+			continue;
+		if (c->disagrees != NULL) {
+			print_message("store and design.md disagree (row skipped): %s\n", c->disagrees);
+			skip();
+		}
+		print_vis(c, &got);
+		fail_msg("%s%s", c->name, reverse ? " (facts applied in reverse)" : "");
+	}
+	if (c->disagrees != NULL)
+		fail_msg("%s: the store now agrees with design.md; drop .disagrees", c->name);
+	for (size_t k = 1; k < n_orders; k++) {
+		run_vis(group_fx, c, orders[k], k % 2 == 0, &got);
+		if (!vis_as_designed(c, &got, false)) {
+			print_vis(c, &got);
+			print_order(orders[k], n);
+			fail_msg("%s: what the account sees depends on the order of arrival", c->name);
+		}
+	}
+}
+
+int main(void)
+{
+	struct CMUnitTest tests[N_HEAD + N_VIS];
+	size_t n = 0;
+
+	for (size_t i = 0; i < N_HEAD; i++)
+		tests[n++] = (struct CMUnitTest){ .name = head_cases[i].name, .test_func = run_head_case,
+						  .initial_state = (void *)&head_cases[i] };
+	for (size_t i = 0; i < N_VIS; i++)
+		tests[n++] = (struct CMUnitTest){ .name = vis_cases[i].name, .test_func = run_vis_case,
+						  .initial_state = (void *)&vis_cases[i] };
+	return cmocka_run_group_tests_name("store_facts", tests, group_setup, group_teardown);
+}
