@@ -5,10 +5,11 @@
  *
  * While a full replay and a dry-run replay run, and other clients keep asking
  * the heaviest read endpoints, a sender keeps delivering: every delivery made
- * while the replay was still running is acknowledged, each well under a second
- * (GitLab gives 10 s, EventBridge 5 s). Latency here is a bound on an ordering
- * property, not a benchmark: the replay takes seconds, a delivery must not wait
- * for it.
+ * while the replay was still running is acknowledged, and none waited for the
+ * replay: the slowest took less than half the replay's own time (a
+ * ratio within one run, so a slow or shared machine, or a sanitizer build,
+ * moves both sides), and less than EventBridge's 5 s timeout. This is a bound
+ * on an ordering property, not a benchmark.
  */
 #include "harness.h"
 
@@ -30,7 +31,7 @@
 #define SEED_PUSHES 4000
 #define SEED_AMIS 4000
 #define WAIT_MS 120000
-#define MAX_DELIVERY_MS 1000
+#define SENDER_TIMEOUT_MS 5000   /* EventBridge gives up on a delivery after 5 s (GitLab: 10 s) */
 
 /* amicd is started by the test, after the seed. */
 static int setup(void **state)
@@ -142,7 +143,7 @@ static void *reader_thread(void *arg)
 	return NULL;
 }
 
-/* Deliver while *done is false; every answer 2xx, each within MAX_DELIVERY_MS. Returns how many. */
+/* Deliver while *done is false; every answer 2xx; *worst_ms the slowest. Returns how many. */
 static int deliver_while(const struct amicd_proc *p, const char *body, atomic_bool *done, int64_t *worst_ms)
 {
 	int n = 0;
@@ -188,7 +189,7 @@ static void replay_and_reads_do_not_stall_deliveries(void **state)
 		struct background reads[2] = { { .p = p, .path = "/api/v1/commits?limit=500" },
 					       { .p = p, .path = "/api/v1/amis?limit=500" } };
 		pthread_t rt, readers[2];
-		int64_t worst, started = support_now_ms();
+		int64_t worst, took, started = support_now_ms();
 		int n;
 
 		for (int k = 0; k < 2; k++)
@@ -201,13 +202,15 @@ static void replay_and_reads_do_not_stall_deliveries(void **state)
 			pthread_join(readers[k], NULL);
 			assert_int_equal(reads[k].status, 200);
 		}
+		took = support_now_ms() - started;
 		print_message("replay %s: %lld ms; %d deliveries meanwhile, the slowest %lld ms; %d + %d heavy reads\n",
-			      replays[i], (long long)(support_now_ms() - started), n, (long long)worst,
+			      replays[i], (long long)took, n, (long long)worst,
 			      atomic_load(&reads[0].requests), atomic_load(&reads[1].requests));
 		assert_int_equal(replay.status, 200);
 		assert_true(n >= 3); /* the replay took long enough for the check to mean something */
-		if (worst >= MAX_DELIVERY_MS)
-			fail_msg("a delivery during replay %s took %lld ms", replays[i], (long long)worst);
+		if (worst * 2 >= took || worst >= SENDER_TIMEOUT_MS)
+			fail_msg("a delivery during replay %s took %lld ms of the replay's %lld ms: it waited for it",
+				 replays[i], (long long)worst, (long long)took);
 	}
 	free(push);
 }
