@@ -17,6 +17,16 @@
 
 #define POLL_STEP_MS 10
 
+/*
+ * Every test binary links this file: its stdout (cmocka's lines) is line
+ * buffered even into a file, so what a test printed before a crash is in the
+ * log (scripts/run-tests.sh repeats a failing binary's last lines).
+ */
+__attribute__((constructor)) static void line_buffered_stdout(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
 /* --- time and waiting ---------------------------------------------------------- */
 
 int64_t support_now_ms(void)
