@@ -1,0 +1,247 @@
+/*
+ * test_apply.c — apply.c and status.c at a fixed clock: the decisions of every
+ * ASG and the promotions they record (stamped with the now passed in, not the
+ * wall clock), and the one ASG status every answer renders — waiting with what
+ * is missing, up to date once promoted, the pin file's trouble leading the
+ * reason, a pinned AMI that went away.
+ *
+ * Facts go straight into a fresh store (store_fact_apply); the config is the
+ * shared writer's default: ASG workers-stage in account 444455556666,
+ * eu-west-1, following golden-images main, tag git-sha.
+ */
+#include "apply.h"
+#include "config.h"
+#include "status.h"
+#include "store_facts.h"
+#include "support.h"
+
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define OWNER "111122223333"
+#define SHA_P "9999999999999999999999999999999999999999"
+#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define IMG_A "ami-0aaaaaaaaaaaaaaa1"
+#define T0 INT64_C(1741077600000)       /* 2025-03-04T08:40:00Z: when the facts happened */
+#define NOW INT64_C(1767225600000)      /* 2026-01-01T00:00:00Z: the clock handed to apply */
+#define NOW_TEXT "2026-01-01T00:00:00Z"
+
+struct fx {
+	char dir[PATH_MAX - 64];
+	char db[PATH_MAX];
+	struct config *cfg;
+	struct store *st;
+	int64_t events;
+};
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof *fx);
+	struct amicd_error err = { { 0 }, { 0 } };
+
+	if (fx == NULL || support_tmpdir(fx->dir, sizeof fx->dir, NULL, "amicd-test-apply") != 0)
+		return -1;
+	snprintf(fx->db, sizeof fx->db, "%s/amicd.db", fx->dir);
+	fx->cfg = support_config_load(fx->dir, NULL);
+	if (fx->cfg == NULL || support_store_open_migrated(fx->db, 1000, &fx->st, &err) != AMICD_OK) {
+		print_error("setup: %s\n", err.message);
+		return -1;
+	}
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	store_close(&fx->st);
+	config_free(fx->cfg);
+	support_rmtree(fx->dir);
+	free(fx);
+	return 0;
+}
+
+/* Record f as the fact of a new event of its own, in a transaction of its own. */
+static void fact(struct fx *fx, struct fact f)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+	char key[32];
+	int64_t id = 0;
+
+	snprintf(key, sizeof key, "event-%lld", (long long)++fx->events);
+	assert_int_equal(store_begin(fx->st, &err), AMICD_OK);
+	if (support_event_put(fx->st, f.kind == FACT_PUSH ? "gitlab" : "eventbridge", "test", key, "{}",
+			      T0 + fx->events, &id, &err) != AMICD_OK ||
+	    store_fact_apply(fx->st, &f, id, &err) != AMICD_OK)
+		fail_msg("fact: %s", err.message);
+	assert_int_equal(store_commit(fx->st, &err), AMICD_OK);
+}
+
+static void push(struct fx *fx, const char *before, const char *after)
+{
+	fact(fx, (struct fact){ .kind = FACT_PUSH, .time_ms = T0, .repo = fx->cfg->asgs[0].git->url,
+				.branch = "main", .before = before, .after = after });
+}
+
+/* IMG_A, built by OWNER for commit A, available, shared with and tagged in the ASG's account. */
+static void ami_ready(struct fx *fx)
+{
+	const char *dest = fx->cfg->asgs[0].account->uid;
+
+	fact(fx, (struct fact){ .kind = FACT_AMI_SEEN, .time_ms = T0, .region = "eu-west-1", .image_id = IMG_A,
+				.owner = OWNER });
+	fact(fx, (struct fact){ .kind = FACT_AMI_STATE, .time_ms = T0 + 1000, .region = "eu-west-1",
+				.image_id = IMG_A, .state = "available" });
+	fact(fx, (struct fact){ .kind = FACT_AMI_SHARE, .time_ms = T0 + 2000, .region = "eu-west-1",
+				.image_id = IMG_A, .account = dest, .shared = true });
+	fact(fx, (struct fact){ .kind = FACT_AMI_TAG, .time_ms = T0 + 3000, .region = "eu-west-1", .image_id = IMG_A,
+				.account = dest, .key = "git-sha", .value = SHA_A });
+}
+
+/* apply_decide_all at now, in a transaction; the one ASG's decision. */
+static struct apply_decision decide_at(struct fx *fx, int64_t now, bool dry_run, size_t *n_promoted)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct apply_decision d[1];
+	bool promoted[1] = { false };
+
+	assert_int_equal(fx->cfg->n_asgs, 1);
+	assert_int_equal(store_begin(fx->st, &err), AMICD_OK);
+	if (apply_decide_all(fx->cfg, fx->st, now, dry_run, d, promoted, n_promoted, &err) != AMICD_OK)
+		fail_msg("apply_decide_all: %s", err.message);
+	assert_int_equal(store_commit(fx->st, &err), AMICD_OK);
+	assert_int_equal(promoted[0], *n_promoted == 1);
+	return d[0];
+}
+
+static struct asg_status status_of(struct fx *fx, const char *pin_file_error)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct asg_status s;
+
+	if (asg_status_get(fx->st, &fx->cfg->asgs[0], pin_file_error, &s, &err) != AMICD_OK)
+		fail_msg("asg_status_get: %s", err.message);
+	return s;
+}
+
+static void test_waiting_says_what_is_missing(void **state)
+{
+	struct fx *fx = *state;
+	struct asg_status s;
+	struct apply_decision d;
+	size_t n = 0;
+
+	push(fx, SHA_P, SHA_A);
+	d = decide_at(fx, NOW, false, &n);
+	assert_false(d.promote);
+	assert_int_equal(n, 0);
+	assert_string_equal(d.asg, "workers-stage");
+	assert_int_equal(d.state, DECIDE_WAITING);
+	s = status_of(fx, NULL);
+	assert_int_equal(s.state, DECIDE_WAITING);
+	assert_true(s.has_head);
+	assert_string_equal(s.head.commit, SHA_A);
+	assert_false(s.has_pin);
+	assert_true(s.waiting);
+	assert_string_equal(s.waiting_commit, SHA_A);
+	assert_true(s.missing & MISSING_IMAGE);
+	assert_false(s.pin_file_failing);
+}
+
+static void test_promotion_is_stamped_with_the_clock_passed_in(void **state)
+{
+	struct fx *fx = *state;
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct store_pin pin;
+	struct apply_decision d;
+	struct asg_status s;
+	bool found = false;
+	size_t n = 0;
+
+	push(fx, SHA_P, SHA_A);
+	ami_ready(fx);
+	/* ready: the status shows the promotion the worker is about to make */
+	s = status_of(fx, NULL);
+	assert_int_equal(s.state, DECIDE_WAITING);
+	assert_true(s.waiting);
+	assert_int_equal(s.missing, 0);
+
+	/* a dry run decides the same and writes nothing */
+	d = decide_at(fx, NOW, true, &n);
+	assert_true(d.promote);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_pin_get(fx->st, "workers-stage", &pin, &found, &err), AMICD_OK);
+	assert_false(found);
+
+	d = decide_at(fx, NOW, false, &n);
+	assert_true(d.promote);
+	assert_int_equal(n, 1);
+	assert_string_equal(d.commit, SHA_A);
+	assert_string_equal(d.image_id, IMG_A);
+	assert_int_equal(store_pin_get(fx->st, "workers-stage", &pin, &found, &err), AMICD_OK);
+	assert_true(found);
+	assert_string_equal(pin.commit, SHA_A);
+	assert_string_equal(pin.promoted_at, NOW_TEXT); /* the clock passed in, not the wall clock */
+
+	/* decided again later: nothing moves */
+	d = decide_at(fx, NOW + 3600 * 1000, false, &n);
+	assert_false(d.promote);
+	assert_int_equal(n, 0);
+	assert_string_equal(d.commit, SHA_A); /* keep: the pin */
+
+	s = status_of(fx, NULL);
+	assert_int_equal(s.state, DECIDE_UP_TO_DATE);
+	assert_false(s.waiting);
+	assert_true(s.has_pin);
+	assert_string_equal(s.pin.promoted_at, NOW_TEXT);
+	assert_string_equal(s.pin.image_id, IMG_A);
+	assert_string_equal(s.pin.ami_state, "available");
+	assert_true(s.pin.available);
+	assert_null(s.pin.unavailable_reason);
+}
+
+static void test_status_leads_with_the_pin_file_and_a_pin_gone(void **state)
+{
+	struct fx *fx = *state;
+	struct asg_status s;
+	size_t n = 0;
+
+	push(fx, SHA_P, SHA_A);
+	ami_ready(fx);
+	(void)decide_at(fx, NOW, false, &n);
+	assert_int_equal(n, 1);
+
+	s = status_of(fx, "Permission denied");
+	assert_true(s.pin_file_failing);
+	assert_string_equal(s.pin_file_error, "Permission denied");
+	if (strncmp(s.reason, "the pin file ", 13) != 0 || strstr(s.reason, "Permission denied") == NULL)
+		fail_msg("the reason does not lead with the pin file: %s", s.reason);
+
+	fact(fx, (struct fact){ .kind = FACT_AMI_STATE, .time_ms = T0 + 9000, .region = "eu-west-1",
+				.image_id = IMG_A, .state = "deregistered" });
+	s = status_of(fx, NULL);
+	assert_true(s.has_pin);
+	assert_false(s.pin.available);
+	assert_string_equal(s.pin.unavailable_reason, "deregistered");
+	assert_string_equal(s.pin.ami_state, "deregistered");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_waiting_says_what_is_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_promotion_is_stamped_with_the_clock_passed_in, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_leads_with_the_pin_file_and_a_pin_gone, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("apply", tests, NULL, NULL);
+}
