@@ -113,3 +113,63 @@ have_parts:
 		*p = (char)tolower((unsigned char)*p);
 	return out;
 }
+
+/* Append s percent-encoded (everything but RFC 3986's unreserved characters) to out. */
+static void encode(FILE *out, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
+			fputc(c, out);
+		else
+			fprintf(out, "%%%02X", c);
+	}
+}
+
+char *repo_url_gitlab_branch(const char *repo, const char *api_url, const char *branch)
+{
+	const char *api_host, *api_path, *repo_host, *repo_path;
+	size_t api_host_len, api_path_len, repo_host_len;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	if (repo == NULL || api_url == NULL || branch == NULL || branch[0] == '\0')
+		return NULL;
+	for (const char *p = api_url; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+			return NULL; /* copied as given: it must be a URL already */
+	if (starts_with_ci(api_url, "https://") != starts_with_ci(repo, "https://") ||
+	    (!starts_with_ci(api_url, "https://") && !starts_with_ci(api_url, "http://")) ||
+	    (!starts_with_ci(repo, "https://") && !starts_with_ci(repo, "http://")))
+		return NULL;
+	api_host = strstr(api_url, "://") + 3;
+	repo_host = strstr(repo, "://") + 3;
+	api_host_len = strcspn(api_host, "/?#");
+	repo_host_len = strcspn(repo_host, "/");
+	if (api_host_len == 0 || api_host_len != repo_host_len || strncasecmp(api_host, repo_host, api_host_len) != 0)
+		return NULL;
+	/* the API's own path (a relative-URL GitLab), without trailing slashes */
+	api_path = api_host + api_host_len;
+	api_path_len = strcspn(api_path, "?#");
+	while (api_path_len > 0 && api_path[api_path_len - 1] == '/')
+		api_path_len--;
+	repo_path = repo_host + repo_host_len; /* "/group/project" */
+	if (strncmp(repo_path, api_path, api_path_len) != 0 || repo_path[api_path_len] != '/' ||
+	    repo_path[api_path_len + 1] == '\0')
+		return NULL;
+	repo_path += api_path_len + 1;
+	out = open_memstream(&text, &len);
+	if (out == NULL)
+		return NULL;
+	fprintf(out, "%.*s/api/v4/projects/", (int)(api_host + api_host_len + api_path_len - api_url), api_url);
+	encode(out, repo_path, strlen(repo_path));
+	fputs("/repository/branches/", out);
+	encode(out, branch, strlen(branch));
+	if (fclose(out) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}

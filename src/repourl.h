@@ -15,4 +15,17 @@
  * not a repository URL (no host or no path) or on out of memory. */
 char *repo_url_normalize(const char *url);
 
+/*
+ * repo_url_gitlab_branch — the GitLab API URL of a branch of repo (a normal
+ * form): api_url + "/api/v4/projects/" + the project path URL-encoded ("/" as
+ * %2F) + "/repository/branches/" + the branch URL-encoded. The API serves the
+ * repo when their scheme and host (and port) are equal, case aside, and the
+ * repo's path lies under the API's own path (GitLab under a relative URL:
+ * api_url "https://host/gitlab" serves "https://host/gitlab/group/project").
+ * api_url is copied as given, so it must be a URL already (no space,
+ * control or non-ASCII byte). NULL (caller frees otherwise) when it does not
+ * serve it, or on bad input.
+ */
+char *repo_url_gitlab_branch(const char *repo, const char *api_url, const char *branch);
+
 #endif

@@ -6,7 +6,9 @@
  * the same "https://host/path"; scheme and host are lower-cased (the path is
  * not); a trailing "/", ".git" and user info are dropped; http:// stays http://;
  * an https port is kept while an SSH port is dropped; input that is not a
- * repository URL (empty, no host, no path, unknown scheme) gives NULL.
+ * repository URL (empty, no host, no path, unknown scheme) gives NULL. And
+ * repo_url_gitlab_branch(): which GitLab API serves which repo, and the
+ * project path and branch URL-encoded as GitLab's API wants them.
  * Pure: no files, no environment.
  */
 #include "repourl.h"
@@ -160,6 +162,59 @@ static void test_idempotent_on_odd_input(void **state)
 	}
 }
 
+/* The GitLab API URL of a branch: which API serves which repo, and the encodings. */
+static void test_gitlab_branch_url(void **state)
+{
+	static const struct {
+		const char *name, *repo, *api, *branch, *want; /* want NULL: the API does not serve the repo */
+	} cases[] = {
+		{ "plain", GOLDEN, "https://gitlab.example.net", "main",
+		  "https://gitlab.example.net/api/v4/projects/platform%2Fgolden-images/repository/branches/main" },
+		{ "trailing slash on the API", GOLDEN, "https://gitlab.example.net/", "main",
+		  "https://gitlab.example.net/api/v4/projects/platform%2Fgolden-images/repository/branches/main" },
+		{ "host in another case", GOLDEN, "https://GitLab.Example.NET", "main",
+		  "https://GitLab.Example.NET/api/v4/projects/platform%2Fgolden-images/repository/branches/main" },
+		{ "subgroups", "https://gitlab.example.net/a/b/c/images", "https://gitlab.example.net", "main",
+		  "https://gitlab.example.net/api/v4/projects/a%2Fb%2Fc%2Fimages/repository/branches/main" },
+		{ "branch with slash and space", GOLDEN, "https://gitlab.example.net", "release/2025 q1",
+		  "https://gitlab.example.net/api/v4/projects/platform%2Fgolden-images/repository/branches/release%2F2025%20q1" },
+		{ "unreserved kept", "https://gitlab.example.net/pl.at-f_o~rm/x", "https://gitlab.example.net", "v1.2_rc-3~x",
+		  "https://gitlab.example.net/api/v4/projects/pl.at-f_o~rm%2Fx/repository/branches/v1.2_rc-3~x" },
+		{ "non-ASCII encoded by byte", GOLDEN, "https://gitlab.example.net", "caf\xc3\xa9",
+		  "https://gitlab.example.net/api/v4/projects/platform%2Fgolden-images/repository/branches/caf%C3%A9" },
+		{ "relative-URL GitLab", "https://host.example/gitlab/platform/images", "https://host.example/gitlab/", "main",
+		  "https://host.example/gitlab/api/v4/projects/platform%2Fimages/repository/branches/main" },
+		{ "same port", "https://gitlab.example.net:8443/p/x", "https://gitlab.example.net:8443", "main",
+		  "https://gitlab.example.net:8443/api/v4/projects/p%2Fx/repository/branches/main" },
+		{ "another host", GOLDEN, "https://gitlab.other.net", "main", NULL },
+		{ "a host that only starts the same", GOLDEN, "https://gitlab.example.ne", "main", NULL },
+		{ "another scheme", GOLDEN, "http://gitlab.example.net", "main", NULL },
+		{ "another port", "https://gitlab.example.net:8443/p/x", "https://gitlab.example.net", "main", NULL },
+		{ "repo outside the API's path", "https://host.example/other/p", "https://host.example/gitlab", "main", NULL },
+		{ "API path only a prefix of a segment", "https://host.example/gitlabx/p", "https://host.example/gitlab",
+		  "main", NULL },
+		{ "no scheme on the API", GOLDEN, "gitlab.example.net", "main", NULL },
+		{ "empty branch", GOLDEN, "https://gitlab.example.net", "", NULL },
+		{ "a space in the API's URL", "https://h.example/a b/p", "https://h.example/a b", "main", NULL },
+		{ "a non-ASCII API URL", "https://h.example/\xc3\xa9/p", "https://h.example/\xc3\xa9", "main", NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *got = repo_url_gitlab_branch(cases[i].repo, cases[i].api, cases[i].branch);
+		bool ok = cases[i].want == NULL ? got == NULL : got != NULL && strcmp(got, cases[i].want) == 0;
+
+		if (!ok)
+			print_error("%s: got %s\n", cases[i].name, got != NULL ? got : "NULL");
+		free(got);
+		if (!ok)
+			fail_msg("case \"%s\"", cases[i].name);
+	}
+	assert_null(repo_url_gitlab_branch(NULL, "https://gitlab.example.net", "main"));
+	assert_null(repo_url_gitlab_branch(GOLDEN, NULL, "main"));
+	assert_null(repo_url_gitlab_branch(GOLDEN, "https://gitlab.example.net", NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +223,7 @@ int main(void)
 		cmocka_unit_test(test_null_input),
 		cmocka_unit_test(test_idempotent),
 		cmocka_unit_test(test_idempotent_on_odd_input),
+		cmocka_unit_test(test_gitlab_branch_url),
 	};
 
 	return cmocka_run_group_tests_name("repourl", tests, NULL, NULL);
