@@ -238,12 +238,13 @@ enum amicd_rc store_triggers_due(struct store *st, int64_t now_ms, struct store_
 				 size_t *n, int64_t *next_due_ms, struct amicd_error *err);
 
 /*
- * store_trigger_record — one attempt made: attempts + 1, last_error, and the
- * new state (delivered when ok; failed when give_up; otherwise pending, due at
- * next_attempt_ms). A trigger superseded meanwhile keeps that state.
+ * store_trigger_record — one attempt made at now_ms: attempts + 1,
+ * last_error, and the new state (delivered when ok; failed when give_up;
+ * otherwise pending, due at next_attempt_ms). A trigger superseded meanwhile
+ * keeps that state.
  */
 enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, bool ok, const char *error,
-				   bool give_up, int64_t next_attempt_ms, struct amicd_error *err);
+				   bool give_up, int64_t next_attempt_ms, int64_t now_ms, struct amicd_error *err);
 
 /*
  * store_trigger_pin_written — in a transaction of its own: the pin file of

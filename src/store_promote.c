@@ -154,13 +154,13 @@ out:
 }
 
 enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, bool ok, const char *error,
-				   bool give_up, int64_t next_attempt_ms, struct amicd_error *err)
+				   bool give_up, int64_t next_attempt_ms, int64_t now_ms, struct amicd_error *err)
 {
 	char ts[32];
 	sqlite3_stmt *s;
 	enum amicd_rc rc;
 
-	util_format_time_s(util_now_ms(), ts, sizeof ts);
+	util_format_time_s(now_ms, ts, sizeof ts);
 	rc = store_begin(st, err);
 	if (rc != AMICD_OK)
 		return rc;

@@ -280,7 +280,7 @@ static void attempt(struct trigger *t, const struct store_trigger *tr)
 	int64_t t0 = util_monotonic_ns();
 	int attempts = tr->attempts + 1;
 	bool ok, give_up;
-	int64_t next;
+	int64_t next, now;
 
 	if (asg == NULL) {
 		snprintf(error, sizeof error, "ASG %s is no longer configured", tr->asg);
@@ -291,17 +291,18 @@ static void attempt(struct trigger *t, const struct store_trigger *tr)
 	} else {
 		ok = deliver_command(t, asg, tr, error, sizeof error);
 	}
+	now = util_now_ms(); /* the attempt's end */
 	if (!ok && bgthread_stopping(t->thread)) {
 		/* cut off by shutdown: the request was made, so it counts, but it is
 		 * retried as soon as amicd is back, whatever the backoff says */
 		snprintf(error, sizeof error, "interrupted by shutdown");
 		give_up = false;
-		next = util_now_ms();
+		next = now;
 	} else {
 		give_up = !ok && attempts >= c->max_attempts;
-		next = util_now_ms() + (ok || give_up ? 0 : trigger_backoff_ms(attempts, c->backoff_max_seconds));
+		next = now + (ok || give_up ? 0 : trigger_backoff_ms(attempts, c->backoff_max_seconds));
 	}
-	if (store_trigger_record(t->store, tr->promotion_id, ok, error, give_up, next, &err) != AMICD_OK)
+	if (store_trigger_record(t->store, tr->promotion_id, ok, error, give_up, next, now, &err) != AMICD_OK)
 		LOG(LL_ERROR, "cannot record a trigger attempt", "{s:s,s:I,s:s}", "asg", tr->asg, "promotion_id",
 		    (json_int_t)tr->promotion_id, "error", err.message);
 	if (ok) {
