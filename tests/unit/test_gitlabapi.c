@@ -6,10 +6,10 @@
  * {"message":"404 Branch Not Found"}, {"message":"404 Project Not Found"},
  * 429 with Retry-After, a 502 page from a proxy.
  *
- * The fake is a plain socket server on its own thread that reads the raw
- * request (so the test sees the bytes curl sent, encoding included) and
- * answers one request per connection.
+ * The fake is fakehttp (tests/unit/fakehttp.h): it sees the raw request, so
+ * the bytes curl sent, encoding included.
  */
+#include "fakehttp.h"
 #include "gitlabapi.h"
 #include "repourl.h"
 #include "support.h"
@@ -17,17 +17,14 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,171 +35,79 @@
 #define HEAD "61c979eab8ea475e0b84db7556d2049e9dae6d89" /* tests/data/gitlab-branch.json */
 
 struct fake {
-	int fd;
+	struct fakehttp *srv;
 	unsigned port;
-	pthread_t thread;
-	atomic_bool stop;
 	char *branch_json;           /* the fixture */
 	pthread_mutex_t lock;
 	char last_path[512];         /* the raw request target of the last request */
-	int requests;
 };
 
-static void send_all(int fd, const char *p, size_t len)
+static void json_answer(const struct fakehttp_request *req, int status, const char *body)
 {
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n <= 0)
-			return;
-		p += n;
-		len -= (size_t)n;
-	}
+	fakehttp_answer(req, status, "application/json", NULL, body, strlen(body));
 }
 
-static void answer(int fd, int status, const char *extra_headers, const char *body, size_t len)
+static void gitlab(struct fakehttp *srv, const struct fakehttp_request *req, void *cls)
 {
-	char head[512];
-
-	snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s"
-		 "Connection: close\r\n\r\n", status, len, extra_headers != NULL ? extra_headers : "");
-	send_all(fd, head, strlen(head));
-	send_all(fd, body, len);
-}
-
-static void json_answer(int fd, int status, const char *body)
-{
-	answer(fd, status, NULL, body, strlen(body));
-}
-
-/* The value of header name in the raw request head, or NULL. */
-static const char *header_value(char *head, const char *name, char *buf, size_t size)
-{
-	for (char *line = strstr(head, "\r\n"); line != NULL; line = strstr(line + 2, "\r\n")) {
-		const char *p = line + 2;
-		size_t n = strlen(name);
-
-		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
-			p += n + 1;
-			while (*p == ' ')
-				p++;
-			snprintf(buf, size, "%.*s", (int)strcspn(p, "\r\n"), p);
-			return buf;
-		}
-	}
-	return NULL;
-}
-
-static void serve_one(struct fake *f, int fd)
-{
-	char head[8192] = "", token[256], path[512];
-	size_t len = 0;
+	struct fake *f = cls;
+	const char *token = fakehttp_header_get(req, "PRIVATE-TOKEN");
 	const char *branch;
 
-	/* the request head, up to the blank line (GET: no body) */
-	while (len < sizeof head - 1 && strstr(head, "\r\n\r\n") == NULL) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		head[len] = '\0';
-		if (poll(&p, 1, 2000) <= 0)
-			return;
-		n = recv(fd, head + len, sizeof head - 1 - len, 0);
-		if (n <= 0)
-			return;
-		len += (size_t)n;
-		head[len] = '\0';
-	}
-	if (sscanf(head, "GET %511s HTTP/1.1", path) != 1) {
-		json_answer(fd, 400, "{\"message\":\"400 Bad request\"}");
-		return;
-	}
 	pthread_mutex_lock(&f->lock);
-	snprintf(f->last_path, sizeof f->last_path, "%s", path);
-	f->requests++;
+	snprintf(f->last_path, sizeof f->last_path, "%s", req->target);
 	pthread_mutex_unlock(&f->lock);
-	if (header_value(head, "PRIVATE-TOKEN", token, sizeof token) == NULL || strcmp(token, TOKEN) != 0) {
-		json_answer(fd, 401, "{\"message\":\"401 Unauthorized\"}");
+	if (strcmp(req->method, "GET") != 0) {
+		json_answer(req, 405, "{\"message\":\"405 Method Not Allowed\"}");
 		return;
 	}
-	if (strncmp(path, PROJECT, strlen(PROJECT)) != 0) {
-		json_answer(fd, 404, "{\"message\":\"404 Project Not Found\"}");
+	if (token == NULL || strcmp(token, TOKEN) != 0) {
+		json_answer(req, 401, "{\"message\":\"401 Unauthorized\"}");
 		return;
 	}
-	branch = path + strlen(PROJECT);
+	if (strncmp(req->path, PROJECT, strlen(PROJECT)) != 0) {
+		json_answer(req, 404, "{\"message\":\"404 Project Not Found\"}");
+		return;
+	}
+	branch = req->path + strlen(PROJECT);
 	if (strcmp(branch, "main") == 0) {
-		json_answer(fd, 200, f->branch_json);
+		json_answer(req, 200, f->branch_json);
 	} else if (strcmp(branch, "release%2F2025%20q1") == 0) {
-		json_answer(fd, 200, "{\"name\":\"release/2025 q1\",\"commit\":{\"id\":"
-				     "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}}");
+		json_answer(req, 200, "{\"name\":\"release/2025 q1\",\"commit\":{\"id\":"
+				      "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}}");
 	} else if (strcmp(branch, "limited") == 0) {
-		answer(fd, 429, "Retry-After: 7\r\n", "Retry later\n", 12);
+		fakehttp_answer(req, 429, "text/plain", "Retry-After: 7\r\n", "Retry later\n", 12);
 	} else if (strcmp(branch, "proxy") == 0) {
-		answer(fd, 502, NULL, "<html>502 Bad Gateway</html>", 28);
+		fakehttp_answer(req, 502, "text/html", NULL, "<html>502 Bad Gateway</html>", 28);
 	} else if (strcmp(branch, "garbled") == 0) {
-		json_answer(fd, 200, "{\"name\":\"garbled\",\"commit\":{\"id\":\"not-a-commit\"}}");
+		json_answer(req, 200, "{\"name\":\"garbled\",\"commit\":{\"id\":\"not-a-commit\"}}");
 	} else if (strcmp(branch, "huge") == 0) {
 		size_t n = GITLAB_MAX_ANSWER_BYTES + 4096;
 		char *big = malloc(n);
 
 		if (big != NULL) {
 			memset(big, ' ', n);
-			answer(fd, 200, NULL, big, n);
+			fakehttp_answer(req, 200, "application/json", NULL, big, n);
 			free(big);
 		}
 	} else if (strcmp(branch, "slow") == 0) {
-		/* answers only when the test is over: the client's timeout must end it */
-		while (!atomic_load(&f->stop)) {
-			struct pollfd p = { .fd = fd, .events = POLLIN };
-
-			if (poll(&p, 1, 20) > 0) {
-				char c;
-
-				if (recv(fd, &c, 1, 0) <= 0)
-					break; /* the client gave up */
-			}
-		}
+		fakehttp_stall(srv, req); /* the client's timeout must end it */
 	} else {
-		json_answer(fd, 404, "{\"message\":\"404 Branch Not Found\"}");
+		json_answer(req, 404, "{\"message\":\"404 Branch Not Found\"}");
 	}
-}
-
-static void *fake_run(void *arg)
-{
-	struct fake *f = arg;
-
-	while (!atomic_load(&f->stop)) {
-		struct pollfd p = { .fd = f->fd, .events = POLLIN };
-		int c;
-
-		if (poll(&p, 1, 50) <= 0)
-			continue;
-		c = accept(f->fd, NULL, NULL);
-		if (c < 0)
-			continue;
-		serve_one(f, c);
-		close(c);
-	}
-	return NULL;
 }
 
 static int fake_start(void **state)
 {
 	struct fake *f = calloc(1, sizeof *f);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof a;
 
 	if (f == NULL)
 		return -1;
 	pthread_mutex_init(&f->lock, NULL);
 	f->branch_json = support_fixture("gitlab-branch.json", NULL);
-	f->fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (f->branch_json == NULL || f->fd < 0 || bind(f->fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-	    listen(f->fd, 16) != 0 || getsockname(f->fd, (struct sockaddr *)&a, &alen) != 0)
+	f->srv = f->branch_json != NULL ? fakehttp_start(gitlab, f) : NULL;
+	if (f->srv == NULL)
 		return -1;
-	f->port = ntohs(a.sin_port);
-	if (pthread_create(&f->thread, NULL, fake_run, f) != 0)
-		return -1;
+	f->port = fakehttp_port(f->srv);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	*state = f;
 	return 0;
@@ -212,9 +117,7 @@ static int fake_stop(void **state)
 {
 	struct fake *f = *state;
 
-	atomic_store(&f->stop, true);
-	pthread_join(f->thread, NULL);
-	close(f->fd);
+	fakehttp_stop(f->srv);
 	free(f->branch_json);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
