@@ -574,19 +574,6 @@ static void test_curl_wrong_secret(void **state)
 	sigv4_request_free(&r);
 }
 
-static int setup_curl(void **state)
-{
-	(void)state;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-static int teardown_curl(void **state)
-{
-	(void)state;
-	curl_global_cleanup();
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -598,5 +585,5 @@ int main(void)
 		cmocka_unit_test(test_curl_wrong_secret),
 	};
 
-	return cmocka_run_group_tests_name("sigv4", tests, setup_curl, teardown_curl);
+	return cmocka_run_group_tests_name("sigv4", tests, support_curl_setup, support_curl_teardown);
 }
