@@ -103,8 +103,8 @@ $(BUILD)/amicd: $(BUILD)/obj/main.o $(BUILD)/libamicd.a
 # --- tests -------------------------------------------------------------------
 # Per-test link flags (fakes by -Wl,--wrap=) go in WRAP_<name>. Every unit test
 # links the support objects (tests/unit/*.c that are not test_*.c): the shared
-# scaffolding (support.c) and the fault VFS. Every integration test links the
-# harness and that same support.c.
+# scaffolding (support.c), the fault VFS and the AWS fakes' SigV4 verifier
+# (sigv4.c). Every integration test links the harness and those same objects.
 UNIT_SUPPORT_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 UNIT_SUPPORT_OBJ := $(UNIT_SUPPORT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/%.o)
 
@@ -134,7 +134,7 @@ $(UNIT_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UNIT_SUPPORT_OBJ) $(BUIL
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) $(WRAP_$*) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
-$(INTEG_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(BUILD)/obj/tests/support.o $(BUILD)/libamicd.a
+$(INTEG_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(UNIT_SUPPORT_OBJ) $(BUILD)/libamicd.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)

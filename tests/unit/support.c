@@ -297,6 +297,19 @@ struct config *support_config_load(const char *dir, const struct amicd_opts *opt
 
 /* --- HTTP ------------------------------------------------------------------------- */
 
+int support_curl_setup(void **state)
+{
+	(void)state;
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+int support_curl_teardown(void **state)
+{
+	(void)state;
+	curl_global_cleanup();
+	return 0;
+}
+
 size_t support_buf_append(char *ptr, size_t size, size_t n, void *buf)
 {
 	struct support_buf *b = buf;

@@ -123,6 +123,10 @@ struct config *support_config_load(const char *dir, const struct amicd_opts *opt
 
 /* --- HTTP ------------------------------------------------------------------------- */
 
+/* support_curl_setup, support_curl_teardown — cmocka group fixtures: curl_global_init, curl_global_cleanup. */
+int support_curl_setup(void **state);
+int support_curl_teardown(void **state);
+
 /* A growing, NUL-terminated buffer; support_buf_append is a libcurl write/header function for it. */
 struct support_buf {
 	char *data;

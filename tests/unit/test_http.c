@@ -340,19 +340,6 @@ static const struct http_options server_options = {
 	.idle_timeout_s = 30,
 };
 
-static int group_setup(void **state)
-{
-	(void)state;
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	curl_global_cleanup();
-	return 0;
-}
-
 static int setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof *c);
@@ -1356,5 +1343,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_start_fails_on_port_in_use, setup, teardown),
 	};
 
-	return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
+	return cmocka_run_group_tests_name("http", tests, support_curl_setup, support_curl_teardown);
 }
