@@ -28,7 +28,7 @@ ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
 $(shell mkdir -p $(BUILD) && [ "$$(cat $(GIT_REV_STAMP) 2>/dev/null)" = '$(GIT_REV)' ] || echo '$(GIT_REV)' > $(GIT_REV_STAMP))
 endif
 
-PKGS      := libmicrohttpd libcurl openssl jansson yaml-0.1 sqlite3
+PKGS      := libmicrohttpd libcurl openssl jansson yaml-0.1 sqlite3 expat
 TEST_PKGS := cmocka
 
 # pkg-config runs on first use, i.e. after scripts/deps.sh has installed the
