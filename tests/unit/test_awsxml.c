@@ -23,40 +23,32 @@
 
 #include <cmocka.h>
 
-struct fixtures {
-	char *images;
-	char *ec2_error;
-	char *assume_role;
-	char *sts_error;
+/* The fixtures, read once for the group: fixture[F_IMAGES] is the text of fixture_names[F_IMAGES]. */
+enum { F_IMAGES, F_EC2_ERROR, F_ASSUME_ROLE, F_STS_ERROR, F_COUNT };
+static const char *const fixture_names[F_COUNT] = {
+	"ec2-describeimages-response.xml", "ec2-error-response.xml", "sts-assumerole-response.xml",
+	"sts-error-response.xml",
 };
+static char *fixture[F_COUNT];
 
 static int group_setup(void **state)
 {
-	struct fixtures *f = calloc(1, sizeof *f);
-
-	if (f == NULL)
-		return -1;
-	*state = f;
-	f->images = support_fixture("ec2-describeimages-response.xml", NULL);
-	f->ec2_error = support_fixture("ec2-error-response.xml", NULL);
-	f->assume_role = support_fixture("sts-assumerole-response.xml", NULL);
-	f->sts_error = support_fixture("sts-error-response.xml", NULL);
-	if (f->images == NULL || f->ec2_error == NULL || f->assume_role == NULL || f->sts_error == NULL)
-		return -1;
+	(void)state;
+	for (int i = 0; i < F_COUNT; i++) {
+		fixture[i] = support_fixture(fixture_names[i], NULL);
+		if (fixture[i] == NULL)
+			return -1;
+	}
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	struct fixtures *f = *state;
-
-	if (f == NULL)
-		return 0;
-	free(f->images);
-	free(f->ec2_error);
-	free(f->assume_role);
-	free(f->sts_error);
-	free(f);
+	(void)state;
+	for (int i = 0; i < F_COUNT; i++) {
+		free(fixture[i]);
+		fixture[i] = NULL;
+	}
 	return 0;
 }
 
@@ -85,12 +77,12 @@ static bool all_zero(const void *p, size_t n)
 
 static void test_images_fixture(void **state)
 {
-	struct fixtures *f = *state;
 	struct awsxml_images out;
 	struct amicd_error err;
 	const struct awsxml_image *img;
 
-	assert_int_equal(awsxml_describe_images_parse(f->images, strlen(f->images), &out, &err), AMICD_OK);
+	(void)state;
+	assert_int_equal(awsxml_describe_images_parse(fixture[F_IMAGES], strlen(fixture[F_IMAGES]), &out, &err), AMICD_OK);
 	assert_int_equal(out.n, 1);
 	img = &out.items[0];
 	assert_string_equal(img->image_id, "ami-08fdc871471476ef5");
@@ -211,20 +203,19 @@ static void check_credentials(const char *xml)
 
 static void test_credentials_assume_role(void **state)
 {
-	struct fixtures *f = *state;
-
-	check_credentials(f->assume_role);
+	(void)state;
+	check_credentials(fixture[F_ASSUME_ROLE]);
 }
 
 static void test_credentials_web_identity(void **state)
 {
-	struct fixtures *f = *state;
-	char *a = replace(f->assume_role, "<AssumeRoleResponse ", "<AssumeRoleWithWebIdentityResponse ");
+	char *a = replace(fixture[F_ASSUME_ROLE], "<AssumeRoleResponse ", "<AssumeRoleWithWebIdentityResponse ");
 	char *b = replace(a, "</AssumeRoleResponse>", "</AssumeRoleWithWebIdentityResponse>");
 	char *c = replace(b, "<AssumeRoleResult>", "<AssumeRoleWithWebIdentityResult>"
 				"<SubjectFromWebIdentityToken>system:serviceaccount:amicd:amicd</SubjectFromWebIdentityToken>");
 	char *d = replace(c, "</AssumeRoleResult>", "</AssumeRoleWithWebIdentityResult>");
 
+	(void)state;
 	check_credentials(d);
 	free(a);
 	free(b);
@@ -234,50 +225,68 @@ static void test_credentials_web_identity(void **state)
 
 /* --- errors ------------------------------------------------------------------------- */
 
-static void test_error_ec2(void **state)
+/* check_error — xml parses as an AWS error with these fields (NULL: absent). */
+static void check_error(const char *xml, const char *code, const char *message, const char *type,
+			const char *request_id)
 {
-	struct fixtures *f = *state;
-	struct awsxml_aws_error out;
-	struct amicd_error err;
-
-	assert_int_equal(awsxml_error_parse(f->ec2_error, strlen(f->ec2_error), &out, &err), AMICD_OK);
-	assert_string_equal(out.code, "RequestLimitExceeded");
-	assert_string_equal(out.message, "Request limit exceeded.");
-	assert_null(out.type);
-	assert_string_equal(out.request_id, "5a1f2c3d-0b4e-4f6a-9c8d-7e6f5a4b3c2d");
-	awsxml_aws_error_clear(&out);
-	assert_true(all_zero(&out, sizeof out));
-	awsxml_aws_error_clear(NULL);
-}
-
-static void test_error_ec2_first_of_several(void **state)
-{
-	struct fixtures *f = *state;
-	char *xml = replace(f->ec2_error, "</Error></Errors>",
-			    "</Error><Error><Code>InvalidAMIID.NotFound</Code><Message>second</Message></Error></Errors>");
 	struct awsxml_aws_error out;
 	struct amicd_error err;
 
 	assert_int_equal(awsxml_error_parse(xml, strlen(xml), &out, &err), AMICD_OK);
-	assert_string_equal(out.code, "RequestLimitExceeded");
-	assert_string_equal(out.message, "Request limit exceeded.");
+	assert_string_equal(out.code, code);
+	if (message != NULL)
+		assert_string_equal(out.message, message);
+	else
+		assert_null(out.message);
+	if (type != NULL)
+		assert_string_equal(out.type, type);
+	else
+		assert_null(out.type);
+	if (request_id != NULL)
+		assert_string_equal(out.request_id, request_id);
+	else
+		assert_null(out.request_id);
 	awsxml_aws_error_clear(&out);
+	assert_true(all_zero(&out, sizeof out));
+	awsxml_aws_error_clear(&out);
+	awsxml_aws_error_clear(NULL);
+}
+
+static void test_error_ec2(void **state)
+{
+	(void)state;
+	check_error(fixture[F_EC2_ERROR], "RequestLimitExceeded", "Request limit exceeded.", NULL,
+		    "5a1f2c3d-0b4e-4f6a-9c8d-7e6f5a4b3c2d");
+}
+
+/* EC2 may list several errors: the first is the answer */
+static void test_error_ec2_first_of_several(void **state)
+{
+	char *xml = replace(fixture[F_EC2_ERROR], "</Error></Errors>",
+			    "</Error><Error><Code>InvalidAMIID.NotFound</Code><Message>second</Message></Error></Errors>");
+
+	(void)state;
+	check_error(xml, "RequestLimitExceeded", "Request limit exceeded.", NULL,
+		    "5a1f2c3d-0b4e-4f6a-9c8d-7e6f5a4b3c2d");
 	free(xml);
 }
 
 static void test_error_sts(void **state)
 {
-	struct fixtures *f = *state;
-	struct awsxml_aws_error out;
-	struct amicd_error err;
+	(void)state;
+	check_error(fixture[F_STS_ERROR], "AccessDenied",
+		    "User: arn:aws:iam::111122223333:user/amicd is not authorized to perform: "
+		    "sts:AssumeRole on resource: arn:aws:iam::444455556666:role/amicd-read",
+		    "Sender", "9b2d3c4e-5f60-4718-8a9b-0c1d2e3f4a5b");
+}
 
-	assert_int_equal(awsxml_error_parse(f->sts_error, strlen(f->sts_error), &out, &err), AMICD_OK);
-	assert_string_equal(out.type, "Sender");
-	assert_string_equal(out.code, "AccessDenied");
-	assert_string_equal(out.message, "User: arn:aws:iam::111122223333:user/amicd is not authorized to perform: "
-					 "sts:AssumeRole on resource: arn:aws:iam::444455556666:role/amicd-read");
-	assert_string_equal(out.request_id, "9b2d3c4e-5f60-4718-8a9b-0c1d2e3f4a5b");
-	awsxml_aws_error_clear(&out);
+/* Only Code is required: a bare EC2 error has no message and no request id. */
+static void test_error_bare(void **state)
+{
+	static const char bare[] = "<Response><Errors><Error><Code>Unavailable</Code></Error></Errors></Response>";
+
+	(void)state;
+	check_error(bare, "Unavailable", NULL, NULL, NULL);
 }
 
 /* --- refused documents --------------------------------------------------------------- */
@@ -456,17 +465,17 @@ static char *repeat_into(const char *text, const char *find, const char *piece, 
 
 static void test_limits_images_and_tags(void **state)
 {
-	struct fixtures *f = *state;
 	struct awsxml_images out;
 	struct amicd_error err;
 	/* the fixture holds one image and two tags already */
-	char *at_images = repeat_into(f->images, "</imagesSet>", IMAGE_ITEM, AWSXML_MAX_IMAGES - 1);
-	char *over_images = repeat_into(f->images, "</imagesSet>", IMAGE_ITEM, AWSXML_MAX_IMAGES);
-	char *at_tags = repeat_into(f->images, "</tagSet>", "<item><key>k</key><value>v</value></item>",
+	char *at_images = repeat_into(fixture[F_IMAGES], "</imagesSet>", IMAGE_ITEM, AWSXML_MAX_IMAGES - 1);
+	char *over_images = repeat_into(fixture[F_IMAGES], "</imagesSet>", IMAGE_ITEM, AWSXML_MAX_IMAGES);
+	char *at_tags = repeat_into(fixture[F_IMAGES], "</tagSet>", "<item><key>k</key><value>v</value></item>",
 				    AWSXML_MAX_TAGS - 2);
-	char *over_tags = repeat_into(f->images, "</tagSet>", "<item><key>k</key><value>v</value></item>",
+	char *over_tags = repeat_into(fixture[F_IMAGES], "</tagSet>", "<item><key>k</key><value>v</value></item>",
 				      AWSXML_MAX_TAGS - 1);
 
+	(void)state;
 	assert_int_equal(awsxml_describe_images_parse(at_images, strlen(at_images), &out, &err), AMICD_OK);
 	assert_int_equal(out.n, AWSXML_MAX_IMAGES);
 	awsxml_images_clear(&out);
@@ -486,24 +495,24 @@ static void test_limits_images_and_tags(void **state)
 
 static void test_limits_field_depth_document(void **state)
 {
-	struct fixtures *f = *state;
 	char *big = malloc(AWSXML_MAX_FIELD_BYTES + 8), *xml, *doc;
 	char deep[AWSXML_MAX_DEPTH * 7 + 64] = "", name[AWSXML_MAX_DEPTH * 4 + 64];
 	size_t at = 0, doc_len = (size_t)AWSXML_MAX_DOC_BYTES + 1;
 	struct awsxml_credentials creds;
 	struct amicd_error err;
 
+	(void)state;
 	/* a field at its limit passes, one byte more does not (a secret, through entities too) */
 	assert_non_null(big);
 	memset(big, 'A', AWSXML_MAX_FIELD_BYTES);
 	big[AWSXML_MAX_FIELD_BYTES] = '\0';
-	xml = replace(f->assume_role, "EXAMPLEsecretKEYnotREAL/0000000000000000", big);
+	xml = replace(fixture[F_ASSUME_ROLE], "EXAMPLEsecretKEYnotREAL/0000000000000000", big);
 	assert_int_equal(awsxml_credentials_parse(xml, strlen(xml), &creds, &err), AMICD_OK);
 	assert_int_equal(strlen(creds.secret_access_key), AWSXML_MAX_FIELD_BYTES);
 	awsxml_credentials_clear(&creds);
 	free(xml);
 	strcat(big, "&amp;"); /* one byte more once decoded */
-	xml = replace(f->assume_role, "EXAMPLEsecretKEYnotREAL/0000000000000000", big);
+	xml = replace(fixture[F_ASSUME_ROLE], "EXAMPLEsecretKEYnotREAL/0000000000000000", big);
 	check_refused(CREDENTIALS, xml, strlen(xml), AMICD_ERR_INVALID, "text over 8192 bytes",
 		      "/AssumeRoleResponse/AssumeRoleResult/Credentials/SecretAccessKey", "big field");
 	free(xml);
@@ -561,6 +570,7 @@ int main(void)
 		cmocka_unit_test(test_error_ec2),
 		cmocka_unit_test(test_error_ec2_first_of_several),
 		cmocka_unit_test(test_error_sts),
+		cmocka_unit_test(test_error_bare),
 		cmocka_unit_test(test_refused_table),
 		cmocka_unit_test(test_limits_images_and_tags),
 		cmocka_unit_test(test_limits_field_depth_document),
