@@ -52,6 +52,45 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* --- allocation faults --------------------------------------------------------------
+ * The Makefile links this test with --wrap=malloc,calloc,realloc (WRAP_test_awsxml):
+ * every allocation in awsxml.c, and expat's (awsxml hands expat a memory suite
+ * built on malloc), comes here. With alloc_budget >= 0, that many succeed and
+ * the next one fails. */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+
+static long alloc_budget = -1;
+
+static bool alloc_allowed(void)
+{
+	if (alloc_budget < 0)
+		return true;
+	if (alloc_budget == 0)
+		return false;
+	alloc_budget--;
+	return true;
+}
+
+void *__wrap_malloc(size_t n)
+{
+	return alloc_allowed() ? __real_malloc(n) : NULL;
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	return alloc_allowed() ? __real_calloc(n, size) : NULL;
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	return alloc_allowed() ? __real_realloc(p, n) : NULL;
+}
+
 /* replace — text with its one occurrence of find replaced (the test fails when find is not there once) */
 static char *replace(const char *text, const char *find, const char *repl)
 {
@@ -442,6 +481,44 @@ static void test_refused_table(void **state)
 	}
 }
 
+/*
+ * Every allocation of a parse fails in turn: each run answers AMICD_ERR_NOMEM
+ * with its struct zeroed (parse_any checks) and nothing leaked (ASan), until
+ * enough succeed for the parse to finish.
+ */
+static void test_out_of_memory(void **state)
+{
+	const struct {
+		enum doc parser;
+		const char *xml;
+	} docs[] = {
+		{ IMAGES, fixture[F_IMAGES] },
+		{ IMAGES, paged },
+		{ CREDENTIALS, fixture[F_ASSUME_ROLE] },
+		{ ERROR, fixture[F_EC2_ERROR] },
+		{ ERROR, fixture[F_STS_ERROR] },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+		long n;
+
+		for (n = 0; n < 10000; n++) {
+			struct amicd_error err;
+			enum amicd_rc rc;
+
+			alloc_budget = n;
+			rc = parse_any(docs[i].parser, docs[i].xml, strlen(docs[i].xml), &err);
+			alloc_budget = -1;
+			if (rc == AMICD_OK)
+				break;
+			if (rc != AMICD_ERR_NOMEM || strcmp(err.message, "out of memory") != 0)
+				fail_msg("docs[%zu], allocation %ld failing: rc %d, \"%s\"", i, n, rc, err.message);
+		}
+		assert_true(n > 0 && n < 10000);
+	}
+}
+
 /* --- limits --------------------------------------------------------------------------- */
 
 /* repeat_into — the fixture's document with its one find replaced by n copies of piece (find kept after them) */
@@ -572,6 +649,7 @@ int main(void)
 		cmocka_unit_test(test_error_sts),
 		cmocka_unit_test(test_error_bare),
 		cmocka_unit_test(test_refused_table),
+		cmocka_unit_test(test_out_of_memory),
 		cmocka_unit_test(test_limits_images_and_tags),
 		cmocka_unit_test(test_limits_field_depth_document),
 		cmocka_unit_test(test_limits_path),
