@@ -51,7 +51,7 @@ struct schema {
 	enum amicd_rc (*begin)(struct walk *w, int id);
 	enum amicd_rc (*field)(struct walk *w, int id, const char *text, size_t len);
 	enum amicd_rc (*end)(struct walk *w, int id);
-	enum amicd_rc (*finish)(struct walk *w);
+	enum amicd_rc (*finish)(struct walk *w);   /* after the whole document; w->path is "/root" */
 };
 
 struct walk {
@@ -256,7 +256,8 @@ static void XMLCALL on_end(void *data, const XML_Char *name)
 	}
 	if (w->rc != AMICD_OK)
 		return;
-	w->path[w->mark[w->depth]] = '\0';
+	if (w->depth > 1) /* the root's path stays, for the messages of schema->finish */
+		w->path[w->mark[w->depth]] = '\0';
 	w->depth--;
 }
 
@@ -549,7 +550,7 @@ static enum amicd_rc images_finish(struct walk *w)
 	struct images_state *st = w->ctx;
 
 	if (!st->have_set)
-		return amicd_error_set(w->err, AMICD_ERR_INVALID, IMG_ROOT, "no imagesSet");
+		return amicd_error_set(w->err, AMICD_ERR_INVALID, w->path, "no imagesSet");
 	return AMICD_OK;
 }
 
@@ -643,8 +644,7 @@ static enum amicd_rc credentials_finish(struct walk *w)
 							      : NULL;
 
 	if (missing != NULL)
-		return amicd_error_set(w->err, AMICD_ERR_INVALID, "Credentials", "no %s in the credentials",
-				       missing);
+		return amicd_error_set(w->err, AMICD_ERR_INVALID, w->path, "no %s in the credentials", missing);
 	return AMICD_OK;
 }
 
@@ -734,7 +734,7 @@ static enum amicd_rc error_finish(struct walk *w)
 	struct error_state *st = w->ctx;
 
 	if (empty(st->out->code))
-		return amicd_error_set(w->err, AMICD_ERR_INVALID, "Error", "an error answer without Code");
+		return amicd_error_set(w->err, AMICD_ERR_INVALID, w->path, "an error answer without Code");
 	return AMICD_OK;
 }
 
