@@ -35,6 +35,11 @@ enum rule_kind {
 	GROUP_MANY, /* repeated: items of a set */
 };
 
+/*
+ * Every element between the root and a rule's element has a rule of its own:
+ * "at most once per parent" then means once in the document (two
+ * AssumeRoleResult each with its Credentials are refused, not merged).
+ */
 struct rule {
 	const char *path;
 	int id;                 /* < 64: a bit of struct walk's seen[] */
@@ -597,9 +602,10 @@ void awsxml_images_clear(struct awsxml_images *out)
 
 /* --- STS credentials ---------------------------------------------------------------- */
 
-enum { CRED_GROUP, CRED_KEY_ID, CRED_SECRET, CRED_TOKEN, CRED_EXPIRATION };
+enum { CRED_RESULT, CRED_GROUP, CRED_KEY_ID, CRED_SECRET, CRED_TOKEN, CRED_EXPIRATION };
 
 #define CRED_RULES(root, result)                                                       \
+	{ "/" root "/" result, CRED_RESULT, GROUP_ONE },                                \
 	{ "/" root "/" result "/Credentials", CRED_GROUP, GROUP_ONE },                  \
 	{ "/" root "/" result "/Credentials/AccessKeyId", CRED_KEY_ID, FIELD },         \
 	{ "/" root "/" result "/Credentials/SecretAccessKey", CRED_SECRET, FIELD },     \

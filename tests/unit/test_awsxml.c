@@ -410,6 +410,10 @@ static const struct bad_case bad_cases[] = {
 	{ CREDENTIALS, CREDS_XML, "<AccessKeyId>ASIAEXAMPLEAMICD0001</AccessKeyId>", "<AccessKeyId/>",
 	  AMICD_ERR_INVALID, "no AccessKeyId", "/AssumeRoleResponse" },
 	{ CREDENTIALS, CREDS_XML, "<Credentials>", "<Other>", AMICD_ERR_PARSE, "mismatched tag", ":" },
+	/* found by fuzz_awsxml: a second result with credentials of its own is refused, not merged */
+	{ CREDENTIALS, CREDS_XML, "<ResponseMetadata>",
+	  "<AssumeRoleResult><Credentials><AccessKeyId>X</AccessKeyId></Credentials></AssumeRoleResult><ResponseMetadata>",
+	  AMICD_ERR_INVALID, "<AssumeRoleResult> repeated", "/AssumeRoleResponse/AssumeRoleResult" },
 	{ ERROR, NULL, "<Response><Errors><Error><Message>m</Message></Error></Errors></Response>", NULL,
 	  AMICD_ERR_INVALID, "an error answer without Code", "/Response" },
 	{ ERROR, NULL, "<ErrorResponse><Error><Code>A</Code><Code>B</Code></Error></ErrorResponse>", NULL,
