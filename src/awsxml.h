@@ -2,7 +2,7 @@
  * awsxml.h — what AWS's XML answers say: EC2 DescribeImages (API 2016-11-15),
  * STS AssumeRole and AssumeRoleWithWebIdentity (API 2011-06-15), and the error
  * shapes of both (EC2's <Response><Errors><Error>, STS's <ErrorResponse>).
- * Groundwork for the reconciler (docs/design §9), which asks EC2 and STS.
+ * Groundwork for the reconciler (design §9), which asks EC2 and STS.
  *
  * Pure: no I/O, no HTTP, no clock. Parsing is expat's (a real XML parser);
  * elements are matched by their local name, whatever their namespace. A
@@ -10,14 +10,18 @@
  * refusing it rules out entity expansion and external entities.
  *
  * Limits (input past one fails with AMICD_ERR_INVALID, the element path in
- * err->path): a document of at most AWSXML_MAX_DOC_BYTES, elements nested at
- * most AWSXML_MAX_DEPTH deep, a text field of at most AWSXML_MAX_FIELD_BYTES,
+ * err->path, "" for the document's size): a document of at most
+ * AWSXML_MAX_DOC_BYTES, elements nested at most AWSXML_MAX_DEPTH deep, an
+ * element path ("/a/b/c") of at most 1023 bytes, a text field of at most
+ * AWSXML_MAX_FIELD_BYTES (after entities are decoded),
  * at most AWSXML_MAX_IMAGES images in one answer (DescribeImages' MaxResults
  * is at most 1000) and AWSXML_MAX_TAGS tags per image (AWS allows 50 of the
  * user's own, plus aws: tags). Input that is not well-formed XML fails with
  * AMICD_ERR_PARSE and "line:column" in err->path; a well-formed document of
  * the wrong shape (another root element, a missing or repeated field, a bad
- * boolean or date) with AMICD_ERR_INVALID.
+ * boolean or date) with AMICD_ERR_INVALID; allocation failure with
+ * AMICD_ERR_NOMEM. Messages quote element names and an image's imageId, never
+ * a field's text otherwise, so credentials never reach err.
  *
  * Ownership: the input is borrowed. Strings in the result structs are owned by
  * them and released by their _clear function, which accepts a zeroed or
