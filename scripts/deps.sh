@@ -39,8 +39,9 @@ bootstrap) ;;
 		need_pc jansson libjansson-dev
 		need_pc yaml-0.1 libyaml-dev
 		need_pc sqlite3 libsqlite3-dev
+		need_pc expat libexpat1-dev
 	else
-		missing="$missing libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libsqlite3-dev"
+		missing="$missing libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libsqlite3-dev libexpat1-dev"
 	fi
 	;;
 esac
