@@ -38,9 +38,47 @@ struct config_filter {
 	char *value;      /* static: the tag value that must match */
 };
 
+/*
+ * Credentials amicd uses to ask EC2 in one account (design §9). Static keys
+ * (both or neither), optionally followed by sts:AssumeRole of role_arn. With
+ * neither keys nor role_arn here, the defaults of "aws:" apply (the default
+ * chain: AWS_* environment variables, or web identity + role).
+ */
+struct config_aws_cred {
+	struct secret access_key_id;
+	struct secret secret_access_key;
+	char *role_arn;                  /* optional: sts:AssumeRole first */
+};
+
 struct config_account {
 	char *name;
 	char *uid;        /* 12-digit AWS account id */
+	bool has_aws;     /* "aws:" given: the reconciler asks EC2 as this account */
+	struct config_aws_cred aws;
+	char **org_arns;  /* organization / OU ARNs the account belongs to (org shares) */
+	size_t n_org_arns;
+};
+
+/* "aws:": defaults for every account with "aws:" (design §3, §9). */
+struct config_aws {
+	char *web_identity_token_file;   /* with role_arn: sts:AssumeRoleWithWebIdentity */
+	char *role_arn;
+	char *endpoint_ec2;              /* NULL: https://ec2.<region>.amazonaws.com */
+	char *endpoint_sts;              /* NULL: https://sts.<region>.amazonaws.com */
+	char *sts_region;                /* region STS requests are signed for; NULL: the ASG's */
+};
+
+/* One "gitlab_api:" entry: read-only API access for the repos on one host. */
+struct config_gitlab_api {
+	char *url;                       /* scheme://host[:port][/prefix], normal form, no trailing '/' */
+	struct secret token;             /* PRIVATE-TOKEN (read_api scope) */
+};
+
+/* "reconcile:" (design §9). */
+struct config_reconcile {
+	int interval_seconds;            /* default 300 */
+	int waiting_interval_seconds;    /* default 60 */
+	int timeout_seconds;             /* default 10: each request to a source */
 };
 
 struct config_asg {
@@ -101,6 +139,10 @@ struct config {
 	size_t n_accounts;
 	struct config_asg *asgs;
 	size_t n_asgs;
+	struct config_aws aws;
+	struct config_gitlab_api *gitlab_apis;
+	size_t n_gitlab_apis;
+	struct config_reconcile reconcile;
 };
 
 /* Diagnostics of one config_load(): lines of "file:line:column: message". */
@@ -142,6 +184,13 @@ bool config_knows_repo(const struct config *cfg, const char *repo);
  */
 const char *config_push_repo(const struct config *cfg, char *const *urls, size_t n, const char *branch,
 			     bool *repo_known);
+
+/*
+ * config_gitlab_api_for — the gitlab_api entry whose URL is a prefix of repo
+ * (normal form) at a path boundary, matched by scheme and host; NULL when the
+ * repo's host has none (the reconciler does not ask GitLab for it).
+ */
+const struct config_gitlab_api *config_gitlab_api_for(const struct config *cfg, const char *repo);
 
 /* config_ref_valid — true for a valid branch name or a 40-hex commit. */
 bool config_ref_valid(const char *ref);
