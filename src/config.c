@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #define SECRET_MAX_BYTES 65536
@@ -503,9 +504,265 @@ static void parse_trigger(struct walker *w, yaml_node_t *root, struct config *cf
 	t->backoff_max_seconds = (int)v;
 }
 
+/* ---- AWS and GitLab API keys (design §9) ------------------------------- */
+
+/* Length of the run of s made of characters in set, if it is between min and max; else 0. */
+static size_t run_of(const char *s, const char *set, size_t min, size_t max)
+{
+	size_t n = strspn(s, set);
+
+	return n >= min && n <= max ? n : 0;
+}
+
+/*
+ * The part of arn after "arn:<partition>:<service>::<12-digit account>:", or
+ * NULL when arn does not start so. The partition is "aws" followed by
+ * [a-z-]* (aws, aws-cn, aws-us-gov, …).
+ */
+static const char *arn_resource(const char *arn, const char *service)
+{
+	const char *p = arn;
+	size_t n = strlen(service);
+
+	if (strncmp(p, "arn:aws", 7) != 0)
+		return NULL;
+	p += 7;
+	p += strspn(p, "abcdefghijklmnopqrstuvwxyz-");
+	if (*p++ != ':' || strncmp(p, service, n) != 0 || strncmp(p + n, "::", 2) != 0)
+		return NULL;
+	p += n + 2;
+	if (run_of(p, "0123456789", 12, 12) == 0 || p[12] != ':')
+		return NULL;
+	return p + 13;
+}
+
+/* room for "account \"<name>\"" in messages; a longer name is cut short there */
+#define LABEL_MAX 160
+
+#define ROLE_NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+=,.@_-"
+
+/* arn:aws[a-z-]*:iam::<12 digits>:role/[path/]name — IAM's own character set, a name of 1..64. */
+static bool role_arn_valid(const char *arn)
+{
+	const char *p = arn_resource(arn, "iam");
+	size_t n;
+
+	if (p == NULL || strncmp(p, "role/", 5) != 0)
+		return false;
+	p += 5;
+	for (;;) {
+		n = strspn(p, ROLE_NAME_CHARS);
+		if (n == 0)
+			return false;
+		if (p[n] == '\0')
+			return n <= 64;
+		if (p[n] != '/')
+			return false;
+		p += n + 1;
+	}
+}
+
+#define LOWER_DIGITS "abcdefghijklmnopqrstuvwxyz0123456789"
+
+/*
+ * arn:aws[a-z-]*:organizations::<12 digits>:organization/o-<id> or
+ * …:ou/o-<id>/ou-<root>-<id>, the ids as AWS Organizations defines them
+ * (o-[a-z0-9]{10,32}, ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}).
+ */
+static bool org_arn_valid(const char *arn)
+{
+	const char *p = arn_resource(arn, "organizations");
+	bool ou;
+	size_t n;
+
+	if (p == NULL)
+		return false;
+	if (strncmp(p, "organization/", 13) == 0) {
+		ou = false;
+		p += 13;
+	} else if (strncmp(p, "ou/", 3) == 0) {
+		ou = true;
+		p += 3;
+	} else {
+		return false;
+	}
+	if (strncmp(p, "o-", 2) != 0 || (n = run_of(p + 2, LOWER_DIGITS, 10, 32)) == 0)
+		return false;
+	p += 2 + n;
+	if (!ou)
+		return *p == '\0';
+	if (strncmp(p, "/ou-", 4) != 0 || (n = run_of(p + 4, LOWER_DIGITS, 4, 32)) == 0)
+		return false;
+	p += 4 + n;
+	if (*p != '-' || (n = run_of(p + 1, LOWER_DIGITS, 8, 32)) == 0)
+		return false;
+	return p[1 + n] == '\0';
+}
+
+/* host[:port] of an http(s) URL: a name or address, or [IPv6]; a port of 1..65535. */
+static bool url_host_valid(const char *host, size_t len)
+{
+	size_t i;
+
+	if (len > 0 && host[0] == '[') {
+		i = 1 + strspn(host + 1, "0123456789abcdefABCDEF:.");
+		if (i == 1 || i >= len || host[i] != ']')
+			return false;
+		i++;
+	} else {
+		i = strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+		if (i == 0 || i > len || !isalnum((unsigned char)host[0]))
+			return false;
+	}
+	if (i == len)
+		return true;
+	if (host[i] == ':') {
+		size_t digits = strspn(host + i + 1, "0123456789");
+		long port;
+
+		if (digits == 0 || digits > 5 || i + 1 + digits != len)
+			return false;
+		port = strtol(host + i + 1, NULL, 10);
+		return port >= 1 && port <= 65535;
+	}
+	return false;
+}
+
+/*
+ * The normal form of an http:// or https:// URL scheme://host[:port][/path]:
+ * scheme and host lower-cased, trailing '/' removed (caller frees). NULL when
+ * url is not of that form: user info, a query, a fragment, an empty path
+ * segment, a blank, a control or a non-ASCII byte; or on out of memory.
+ */
+static char *http_url_normal(const char *url)
+{
+	const char *scheme, *host, *path;
+	size_t host_len, path_len;
+	char *out = NULL;
+
+	if (strncasecmp(url, "https://", 8) == 0) {
+		scheme = "https";
+		host = url + 8;
+	} else if (strncasecmp(url, "http://", 7) == 0) {
+		scheme = "http";
+		host = url + 7;
+	} else {
+		return NULL;
+	}
+	host_len = strcspn(host, "/");
+	if (!url_host_valid(host, host_len))
+		return NULL;
+	path = host + host_len;
+	path_len = strlen(path);
+	while (path_len > 0 && path[path_len - 1] == '/')
+		path_len--;
+	for (size_t i = 0; i < path_len; i++) {
+		unsigned char c = (unsigned char)path[i];
+
+		if (c <= ' ' || c >= 0x7f || c == '?' || c == '#' || c == '\\' || (c == '/' && path[i + 1] == '/'))
+			return NULL;
+	}
+	if (asprintf(&out, "%s://%.*s%.*s", scheme, (int)host_len, host, (int)path_len, path) < 0)
+		return NULL;
+	for (char *p = out + strlen(scheme) + 3; p < out + strlen(scheme) + 3 + host_len; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return out;
+}
+
+/* The role_arn under map, if any, into *out; reported when it is not an IAM role ARN. */
+static void want_role_arn(struct walker *w, yaml_node_t *map, const char *what, char **out)
+{
+	if (want_string(w, map, "role_arn", false, out) && !role_arn_valid(*out))
+		fail(w, lookup(w, map, "role_arn"),
+		     "%s: role_arn \"%s\" is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)", what,
+		     *out);
+}
+
+/*
+ * accounts[].aws: static keys (both or neither) and an optional role. An
+ * empty mapping is valid: the defaults of "aws:" apply.
+ */
+static void parse_account_aws(struct walker *w, yaml_node_t *m, struct config_account *a, const char *label)
+{
+	static const char *const keys[] = { "access_key_id_file", "access_key_id_env", "secret_access_key_file",
+					    "secret_access_key_env", "role_arn", NULL };
+	yaml_node_t *v = lookup(w, m, "aws");
+	char what[LABEL_MAX + 8];
+	bool have_id, have_secret;
+
+	if (v == NULL)
+		return;
+	if (v->type != YAML_MAPPING_NODE) {
+		fail(w, v, "%s: \"aws\" must be a mapping (\"aws: {}\" for the default credentials), not %s", label,
+		     is_null_scalar(v) ? "empty" : type_name(v));
+		return;
+	}
+	a->has_aws = true;
+	snprintf(what, sizeof what, "%s: aws", label);
+	check_keys(w, v, keys, "an account's aws");
+	have_id = lookup(w, v, "access_key_id_file") != NULL || lookup(w, v, "access_key_id_env") != NULL;
+	have_secret = lookup(w, v, "secret_access_key_file") != NULL || lookup(w, v, "secret_access_key_env") != NULL;
+	if (have_id && !have_secret)
+		fail(w, v, "%s: missing \"secret_access_key_file\" or \"secret_access_key_env\" "
+		     "(access_key_id is given: give both keys or neither)", what);
+	else if (have_secret && !have_id)
+		fail(w, v, "%s: missing \"access_key_id_file\" or \"access_key_id_env\" "
+		     "(secret_access_key is given: give both keys or neither)", what);
+	want_secret(w, v, "access_key_id", false, what, &a->aws.access_key_id);
+	want_secret(w, v, "secret_access_key", false, what, &a->aws.secret_access_key);
+	want_role_arn(w, v, what, &a->aws.role_arn);
+}
+
+/* accounts[].org_arns: organization and OU ARNs, each checked. */
+static void parse_org_arns(struct walker *w, yaml_node_t *m, struct config_account *a, const char *label)
+{
+	yaml_node_t *seq = lookup(w, m, "org_arns");
+	size_t cap;
+
+	if (seq == NULL || is_null_scalar(seq))
+		return;
+	if (seq->type != YAML_SEQUENCE_NODE) {
+		fail(w, seq, "%s: \"org_arns\" must be a list, not %s", label, type_name(seq));
+		return;
+	}
+	cap = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	a->org_arns = calloc(cap > 0 ? cap : 1, sizeof *a->org_arns);
+	if (a->org_arns == NULL)
+		return;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *v = node_at(w, *it);
+
+		if (v == NULL || v->type != YAML_SCALAR_NODE || is_null_scalar(v)) {
+			fail(w, v, "%s: each org_arns entry must be a string", label);
+			continue;
+		}
+		if (!org_arn_valid(scalar(v))) {
+			fail(w, v, "%s: \"%s\" is not an organization or OU ARN "
+			     "(arn:aws:organizations::<account>:organization/o-… or …:ou/o-…/ou-…)", label, scalar(v));
+			continue;
+		}
+		a->org_arns[a->n_org_arns] = strdup(scalar(v));
+		if (a->org_arns[a->n_org_arns] != NULL)
+			a->n_org_arns++;
+	}
+}
+
+static void account_free(struct config_account *a)
+{
+	free(a->name);
+	free(a->uid);
+	secret_clear(&a->aws.access_key_id);
+	secret_clear(&a->aws.secret_access_key);
+	free(a->aws.role_arn);
+	for (size_t i = 0; i < a->n_org_arns; i++)
+		free(a->org_arns[i]);
+	free(a->org_arns);
+	memset(a, 0, sizeof *a);
+}
+
 static void parse_accounts(struct walker *w, yaml_node_t *root, struct config *cfg)
 {
-	static const char *const keys[] = { "name", "uid", NULL };
+	static const char *const keys[] = { "name", "uid", "aws", "org_arns", NULL };
 	yaml_node_t *seq = lookup(w, root, "accounts");
 	size_t cap;
 
@@ -524,16 +781,25 @@ static void parse_accounts(struct walker *w, yaml_node_t *root, struct config *c
 	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
 		yaml_node_t *m = node_at(w, *it);
 		struct config_account *a = &cfg->accounts[cfg->n_accounts];
+		char label[LABEL_MAX];
+		bool named;
 
 		if (m == NULL || m->type != YAML_MAPPING_NODE) {
 			fail(w, m, "each account must be a mapping {name, uid}");
 			continue;
 		}
 		check_keys(w, m, keys, "an account");
-		if (!want_string(w, m, "name", true, &a->name) | !want_string(w, m, "uid", true, &a->uid)) {
-			free(a->name);
-			free(a->uid);
-			memset(a, 0, sizeof *a);
+		named = want_string(w, m, "name", true, &a->name);
+		named = want_string(w, m, "uid", true, &a->uid) && named;
+		if (a->name != NULL)
+			snprintf(label, sizeof label, "account \"%s\"", a->name);
+		else
+			snprintf(label, sizeof label, "an account");
+		/* checked even when name or uid is missing: every error is reported */
+		parse_account_aws(w, m, a, label);
+		parse_org_arns(w, m, a, label);
+		if (!named) {
+			account_free(a);
 			continue;
 		}
 		if (strlen(a->uid) != 12 || strspn(a->uid, "0123456789") != 12)
@@ -543,6 +809,113 @@ static void parse_accounts(struct walker *w, yaml_node_t *root, struct config *c
 				fail(w, lookup(w, m, "name"), "duplicate account name \"%s\"", a->name);
 		cfg->n_accounts++;
 	}
+}
+
+/* An http(s) endpoint under map[key], normalised into *out; reported when it is not one. */
+static void want_endpoint(struct walker *w, yaml_node_t *map, const char *key, char **out)
+{
+	char *given = NULL;
+
+	if (!want_string(w, map, key, false, &given))
+		return;
+	*out = http_url_normal(given);
+	if (*out == NULL)
+		fail(w, lookup(w, map, key), "aws.endpoints.%s: \"%s\" is not an http:// or https:// URL "
+		     "(scheme://host[:port][/path])", key, given);
+	free(given);
+}
+
+static bool region_valid(const char *region)
+{
+	return strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(region) && strchr(region, '-') != NULL;
+}
+
+/* "aws:": defaults for every account with "aws:". */
+static void parse_aws(struct walker *w, yaml_node_t *root, struct config *cfg)
+{
+	static const char *const keys[] = { "web_identity_token_file", "role_arn", "endpoints", "sts_region", NULL };
+	static const char *const endpoint_keys[] = { "ec2", "sts", NULL };
+	struct config_aws *aws = &cfg->aws;
+	yaml_node_t *m = want_map(w, root, "aws", false);
+	yaml_node_t *ep;
+
+	if (m == NULL)
+		return;
+	check_keys(w, m, keys, "aws");
+	want_string(w, m, "web_identity_token_file", false, &aws->web_identity_token_file);
+	want_role_arn(w, m, "aws", &aws->role_arn);
+	if (aws->web_identity_token_file != NULL && lookup(w, m, "role_arn") == NULL)
+		fail(w, lookup(w, m, "web_identity_token_file"),
+		     "aws: web_identity_token_file needs role_arn (the role assumed with the token)");
+	ep = want_map(w, m, "endpoints", false);
+	if (ep != NULL) {
+		check_keys(w, ep, endpoint_keys, "aws.endpoints");
+		want_endpoint(w, ep, "ec2", &aws->endpoint_ec2);
+		want_endpoint(w, ep, "sts", &aws->endpoint_sts);
+	}
+	if (want_string(w, m, "sts_region", false, &aws->sts_region) && !region_valid(aws->sts_region))
+		fail(w, lookup(w, m, "sts_region"), "aws.sts_region: \"%s\" is not an AWS region name", aws->sts_region);
+}
+
+/* "gitlab_api:": a list of {url, token_file|token_env}, one per GitLab (URL unique). */
+static void parse_gitlab_api(struct walker *w, yaml_node_t *root, struct config *cfg)
+{
+	static const char *const keys[] = { "url", "token_file", "token_env", NULL };
+	yaml_node_t *seq = lookup(w, root, "gitlab_api");
+	size_t cap;
+
+	if (seq == NULL || is_null_scalar(seq))
+		return;
+	if (seq->type != YAML_SEQUENCE_NODE) {
+		fail(w, seq, "\"gitlab_api\" must be a list of {url, token_file}, not %s", type_name(seq));
+		return;
+	}
+	cap = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	cfg->gitlab_apis = calloc(cap > 0 ? cap : 1, sizeof *cfg->gitlab_apis);
+	if (cfg->gitlab_apis == NULL)
+		return;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *m = node_at(w, *it);
+		struct config_gitlab_api *g = &cfg->gitlab_apis[cfg->n_gitlab_apis];
+		char *given = NULL;
+		char what[600];
+
+		if (m == NULL || m->type != YAML_MAPPING_NODE) {
+			fail(w, m, "each gitlab_api entry must be a mapping {url, token_file}");
+			continue;
+		}
+		cfg->n_gitlab_apis++;
+		check_keys(w, m, keys, "a gitlab_api entry");
+		if (want_string(w, m, "url", true, &given)) {
+			g->url = http_url_normal(given);
+			if (g->url == NULL)
+				fail(w, lookup(w, m, "url"), "gitlab_api: \"%s\" is not an http:// or https:// URL "
+				     "(scheme://host[:port][/prefix])", given);
+			for (struct config_gitlab_api *o = cfg->gitlab_apis; g->url != NULL && o < g; o++)
+				if (o->url != NULL && strcmp(o->url, g->url) == 0)
+					fail(w, lookup(w, m, "url"), "duplicate gitlab_api url \"%s\"", g->url);
+		}
+		snprintf(what, sizeof what, "gitlab_api \"%s\"", given != NULL ? given : "?");
+		free(given);
+		want_secret(w, m, "token", true, what, &g->token);
+	}
+}
+
+/* "reconcile:": how often the sources of truth are asked; defaults when absent. */
+static void parse_reconcile(struct walker *w, yaml_node_t *root, struct config *cfg)
+{
+	static const char *const keys[] = { "interval_seconds", "waiting_interval_seconds", "timeout_seconds", NULL };
+	yaml_node_t *m = want_map(w, root, "reconcile", false);
+	long long v;
+
+	if (m != NULL)
+		check_keys(w, m, keys, "reconcile");
+	want_int(w, m, "interval_seconds", 1, 86400, 300, &v);
+	cfg->reconcile.interval_seconds = (int)v;
+	want_int(w, m, "waiting_interval_seconds", 1, 86400, 60, &v);
+	cfg->reconcile.waiting_interval_seconds = (int)v;
+	want_int(w, m, "timeout_seconds", 1, 300, 10, &v);
+	cfg->reconcile.timeout_seconds = (int)v;
 }
 
 static void parse_git_filter(struct walker *w, yaml_node_t *m, struct config_filter *f, const char *where)
@@ -724,7 +1097,8 @@ static void parse_asgs(struct walker *w, yaml_node_t *root, struct config *cfg)
 static void walk(struct walker *w, struct config *cfg)
 {
 	static const char *const top_keys[] = { "listen", "database", "pins_dir", "log_level", "auth", "limits",
-						"trigger", "accounts", "terraformResources", NULL };
+						"trigger", "accounts", "aws", "gitlab_api", "reconcile",
+						"terraformResources", NULL };
 	yaml_node_t *root = yaml_document_get_root_node(w->doc);
 
 	if (root == NULL || is_null_scalar(root)) {
@@ -749,6 +1123,9 @@ static void walk(struct walker *w, struct config *cfg)
 	parse_limits(w, root, cfg);
 	parse_trigger(w, root, cfg);
 	parse_accounts(w, root, cfg);
+	parse_aws(w, root, cfg);
+	parse_gitlab_api(w, root, cfg);
+	parse_reconcile(w, root, cfg);
 	parse_asgs(w, root, cfg);
 }
 
@@ -842,11 +1219,19 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; cfg->trigger.command != NULL && i < cfg->trigger.n_command; i++)
 		free(cfg->trigger.command[i]);
 	free(cfg->trigger.command);
-	for (size_t i = 0; i < cfg->n_accounts; i++) {
-		free(cfg->accounts[i].name);
-		free(cfg->accounts[i].uid);
-	}
+	for (size_t i = 0; i < cfg->n_accounts; i++)
+		account_free(&cfg->accounts[i]);
 	free(cfg->accounts);
+	free(cfg->aws.web_identity_token_file);
+	free(cfg->aws.role_arn);
+	free(cfg->aws.endpoint_ec2);
+	free(cfg->aws.endpoint_sts);
+	free(cfg->aws.sts_region);
+	for (size_t i = 0; i < cfg->n_gitlab_apis; i++) {
+		free(cfg->gitlab_apis[i].url);
+		secret_clear(&cfg->gitlab_apis[i].token);
+	}
+	free(cfg->gitlab_apis);
 	for (size_t i = 0; i < cfg->n_asgs; i++) {
 		struct config_asg *a = &cfg->asgs[i];
 
@@ -918,4 +1303,26 @@ const char *config_push_repo(const struct config *cfg, char *const *urls, size_t
 	if (repo_known != NULL)
 		*repo_known = known;
 	return NULL;
+}
+
+const struct config_gitlab_api *config_gitlab_api_for(const struct config *cfg, const char *repo)
+{
+	const struct config_gitlab_api *best = NULL;
+	size_t best_len = 0;
+
+	if (cfg == NULL || repo == NULL)
+		return NULL;
+	for (size_t i = 0; i < cfg->n_gitlab_apis; i++) {
+		const struct config_gitlab_api *g = &cfg->gitlab_apis[i];
+		size_t len = g->url != NULL ? strlen(g->url) : 0;
+
+		/* a prefix ending where a path segment ends, with a project path after it */
+		if (len == 0 || strncmp(repo, g->url, len) != 0 || repo[len] != '/' || repo[len + 1] == '\0')
+			continue;
+		if (best == NULL || len > best_len) {
+			best = g;
+			best_len = len;
+		}
+	}
+	return best;
 }
