@@ -536,9 +536,6 @@ static const char *arn_resource(const char *arn, const char *service)
 	return p + 13;
 }
 
-/* room for "account \"<name>\"" in messages; a longer name is cut short there */
-#define LABEL_MAX 160
-
 #define ROLE_NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+=,.@_-"
 
 /* arn:aws[a-z-]*:iam::<12 digits>:role/[path/]name — IAM's own character set, a name of 1..64. */
@@ -687,7 +684,7 @@ static void parse_account_aws(struct walker *w, yaml_node_t *m, struct config_ac
 	static const char *const keys[] = { "access_key_id_file", "access_key_id_env", "secret_access_key_file",
 					    "secret_access_key_env", "role_arn", NULL };
 	yaml_node_t *v = lookup(w, m, "aws");
-	char what[LABEL_MAX + 8];
+	char *what = NULL;
 	bool have_id, have_secret;
 
 	if (v == NULL)
@@ -698,19 +695,21 @@ static void parse_account_aws(struct walker *w, yaml_node_t *m, struct config_ac
 		return;
 	}
 	a->has_aws = true;
-	snprintf(what, sizeof what, "%s: aws", label);
+	if (asprintf(&what, "%s: aws", label) < 0)
+		what = NULL;
 	check_keys(w, v, keys, "an account's aws");
 	have_id = lookup(w, v, "access_key_id_file") != NULL || lookup(w, v, "access_key_id_env") != NULL;
 	have_secret = lookup(w, v, "secret_access_key_file") != NULL || lookup(w, v, "secret_access_key_env") != NULL;
 	if (have_id && !have_secret)
-		fail(w, v, "%s: missing \"secret_access_key_file\" or \"secret_access_key_env\" "
-		     "(access_key_id is given: give both keys or neither)", what);
+		fail(w, v, "%s: aws: missing \"secret_access_key_file\" or \"secret_access_key_env\" "
+		     "(access_key_id is given: give both keys or neither)", label);
 	else if (have_secret && !have_id)
-		fail(w, v, "%s: missing \"access_key_id_file\" or \"access_key_id_env\" "
-		     "(secret_access_key is given: give both keys or neither)", what);
-	want_secret(w, v, "access_key_id", false, what, &a->aws.access_key_id);
-	want_secret(w, v, "secret_access_key", false, what, &a->aws.secret_access_key);
-	want_role_arn(w, v, what, &a->aws.role_arn);
+		fail(w, v, "%s: aws: missing \"access_key_id_file\" or \"access_key_id_env\" "
+		     "(secret_access_key is given: give both keys or neither)", label);
+	want_secret(w, v, "access_key_id", false, what != NULL ? what : "aws", &a->aws.access_key_id);
+	want_secret(w, v, "secret_access_key", false, what != NULL ? what : "aws", &a->aws.secret_access_key);
+	want_role_arn(w, v, what != NULL ? what : "aws", &a->aws.role_arn);
+	free(what);
 }
 
 /* accounts[].org_arns: organization and OU ARNs, each checked. */
@@ -781,7 +780,7 @@ static void parse_accounts(struct walker *w, yaml_node_t *root, struct config *c
 	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
 		yaml_node_t *m = node_at(w, *it);
 		struct config_account *a = &cfg->accounts[cfg->n_accounts];
-		char label[LABEL_MAX];
+		char *label = NULL;
 		bool named;
 
 		if (m == NULL || m->type != YAML_MAPPING_NODE) {
@@ -791,13 +790,12 @@ static void parse_accounts(struct walker *w, yaml_node_t *root, struct config *c
 		check_keys(w, m, keys, "an account");
 		named = want_string(w, m, "name", true, &a->name);
 		named = want_string(w, m, "uid", true, &a->uid) && named;
-		if (a->name != NULL)
-			snprintf(label, sizeof label, "account \"%s\"", a->name);
-		else
-			snprintf(label, sizeof label, "an account");
+		if (a->name == NULL || asprintf(&label, "account \"%s\"", a->name) < 0)
+			label = NULL;
 		/* checked even when name or uid is missing: every error is reported */
-		parse_account_aws(w, m, a, label);
-		parse_org_arns(w, m, a, label);
+		parse_account_aws(w, m, a, label != NULL ? label : "an account");
+		parse_org_arns(w, m, a, label != NULL ? label : "an account");
+		free(label);
 		if (!named) {
 			account_free(a);
 			continue;
@@ -877,8 +875,7 @@ static void parse_gitlab_api(struct walker *w, yaml_node_t *root, struct config 
 	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
 		yaml_node_t *m = node_at(w, *it);
 		struct config_gitlab_api *g = &cfg->gitlab_apis[cfg->n_gitlab_apis];
-		char *given = NULL;
-		char what[600];
+		char *given = NULL, *what = NULL;
 
 		if (m == NULL || m->type != YAML_MAPPING_NODE) {
 			fail(w, m, "each gitlab_api entry must be a mapping {url, token_file}");
@@ -895,9 +892,11 @@ static void parse_gitlab_api(struct walker *w, yaml_node_t *root, struct config 
 				if (o->url != NULL && strcmp(o->url, g->url) == 0)
 					fail(w, lookup(w, m, "url"), "duplicate gitlab_api url \"%s\"", g->url);
 		}
-		snprintf(what, sizeof what, "gitlab_api \"%s\"", given != NULL ? given : "?");
+		if (asprintf(&what, "gitlab_api \"%s\"", given != NULL ? given : "?") < 0)
+			what = NULL;
 		free(given);
-		want_secret(w, m, "token", true, what, &g->token);
+		want_secret(w, m, "token", true, what != NULL ? what : "gitlab_api", &g->token);
+		free(what);
 	}
 }
 

@@ -1,7 +1,7 @@
 /*
  * test_config.c — the YAML configuration of design §3 (src/config.h):
  * config_load, config_free, config_diag_free, config_find_asg, config_tracks,
- * config_knows_repo and config_ref_valid.
+ * config_knows_repo, config_gitlab_api_for and config_ref_valid.
  *
  * Covers: a full valid file with both image forms (the seed's
  * `image: {repo: {url, ref, tag_name}}` and the list of `provider: git` /
@@ -18,6 +18,14 @@
  * file with eight errors that must all be reported. config_tracks and
  * config_knows_repo with the three URL forms of a GitLab push
  * (tests/data/gitlab-push.json).
+ *
+ * The reconciler's keys (design §9): accounts[].aws (static keys from files
+ * and the environment, both or neither, role_arn; "aws: {}" alone), org_arns,
+ * aws (web identity, endpoints normalised, sts_region), gitlab_api (URL
+ * normal form, duplicates, tokens) and reconcile (defaults and bounds), every
+ * error positioned; role and organization ARNs and gitlab_api URLs as tables
+ * of good and bad values; config_gitlab_api_for by longest prefix at a '/'
+ * boundary, scheme and port included.
  *
  * Every file lives in a mkdtemp directory made in setup and removed in
  * teardown; secret files are named by absolute path. Environment variables
@@ -175,7 +183,10 @@ static int setup(void **state)
 	    support_write_file(fx->dir, "eb-password", "s3cret:pw") != 0 ||
 	    support_write_file(fx->dir, "admin-token", "admin-t0ken\r\n") != 0 ||
 	    support_write_file(fx->dir, "trigger-token", "trigger-t0ken\n") != 0 ||
-	    support_write_file(fx->dir, "empty-token", "\n") != 0)
+	    support_write_file(fx->dir, "empty-token", "\n") != 0 ||
+	    support_write_file(fx->dir, "aws-key-id", "AKIAEXAMPLEKEYID\n") != 0 ||
+	    support_write_file(fx->dir, "aws-secret", "aws/secret+EXAMPLE\n") != 0 ||
+	    support_write_file(fx->dir, "gitlab-api-token", "glpat-api\n") != 0)
 		goto out;
 	if (setenv(ENV_SET, "read-t0ken\n", 1) != 0 || unsetenv(ENV_UNSET) != 0)
 		goto out;
@@ -565,6 +576,110 @@ static const struct err_case err_cases[] = {
 	{ "trigger with neither", L6, "  timeout_seconds: 5\n", 6, 3, "trigger: missing \"url\" or \"command\"", 1 },
 	{ "trigger command relative", L6, "  command: [run-terraform-resources]\n", 6, 12,
 	  "the program must be an absolute path", 1 },
+	/* accounts[].aws (L8's flow mapping: the aws value starts at column 46, its first key at 48) */
+	{ "aws: key id without secret", L8,
+	  "  - { name: stage, uid: \"444455556666\", aws: { access_key_id_env: " ENV_SET " } }\n", 8, 46,
+	  "account \"stage\": aws: missing \"secret_access_key_file\" or \"secret_access_key_env\" (access_key_id is given", 1 },
+	{ "aws: secret without key id", L8,
+	  "  - { name: stage, uid: \"444455556666\", aws: { secret_access_key_file: @D@/aws-secret } }\n", 8, 46,
+	  "account \"stage\": aws: missing \"access_key_id_file\" or \"access_key_id_env\" (secret_access_key is given", 1 },
+	{ "aws: key id from file and env", L8,
+	  "  - { name: stage, uid: \"444455556666\", aws: { access_key_id_env: " ENV_SET
+	  ", access_key_id_file: @D@/aws-key-id, secret_access_key_file: @D@/aws-secret } }\n", 8, 67,
+	  "account \"stage\": aws: give either \"access_key_id_file\" or \"access_key_id_env\", not both", 1 },
+	{ "aws: key id file missing", L8,
+	  "  - { name: stage, uid: \"444455556666\", aws: { access_key_id_file: @D@/no-such, secret_access_key_env: "
+	  ENV_SET " } }\n", 8, 68, "account \"stage\": aws: secret file cannot be read", 1 },
+	{ "aws: secret env unset", L8,
+	  "  - { name: stage, uid: \"444455556666\", aws: { access_key_id_env: " ENV_SET ", secret_access_key_env: "
+	  ENV_UNSET " } }\n", 8, 111, "account \"stage\": aws: environment variable " ENV_UNSET " is not set", 1 },
+	{ "aws: empty key id file", L8,
+	  "  - { name: stage, uid: \"444455556666\", aws: { access_key_id_file: @D@/empty-token, secret_access_key_env: "
+	  ENV_SET " } }\n", 8, 68, "account \"stage\": aws: the secret is empty", 1 },
+	{ "aws: bad role_arn", L8,
+	  "  - { name: stage, uid: \"444455556666\", aws: { role_arn: \"arn:aws:iam::4444:role/x\" } }\n", 8, 58,
+	  "account \"stage\": aws: role_arn \"arn:aws:iam::4444:role/x\" is not an IAM role ARN", 1 },
+	{ "aws: a scalar", L8, "  - { name: stage, uid: \"444455556666\", aws: yes }\n", 8, 46,
+	  "account \"stage\": \"aws\" must be a mapping (\"aws: {}\" for the default credentials), not a scalar", 1 },
+	{ "aws: empty value", L8, "  - { name: stage, uid: \"444455556666\", aws: ~ }\n", 8, 46,
+	  "\"aws\" must be a mapping (\"aws: {}\" for the default credentials), not empty", 1 },
+	{ "aws: unknown key", L8, "  - { name: stage, uid: \"444455556666\", aws: { access_key: AKIA } }\n", 8, 48,
+	  "unknown key \"access_key\" in an account's aws", 1 },
+	{ "aws: inline secret key", L8,
+	  "  - { name: stage, uid: \"444455556666\", aws: { access_key_id_env: " ENV_SET ", secret_access_key: x } }\n",
+	  8, 88, "unknown key \"secret_access_key\" in an account's aws", 2 },
+	/* accounts[].org_arns (L8: org_arns at column 41, its value at 51) */
+	{ "org_arns: OU without its organization", L8,
+	  "  - { name: stage, uid: \"444455556666\", org_arns: [\"arn:aws:organizations::111122223333:ou/ou-ab12-cdefgh12\"] }\n",
+	  8, 52, "account \"stage\": \"arn:aws:organizations::111122223333:ou/ou-ab12-cdefgh12\" is not an organization or OU ARN",
+	  1 },
+	{ "org_arns: second entry bad", L8,
+	  "  - { name: stage, uid: \"444455556666\", org_arns: [arn:aws:organizations::111122223333:organization/o-abcdefghij,"
+	  " o-abcdefghij] }\n", 8, 52 + 61 + 2, "\"o-abcdefghij\" is not an organization or OU ARN", 1 },
+	{ "org_arns: a scalar", L8,
+	  "  - { name: stage, uid: \"444455556666\", org_arns: arn:aws:organizations::111122223333:organization/o-abcdefghij }\n",
+	  8, 51, "account \"stage\": \"org_arns\" must be a list, not a scalar", 1 },
+	{ "org_arns: a mapping entry", L8, "  - { name: stage, uid: \"444455556666\", org_arns: [{ arn: x }] }\n", 8, 52,
+	  "account \"stage\": each org_arns entry must be a string", 1 },
+	/* aws (inserted as line 7) */
+	{ "aws: web identity without role", "accounts:\n",
+	  "aws: { web_identity_token_file: /var/run/secrets/token }\naccounts:\n", 7, 33,
+	  "aws: web_identity_token_file needs role_arn", 1 },
+	{ "aws: role_arn of a user", "accounts:\n",
+	  "aws: { web_identity_token_file: /t, role_arn: \"arn:aws:iam::123456789012:user/x\" }\naccounts:\n", 7, 47,
+	  "aws: role_arn \"arn:aws:iam::123456789012:user/x\" is not an IAM role ARN", 1 },
+	{ "aws: unknown key", "accounts:\n", "aws: { region: eu-west-1 }\naccounts:\n", 7, 8,
+	  "unknown key \"region\" in aws", 1 },
+	{ "aws: a list", "accounts:\n", "aws: [a]\naccounts:\n", 7, 6, "\"aws\" must be a mapping, not a list", 1 },
+	{ "aws.endpoints: not http", "accounts:\n", "aws: { endpoints: { ec2: ftp://ec2.local } }\naccounts:\n", 7, 26,
+	  "aws.endpoints.ec2: \"ftp://ec2.local\" is not an http:// or https:// URL", 1 },
+	{ "aws.endpoints: query", "accounts:\n", "aws: { endpoints: { sts: \"http://127.0.0.1:9100/?a=b\" } }\naccounts:\n", 7,
+	  26, "aws.endpoints.sts: \"http://127.0.0.1:9100/?a=b\" is not an http:// or https:// URL", 1 },
+	{ "aws.endpoints: port 0", "accounts:\n", "aws: { endpoints: { sts: \"http://127.0.0.1:0\" } }\naccounts:\n", 7,
+	  26, "aws.endpoints.sts: \"http://127.0.0.1:0\" is not", 1 },
+	{ "aws.endpoints: unknown key", "accounts:\n", "aws: { endpoints: { s3: http://s3.local } }\naccounts:\n", 7, 21,
+	  "unknown key \"s3\" in aws.endpoints", 1 },
+	{ "aws.endpoints: a string", "accounts:\n", "aws: { endpoints: http://x }\naccounts:\n", 7, 19,
+	  "\"endpoints\" must be a mapping, not a scalar", 1 },
+	{ "aws.sts_region: bad", "accounts:\n", "aws: { sts_region: EU }\naccounts:\n", 7, 20,
+	  "aws.sts_region: \"EU\" is not an AWS region name", 1 },
+	/* gitlab_api (inserted as lines 7…) */
+	{ "gitlab_api: a mapping", "accounts:\n", "gitlab_api: { url: https://gitlab.example.net }\naccounts:\n", 7, 13,
+	  "\"gitlab_api\" must be a list of {url, token_file}, not a mapping", 1 },
+	{ "gitlab_api: not http", "accounts:\n",
+	  "gitlab_api:\n  - { url: ftp://gitlab.example.net, token_file: @D@/gitlab-api-token }\naccounts:\n", 8, 12,
+	  "gitlab_api: \"ftp://gitlab.example.net\" is not an http:// or https:// URL", 1 },
+	{ "gitlab_api: duplicate url", "accounts:\n",
+	  "gitlab_api:\n"
+	  "  - { url: https://gitlab.example.net, token_file: @D@/gitlab-api-token }\n"
+	  "  - { url: \"HTTPS://GitLab.Example.NET/\", token_env: " ENV_SET " }\naccounts:\n",
+	  9, 12, "duplicate gitlab_api url \"https://gitlab.example.net\"", 1 },
+	{ "gitlab_api: no token", "accounts:\n", "gitlab_api:\n  - { url: https://gitlab.example.net }\naccounts:\n", 8, 5,
+	  "gitlab_api \"https://gitlab.example.net\": missing \"token_file\" or \"token_env\"", 1 },
+	{ "gitlab_api: token file missing", "accounts:\n",
+	  "gitlab_api:\n  - { url: https://gitlab.example.net, token_file: /no/such/token }\naccounts:\n", 8, 52,
+	  "gitlab_api \"https://gitlab.example.net\": secret file cannot be read", 1 },
+	{ "gitlab_api: no url", "accounts:\n", "gitlab_api:\n  - { token_env: " ENV_SET " }\naccounts:\n", 8, 5,
+	  "missing required key \"url\"", 1 },
+	{ "gitlab_api: a string entry", "accounts:\n", "gitlab_api:\n  - https://gitlab.example.net\naccounts:\n", 8, 5,
+	  "each gitlab_api entry must be a mapping {url, token_file}", 1 },
+	{ "gitlab_api: unknown key", "accounts:\n",
+	  "gitlab_api:\n  - { url: https://gitlab.example.net, token_env: " ENV_SET ", private_token: x }\naccounts:\n", 8,
+	  6 + 5 + 26 + 2 + 11 + 19 + 2 + 1, "unknown key \"private_token\" in a gitlab_api entry", 1 },
+	/* reconcile (inserted as line 7) */
+	{ "reconcile: interval 0", "accounts:\n", "reconcile: { interval_seconds: 0 }\naccounts:\n", 7, 32,
+	  "\"interval_seconds\" must be between 1 and 86400, not 0", 1 },
+	{ "reconcile: waiting interval too long", "accounts:\n",
+	  "reconcile: { waiting_interval_seconds: 86401 }\naccounts:\n", 7, 40,
+	  "\"waiting_interval_seconds\" must be between 1 and 86400, not 86401", 1 },
+	{ "reconcile: timeout too long", "accounts:\n", "reconcile: { timeout_seconds: 301 }\naccounts:\n", 7, 31,
+	  "\"timeout_seconds\" must be between 1 and 300, not 301", 1 },
+	{ "reconcile: not an integer", "accounts:\n", "reconcile: { interval_seconds: 5m }\naccounts:\n", 7, 32,
+	  "\"interval_seconds\" must be an integer, not \"5m\"", 1 },
+	{ "reconcile: unknown key", "accounts:\n", "reconcile: { jitter_seconds: 5 }\naccounts:\n", 7, 14,
+	  "unknown key \"jitter_seconds\" in reconcile", 1 },
+	{ "reconcile: a list", "accounts:\n", "reconcile: [300]\naccounts:\n", 7, 12,
+	  "\"reconcile\" must be a mapping, not a list", 1 },
 	/* syntax */
 	{ "YAML syntax error", L6, "  url: a: b\n", 6, 9,
 	  "YAML syntax error: mapping values are not allowed in this context", 1 },
@@ -633,6 +748,488 @@ static void test_errors_hide_secrets(void **state)
 	free(text);
 	assert_failed(fx, rc, AMICD_ERR_CONFIG, 1);
 	assert_no_diag_contains(fx, "read-t0ken");
+
+	/* nor AWS keys or a GitLab API token, whatever is wrong around them */
+	text = replace_once(MINIMAL, L8,
+			    "  - { name: stage, uid: \"444455556666\", aws: { access_key_id_file: @D@/aws-key-id,"
+			    " access_key_id_env: " ENV_SET ", secret_access_key_file: @D@/aws-secret, role_arn: x } }\n"
+			    "gitlab_api: [{ url: ftp://h, token_env: " ENV_SET ", token_file: @D@/gitlab-api-token }]\n");
+	rc = load(fx, text);
+	free(text);
+	assert_failed(fx, rc, AMICD_ERR_CONFIG, 4);
+	assert_no_diag_contains(fx, "read-t0ken");
+	assert_no_diag_contains(fx, "AKIAEXAMPLEKEYID");
+	assert_no_diag_contains(fx, "EXAMPLE");
+	assert_no_diag_contains(fx, "glpat-api");
+}
+
+/* ---- the reconciler's keys (design §9) ---------------------------------- */
+
+/* MINIMAL's first lines, then every reconciler key; ACCOUNTS_END marks where more accounts may go. */
+static const char RECON[] =
+	"auth:\n"
+	"  gitlab: { token_file: @D@/gitlab-token }\n"
+	"  eventbridge: { api_key_header: x-api-key, api_key_file: @D@/eb-key }\n"
+	"  admin: { token_file: @D@/admin-token }\n"
+	"trigger:\n"
+	"  url: http://127.0.0.1:9000/hook\n"
+	"accounts:\n"
+	"  - name: stage\n"
+	"    uid: \"444455556666\"\n"
+	"    aws:\n"
+	"      access_key_id_file: @D@/aws-key-id\n"
+	"      secret_access_key_env: " ENV_SET "\n"
+	"      role_arn: arn:aws:iam::444455556666:role/amicd-read\n"
+	"    org_arns:\n"
+	"      - arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5\n"
+	"      - arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdefgh12\n"
+	"  - { name: prod, uid: \"111122223333\", aws: {} }\n"
+	"  - { name: gov, uid: \"222233334444\", aws: { role_arn: \"arn:aws-us-gov:iam::222233334444:role/ci/amicd\" },"
+	" org_arns: [] }\n"
+	"  - { name: events-only, uid: \"333344445555\" }\n"
+	"aws:\n"
+	"  web_identity_token_file: /var/run/secrets/openshift/serviceaccount/token\n"
+	"  role_arn: arn:aws:iam::999988887777:role/amicd\n"
+	"  endpoints: { ec2: \"HTTP://127.0.0.1:9100/\", sts: \"https://STS.eu-west-1.amazonaws.com\" }\n"
+	"  sts_region: eu-west-1\n"
+	"gitlab_api:\n"
+	"  - { url: \"HTTPS://GitLab.Example.NET/\", token_file: @D@/gitlab-api-token }\n"
+	"  - { url: \"http://gitlab.internal:8080/GitLab//\", token_env: " ENV_SET " }\n"
+	"reconcile: { interval_seconds: 600, waiting_interval_seconds: 30, timeout_seconds: 5 }\n"
+	"terraformResources:\n"
+	"  - provider: asg\n"
+	"    identifier: workers-stage\n"
+	"    account: stage\n"
+	"    region: eu-west-1\n"
+	"    image:\n"
+	"      repo: { url: https://gitlab.example.net/platform/golden-images, ref: main, tag_name: git-sha }\n";
+
+static void test_reconciler_keys(void **state)
+{
+	struct fx *fx = *state;
+	const struct config *c;
+	const struct config_account *a;
+
+	assert_loaded(fx, load(fx, RECON));
+	c = fx->cfg;
+	assert_int_equal(c->n_accounts, 4);
+
+	/* static keys from a file and the environment, trimmed; a role to assume */
+	a = &c->accounts[0];
+	assert_true(a->has_aws);
+	assert_secret(&a->aws.access_key_id, "AKIAEXAMPLEKEYID");
+	assert_secret(&a->aws.secret_access_key, "read-t0ken");
+	assert_string_equal(a->aws.role_arn, "arn:aws:iam::444455556666:role/amicd-read");
+	assert_int_equal(a->n_org_arns, 2);
+	assert_string_equal(a->org_arns[0], "arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5");
+	assert_string_equal(a->org_arns[1], "arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdefgh12");
+
+	/* "aws: {}": asked as this account, with the defaults */
+	a = &c->accounts[1];
+	assert_true(a->has_aws);
+	assert_null(a->aws.access_key_id.bytes);
+	assert_null(a->aws.secret_access_key.bytes);
+	assert_null(a->aws.role_arn);
+	assert_int_equal(a->n_org_arns, 0);
+
+	/* a role only, another partition, a role path; org_arns empty */
+	a = &c->accounts[2];
+	assert_true(a->has_aws);
+	assert_null(a->aws.access_key_id.bytes);
+	assert_string_equal(a->aws.role_arn, "arn:aws-us-gov:iam::222233334444:role/ci/amicd");
+	assert_int_equal(a->n_org_arns, 0);
+
+	/* no aws: events alone */
+	a = &c->accounts[3];
+	assert_false(a->has_aws);
+	assert_null(a->aws.access_key_id.bytes);
+	assert_null(a->aws.secret_access_key.bytes);
+	assert_null(a->aws.role_arn);
+	assert_null(a->org_arns);
+	assert_int_equal(a->n_org_arns, 0);
+
+	assert_string_equal(c->aws.web_identity_token_file, "/var/run/secrets/openshift/serviceaccount/token");
+	assert_string_equal(c->aws.role_arn, "arn:aws:iam::999988887777:role/amicd");
+	assert_string_equal(c->aws.endpoint_ec2, "http://127.0.0.1:9100");
+	assert_string_equal(c->aws.endpoint_sts, "https://sts.eu-west-1.amazonaws.com");
+	assert_string_equal(c->aws.sts_region, "eu-west-1");
+
+	/* scheme and host lower-cased, trailing '/' dropped, the path as written */
+	assert_int_equal(c->n_gitlab_apis, 2);
+	assert_string_equal(c->gitlab_apis[0].url, "https://gitlab.example.net");
+	assert_secret(&c->gitlab_apis[0].token, "glpat-api");
+	assert_string_equal(c->gitlab_apis[1].url, "http://gitlab.internal:8080/GitLab");
+	assert_secret(&c->gitlab_apis[1].token, "read-t0ken");
+
+	assert_int_equal(c->reconcile.interval_seconds, 600);
+	assert_int_equal(c->reconcile.waiting_interval_seconds, 30);
+	assert_int_equal(c->reconcile.timeout_seconds, 5);
+}
+
+/* Without the new keys: nothing polled, reconcile's defaults; a partial reconcile keeps the others' defaults. */
+static void test_reconciler_defaults(void **state)
+{
+	struct fx *fx = *state;
+	const struct config *c;
+	char *text;
+	enum amicd_rc rc;
+
+	assert_loaded(fx, load(fx, MINIMAL));
+	c = fx->cfg;
+	assert_false(c->accounts[0].has_aws);
+	assert_null(c->accounts[0].org_arns);
+	assert_int_equal(c->accounts[0].n_org_arns, 0);
+	assert_null(c->aws.web_identity_token_file);
+	assert_null(c->aws.role_arn);
+	assert_null(c->aws.endpoint_ec2);
+	assert_null(c->aws.endpoint_sts);
+	assert_null(c->aws.sts_region);
+	assert_null(c->gitlab_apis);
+	assert_int_equal(c->n_gitlab_apis, 0);
+	assert_int_equal(c->reconcile.interval_seconds, 300);
+	assert_int_equal(c->reconcile.waiting_interval_seconds, 60);
+	assert_int_equal(c->reconcile.timeout_seconds, 10);
+	assert_null(config_gitlab_api_for(c, GOLDEN));
+
+	/* "aws:" and "gitlab_api:" with nothing under them (all commented out) are absent; bounds are inclusive */
+	text = replace_once(MINIMAL, "accounts:\n",
+			    "aws:\n  # web_identity_token_file: /t\ngitlab_api:\nreconcile: { waiting_interval_seconds: 1, "
+			    "timeout_seconds: 300 }\naccounts:\n");
+	rc = load(fx, text);
+	free(text);
+	assert_loaded(fx, rc);
+	c = fx->cfg;
+	assert_null(c->aws.web_identity_token_file);
+	assert_int_equal(c->n_gitlab_apis, 0);
+	assert_int_equal(c->reconcile.interval_seconds, 300);
+	assert_int_equal(c->reconcile.waiting_interval_seconds, 1);
+	assert_int_equal(c->reconcile.timeout_seconds, 300);
+
+	/* an empty list, and interval_seconds at its upper bound */
+	text = replace_once(MINIMAL, "accounts:\n", "gitlab_api: []\nreconcile: { interval_seconds: 86400 }\naccounts:\n");
+	rc = load(fx, text);
+	free(text);
+	assert_loaded(fx, rc);
+	assert_int_equal(fx->cfg->n_gitlab_apis, 0);
+	assert_int_equal(fx->cfg->reconcile.interval_seconds, 86400);
+}
+
+/*
+ * An account with "aws" but neither keys nor role_arn, and an "aws:" without
+ * web identity, is valid: the AWS_* environment is read when the reconciler
+ * runs, not here (AWS_ACCESS_KEY_ID is made sure to be unset).
+ */
+static void test_aws_default_chain_valid(void **state)
+{
+	struct fx *fx = *state;
+	char *text = replace_once(MINIMAL, L8, "  - { name: stage, uid: \"444455556666\", aws: {} }\n"
+					       "aws: { endpoints: { ec2: \"http://127.0.0.1:9100\" } }\n");
+	char *saved = getenv("AWS_ACCESS_KEY_ID") != NULL ? strdup(getenv("AWS_ACCESS_KEY_ID")) : NULL;
+	enum amicd_rc rc;
+
+	unsetenv("AWS_ACCESS_KEY_ID");
+	rc = load(fx, text);
+	free(text);
+	if (saved != NULL) {
+		setenv("AWS_ACCESS_KEY_ID", saved, 1);
+		free(saved);
+	}
+	assert_loaded(fx, rc);
+	assert_true(fx->cfg->accounts[0].has_aws);
+	assert_null(fx->cfg->accounts[0].aws.access_key_id.bytes);
+	assert_null(fx->cfg->accounts[0].aws.role_arn);
+	assert_null(fx->cfg->aws.web_identity_token_file);
+	assert_null(fx->cfg->aws.role_arn);
+	assert_string_equal(fx->cfg->aws.endpoint_ec2, "http://127.0.0.1:9100");
+	assert_null(fx->cfg->aws.endpoint_sts);
+}
+
+/* Load MINIMAL with the account's aws set to { role_arn: <arn> }; true when it loaded. */
+static bool role_arn_loads(struct fx *fx, const char *arn)
+{
+	char repl[512];
+	char *text;
+	enum amicd_rc rc;
+
+	snprintf(repl, sizeof repl, "  - { name: stage, uid: \"444455556666\", aws: { role_arn: \"%s\" } }\n", arn);
+	text = replace_once(MINIMAL, L8, repl);
+	rc = load(fx, text);
+	free(text);
+	if (rc == AMICD_OK)
+		return true;
+	assert_failed(fx, rc, AMICD_ERR_CONFIG, 1);
+	assert_diag(fx, 8, 58, "is not an IAM role ARN");
+	return false;
+}
+
+static void test_role_arns(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const good[] = {
+		"arn:aws:iam::123456789012:role/amicd-read",
+		"arn:aws-cn:iam::123456789012:role/amicd",
+		"arn:aws-us-gov:iam::123456789012:role/amicd",
+		"arn:aws:iam::123456789012:role/service-role/team/amicd",
+		"arn:aws:iam::123456789012:role/a+b=c,d.e@f_g-h",
+		"arn:aws:iam::123456789012:role/"
+		"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl", /* 64 */
+	};
+	static const char *const bad[] = {
+		"",
+		"amicd-read",
+		"arn:aws:iam::12345678901:role/x",          /* 11 digits */
+		"arn:aws:iam::1234567890123:role/x",        /* 13 digits */
+		"arn:aws:iam:us-east-1:123456789012:role/x", /* IAM has no region */
+		"arn:aws:sts::123456789012:assumed-role/x/y",
+		"arn:aws:iam::123456789012:user/x",
+		"arn:aws:iam::123456789012:role/",
+		"arn:aws:iam::123456789012:role/x/",
+		"arn:aws:iam::123456789012:role//x",
+		"arn:aws:iam::123456789012:role/a b",
+		"arn:aws:iam::123456789012:role/x*",
+		"arn:aws:iam::123456789012:role/"
+		"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklm", /* 65 */
+		"ARN:aws:iam::123456789012:role/x",
+		"arn:AWS:iam::123456789012:role/x",
+		"arn:azure:iam::123456789012:role/x",
+		" arn:aws:iam::123456789012:role/x",
+	};
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		fx->label = good[i];
+		if (!role_arn_loads(fx, good[i])) {
+			print_diag(fx);
+			fail_msg("role_arn \"%s\" rejected, want accepted", good[i]);
+		}
+		assert_string_equal(fx->cfg->accounts[0].aws.role_arn, good[i]);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		fx->label = bad[i];
+		if (role_arn_loads(fx, bad[i]))
+			fail_msg("role_arn \"%s\" accepted, want rejected", bad[i]);
+	}
+	fx->label = NULL;
+}
+
+static void test_org_arns(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const good[] = {
+		"arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5",
+		"arn:aws:organizations::111122223333:organization/o-abcdefghijklmnopqrstuvwxyz012345", /* 32 */
+		"arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdefgh12",
+		"arn:aws-cn:organizations::111122223333:ou/o-a1b2c3d4e5/ou-abcdefghijklmnopqrstuvwxyz012345-abcdefgh",
+	};
+	static const char *const bad[] = {
+		"o-a1b2c3d4e5",
+		"arn:aws:organizations::111122223333:organization/o-a1b2c3d4",      /* id of 8 */
+		"arn:aws:organizations::111122223333:organization/o-A1B2C3D4E5",    /* upper case */
+		"arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5/",
+		"arn:aws:organizations::111122223333:organization/a1b2c3d4e5",
+		"arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5",
+		"arn:aws:organizations::111122223333:ou/ou-ab12-cdefgh12",
+		"arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab1-cdefgh12", /* root part of 3 */
+		"arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdefgh1", /* ou part of 7 */
+		"arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12cdefgh12",
+		"arn:aws:organizations::111122223333:account/o-a1b2c3d4e5/111122223333",
+		"arn:aws:organizations:us-east-1:111122223333:organization/o-a1b2c3d4e5",
+		"arn:aws:organizations::11112222333:organization/o-a1b2c3d4e5",
+		"arn:aws:iam::111122223333:organization/o-a1b2c3d4e5",
+	};
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		char repl[512];
+		char *text;
+		enum amicd_rc rc;
+
+		snprintf(repl, sizeof repl, "  - { name: stage, uid: \"444455556666\", org_arns: [\"%s\"] }\n", good[i]);
+		text = replace_once(MINIMAL, L8, repl);
+		rc = load(fx, text);
+		free(text);
+		fx->label = good[i];
+		assert_loaded(fx, rc);
+		assert_int_equal(fx->cfg->accounts[0].n_org_arns, 1);
+		assert_string_equal(fx->cfg->accounts[0].org_arns[0], good[i]);
+		assert_false(fx->cfg->accounts[0].has_aws); /* org_arns alone do not make amicd ask EC2 */
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char repl[512];
+		char *text;
+		enum amicd_rc rc;
+
+		/* a good entry first: only the bad one is reported */
+		snprintf(repl, sizeof repl, "  - { name: stage, uid: \"444455556666\", org_arns: [\"%s\", \"%s\"] }\n", good[0],
+			 bad[i]);
+		text = replace_once(MINIMAL, L8, repl);
+		rc = load(fx, text);
+		free(text);
+		fx->label = bad[i];
+		assert_failed(fx, rc, AMICD_ERR_CONFIG, 1);
+		assert_diag(fx, 8, (unsigned)(52 + strlen(good[0]) + 4), "is not an organization or OU ARN");
+	}
+	fx->label = NULL;
+}
+
+static void test_gitlab_api_urls(void **state)
+{
+	struct fx *fx = *state;
+	static const struct {
+		const char *given, *want;
+	} good[] = {
+		{ "https://gitlab.example.net", "https://gitlab.example.net" },
+		{ "HTTPS://GitLab.Example.NET///", "https://gitlab.example.net" },
+		{ "http://gitlab.internal:8080", "http://gitlab.internal:8080" },
+		{ "https://Example.NET/GitLab/", "https://example.net/GitLab" },
+		{ "https://10.0.0.7:8443/a/b", "https://10.0.0.7:8443/a/b" },
+		{ "http://[::1]:8080", "http://[::1]:8080" },
+	};
+	static const char *const bad[] = {
+		"gitlab.example.net",
+		"ftp://gitlab.example.net",
+		"git@gitlab.example.net:group/project.git",
+		"https://",
+		"https:///path",
+		"https://user@gitlab.example.net",
+		"https://gitlab.example.net:",
+		"https://gitlab.example.net:0",
+		"https://gitlab.example.net:65536",
+		"https://gitlab.example.net:123456",
+		"https://gitlab.example.net/a?b",
+		"https://gitlab.example.net/#x",
+		"https://gitlab.example.net/a//b",
+		"https://gitlab.example.net/a b",
+		"https://-gitlab.example.net",
+		"https://[::1",
+		"https://gitlab.example.net/gr\xc3\xbcn",
+	};
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		char repl[512];
+		char *text;
+		enum amicd_rc rc;
+
+		snprintf(repl, sizeof repl, "gitlab_api: [{ url: \"%s\", token_env: " ENV_SET " }]\naccounts:\n",
+			 good[i].given);
+		text = replace_once(MINIMAL, "accounts:\n", repl);
+		rc = load(fx, text);
+		free(text);
+		fx->label = good[i].given;
+		assert_loaded(fx, rc);
+		assert_int_equal(fx->cfg->n_gitlab_apis, 1);
+		assert_string_equal(fx->cfg->gitlab_apis[0].url, good[i].want);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char repl[512];
+		char *text;
+		enum amicd_rc rc;
+
+		snprintf(repl, sizeof repl, "gitlab_api: [{ url: \"%s\", token_env: " ENV_SET " }]\naccounts:\n", bad[i]);
+		text = replace_once(MINIMAL, "accounts:\n", repl);
+		rc = load(fx, text);
+		free(text);
+		fx->label = bad[i];
+		assert_failed(fx, rc, AMICD_ERR_CONFIG, 1);
+		assert_diag(fx, 7, 21, "is not an http:// or https:// URL (scheme://host[:port][/prefix])");
+	}
+	fx->label = NULL;
+}
+
+/* Longest prefix at a '/' boundary, scheme, host and port included; repos in normal form (repourl.h). */
+static void test_gitlab_api_for(void **state)
+{
+	struct fx *fx = *state;
+	const struct config *c;
+	const struct config_gitlab_api *root, *a, *ab, *port, *rel;
+	char *text = replace_once(MINIMAL, "accounts:\n",
+				  "gitlab_api:\n"
+				  "  - { url: https://gitlab.example.net/a/b, token_env: " ENV_SET " }\n"
+				  "  - { url: https://gitlab.example.net, token_env: " ENV_SET " }\n"
+				  "  - { url: https://gitlab.example.net/a/, token_env: " ENV_SET " }\n"
+				  "  - { url: http://gitlab.example.net:8080, token_env: " ENV_SET " }\n"
+				  "  - { url: https://other.example/gitlab, token_env: " ENV_SET " }\n"
+				  "accounts:\n");
+	enum amicd_rc rc = load(fx, text);
+	char *repo;
+
+	free(text);
+	assert_loaded(fx, rc);
+	c = fx->cfg;
+	assert_int_equal(c->n_gitlab_apis, 5);
+	ab = &c->gitlab_apis[0];
+	root = &c->gitlab_apis[1];
+	a = &c->gitlab_apis[2];
+	port = &c->gitlab_apis[3];
+	rel = &c->gitlab_apis[4];
+
+	assert_ptr_equal(config_gitlab_api_for(c, GOLDEN), root);
+	assert_ptr_equal(config_gitlab_api_for(c, "https://gitlab.example.net/a/x"), a);
+	assert_ptr_equal(config_gitlab_api_for(c, "https://gitlab.example.net/a/b/c"), ab); /* the longest, listed first */
+	assert_ptr_equal(config_gitlab_api_for(c, "https://gitlab.example.net/a/bc/d"), a);
+	assert_ptr_equal(config_gitlab_api_for(c, "https://gitlab.example.net/ab/x"), root); /* not /a */
+	assert_ptr_equal(config_gitlab_api_for(c, "https://gitlab.example.net/a/b"), a);     /* /a/b is a project of /a */
+	assert_ptr_equal(config_gitlab_api_for(c, "http://gitlab.example.net:8080/g/p"), port);
+	assert_ptr_equal(config_gitlab_api_for(c, "https://other.example/gitlab/g/p"), rel);
+	/* another scheme, port or host; a host that merely starts the same; nothing under the prefix */
+	assert_null(config_gitlab_api_for(c, "http://gitlab.example.net/platform/golden-images"));
+	assert_null(config_gitlab_api_for(c, "https://gitlab.example.net:8443/platform/golden-images"));
+	assert_null(config_gitlab_api_for(c, "http://gitlab.example.net:80801/g/p"));
+	assert_null(config_gitlab_api_for(c, "https://gitlab.example.network/g/p"));
+	assert_null(config_gitlab_api_for(c, "https://other.example/g/p"));
+	assert_null(config_gitlab_api_for(c, "https://other.example/gitlab"));
+	assert_null(config_gitlab_api_for(c, "https://other.example/gitlabx/g/p"));
+	assert_null(config_gitlab_api_for(c, NULL));
+	assert_null(config_gitlab_api_for(NULL, GOLDEN));
+
+	/* every form a push names its repo by, once normalised */
+	repo = repo_url_normalize("git@gitlab.example.net:a/x.git");
+	assert_non_null(repo);
+	assert_ptr_equal(config_gitlab_api_for(c, repo), a);
+	free(repo);
+	repo = repo_url_normalize("HTTPS://GitLab.Example.NET/a/b/c.git/");
+	assert_non_null(repo);
+	assert_ptr_equal(config_gitlab_api_for(c, repo), ab);
+	free(repo);
+
+	/* the prefix boundary without a host-wide entry: https://h/a does not serve https://h/ab/x */
+	text = replace_once(MINIMAL, "accounts:\n",
+			    "gitlab_api: [{ url: \"https://h/a\", token_env: " ENV_SET " }]\naccounts:\n");
+	rc = load(fx, text);
+	free(text);
+	assert_loaded(fx, rc);
+	c = fx->cfg;
+	assert_ptr_equal(config_gitlab_api_for(c, "https://h/a/x"), &c->gitlab_apis[0]);
+	assert_null(config_gitlab_api_for(c, "https://h/ab/x"));
+	assert_null(config_gitlab_api_for(c, "https://h/a"));
+	assert_null(config_gitlab_api_for(c, "https://h/b/x"));
+}
+
+/* Every new error in one file, and an account without a name still has its aws checked. */
+static void test_reconciler_errors_all_reported(void **state)
+{
+	struct fx *fx = *state;
+	char *text = replace_once(MINIMAL, L8 "terraformResources:\n",
+				  L8 /* 8 */
+				  "  - uid: \"111122223333\"\n" /* 9 */
+				  "    aws: { role_arn: arn:aws:iam::111122223333:role/ }\n"
+				  "    org_arns: [arn:aws:organizations::111122223333:organization/o-x]\n"
+				  "aws:\n"
+				  "  web_identity_token_file: /t\n" /* 13 */
+				  "  endpoints: { ec2: ftp://x }\n"
+				  "gitlab_api:\n"
+				  "  - { url: https://gitlab.example.net, token_env: " ENV_UNSET " }\n" /* 16 */
+				  "reconcile: { timeout_seconds: 0 }\n"
+				  "terraformResources:\n");
+	enum amicd_rc rc = load(fx, text);
+
+	free(text);
+	assert_failed(fx, rc, AMICD_ERR_CONFIG, 7);
+	assert_diag(fx, 9, 5, "missing required key \"name\"");
+	assert_diag(fx, 10, 22, "an account: aws: role_arn \"arn:aws:iam::111122223333:role/\" is not an IAM role ARN");
+	assert_diag(fx, 11, 16, "an account: \"arn:aws:organizations::111122223333:organization/o-x\" is not an organization");
+	assert_diag(fx, 13, 28, "aws: web_identity_token_file needs role_arn");
+	assert_diag(fx, 14, 21, "aws.endpoints.ec2: \"ftp://x\" is not an http:// or https:// URL");
+	assert_diag(fx, 16, 51, "gitlab_api \"https://gitlab.example.net\": environment variable " ENV_UNSET " is not set");
+	assert_diag(fx, 17, 31, "\"timeout_seconds\" must be between 1 and 300, not 0");
 }
 
 /* ---- refs --------------------------------------------------------------- */
@@ -853,6 +1450,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_identifiers_same_pin_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_hide_secrets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconciler_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconciler_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_aws_default_chain_valid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_role_arns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_org_arns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gitlab_api_urls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gitlab_api_for, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconciler_errors_all_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_good_refs_load, setup, teardown),
 		cmocka_unit_test(test_ref_valid),
 		cmocka_unit_test(test_ref_valid_lock_component),
