@@ -561,6 +561,17 @@ static bool role_arn_valid(const char *arn)
 
 #define LOWER_DIGITS "abcdefghijklmnopqrstuvwxyz0123456789"
 
+/* p past prefix and a run of min..max [a-z0-9], or NULL when p does not start so. */
+static const char *skip_id(const char *p, const char *prefix, size_t min, size_t max)
+{
+	size_t len = strlen(prefix), n;
+
+	if (p == NULL || strncmp(p, prefix, len) != 0)
+		return NULL;
+	n = run_of(p + len, LOWER_DIGITS, min, max);
+	return n > 0 ? p + len + n : NULL;
+}
+
 /*
  * arn:aws[a-z-]*:organizations::<12 digits>:organization/o-<id> or
  * …:ou/o-<id>/ou-<root>-<id>, the ids as AWS Organizations defines them
@@ -569,31 +580,19 @@ static bool role_arn_valid(const char *arn)
 static bool org_arn_valid(const char *arn)
 {
 	const char *p = arn_resource(arn, "organizations");
-	bool ou;
-	size_t n;
 
 	if (p == NULL)
 		return false;
 	if (strncmp(p, "organization/", 13) == 0) {
-		ou = false;
-		p += 13;
-	} else if (strncmp(p, "ou/", 3) == 0) {
-		ou = true;
-		p += 3;
-	} else {
-		return false;
+		p = skip_id(p + 13, "o-", 10, 32);
+		return p != NULL && *p == '\0';
 	}
-	if (strncmp(p, "o-", 2) != 0 || (n = run_of(p + 2, LOWER_DIGITS, 10, 32)) == 0)
+	if (strncmp(p, "ou/", 3) != 0)
 		return false;
-	p += 2 + n;
-	if (!ou)
-		return *p == '\0';
-	if (strncmp(p, "/ou-", 4) != 0 || (n = run_of(p + 4, LOWER_DIGITS, 4, 32)) == 0)
-		return false;
-	p += 4 + n;
-	if (*p != '-' || (n = run_of(p + 1, LOWER_DIGITS, 8, 32)) == 0)
-		return false;
-	return p[1 + n] == '\0';
+	p = skip_id(p + 3, "o-", 10, 32);
+	p = skip_id(p, "/ou-", 4, 32);
+	p = skip_id(p, "-", 8, 32);
+	return p != NULL && *p == '\0';
 }
 
 /* host[:port] of an http(s) URL: a name or address, or [IPv6]; a port of 1..65535. */
