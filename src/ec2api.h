@@ -25,6 +25,7 @@
 #ifndef AMICD_EC2API_H
 #define AMICD_EC2API_H
 
+#include "awscreds.h"   /* struct aws_credentials */
 #include "awsxml.h"
 #include "error.h"
 
@@ -33,13 +34,6 @@
 
 #define EC2API_MAX_PAGES 20
 #define EC2API_MAX_COMMITS 50     /* Filter.1.Value.N of one question (design §9: the newest 50) */
-
-/* Credentials of one account: static keys, or what STS gave for a role. */
-struct aws_credentials {
-	const char *access_key_id;
-	const char *secret_access_key;
-	const char *session_token;      /* NULL: long-term keys */
-};
 
 struct ec2_images_request {
 	const char *endpoint;           /* "https://ec2.<region>.amazonaws.com", or a test's */
