@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 
 enum amicd_rc admin_precheck(struct http_request *req, void *cls, struct amicd_error *err)
@@ -207,6 +208,93 @@ out:
 }
 
 /* --- freeze, unfreeze, pin ------------------------------------------------------ */
+
+/* Wait (bounded) until the worker has processed the event ids: the answer shows their effect. */
+static void wait_processed(struct app *app, const int64_t *ids, size_t n, int64_t timeout_ms)
+{
+	int64_t deadline = util_now_ms() + timeout_ms;
+
+	for (size_t i = 0; i < n; i++) {
+		for (;;) {
+			struct store_event_row row = { 0 };
+			struct amicd_error err;
+			bool queued = store_event_get(app->reader, ids[i], &row, &err) == AMICD_OK &&
+				      row.status != NULL && strcmp(row.status, "queued") == 0;
+
+			store_event_row_free(&row);
+			if (!queued || util_now_ms() > deadline || atomic_load(&app->stopping))
+				break;
+			worker_wake(app->worker);
+			nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000000L }, NULL);
+		}
+	}
+}
+
+void admin_reconcile(struct http_request *req, void *cls)
+{
+	static const char *const keys[] = { "asg", NULL };
+	struct app *app = cls;
+	json_t *body = body_object(req), *list = NULL, *asgs = NULL;
+	const json_t *asg_field;
+	const char *asg = NULL;
+	struct reconcile_report rep = { 0 };
+	struct amicd_error err = { { 0 }, { 0 } };
+	int64_t timeout_ms;
+	enum amicd_rc rc;
+
+	if (body == NULL || !only_keys(req, body, keys))
+		goto out;
+	asg_field = json_object_get(body, "asg");
+	if (asg_field != NULL) {
+		asg = json_string_value(asg_field);
+		if (asg == NULL) {
+			reply_invalid(req, "$.asg", "asg must be an ASG identifier");
+			goto out;
+		}
+		if (config_find_asg(app->cfg, asg) == NULL) {
+			amicd_error_set(&err, AMICD_ERR_NOT_FOUND, "$.asg", "no ASG \"%s\" in the configuration", asg);
+			http_reply_error(req, AMICD_ERR_NOT_FOUND, &err);
+			goto out;
+		}
+	}
+	/* each ASG asks at most three questions, each bounded by the source timeout and its retries */
+	timeout_ms = (int64_t)app->cfg->reconcile.timeout_seconds * 3000 * (asg != NULL ? 1 : (int64_t)app->cfg->n_asgs) + 5000;
+	if (timeout_ms > 300000)
+		timeout_ms = 300000;
+	LOG(LL_INFO, "admin: reconcile", "{s:s}", "asg", asg != NULL ? asg : "(all)");
+	rc = reconcile_run(app->reconcile, asg, timeout_ms, &rep, &err);
+	if (rc != AMICD_OK) {
+		http_reply_error(req, rc, &err);
+		goto out;
+	}
+	list = json_array();
+	asgs = json_array();
+	for (size_t i = 0; list != NULL && asgs != NULL && i < rep.n; i++) {
+		const struct reconcile_asg_report *a = &rep.asgs[i];
+		json_t *events = json_array();
+		struct asg_status s;
+
+		wait_processed(app, a->event_ids, a->n_events, 10000);
+		for (size_t k = 0; events != NULL && k < a->n_events; k++)
+			json_array_append_new(events, json_integer(a->event_ids[k]));
+		json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:o,s:o}", "asg", a->asg, "gitlab", a->gitlab, "ec2",
+						      a->ec2, "events", events != NULL ? events : json_array(), "error",
+						      a->error[0] != '\0' ? json_string(a->error) : json_null()));
+		if (app_asg_status(app, config_find_asg(app->cfg, a->asg), &s, &err) == AMICD_OK)
+			json_array_append_new(asgs, render_asg_status(&s));
+	}
+	if (list == NULL || asgs == NULL) {
+		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		http_reply_error(req, AMICD_ERR_NOMEM, &err);
+		goto out;
+	}
+	http_reply_json(req, 200, json_pack("{s:O,s:O}", "reconciled", list, "asgs", asgs));
+out:
+	json_decref(list);
+	json_decref(asgs);
+	reconcile_report_free(&rep);
+	json_decref(body);
+}
 
 static const char *want_reason(struct http_request *req, json_t *body)
 {

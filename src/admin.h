@@ -16,6 +16,14 @@
 
 enum amicd_rc admin_precheck(struct http_request *req, void *cls, struct amicd_error *err);
 void admin_replay(struct http_request *req, void *cls);
+
+/*
+ * admin_reconcile — POST /api/v1/admin/reconcile {} or {"asg": id}: ask the
+ * sources of truth now (design §9), wait for the answers and for the worker
+ * to process what they changed, and answer what changed with the ASGs as they
+ * are after it.
+ */
+void admin_reconcile(struct http_request *req, void *cls);
 /* POST /api/v1/admin/asgs/{identifier}/freeze | unfreeze | pin */
 void admin_asg_action(struct http_request *req, void *cls);
 

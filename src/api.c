@@ -438,6 +438,14 @@ void api_metrics(struct http_request *req, void *cls)
 		for (size_t k = 0; k < app->cfg->n_asgs; k++)
 			fprintf(out, "amicd_pinned_ami_unavailable{asg=\"%s\"} %d\n", app->cfg->asgs[k].identifier,
 				status[k].has_pin && !status[k].pin.available ? 1 : 0);
+		gauge_header(out, "amicd_source_failing", "gauge",
+			     "1 while a source of truth of an ASG cannot be read (the ASG shows source_failing).");
+		for (size_t k = 0; k < app->cfg->n_asgs; k++) {
+			fprintf(out, "amicd_source_failing{asg=\"%s\",source=\"gitlab\"} %d\n",
+				app->cfg->asgs[k].identifier, status[k].gitlab.failing_since_ms != 0 ? 1 : 0);
+			fprintf(out, "amicd_source_failing{asg=\"%s\",source=\"ec2\"} %d\n",
+				app->cfg->asgs[k].identifier, status[k].ec2.failing_since_ms != 0 ? 1 : 0);
+		}
 	}
 	free(status);
 	fclose(out);

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "metrics.h"
+#include "reconcile.h"
 #include "http.h"
 #include "ingest.h"
 #include "status.h"
@@ -29,6 +30,7 @@ struct app {
 	struct http_server *http;
 	struct worker *worker;   /* facts, decisions, promotions */
 	struct trigger *trigger; /* the outbox dispatcher */
+	struct reconcile *reconcile; /* asks the sources of truth (design §9) */
 	struct store *admin;     /* write connection for admin actions … */
 	pthread_mutex_t admin_lock; /* … one at a time */
 	struct metrics *metrics;

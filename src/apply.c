@@ -2,6 +2,7 @@
  * apply.c — facts and decisions on a caller's transaction (see apply.h).
  */
 #include "apply.h"
+#include "status.h"
 
 #include "log.h"
 #include "utf8.h"
@@ -79,6 +80,7 @@ enum amicd_rc apply_decide_all(const struct config *cfg, struct store *st, int64
 
 		if (rc != AMICD_OK)
 			return rc;
+		store_asg_facts_set_unconfirmed(facts, status_head_held(asg, facts, now_ms));
 		in = store_asg_facts_input(facts);
 		decide(in, &d);
 		if (decisions != NULL) {

@@ -1173,6 +1173,11 @@ enum amicd_rc config_load(const char *path, struct config **out, struct config_d
 		rc = AMICD_ERR_CONFIG;
 		goto out;
 	}
+	for (size_t i = 0; i < cfg->n_asgs; i++) {
+		/* what the reconciler asks for each ASG (design §9) */
+		cfg->asgs[i].gitlab_api = config_gitlab_api_for(cfg, cfg->asgs[i].git->url);
+		cfg->asgs[i].source_timeout_seconds = cfg->reconcile.timeout_seconds;
+	}
 	*out = cfg;
 	cfg = NULL;
 out:

@@ -90,6 +90,9 @@ struct config_asg {
 	size_t n_filters;
 	const struct config_filter *git; /* the one git filter among filters */
 	char *pin_file;
+	/* set after parsing (config.c) */
+	const struct config_gitlab_api *gitlab_api; /* the API that answers for git->url, or NULL */
+	int source_timeout_seconds;      /* reconcile.timeout_seconds */
 };
 
 struct config_trigger {

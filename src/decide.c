@@ -16,6 +16,7 @@ const char *decide_missing_name(unsigned bit)
 	case MISSING_AVAILABLE: return "available";
 	case MISSING_SHARED: return "shared";
 	case MISSING_STATIC_TAGS: return "static_tags";
+	case MISSING_CONFIRMED: return "confirmed";
 	default: return "unknown";
 	}
 }
@@ -216,6 +217,8 @@ void decide(const struct decide_input *in, struct decide_result *out)
 		why = "head";
 	}
 	decide_ready(asg, in->amis, in->n_amis, target, &r);
+	if (asg->ref_commit == NULL && in->head_unconfirmed)
+		r.missing |= MISSING_CONFIRMED; /* a late copy of a rolled-back push is never applied */
 	if (in->pin != NULL && same_commit(in->pin->commit, target)) {
 		at_target(in, c, target, &r, why, out);
 		return;
@@ -232,7 +235,8 @@ void decide(const struct decide_input *in, struct decide_result *out)
 			const struct decide_commit *p = &in->pushed[i];
 			struct decide_readiness pr;
 
-			if (p->order <= pinned_order || p->order > in->head->order)
+			if (p->order <= pinned_order || p->order > in->head->order ||
+			    (in->head_unconfirmed && same_commit(p->commit, target)))
 				continue;
 			decide_ready(asg, in->amis, in->n_amis, p->commit, &pr);
 			if (pr.missing != 0)

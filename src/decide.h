@@ -24,8 +24,9 @@ enum decide_missing {
 	MISSING_AVAILABLE = 1 << 1,   /* its AMI is not available */
 	MISSING_SHARED = 1 << 2,      /* its AMI is not owned by, shared with or public to the account */
 	MISSING_STATIC_TAGS = 1 << 3, /* its AMI fails a static tag filter */
+	MISSING_CONFIRMED = 1 << 4,   /* the head came from a push GitLab's branch API has not confirmed yet */
 };
-#define DECIDE_MISSING_COUNT 4
+#define DECIDE_MISSING_COUNT 5
 
 struct decide_tag {
 	const char *key;
@@ -68,6 +69,7 @@ struct decide_pin {
 struct decide_input {
 	const struct decide_asg *asg;
 	const struct decide_commit *head;   /* NULL: no push recorded */
+	bool head_unconfirmed;              /* hold the head: a push GitLab's branch API has not confirmed */
 	const struct decide_commit *pushed; /* every pushed commit, push order ascending */
 	size_t n_pushed;
 	const struct decide_ami *amis;

@@ -37,7 +37,7 @@ static const struct {
 	[AMICD_ERR_CONFLICT]   = { 409, "conflict", 0, true, "a replay is already running" },
 	[AMICD_ERR_NOT_READY]  = { 409, "not_ready", 0, true, "manual pin: the commit is not ready for the ASG; `commit` and `missing` say why" },
 	[AMICD_ERR_STORE]      = { 503, "store_unavailable", 5, true, "the delivery could not be committed (disk full, I/O error, database locked); nothing was stored; `Retry-After` says when to retry" },
-	[AMICD_ERR_BUSY]       = { 503, "busy", 5, true, "more deliveries in flight than `limits.max_inflight`, or amicd is stopping; `Retry-After`" },
+	[AMICD_ERR_BUSY]       = { 503, "busy", 5, true, "more deliveries in flight than `limits.max_inflight`, a reconcile whose sources did not answer in time, or amicd is stopping; `Retry-After`" },
 	[AMICD_ERR_MIGRATION]  = { 500, "migration_error", 0, false, "the database schema does not match this build" },
 	[AMICD_ERR_INTERNAL]   = { 500, "internal_error", 0, true, "a bug; the log has the detail" },
 };

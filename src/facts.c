@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static struct fact *add(struct fact_list *l, enum fact_kind kind, int64_t time_ms)
 {
@@ -280,6 +281,193 @@ static enum amicd_rc eventbridge_facts(const json_t *payload, struct fact_list *
 	return AMICD_OK;
 }
 
+
+/* --- observations: what reconcile.c read from the sources of truth ----------------- */
+
+static bool is_commit_text(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	return (n == 40 || n == 64) && strspn(s, "0123456789abcdef") == n;
+}
+
+/*
+ * gitlab-api / branch_head: {"repo", "branch", "asked_ms", "commit": sha | null
+ * (null: GitLab answered 404 Branch Not Found), "response": GitLab's answer}.
+ */
+static enum amicd_rc branch_head_facts(const struct config *cfg, const json_t *payload, struct fact_list *out,
+				       struct amicd_error *err)
+{
+	const char *repo = str(payload, "repo"), *branch = str(payload, "branch");
+	const json_t *commit = json_object_get(payload, "commit");
+	const json_t *asked = json_object_get(payload, "asked_ms");
+	struct fact *f;
+
+	if (repo == NULL || branch == NULL || !json_is_integer(asked))
+		return amicd_error_set(err, AMICD_ERR_INVALID, "$", "a branch_head observation needs repo, branch and asked_ms");
+	if (commit != NULL && !json_is_null(commit) && !is_commit_text(json_string_value(commit)))
+		return amicd_error_set(err, AMICD_ERR_INVALID, "$.commit", "not a commit id");
+	if (!config_tracks(cfg, repo, branch)) {
+		snprintf(out->note, sizeof out->note, "observation of a branch no ASG follows any more");
+		utf8_repair(out->note);
+		return AMICD_OK;
+	}
+	f = add(out, FACT_BRANCH_SEEN, json_integer_value(asked));
+	if (f == NULL)
+		return nomem(err);
+	f->repo = repo;
+	f->branch = branch;
+	f->after = json_string_value(commit);
+	return AMICD_OK;
+}
+
+static int by_cstring(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The facts of one listed image: the account can launch it, with exactly these tags there. */
+static enum amicd_rc listed_image_facts(const json_t *img, const char *account, const char *region, int64_t t,
+					struct fact_list *out, struct amicd_error *err)
+{
+	const char *image = str(img, "imageId"), *state = str(img, "imageState"), *owner = str(img, "imageOwnerId");
+	const json_t *created = json_object_get(img, "creation_ms"), *tags = json_object_get(img, "tags");
+	const char *key;
+	const json_t *value;
+	struct fact *f;
+
+	if (image == NULL || state == NULL || owner == NULL || !json_is_integer(created) ||
+	    (tags != NULL && !json_is_object(tags)))
+		return amicd_error_set(err, AMICD_ERR_INVALID, "$.images", "an image needs imageId, imageState,"
+				       " imageOwnerId, creation_ms and a tags object");
+	if (ami_fact(out, FACT_AMI_SEEN, json_integer_value(created), region, image, owner) == NULL)
+		return nomem(err);
+	f = ami_fact(out, FACT_AMI_STATE, t, region, image, owner);
+	if (f == NULL)
+		return nomem(err);
+	f->state = state;
+	if (strcmp(owner, account) != 0) {
+		/* listed, not owned: shared with the account (directly, through its org, or publicly) */
+		f = ami_fact(out, FACT_AMI_SHARE, t, region, image, owner);
+		if (f == NULL)
+			return nomem(err);
+		f->account = account;
+		f->shared = true;
+	}
+	json_object_foreach((json_t *)tags, key, value) {
+		if (!json_is_string(value))
+			continue;
+		f = ami_fact(out, FACT_AMI_TAG, t, region, image, owner);
+		if (f == NULL)
+			return nomem(err);
+		f->account = account;
+		f->key = key;
+		f->value = json_string_value(value);
+	}
+	return AMICD_OK;
+}
+
+/*
+ * ec2-api / images: {"account", "region", "asked_ms", "images": [{imageId,
+ * imageState, creation_ms, imageOwnerId, isPublic, tags{}}], and the question:
+ * "tag_name" + "commits" (the images tagged with them), or "image_id" (+
+ * "known_owner") for the pinned AMI}. The answer is the whole truth for the
+ * question: a commit's images are exactly those listed; a pinned AMI not
+ * listed can no longer be launched by the account.
+ */
+static enum amicd_rc images_facts(const json_t *payload, struct fact_list *out, struct amicd_error *err)
+{
+	const char *account = str(payload, "account"), *region = str(payload, "region");
+	const char *tag_name = str(payload, "tag_name"), *image_id = str(payload, "image_id");
+	const json_t *asked = json_object_get(payload, "asked_ms"), *images = json_object_get(payload, "images");
+	const json_t *commits = json_object_get(payload, "commits");
+	int64_t t;
+	size_t i;
+	const json_t *img;
+	struct fact *f;
+	enum amicd_rc rc;
+
+	if (account == NULL || region == NULL || !json_is_integer(asked) || !json_is_array(images) ||
+	    (image_id == NULL && (tag_name == NULL || !json_is_array(commits))))
+		return amicd_error_set(err, AMICD_ERR_INVALID, "$", "an images observation needs account, region,"
+				       " asked_ms, images and a question (tag_name + commits, or image_id)");
+	t = json_integer_value(asked);
+	json_array_foreach(images, i, img) {
+		rc = listed_image_facts(img, account, region, t, out, err);
+		if (rc != AMICD_OK)
+			return rc;
+	}
+	if (image_id != NULL) {
+		const char *known_owner = str(payload, "known_owner");
+
+		if (json_array_size(images) > 0)
+			return AMICD_OK;
+		/* not listed: the account cannot launch it (deregistered, or no longer shared with it) */
+		for (int k = 0; k < 2; k++) {
+			f = ami_fact(out, FACT_AMI_SHARE, t, region, image_id, NULL);
+			if (f == NULL)
+				return nomem(err);
+			f->account = k == 0 ? account : "all";
+			f->shared = false;
+		}
+		if (known_owner != NULL && strcmp(known_owner, account) == 0) {
+			f = ami_fact(out, FACT_AMI_STATE, t, region, image_id, NULL);
+			if (f == NULL)
+				return nomem(err);
+			f->state = "deregistered";
+		}
+		return AMICD_OK;
+	}
+	json_array_foreach(commits, i, img) {
+		const char *commit = json_string_value(img);
+		const char **ids = calloc(json_array_size(images) + 1, sizeof *ids);
+		size_t n = 0, len = 2, j;
+		const json_t *im;
+		char *listed;
+
+		if (ids == NULL)
+			return nomem(err);
+		if (!is_commit_text(commit)) {
+			free(ids);
+			return amicd_error_set(err, AMICD_ERR_INVALID, "$.commits", "not a commit id");
+		}
+		json_array_foreach(images, j, im) {
+			const char *v = str(json_object_get(im, "tags"), tag_name);
+
+			if (v != NULL && strcasecmp(v, commit) == 0) {
+				ids[n++] = str(im, "imageId");
+				len += strlen(ids[n - 1]) + 1;
+			}
+		}
+		qsort(ids, n, sizeof *ids, by_cstring);
+		listed = malloc(len);
+		if (listed == NULL) {
+			free(ids);
+			return nomem(err);
+		}
+		strcpy(listed, ",");
+		for (j = 0; j < n; j++) {
+			strcat(listed, ids[j]);
+			strcat(listed, ",");
+		}
+		free(ids);
+		f = add(out, FACT_IMAGES_SEEN, t);
+		if (f == NULL) {
+			free(listed);
+			return nomem(err);
+		}
+		f->account = account;
+		f->region = region;
+		f->key = tag_name;
+		f->value = commit;
+		f->listed = own(out, listed);
+		free(listed);
+		if (f->listed == NULL)
+			return nomem(err);
+	}
+	return AMICD_OK;
+}
+
 enum amicd_rc facts_from_event(const struct config *cfg, const char *source, const char *kind,
 			       const json_t *payload, struct fact_list *out, struct amicd_error *err)
 {
@@ -292,5 +480,9 @@ enum amicd_rc facts_from_event(const struct config *cfg, const char *source, con
 	}
 	if (strcmp(source, "eventbridge") == 0)
 		return eventbridge_facts(payload, out, err);
+	if (strcmp(source, "gitlab-api") == 0 && kind != NULL && strcmp(kind, "branch_head") == 0)
+		return branch_head_facts(cfg, payload, out, err);
+	if (strcmp(source, "ec2-api") == 0 && kind != NULL && strcmp(kind, "images") == 0)
+		return images_facts(payload, out, err);
 	return amicd_error_set(err, AMICD_ERR_INVALID, NULL, "unknown source %s", source);
 }

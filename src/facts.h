@@ -28,6 +28,9 @@ enum fact_kind {
 	FACT_AMI_STATE,  /* region, image_id, state */
 	FACT_AMI_SHARE,  /* region, image_id, account ("all" for public), shared */
 	FACT_AMI_TAG,    /* region, image_id, account (the viewer), key, value (NULL: deleted) */
+	FACT_BRANCH_SEEN,  /* repo, branch, after (NULL: the branch is gone): GitLab's answer at time_ms */
+	FACT_IMAGES_SEEN,  /* account, region, key (tag name), value (commit), listed: every image the
+			      account can launch tagged key = value there, as of time_ms */
 };
 
 struct fact {
@@ -46,6 +49,7 @@ struct fact {
 	const char *before;
 	const char *after;
 	bool deleted;
+	const char *listed;     /* FACT_IMAGES_SEEN: ",ami-1,ami-2," sorted ("," when none) */
 };
 
 struct fact_list {
@@ -59,7 +63,9 @@ struct fact_list {
 
 /*
  * facts_from_event — the facts of one stored delivery (source "gitlab" or
- * "eventbridge", kind and payload as stored). A delivery that is valid but not acted on
+ * "eventbridge", kind and payload as stored) or observation (source
+ * "gitlab-api", kind "branch_head"; source "ec2-api", kind "images": the
+ * payloads reconcile.c stores, described in docs/api.md). A delivery that is valid but not acted on
  * (untracked branch, CloudTrail error, other kinds) yields no facts and says why
  * in out->note. AMICD_ERR_INVALID when the payload does not parse as its kind.
  * out must be zeroed or freshly freed; free with fact_list_free.

@@ -10,6 +10,7 @@
 #ifndef AMICD_METRICS_H
 #define AMICD_METRICS_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 enum metrics_endpoint { METRICS_GITLAB = 0, METRICS_EVENTBRIDGE, METRICS_ENDPOINTS };
@@ -27,6 +28,14 @@ void metrics_free(struct metrics **m);
  */
 void metrics_delivery(struct metrics *m, enum metrics_endpoint ep, const char *outcome, unsigned status,
 		      double seconds);
+
+/*
+ * metrics_source — one request of the reconciler to a source ("gitlab-api",
+ * "ec2-api", "sts") and its outcome ("ok", "retry", "failing"), with its
+ * duration; metrics_source_ok — the source answered at now_ms.
+ */
+void metrics_source(struct metrics *m, const char *source, const char *outcome, double seconds);
+void metrics_source_ok(struct metrics *m, const char *source, int64_t now_ms);
 
 /* metrics_write — the delivery counters and histogram, Prometheus text, to out. */
 void metrics_write(struct metrics *m, FILE *out);

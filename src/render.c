@@ -23,6 +23,22 @@ json_t *render_missing(unsigned missing)
 	return list;
 }
 
+static json_t *render_source(const struct asg_source *src)
+{
+	return json_pack("{s:b,s:o,s:o}", "polled", src->polled, "last_checked_at", str_or_null(src->last_checked_at),
+			 "last_error", src->failing_since_ms != 0 ? json_string(src->last_error) : json_null());
+}
+
+static json_t *render_problems(const struct asg_status *s)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; list != NULL && i < s->n_problems; i++)
+		json_array_append_new(list, json_pack("{s:s,s:s,s:o}", "code", s->problems[i].code, "message",
+						      s->problems[i].message, "since", str_or_null(s->problems[i].since)));
+	return list;
+}
+
 json_t *render_asg_status(const struct asg_status *s)
 {
 	const struct config_asg *asg = s->asg;
@@ -42,14 +58,18 @@ json_t *render_asg_status(const struct asg_status *s)
 	else
 		json_object_set_new(j, "pin", json_null());
 	if (s->has_head)
-		json_object_set_new(j, "head", json_pack("{s:s,s:I,s:s}", "commit", s->head.commit, "event_id",
-							 (json_int_t)s->head.event_id, "received_at", s->head.received_at));
+		json_object_set_new(j, "head", json_pack("{s:s,s:I,s:s,s:s}", "commit", s->head.commit, "event_id",
+							 (json_int_t)s->head.event_id, "received_at", s->head.received_at,
+							 "source", s->head_source));
 	else
 		json_object_set_new(j, "head", json_null());
 	json_object_set_new(j, "state", json_string(decide_state_name(s->state)));
 	json_object_set_new(j, "waiting_for", s->waiting ? json_pack("{s:s,s:o}", "commit", s->waiting_commit, "missing",
 								    render_missing(s->missing))
 							  : json_null());
+	json_object_set_new(j, "sources", json_pack("{s:o,s:o}", "gitlab", render_source(&s->gitlab), "ec2",
+						    render_source(&s->ec2)));
+	json_object_set_new(j, "problems", render_problems(s));
 	json_object_set_new(j, "reason", json_string(s->reason));
 	json_object_set_new(j, "frozen_reason", s->frozen ? str_or_null(s->frozen_reason) : json_null());
 	json_object_set_new(j, "frozen_at", s->frozen ? str_or_null(s->frozen_at) : json_null());

@@ -67,6 +67,8 @@ static const struct http_route routes[] = {
 	  .blocking = true },
 	{ .method = "POST", .path = "/api/v1/admin/replay", .handle = admin_replay, .precheck = admin_precheck,
 	  .json_body = true, .blocking = true },
+	{ .method = "POST", .path = "/api/v1/admin/reconcile", .handle = admin_reconcile, .precheck = admin_precheck,
+	  .json_body = true, .blocking = true },
 	{ .method = "POST", .path = "/api/v1/admin/asgs/*", .handle = admin_asg_action, .precheck = admin_precheck,
 	  .json_body = true, .blocking = true },
 	{ .method = "GET", .path = "/metrics", .handle = api_metrics, .blocking = true },
@@ -155,6 +157,10 @@ enum amicd_rc server_start(const struct config *cfg, struct app **out, struct am
 	if (rc != AMICD_OK)
 		goto fail;
 	iopt.on_commit_cls = app->worker;
+	rc = reconcile_start(cfg, app->metrics, worker_wake, app->worker, &app->reconcile, err);
+	if (rc != AMICD_OK)
+		goto fail;
+	worker_on_facts(app->worker, reconcile_nudge, app->reconcile);
 	rc = ingest_start(&iopt, &app->ingest, err);
 	if (rc == AMICD_OK)
 		rc = http_start(&opt, routes, sizeof routes / sizeof routes[0], app, &app->http, err);
@@ -193,6 +199,9 @@ bool server_stop(struct app **papp, int64_t drain_timeout_ms)
 		return false;
 	}
 	ingest_stop(&app->ingest);
+	if (app->worker != NULL)
+		worker_on_facts(app->worker, NULL, NULL); /* the worker no longer nudges the reconciler … */
+	reconcile_stop(&app->reconcile); /* … which stops before the worker it wakes; abandons a request in flight */
 	worker_stop(&app->worker);
 	trigger_stop(&app->trigger);
 	store_close(&app->admin);

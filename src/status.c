@@ -6,9 +6,106 @@
 
 #include "store_facts.h"
 #include "utf8.h"
+#include "util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+bool status_head_held(const struct config_asg *asg, const struct store_asg_facts *f, int64_t now_ms)
+{
+	const struct store_source_check *c = store_asg_facts_gitlab_check(f);
+
+	if (asg->gitlab_api == NULL || asg->git->ref_is_sha || store_asg_facts_input(f)->head == NULL ||
+	    strcmp(store_asg_facts_head_source(f), "gitlab") != 0)
+		return false;
+	/* the API keeps failing: the push rule decides (and the ASG shows source_failing) */
+	return !(c->failing_since_ms != 0 && now_ms - c->failing_since_ms >= asg->source_timeout_seconds * 1000LL);
+}
+
+void status_question_ec2(char *buf, size_t size, const struct config_asg *asg, const char *which)
+{
+	snprintf(buf, size, "ec2 %s %s", asg->identifier, which);
+}
+
+/* Fold one question's check into what the ASG shows for its source. */
+static void fold_check(struct asg_source *src, const struct store_source_check *c)
+{
+	if (!c->found)
+		return;
+	if (c->last_checked_ms > 0) {
+		char ts[32];
+
+		util_format_time_ms(c->last_checked_ms, ts, sizeof ts);
+		if (strcmp(ts, src->last_checked_at) > 0)
+			snprintf(src->last_checked_at, sizeof src->last_checked_at, "%s", ts);
+	}
+	if (c->failing_since_ms != 0 && (src->failing_since_ms == 0 || c->failing_since_ms < src->failing_since_ms)) {
+		src->failing_since_ms = c->failing_since_ms;
+		snprintf(src->last_error, sizeof src->last_error, "%s", c->last_error);
+	}
+}
+
+static void add_problem(struct asg_status *out, const char *code, int64_t since_ms, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void add_problem(struct asg_status *out, const char *code, int64_t since_ms, const char *fmt, ...)
+{
+	struct asg_problem *p;
+	va_list ap;
+
+	if (out->n_problems == sizeof out->problems / sizeof out->problems[0])
+		return;
+	p = &out->problems[out->n_problems++];
+	p->code = code;
+	va_start(ap, fmt);
+	vsnprintf(p->message, sizeof p->message, fmt, ap);
+	va_end(ap);
+	utf8_repair(p->message);
+	if (since_ms > 0)
+		util_format_time_ms(since_ms, p->since, sizeof p->since);
+}
+
+/* sources{} and problems[] of the ASG; the reason leads with the worst problem. */
+static enum amicd_rc sources_and_problems(struct store *st, const struct config_asg *asg,
+					  const struct store_asg_facts *facts, struct asg_status *out,
+					  struct amicd_error *err)
+{
+	static const char *const ec2_questions[] = { "images", "pinned" };
+	struct store_source_check c;
+	char q[STORE_QUESTION_MAX];
+
+	out->gitlab.polled = asg->gitlab_api != NULL && !asg->git->ref_is_sha;
+	out->ec2.polled = asg->account->has_aws;
+	if (out->gitlab.polled)
+		fold_check(&out->gitlab, store_asg_facts_gitlab_check(facts));
+	for (size_t i = 0; out->ec2.polled && i < 2; i++) {
+		status_question_ec2(q, sizeof q, asg, ec2_questions[i]);
+		if (store_source_check_get(st, q, &c, err) != AMICD_OK)
+			return AMICD_ERR_STORE;
+		fold_check(&out->ec2, &c);
+	}
+	if (out->gitlab.failing_since_ms != 0)
+		add_problem(out, "source_failing", out->gitlab.failing_since_ms,
+			    "GitLab's branch API cannot be read: %s", out->gitlab.last_error);
+	if (out->ec2.failing_since_ms != 0)
+		add_problem(out, "source_failing", out->ec2.failing_since_ms,
+			    "EC2 DescribeImages in account %s cannot be read: %s", asg->account->uid, out->ec2.last_error);
+	if (out->has_pin && !out->pin.available)
+		add_problem(out, "pinned_ami_unavailable", 0, "the pinned AMI %s is %s in account %s",
+			    out->pin.image_id, out->pin.unavailable_reason, asg->account->uid);
+	if (out->n_problems > 0) {
+		char rest[sizeof out->reason];
+
+		snprintf(rest, sizeof rest, "%s", out->reason);
+		int n = snprintf(out->reason, sizeof out->reason, "%s%s. ", out->problems[0].message,
+				 out->n_problems > 1 ? " (and more problems)" : "");
+
+		if (n > 0 && (size_t)n < sizeof out->reason)
+			utf8_copy(out->reason + n, sizeof out->reason - (size_t)n, rest);
+	}
+	return AMICD_OK;
+}
 
 enum amicd_rc asg_status_get(struct store *st, const struct config_asg *asg, const char *pin_file_error,
 			     struct asg_status *out, struct amicd_error *err)
@@ -23,6 +120,7 @@ enum amicd_rc asg_status_get(struct store *st, const struct config_asg *asg, con
 	out->asg = asg;
 	if (rc != AMICD_OK)
 		return rc;
+	store_asg_facts_set_unconfirmed(facts, status_head_held(asg, facts, util_now_ms()));
 	in = store_asg_facts_input(facts);
 	decide(in, &d);
 	out->state = d.action == DECIDE_PROMOTE ? DECIDE_WAITING : d.state;
@@ -50,6 +148,7 @@ enum amicd_rc asg_status_get(struct store *st, const struct config_asg *asg, con
 		snprintf(out->head.commit, sizeof out->head.commit, "%s", in->head->commit);
 		out->head.event_id = store_asg_facts_head_event(facts);
 		snprintf(out->head.received_at, sizeof out->head.received_at, "%s", store_asg_facts_head_received_at(facts));
+		snprintf(out->head_source, sizeof out->head_source, "%s", store_asg_facts_head_source(facts));
 	}
 	if (d.waiting_commit != NULL && d.missing != 0) {
 		out->waiting = true;
@@ -66,8 +165,9 @@ enum amicd_rc asg_status_get(struct store *st, const struct config_asg *asg, con
 		snprintf(out->reason, sizeof out->reason, "the pin file %s cannot be written (%s); its trigger waits. %s",
 			 asg->pin_file, pin_file_error, d.reason);
 	}
+	rc = sources_and_problems(st, asg, facts, out, err);
 	utf8_repair(out->reason);
 	utf8_repair(out->pin_file_error);
 	store_asg_facts_free(&facts);
-	return AMICD_OK;
+	return rc;
 }

@@ -48,12 +48,40 @@ struct asg_status {
 	unsigned missing;                     /* decide_missing bits; 0 with waiting: a promotion is due */
 	bool pin_file_failing;                /* the pin file cannot be written: its trigger waits */
 	char pin_file_error[256];
+	char head_source[16];                 /* "gitlab" (a push), "gitlab-api" (GitLab's branch API) */
+	/* what the reconciler asks about this ASG (design §9), and how it last went */
+	struct asg_source {
+		bool polled;                  /* configured: gitlab_api for the repo / aws for the account */
+		char last_checked_at[32];     /* "" when never answered */
+		int64_t failing_since_ms;     /* 0: not failing */
+		char last_error[320];         /* "" when not failing */
+	} gitlab, ec2;
+	/* what an operator must act on although the decision is fine, worst first */
+	struct asg_problem {
+		const char *code;             /* "source_failing", "pinned_ami_unavailable" (static) */
+		char message[400];
+		char since[32];               /* "" when unknown */
+	} problems[4];
+	size_t n_problems;
 };
 
 /*
  * asg_status_get — the status of asg read from st now. pin_file_error is why
  * the worker cannot write the ASG's pin file (NULL: it can).
  */
+/*
+ * status_head_held — true when asg's head came from a push that GitLab's
+ * branch API has not confirmed yet and must (design §9: a late copy of a
+ * rolled-back push is never applied): the API is configured for the repo and
+ * has not been failing for the source timeout. now_ms: the caller's clock.
+ */
+struct store_asg_facts;
+
+/* The reconciler's question keys for an ASG's EC2 answers (source_checks). */
+void status_question_ec2(char *buf, size_t size, const struct config_asg *asg, const char *which);
+
+bool status_head_held(const struct config_asg *asg, const struct store_asg_facts *f, int64_t now_ms);
+
 enum amicd_rc asg_status_get(struct store *st, const struct config_asg *asg, const char *pin_file_error,
 			     struct asg_status *out, struct amicd_error *err);
 

@@ -38,9 +38,40 @@ struct store_migration {
 extern const struct store_migration store_migrations[];
 extern const unsigned store_migrations_count;
 
+/* --- the reconciler's questions and their sources' health (store_reconcile.c) --- */
+
+#define STORE_QUESTION_MAX 512
+
+/* The key of "what is the head of repo/branch?" asked of GitLab. */
+void store_question_branch(char *buf, size_t size, const char *repo, const char *branch);
+
+/* How a source last answered one question (a row of source_checks). */
+struct store_source_check {
+	bool found;                 /* asked at least once */
+	char source[16];            /* "gitlab-api" or "ec2-api" */
+	char answer_sha256[65];     /* of the last answer, "" when none */
+	int64_t last_checked_ms;    /* the last answer's request time, 0 when none */
+	int64_t last_ok_ms;
+	int64_t failing_since_ms;   /* 0: not failing */
+	char last_error[320];       /* "" when none */
+};
+
+/* store_source_check_get — the row of question; out->found false when there is none. */
+enum amicd_rc store_source_check_get(struct store *st, const char *question, struct store_source_check *out,
+				     struct amicd_error *err);
+
+/*
+ * store_source_check_put — record an answer (ok: answer_sha256 may be NULL to
+ * keep the last one) or a failure (error set) of question at asked_ms, in the
+ * caller's transaction or alone. A failure keeps failing_since_ms from the
+ * first failure in a row; an answer clears it.
+ */
+enum amicd_rc store_source_check_put(struct store *st, const char *question, const char *source, int64_t asked_ms,
+				     const char *answer_sha256, const char *error, struct amicd_error *err);
+
 /* One accepted delivery. In: everything but id/duplicate. */
 struct store_event {
-	const char *source;        /* "gitlab" or "eventbridge" */
+	const char *source;        /* "gitlab", "eventbridge"; observations: "gitlab-api", "ec2-api" */
 	const char *kind;          /* "push", "tag_push", "ami_state", … */
 	const char *delivery_id;   /* sender's id for it, or NULL */
 	const char *dedup_key;     /* unique per source; a repeat is a duplicate */

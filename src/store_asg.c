@@ -28,11 +28,15 @@ struct store_asg_facts {
 	struct decide_pin pin;
 	int64_t head_event;
 	char head_received_at[32];
+	char head_source[16];          /* "gitlab" (a push) or "gitlab-api" (GitLab's branch API) */
+	bool observed;                 /* GitLab's branch API was ever asked about the branch */
+	struct store_source_check gitlab_check;
 	int64_t pin_promotion;
 	char pin_promoted_at[32];
 	struct store_asg_state state;
 	const struct decide_ami *pin_ami;
 	struct decide_ami pin_ami_store;
+	const char *pin_owner;         /* the pinned AMI's owner account, NULL when unknown */
 	char **strings;                /* everything the pointers above point to */
 	size_t n_strings;
 };
@@ -75,36 +79,48 @@ void store_asg_facts_free(struct store_asg_facts **pf)
 const struct decide_input *store_asg_facts_input(const struct store_asg_facts *f) { return &f->in; }
 int64_t store_asg_facts_head_event(const struct store_asg_facts *f) { return f->head_event; }
 const char *store_asg_facts_head_received_at(const struct store_asg_facts *f) { return f->head_received_at; }
+const char *store_asg_facts_head_source(const struct store_asg_facts *f) { return f->head_source; }
+const struct store_source_check *store_asg_facts_gitlab_check(const struct store_asg_facts *f)
+{
+	return &f->gitlab_check;
+}
+void store_asg_facts_set_unconfirmed(struct store_asg_facts *f, bool unconfirmed) { f->in.head_unconfirmed = unconfirmed; }
 int64_t store_asg_facts_pin_promotion(const struct store_asg_facts *f) { return f->pin_promotion; }
 const char *store_asg_facts_pin_promoted_at(const struct store_asg_facts *f) { return f->pin_promoted_at; }
 const struct decide_ami *store_asg_facts_pin_ami(const struct store_asg_facts *f) { return f->pin_ami; }
+const char *store_asg_facts_pin_owner(const struct store_asg_facts *f) { return f->pin_owner; }
 const struct store_asg_state *store_asg_facts_state(const struct store_asg_facts *f) { return &f->state; }
 
 /*
- * The head (design §1): the newest push no other push supersedes (P is
- * superseded by a push with before == P.after; a branch deletion supersedes
- * the push it follows like any push, so a re-creation starts afresh). When the
- * branch was deleted and not re-created, the push the deletion followed: the
- * head stays where it was. When every push is superseded (a cycle, the branch
- * moved back and forth), the newest push.
+ * The push rule (design §1) over the pushes of repo/branch received after
+ * `after` (a received_at text; "" for every push): the newest push no other
+ * such push supersedes (P is superseded by a push with before == P.after; a
+ * branch deletion supersedes the push it follows like any push, so a
+ * re-creation starts afresh). When the branch was deleted and not re-created,
+ * the push the deletion followed: the head stays where it was. When every push
+ * is superseded (a cycle, the branch moved back and forth), the newest push.
  */
-static enum amicd_rc load_head(struct store *st, struct store_asg_facts *f, const char *repo, const char *branch,
-			       struct amicd_error *err)
+static enum amicd_rc push_rule(struct store *st, struct store_asg_facts *f, const char *repo, const char *branch,
+			       const char *after, struct amicd_error *err)
 {
+#define AFTER " AND e.received_at > ?3"
+#define LATER_Q " AND (SELECT received_at FROM events WHERE id = q.event_id) > ?3"
 	static const char *const sql[3] = {
 		"SELECT p.after_sha, p.event_id, e.received_at FROM pushes p JOIN events e ON e.id = p.event_id"
-		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0 AND NOT EXISTS ("
+		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0" AFTER " AND NOT EXISTS ("
 		"  SELECT 1 FROM pushes q WHERE q.repo = p.repo AND q.branch = p.branch"
-		"  AND q.before_sha = p.after_sha AND q.after_sha <> p.after_sha)"
+		"  AND q.before_sha = p.after_sha AND q.after_sha <> p.after_sha" LATER_Q ")"
 		" ORDER BY p.event_id DESC LIMIT 1",
 		"SELECT p.after_sha, p.event_id, e.received_at FROM pushes p JOIN events e ON e.id = p.event_id"
-		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0 AND NOT EXISTS ("
+		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0" AFTER " AND NOT EXISTS ("
 		"  SELECT 1 FROM pushes q WHERE q.repo = p.repo AND q.branch = p.branch AND q.deleted = 0"
-		"  AND q.before_sha = p.after_sha AND q.after_sha <> p.after_sha)"
+		"  AND q.before_sha = p.after_sha AND q.after_sha <> p.after_sha" LATER_Q ")"
 		" ORDER BY p.event_id DESC LIMIT 1",
 		"SELECT p.after_sha, p.event_id, e.received_at FROM pushes p JOIN events e ON e.id = p.event_id"
-		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0 ORDER BY p.event_id DESC LIMIT 1",
+		" WHERE p.repo = ?1 AND p.branch = ?2 AND p.deleted = 0" AFTER " ORDER BY p.event_id DESC LIMIT 1",
 	};
+#undef AFTER
+#undef LATER_Q
 
 	for (int i = 0; i < 3 && f->in.head == NULL; i++) {
 		sqlite3_stmt *s = store_prep(st, sql[i], err);
@@ -114,12 +130,14 @@ static enum amicd_rc load_head(struct store *st, struct store_asg_facts *f, cons
 			return AMICD_ERR_STORE;
 		sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 2, branch, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, after, -1, SQLITE_STATIC);
 		src = sqlite3_step(s);
 		if (src == SQLITE_ROW) {
 			f->head.commit = keep(f, sqlite3_column_text(s, 0));
 			f->head.event_id = sqlite3_column_int64(s, 1);
 			f->head_event = f->head.event_id;
 			snprintf(f->head_received_at, sizeof f->head_received_at, "%s", sqlite3_column_text(s, 2));
+			snprintf(f->head_source, sizeof f->head_source, "gitlab");
 			f->in.head = &f->head;
 		}
 		store_release(s);
@@ -127,6 +145,55 @@ static enum amicd_rc load_head(struct store *st, struct store_asg_facts *f, cons
 			return store_db_error(st, err, "load head");
 	}
 	return AMICD_OK;
+}
+
+/*
+ * The head (design §1): where GitLab's branch API was asked, its newest answer
+ * wins over every push stored before that answer's request was sent; the push
+ * rule decides among the pushes stored after it, and alone where GitLab was
+ * never asked. A "branch gone" answer leaves the head to the pushes (as a
+ * deletion push does). Also reads how the branch question's source last did.
+ */
+static enum amicd_rc load_head(struct store *st, struct store_asg_facts *f, const char *repo, const char *branch,
+			       struct amicd_error *err)
+{
+	sqlite3_stmt *s = store_prep(st, "SELECT event_id, commit_sha, asked_at FROM branch_observations"
+				   " WHERE repo = ?1 AND branch = ?2 ORDER BY asked_at DESC, event_id DESC LIMIT 1", err);
+	char asked_at[32] = "", question[STORE_QUESTION_MAX];
+	const char *observed = NULL;
+	int64_t observed_event = 0;
+	enum amicd_rc rc;
+	int src;
+
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, branch, -1, SQLITE_STATIC);
+	src = sqlite3_step(s);
+	if (src == SQLITE_ROW) {
+		observed_event = sqlite3_column_int64(s, 0);
+		observed = keep(f, sqlite3_column_text(s, 1));
+		snprintf(asked_at, sizeof asked_at, "%s", sqlite3_column_text(s, 2));
+	}
+	store_release(s);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return store_db_error(st, err, "load branch observation");
+	f->observed = src == SQLITE_ROW;
+	rc = push_rule(st, f, repo, branch, asked_at, err);
+	if (rc == AMICD_OK && f->in.head == NULL && observed != NULL) {
+		f->head.commit = observed;
+		f->head.event_id = observed_event;
+		f->head_event = observed_event;
+		snprintf(f->head_received_at, sizeof f->head_received_at, "%s", asked_at);
+		snprintf(f->head_source, sizeof f->head_source, "gitlab-api");
+		f->in.head = &f->head;
+	}
+	if (rc == AMICD_OK && f->in.head == NULL && asked_at[0] != '\0')
+		rc = push_rule(st, f, repo, branch, "", err); /* the branch is gone: the head stays */
+	if (rc != AMICD_OK)
+		return rc;
+	store_question_branch(question, sizeof question, repo, branch);
+	return store_source_check_read(st, question, &f->gitlab_check, err);
 }
 
 /* Add commit (once) to the pushed list with its push order (first push) and last push. */
@@ -340,6 +407,8 @@ static enum amicd_rc load_ami(struct store *st, struct store_asg_facts *f, const
 	memset(a, 0, sizeof *a);
 	owner = (const char *)sqlite3_column_text(s, 2);
 	a->image_id = keep(f, sqlite3_column_text(s, 0));
+	if (f->in.pin != NULL && f->pin.image_id != NULL && strcmp(image, f->pin.image_id) == 0)
+		f->pin_owner = keep(f, (const unsigned char *)owner);
 	a->state = keep(f, sqlite3_column_text(s, 1));
 	a->visible = (owner != NULL && strcmp(owner, uid) == 0) || sqlite3_column_int(s, 6) > 0;
 	a->created_ms = sqlite3_column_int64(s, 3);
@@ -391,8 +460,12 @@ static enum amicd_rc load_amis(struct store *st, struct store_asg_facts *f, cons
 			       const char *tag_name, const char *pin_image, const struct strset *commits,
 			       struct amicd_error *err)
 {
-	sqlite3_stmt *s = store_prep(st, "SELECT image_id FROM ami_tags WHERE region = ?1 AND account = ?2 AND key = ?3"
-				   " AND lower(value) = lower(?4)", err);
+	/* an images observation newer than the tag fact that does not list the image: no longer tagged there */
+	sqlite3_stmt *s = store_prep(st, "SELECT t.image_id FROM ami_tags t WHERE t.region = ?1 AND t.account = ?2"
+				   " AND t.key = ?3 AND lower(t.value) = lower(?4) AND NOT EXISTS (SELECT 1 FROM"
+				   " image_observations o WHERE o.region = t.region AND o.account = t.account"
+				   " AND o.tag_key = t.key AND o.commit_sha = lower(t.value) AND o.asked_ms >= t.ev_time"
+				   " AND instr(o.listed, ',' || t.image_id || ',') = 0)", err);
 	struct strset images = { 0 };
 	char **found = NULL;
 	size_t n_found = 0, cap = 0, tag_cap = 0, n_tags = 0;

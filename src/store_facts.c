@@ -10,6 +10,7 @@
  */
 #include "store_facts.h"
 #include "store_internal.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,35 @@ enum amicd_rc store_fact_apply(struct store *st, const struct fact *f, int64_t e
 		sqlite3_bind_int64(s, 6, f->time_ms);
 		sqlite3_bind_int64(s, 7, event_id);
 		return store_step_done(st, s, "record AMI tag", err);
+	case FACT_BRANCH_SEEN: {
+		char asked_at[32];
+
+		util_format_time_ms(f->time_ms, asked_at, sizeof asked_at);
+		s = store_prep(st, "INSERT OR IGNORE INTO branch_observations (event_id, repo, branch, commit_sha, asked_at)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5)", err);
+		if (s == NULL)
+			return AMICD_ERR_STORE;
+		sqlite3_bind_int64(s, 1, event_id);
+		sqlite3_bind_text(s, 2, f->repo, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, f->branch, -1, SQLITE_STATIC);
+		store_bind_text(s, 4, f->after);
+		sqlite3_bind_text(s, 5, asked_at, -1, SQLITE_TRANSIENT);
+		return store_step_done(st, s, "record branch observation", err);
+	}
+	case FACT_IMAGES_SEEN:
+		/* one row per (event, commit): an event asks about at most EC2API_MAX_COMMITS */
+		s = store_prep(st, "INSERT OR IGNORE INTO image_observations (event_id, account, region, tag_key,"
+			     " commit_sha, asked_ms, listed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", err);
+		if (s == NULL)
+			return AMICD_ERR_STORE;
+		sqlite3_bind_int64(s, 1, event_id);
+		sqlite3_bind_text(s, 2, f->account, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, f->region, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, f->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, f->value, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 6, f->time_ms);
+		sqlite3_bind_text(s, 7, f->listed, -1, SQLITE_STATIC);
+		return store_step_done(st, s, "record images observation", err);
 	}
 	return amicd_error_set(err, AMICD_ERR_INTERNAL, NULL, "unknown fact kind %d", (int)f->kind);
 }

@@ -74,11 +74,19 @@ const struct decide_input *store_asg_facts_input(const struct store_asg_facts *f
 /* The head push's event id and receipt time ("" when no head). */
 int64_t store_asg_facts_head_event(const struct store_asg_facts *f);
 const char *store_asg_facts_head_received_at(const struct store_asg_facts *f);
+/* Where the head came from: "gitlab" (a push), "gitlab-api" (GitLab's branch API), "" when no head. */
+const char *store_asg_facts_head_source(const struct store_asg_facts *f);
+/* How GitLab's branch API last answered about the ASG's branch (found false: never asked). */
+const struct store_source_check *store_asg_facts_gitlab_check(const struct store_asg_facts *f);
+/* Hold a head that came from a push until GitLab's branch API agrees (apply.c, status.c decide it). */
+void store_asg_facts_set_unconfirmed(struct store_asg_facts *f, bool unconfirmed);
 /* The pin's promotion id and time (0 / "" when no pin). */
 int64_t store_asg_facts_pin_promotion(const struct store_asg_facts *f);
 const char *store_asg_facts_pin_promoted_at(const struct store_asg_facts *f);
 /* The pinned AMI as the ASG's account sees it (NULL when unknown or no pin). */
 const struct decide_ami *store_asg_facts_pin_ami(const struct store_asg_facts *f);
+/* The pinned AMI's owner account (NULL when unknown or no pin). */
+const char *store_asg_facts_pin_owner(const struct store_asg_facts *f);
 /* Whether, why, by whom and when the ASG was last frozen or unfrozen. */
 struct store_asg_state {
 	bool known;             /* ever frozen or unfrozen */

@@ -39,6 +39,10 @@ struct store {
 /* store_exec — run sql (any number of statements); AMICD_ERR_STORE with SQLite's message. */
 enum amicd_rc store_exec(struct store *st, const char *sql, struct amicd_error *err);
 
+/* store_source_check_read — store_source_check_get with st->lock already held (store_reconcile.c). */
+enum amicd_rc store_source_check_read(struct store *st, const char *question, struct store_source_check *out,
+				      struct amicd_error *err);
+
 /* store_db_error — AMICD_ERR_STORE with SQLite's message for what failed. */
 enum amicd_rc store_db_error(struct store *st, struct amicd_error *err, const char *what);
 

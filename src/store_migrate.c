@@ -101,6 +101,25 @@ static enum amicd_rc verify_applied(const struct applied *done, size_t n_done,
 	return AMICD_OK;
 }
 
+/* After a migration's statements: no row may refer to a row that is not there. */
+static enum amicd_rc foreign_keys_hold(struct store *st, struct amicd_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA foreign_key_check", -1, &s, NULL) != SQLITE_OK)
+		return store_db_error(st, err, "check foreign keys");
+	src = sqlite3_step(s);
+	if (src == SQLITE_ROW)
+		rc = amicd_error_set(err, AMICD_ERR_STORE, NULL, "a row of %s refers to a missing row of %s",
+				     sqlite3_column_text(s, 0), sqlite3_column_text(s, 2));
+	else if (src != SQLITE_DONE)
+		rc = store_db_error(st, err, "check foreign keys");
+	sqlite3_finalize(s);
+	return rc;
+}
+
 enum amicd_rc store_check_schema(struct store *st, const struct store_migration *list, size_t n,
 				 struct amicd_error *err)
 {
@@ -144,10 +163,17 @@ enum amicd_rc store_migrate(struct store *st, const struct store_migration *list
 
 		crypto_sha256_hex(list[i].sql, strlen(list[i].sql), sum);
 		util_format_time_ms(util_now_ms(), ts, sizeof ts);
-		rc = store_exec(st, "BEGIN IMMEDIATE", err);
+		/* SQLite's way to rebuild a table others refer to: foreign keys off
+		 * around the transaction (the pragma is a no-op inside one), checked
+		 * before the commit. */
+		rc = store_exec(st, "PRAGMA foreign_keys = OFF", err);
+		if (rc == AMICD_OK)
+			rc = store_exec(st, "BEGIN IMMEDIATE", err);
 		if (rc != AMICD_OK)
 			goto out;
 		rc = store_exec(st, list[i].sql, err);
+		if (rc == AMICD_OK)
+			rc = foreign_keys_hold(st, err);
 		if (rc != AMICD_OK) {
 			char what[sizeof err->message];
 
@@ -182,6 +208,8 @@ enum amicd_rc store_migrate(struct store *st, const struct store_migration *list
 out:
 	sqlite3_finalize(ins);
 	free(done);
+	if (store_exec(st, "PRAGMA foreign_keys = ON", rc == AMICD_OK ? err : NULL) != AMICD_OK && rc == AMICD_OK)
+		rc = AMICD_ERR_STORE;
 	return rc;
 }
 

@@ -35,6 +35,8 @@ struct worker {
 	bool *pin_bad;                   /* per ASG: its pinned AMI was unavailable at the last look */
 	struct worker_health health;     /* under lock */
 	atomic_uint_fast64_t events_processed, facts_applied, promotions, passes, pin_file_failures;
+	void (*on_facts)(void *);        /* under lock */
+	void *on_facts_cls;
 };
 
 static void check_pinned_amis(struct worker *w);
@@ -203,6 +205,17 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 		write_pins(w); /* each written pin file releases its trigger */
 	if (n_facts > 0 || n_promoted > 0)
 		check_pinned_amis(w);
+	if (n_facts > 0) {
+		void (*fn)(void *);
+		void *cls;
+
+		pthread_mutex_lock(&w->lock);
+		fn = w->on_facts;
+		cls = w->on_facts_cls;
+		pthread_mutex_unlock(&w->lock);
+		if (fn != NULL)
+			fn(cls);
+	}
 	*more = b->n == WORKER_BATCH;
 	free(b);
 	return AMICD_OK;
@@ -344,6 +357,14 @@ void worker_pin_changed(struct worker *w, size_t index)
 	if (w->health.woken_since_ms == 0)
 		w->health.woken_since_ms = util_now_ms();
 	bgthread_wake(w->thread);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void worker_on_facts(struct worker *w, void (*fn)(void *), void *cls)
+{
+	pthread_mutex_lock(&w->lock);
+	w->on_facts = fn;
+	w->on_facts_cls = cls;
 	pthread_mutex_unlock(&w->lock);
 }
 

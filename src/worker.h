@@ -48,6 +48,12 @@ enum amicd_rc worker_start(const struct config *cfg, struct trigger *trig, struc
 /* worker_wake — new queued events are committed: process them now. Any thread. */
 void worker_wake(void *worker);
 
+/*
+ * worker_on_facts — after every pass that applied facts, call fn(cls) (the
+ * reconciler's nudge: a head may have moved). Set once, before events flow.
+ */
+void worker_on_facts(struct worker *w, void (*fn)(void *), void *cls);
+
 /* worker_pin_changed — the pin of cfg->asgs[index] was moved by someone else (an
  * admin): rewrite its pin file and re-decide now. Any thread. */
 void worker_pin_changed(struct worker *w, size_t index);

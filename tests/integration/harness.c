@@ -482,8 +482,13 @@ const json_t *h_json_at(const json_t *j, const char *dotted)
 	char path[256], *key, *save = NULL;
 
 	snprintf(path, sizeof path, "%s", dotted);
-	for (key = strtok_r(path, ".", &save); key != NULL && j != NULL; key = strtok_r(NULL, ".", &save))
-		j = json_object_get(j, key);
+	for (key = strtok_r(path, ".", &save); key != NULL && j != NULL; key = strtok_r(NULL, ".", &save)) {
+		char *end;
+		unsigned long i = strtoul(key, &end, 10);
+
+		/* a number indexes an array ("problems.0.code") */
+		j = json_is_array(j) && end != key && *end == '\0' ? json_array_get(j, i) : json_object_get(j, key);
+	}
 	return j;
 }
 

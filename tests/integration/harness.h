@@ -158,7 +158,7 @@ json_t *h_promotions(const struct amicd_proc *p, const char *identifier);
 /* h_event_status — the event's status through GET /api/v1/events/{id} into buf; NULL if unknown. */
 const char *h_event_status(const struct amicd_proc *p, int64_t event_id, char *buf, size_t size);
 
-/* h_json_at — the member at a dotted path of nested objects ("pin.commit"), or NULL. */
+/* h_json_at — the member at a dotted path ("pin.commit"; a number indexes an array: "problems.0.code"), or NULL. */
 const json_t *h_json_at(const json_t *j, const char *dotted);
 /* The string at a dotted path: h_str NULL, h_text "" when absent or not a string. */
 const char *h_str(const json_t *j, const char *dotted);

@@ -275,6 +275,7 @@ int support_config_write(const char *dir, const struct amicd_opts *opts, char *p
 		"    region: " SUPPORT_REGION "\n"
 		"    image:\n"
 		"      repo: { url: " SUPPORT_REPO ", ref: main, tag_name: git-sha }\n");
+	fprintf(f, "%s", o->extra != NULL ? o->extra : "");
 	return fclose(f) == 0 ? 0 : -1;
 }
 

@@ -108,6 +108,7 @@ struct amicd_opts {
 	const char *database;      /* the database path (default <dir>/amicd.db) */
 	const char *limits_extra;  /* extra YAML lines under limits: (indented 2) */
 	const char *accounts;      /* YAML list for accounts (default: image-builder-stage) */
+	const char *extra;         /* top-level YAML lines appended (gitlab_api, aws, reconcile, …) */
 };
 
 /*

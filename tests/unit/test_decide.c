@@ -116,6 +116,7 @@ struct dcase {
 	bool frozen;
 	/* the facts */
 	const char *head;         /* the head's commit, one of pushed[]; NULL: no push recorded */
+	bool unconfirmed;         /* the head came from a push GitLab's branch API has not confirmed */
 	struct decide_commit pushed[MAX_PUSHED];
 	struct ami_row amis[MAX_AMIS];
 	struct decide_pin pin;    /* commit NULL: never pinned */
@@ -137,6 +138,27 @@ static const struct dcase cases[] = {
 	{ .name = "no pushes, frozen: frozen",
 	  .frozen = true,
 	  .want = { KEEP, FROZEN, NULL, NULL, 0, NULL, 0, NULL } },
+
+	/* --- a head GitLab's branch API has not confirmed (design §9) ------------- */
+	{ .name = "head from an unconfirmed push, ready: wait for confirmation, keep the pin",
+	  .head = C3, .unconfirmed = true, .pushed = PUSHED_1234,
+	  .amis = { READY("ami-0c1", C1, MIN(1), 11, 11), READY("ami-0c3", C3, MIN(5), 31, 35) },
+	  .pin = { C1, "ami-0c1" },
+	  .want = { KEEP, WAITING, NULL, NULL, 0, C3, (unsigned)MISSING_CONFIRMED, "missing: confirmed" } },
+	{ .name = "head from an unconfirmed push, not built yet: both missing",
+	  .head = C3, .unconfirmed = true, .pushed = PUSHED_1234,
+	  .pin = { C1, "ami-0c1" },
+	  .want = { KEEP, WAITING, NULL, NULL, 0, C3, M_IMAGE | (unsigned)MISSING_CONFIRMED, NULL } },
+	{ .name = "policy latest, head unconfirmed: an older ready commit newer than the pin may go, the head not",
+	  .policy = DECIDE_LATEST, .head = C3, .unconfirmed = true, .pushed = PUSHED_1234,
+	  .amis = { READY("ami-0c1", C1, MIN(1), 11, 11), READY("ami-0c2", C2, MIN(2), 21, 21),
+		    READY("ami-0c3", C3, MIN(5), 31, 35) },
+	  .pin = { C1, "ami-0c1" },
+	  .want = { PROMOTE, WAITING, C2, "ami-0c2", 21, C3, (unsigned)MISSING_CONFIRMED, NULL } },
+	{ .name = "a configured commit needs no confirmation",
+	  .ref_commit = C3, .unconfirmed = true, .pushed = PUSHED_1234,
+	  .amis = { READY("ami-0c3", C3, MIN(5), 31, 35) },
+	  .want = { PROMOTE, UP_TO_DATE, C3, "ami-0c3", 35, NULL, 0, NULL } },
 
 	/* --- head ready --------------------------------------------------------- */
 	{ .name = "push before AMI: head ready, no pin -> promote, cause = the AMI's last event",
@@ -462,6 +484,7 @@ static void build(const struct dcase *c, bool reversed, struct built *b)
 	b->asg.n_statics = count_tags(c->statics, MAX_STATICS);
 	b->asg.frozen = c->frozen;
 	b->in.asg = &b->asg;
+	b->in.head_unconfirmed = c->unconfirmed;
 
 	while (b->in.n_pushed < MAX_PUSHED && c->pushed[b->in.n_pushed].commit != NULL) {
 		b->pushed[b->in.n_pushed] = c->pushed[b->in.n_pushed];
@@ -737,6 +760,7 @@ static void test_missing_names(void **state)
 	assert_string_equal(decide_missing_name(MISSING_AVAILABLE), "available");
 	assert_string_equal(decide_missing_name(MISSING_SHARED), "shared");
 	assert_string_equal(decide_missing_name(MISSING_STATIC_TAGS), "static_tags");
+	assert_string_equal(decide_missing_name(MISSING_CONFIRMED), "confirmed");
 	assert_string_equal(decide_missing_name(0), "unknown");
 	assert_string_equal(decide_missing_name(MISSING_IMAGE | MISSING_SHARED), "unknown");
 	assert_string_equal(decide_missing_name(1u << DECIDE_MISSING_COUNT), "unknown");
@@ -745,7 +769,8 @@ static void test_missing_names(void **state)
 	assert_int_equal(MISSING_AVAILABLE, 2);
 	assert_int_equal(MISSING_SHARED, 4);
 	assert_int_equal(MISSING_STATIC_TAGS, 8);
-	assert_int_equal(DECIDE_MISSING_COUNT, 4);
+	assert_int_equal(MISSING_CONFIRMED, 16);
+	assert_int_equal(DECIDE_MISSING_COUNT, 5);
 }
 
 static void test_state_names(void **state)

@@ -435,6 +435,8 @@ static const char *kind_name(enum fact_kind k)
 	case FACT_AMI_STATE: return "ami_state";
 	case FACT_AMI_SHARE: return "ami_share";
 	case FACT_AMI_TAG: return "ami_tag";
+	case FACT_BRANCH_SEEN: return "branch_seen";
+	case FACT_IMAGES_SEEN: return "images_seen";
 	}
 	return "?";
 }
@@ -607,9 +609,142 @@ static void test_many_tags(void **state)
 	assert_int_equal(tags, 40);
 }
 
+/* ---- observations (design §9): what the reconciler stored ------------------------------- */
+
+#define OBS_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define OBS_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static size_t count_kind(const struct fact_list *l, enum fact_kind k)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		n += l->items[i].kind == k;
+	return n;
+}
+
+static const struct fact *first_kind(const struct fact_list *l, enum fact_kind k)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->items[i].kind == k)
+			return &l->items[i];
+	return NULL;
+}
+
+static void test_branch_head_observation(void **state)
+{
+	const char *repo = group_fx->cfg->asgs[0].git->url;
+	json_t *seen = json_pack("{s:s,s:s,s:I,s:s,s:i,s:{}}", "repo", repo, "branch", "main", "asked_ms",
+				 (json_int_t)1764600000000, "commit", OBS_A, "status", 200, "response");
+	json_t *gone = json_pack("{s:s,s:s,s:I,s:n,s:i,s:n}", "repo", repo, "branch", "main", "asked_ms",
+				 (json_int_t)1764600000000, "commit", "status", 404, "response");
+	json_t *other = json_pack("{s:s,s:s,s:I,s:s}", "repo", repo, "branch", "develop", "asked_ms",
+				  (json_int_t)1, "commit", OBS_A);
+	json_t *bad = json_pack("{s:s,s:s,s:I,s:s}", "repo", repo, "branch", "main", "asked_ms", (json_int_t)1,
+				"commit", "not-a-commit");
+	struct fact_list list = { 0 };
+	struct amicd_error err;
+	const struct fact *f;
+
+	(void)state;
+	assert_int_equal(facts_from_event(group_fx->cfg, "gitlab-api", "branch_head", seen, &list, &err), AMICD_OK);
+	assert_int_equal(list.n, 1);
+	f = &list.items[0];
+	assert_int_equal(f->kind, FACT_BRANCH_SEEN);
+	assert_string_equal(f->after, OBS_A);
+	assert_string_equal(f->branch, "main");
+	assert_int_equal(f->time_ms, 1764600000000);
+	fact_list_free(&list);
+
+	assert_int_equal(facts_from_event(group_fx->cfg, "gitlab-api", "branch_head", gone, &list, &err), AMICD_OK);
+	assert_int_equal(list.n, 1);
+	assert_null(list.items[0].after); /* the branch is gone */
+	fact_list_free(&list);
+
+	/* a branch no ASG follows (any more): no facts, a note */
+	assert_int_equal(facts_from_event(group_fx->cfg, "gitlab-api", "branch_head", other, &list, &err), AMICD_OK);
+	assert_int_equal(list.n, 0);
+	assert_non_null(strstr(list.note, "no ASG follows"));
+	fact_list_free(&list);
+
+	assert_int_equal(facts_from_event(group_fx->cfg, "gitlab-api", "branch_head", bad, &list, &err),
+			 AMICD_ERR_INVALID);
+	assert_string_equal(err.path, "$.commit");
+	fact_list_free(&list);
+	json_decref(seen);
+	json_decref(gone);
+	json_decref(other);
+	json_decref(bad);
+}
+
+static void test_images_observation(void **state)
+{
+	/* two images listed for commit A, in an order that is not sorted; none for B */
+	json_t *obs = json_loads(
+		"{\"account\":\"" DEST "\",\"region\":\"eu-west-1\",\"asked_ms\":1764600000000,"
+		"\"tag_name\":\"git-sha\",\"commits\":[\"" OBS_A "\",\"" OBS_B "\"],\"images\":["
+		"{\"imageId\":\"ami-0b\",\"imageState\":\"available\",\"creationDate\":\"x\",\"creation_ms\":5,"
+		"\"imageOwnerId\":\"" OWNER "\",\"isPublic\":false,\"tags\":{\"git-sha\":\"" OBS_A "\",\"role\":\"w\"}},"
+		"{\"imageId\":\"ami-0a\",\"imageState\":\"pending\",\"creationDate\":\"x\",\"creation_ms\":7,"
+		"\"imageOwnerId\":\"" DEST "\",\"isPublic\":false,\"tags\":{\"git-sha\":\"" OBS_A "\"}}]}", 0, NULL);
+	json_t *pinned = json_loads(
+		"{\"account\":\"" DEST "\",\"region\":\"eu-west-1\",\"asked_ms\":9,\"image_id\":\"ami-0c\","
+		"\"known_owner\":\"" DEST "\",\"images\":[]}", 0, NULL);
+	json_t *no_question = json_loads("{\"account\":\"" DEST "\",\"region\":\"eu-west-1\",\"asked_ms\":9,"
+					 "\"images\":[]}", 0, NULL);
+	struct fact_list list = { 0 };
+	struct amicd_error err;
+	const struct fact *f;
+	size_t listed = 0;
+
+	(void)state;
+	assert_non_null(obs);
+	assert_int_equal(facts_from_event(group_fx->cfg, "ec2-api", "images", obs, &list, &err), AMICD_OK);
+	assert_int_equal(count_kind(&list, FACT_AMI_SEEN), 2);
+	assert_int_equal(count_kind(&list, FACT_AMI_STATE), 2);
+	assert_int_equal(count_kind(&list, FACT_AMI_SHARE), 1); /* ami-0b is shared; ami-0a is the account's own */
+	assert_int_equal(count_kind(&list, FACT_AMI_TAG), 3);   /* tags as the account sees them */
+	for (size_t i = 0; i < list.n; i++) {
+		f = &list.items[i];
+		if (f->kind == FACT_AMI_TAG || f->kind == FACT_AMI_SHARE)
+			assert_string_equal(f->account, DEST);
+		if (f->kind == FACT_AMI_STATE)
+			assert_int_equal(f->time_ms, 1764600000000);
+		if (f->kind != FACT_IMAGES_SEEN)
+			continue;
+		listed++;
+		assert_string_equal(f->account, DEST);
+		assert_string_equal(f->key, "git-sha");
+		/* sorted ids, so equal answers compare equal */
+		if (strcmp(f->value, OBS_A) == 0)
+			assert_string_equal(f->listed, ",ami-0a,ami-0b,");
+		else
+			assert_string_equal(f->listed, ",");
+	}
+	assert_int_equal(listed, 2);
+	fact_list_free(&list);
+
+	/* the pinned AMI not listed, owned by the account: gone for it */
+	assert_int_equal(facts_from_event(group_fx->cfg, "ec2-api", "images", pinned, &list, &err), AMICD_OK);
+	assert_int_equal(count_kind(&list, FACT_AMI_SHARE), 2);
+	f = first_kind(&list, FACT_AMI_STATE);
+	assert_non_null(f);
+	assert_string_equal(f->state, "deregistered");
+	fact_list_free(&list);
+
+	assert_int_equal(facts_from_event(group_fx->cfg, "ec2-api", "images", no_question, &list, &err),
+			 AMICD_ERR_INVALID);
+	fact_list_free(&list);
+	assert_int_equal(facts_from_event(group_fx->cfg, "ec2-api", "state", obs, &list, &err), AMICD_ERR_INVALID);
+	fact_list_free(&list);
+	json_decref(obs);
+	json_decref(pinned);
+	json_decref(no_question);
+}
+
 int main(void)
 {
-	struct CMUnitTest tests[N_CASES + 2];
+	struct CMUnitTest tests[N_CASES + 4];
 	size_t n = 0;
 
 	for (size_t i = 0; i < N_CASES; i++)
@@ -617,5 +752,7 @@ int main(void)
 						  .initial_state = (void *)&cases[i] };
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_list_reuse);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_many_tags);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_branch_head_observation);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_images_observation);
 	return cmocka_run_group_tests_name("facts", tests, group_setup, group_teardown);
 }

@@ -274,6 +274,8 @@ struct push {
 	const char *branch;        /* NULL: the ASG's (main) */
 	const char *repo;          /* NULL: the ASG's (golden-images) */
 	bool applied_twice;        /* the same event's fact applied again (a replay) */
+	bool observed;             /* not a push: GitLab's branch API said the head is after (ZERO: gone),
+				      asked when this row was received (design §9) */
 };
 
 struct head_case {
@@ -296,6 +298,8 @@ static size_t n_pushes(const struct head_case *c)
 
 #define PUSH(b, a) { .before = (b), .after = (a) }
 #define DELETE(b) { .before = (b), .after = ZERO, .deleted = true }
+#define OBSERVED(a) { .after = (a), .observed = true }
+#define OBSERVED_GONE { .after = ZERO, .observed = true }
 
 static const struct head_case head_cases[] = {
 	{ .name = "head: no push, no head", .head = NULL },
@@ -384,6 +388,32 @@ static const struct head_case head_cases[] = {
 	  .head = SHA_P, .head_push = 3,
 	  .disagrees = "design §1: \"a re-creation (before all zeros) starts afresh\". load_head lets P→A, "
 		       "from before the deletion, supersede the re-creation 0→P, so the head is A" },
+	/* --- with GitLab's branch API (design §1 "head", §9) --------------------------- */
+	{ .name = "head+api: an observation alone (a fresh amicd, no webhook ever)",
+	  .pushes = { OBSERVED(SHA_A) }, .head = SHA_A, .head_push = 1 },
+	{ .name = "head+api: the newest observation wins over the pushes stored before it",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), OBSERVED(SHA_A) }, .head = SHA_A, .head_push = 3 },
+	{ .name = "head+api: the rollback cycle with a late second copy, then GitLab asked: what GitLab says",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A), PUSH(SHA_A, SHA_B),
+		      OBSERVED(SHA_A) },
+	  .head = SHA_A, .head_push = 5 },
+	{ .name = "head+api: the late copy after the observation: the push rule over later pushes (held "
+		  "until GitLab confirms: decide's confirmed)",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A), OBSERVED(SHA_A),
+		      PUSH(SHA_A, SHA_B) },
+	  .head = SHA_B, .head_push = 5 },
+	{ .name = "head+api: a push after the observation moves the head",
+	  .pushes = { OBSERVED(SHA_A), PUSH(SHA_A, SHA_C) }, .head = SHA_C, .head_push = 2 },
+	{ .name = "head+api: an old push re-sent after the observation does not supersede a newer one",
+	  .pushes = { OBSERVED(SHA_A), PUSH(SHA_A, SHA_C), PUSH(SHA_C, SHA_D), PUSH(SHA_A, SHA_C) },
+	  .head = SHA_D, .head_push = 3 },
+	{ .name = "head+api: a newer observation wins over a push before it",
+	  .pushes = { OBSERVED(SHA_A), PUSH(SHA_A, SHA_C), OBSERVED(SHA_B) }, .head = SHA_B, .head_push = 3 },
+	{ .name = "head+api: the branch gone: the pushes decide, the head stays",
+	  .pushes = { PUSH(SHA_P, SHA_A), OBSERVED_GONE }, .head = SHA_A, .head_push = 1 },
+	{ .name = "head+api: gone, then re-created by a push",
+	  .pushes = { PUSH(SHA_P, SHA_A), DELETE(SHA_A), OBSERVED_GONE, PUSH(ZERO, SHA_C) },
+	  .head = SHA_C, .head_push = 4 },
 	{ .name = "head: pushes to another branch or repo do not supersede",
 	  .pushes = { PUSH(SHA_P, SHA_A), { .before = SHA_A, .after = SHA_B, .branch = "develop" },
 		      { .before = SHA_A, .after = SHA_C, .repo = OTHER_REPO } },
@@ -411,9 +441,15 @@ static void run_head(struct fx *fx, const struct head_case *c, const size_t *ord
 	int64_t ids[MAX_ROWS] = { 0 };
 	size_t n = n_pushes(c);
 
+	size_t position[MAX_ROWS] = { 0 };
+
 	assert_int_equal(store_begin(st, &err), AMICD_OK);
-	for (size_t k = 0; k < n; k++)
-		ids[order[k]] = put_event(st, "gitlab", "push", k);
+	for (size_t k = 0; k < n; k++) {
+		const struct push *p = &c->pushes[order[k]];
+
+		ids[order[k]] = put_event(st, p->observed ? "gitlab-api" : "gitlab", p->observed ? "branch_head" : "push", k);
+		position[order[k]] = k;
+	}
 	for (size_t k = 0; k < n; k++) {
 		size_t i = reverse_apply ? n - 1 - k : k;
 		const struct push *p = &c->pushes[i];
@@ -423,6 +459,14 @@ static void run_head(struct fx *fx, const struct head_case *c, const size_t *ord
 			.branch = p->branch != NULL ? p->branch : fx->asg->git->ref,
 			.before = p->before, .after = p->after, .deleted = p->deleted,
 		};
+
+		if (p->observed) {
+			/* asked when received: later rows are stored after the request was sent */
+			fact.kind = FACT_BRANCH_SEEN;
+			fact.time_ms = T0 + (int64_t)position[i];
+			fact.before = NULL;
+			fact.after = strcmp(p->after, ZERO) == 0 ? NULL : p->after;
+		}
 
 		apply(st, &fact, ids[i]);
 		if (p->applied_twice)
@@ -502,6 +546,8 @@ enum op_kind {
 	OP_UNSHARE,  /* … removed */
 	OP_TAG,      /* tag key = value (NULL: the head commit) set in account */
 	OP_UNTAG,    /* tag key deleted in account; value: the value the request named, if any */
+	OP_LISTED,   /* an images observation (design §9): EC2, asked as account at t, listed exactly the
+			images in value (",ami-…,") as tagged git-sha = the head commit there */
 };
 
 struct op {
@@ -547,6 +593,7 @@ static size_t n_ops(const struct vis_case *c)
 #define TAG(t_, a, k, v) { .kind = OP_TAG, .t = (t_), .account = (a), .key = (k), .value = (v) }
 #define UNTAG(t_, a, k) { .kind = OP_UNTAG, .t = (t_), .account = (a), .key = (k) }
 #define HEAD_TAG(t_, a) TAG(t_, a, NULL, NULL)
+#define LISTED(t_, a, ids) { .kind = OP_LISTED, .t = (t_), .account = (a), .value = (ids) }
 
 static const struct vis_case vis_cases[] = {
 	/* --- owner and shares --- */
@@ -638,6 +685,26 @@ static const struct vis_case vis_cases[] = {
 		       "matches\". A struct fact of a deletion carries no value (facts.c sets value NULL whatever "
 		       "the request named, and store_fact_apply has nothing to compare), so the store deletes "
 		       "image-role=worker" },
+	/* --- images observations (design §9): the whole truth for (account, region, tag, commit) --- */
+	{ .name = "visibility: EC2 asked after the tag, not listing the AMI: no longer the commit's there",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), LISTED(3, DEST, ",") },
+	  .want = { { NULL } } },
+	{ .name = "visibility: EC2 asked after the tag, listing the AMI: still the commit's",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), LISTED(3, DEST, "," IMG_A ",") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 2 } } },
+	{ .name = "visibility: the tag set again after the observation counts again",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), LISTED(3, DEST, ","), HEAD_TAG(4, DEST) },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: an observation older than the tag does not hide it",
+	  .ops = { SHARE(1, DEST), LISTED(2, DEST, ","), HEAD_TAG(3, DEST) },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 3 } } },
+	{ .name = "visibility: another account's observation does not hide the ASG account's tag",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), LISTED(3, OTHER, ",") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 2 } } },
+	{ .name = "visibility: listing one AMI of the commit hides the other",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), { .kind = OP_TAG, .t = 2, .account = DEST, .image = IMG_B },
+		   SHARE(2, DEST), LISTED(3, DEST, "," IMG_B ",") },
+	  .want = { { IMG_B, NULL, false, "git-sha=" SHA_C, 2, 3 } } },
 	/* --- state: the latest event time; at equal times the later lifecycle state --- */
 	{ .name = "visibility: state unknown until an event says it",
 	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST) },
@@ -698,6 +765,11 @@ static size_t op_facts(const struct vis_case *c, const struct op *op, struct fac
 	const char *owner = tag ? NULL : c->owner != NULL ? c->owner : OWNER;
 	int64_t t = T0 + (int64_t)op->t * 1000;
 
+	if (op->kind == OP_LISTED) {
+		out[0] = (struct fact){ .kind = FACT_IMAGES_SEEN, .time_ms = t, .region = region, .account = op->account,
+					.key = group_fx->asg->git->tag_name, .value = SHA_C, .listed = op->value };
+		return 1;
+	}
 	out[0] = (struct fact){ .kind = FACT_AMI_SEEN, .time_ms = t, .region = region, .image_id = image, .owner = owner };
 	out[1] = (struct fact){ .time_ms = t, .region = region, .image_id = image, .owner = owner };
 	switch (op->kind) {
@@ -720,6 +792,8 @@ static size_t op_facts(const struct vis_case *c, const struct op *op, struct fac
 		out[1].key = op->key != NULL ? op->key : group_fx->asg->git->tag_name;
 		/* a deletion's fact has no value, whatever the request named (facts.h) */
 		out[1].value = op->kind == OP_UNTAG ? NULL : op->value != NULL ? op->value : SHA_C;
+		break;
+	case OP_LISTED:
 		break;
 	}
 	return 2;
