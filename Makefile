@@ -201,9 +201,17 @@ $(BUILD)/bench/promotion_latency: bench/promotion_latency.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PKG_LIBS)
 
-bench: $(BUILD)/amicd $(BUILD)/bench/bare $(BUILD)/bench/promotion_latency | deps
+# The reconciler against the tests' fakes (GitLab, EC2 and STS verifying SigV4):
+# the fakes' sources are compiled in, and libamicd.a supplies crypto.c for sigv4.c.
+BENCH_RECONCILE_SRC := bench/reconcile.c tests/unit/fakehttp.c tests/unit/sigv4.c
+$(BUILD)/bench/reconcile: $(BENCH_RECONCILE_SRC) tests/unit/fakehttp.h tests/unit/sigv4.h $(BUILD)/libamicd.a | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $(BENCH_RECONCILE_SRC) $(BUILD)/libamicd.a $(PKG_LIBS)
+
+bench: $(BUILD)/amicd $(BUILD)/bench/bare $(BUILD)/bench/promotion_latency $(BUILD)/bench/reconcile | deps
 	AMICD_BIN=$(abspath $(BUILD)/amicd) BARE_BIN=$(abspath $(BUILD)/bench/bare) scripts/bench.sh
 	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/promotion_latency $(or $(PROMOTIONS),200)
+	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/reconcile $(or $(RECONCILE_ROUNDS),50)
 
 install: $(BUILD)/amicd
 	install -d $(DESTDIR)$(PREFIX)/bin
