@@ -4,7 +4,8 @@
 #   make test            unit + integration tests
 #   make SANITIZE=address,undefined test   the same under ASan/UBSan, built in build/sanitize
 #   make run             serve examples/amicd.yml, database under var/
-#   make bench           wrk against amicd, a bare libmicrohttpd server and adnanh/webhook
+#   make bench           wrk against amicd, a bare libmicrohttpd server and adnanh/webhook;
+#                        the promotion latency; the reconciler against fake GitLab/EC2
 #   make fuzz            every libFuzzer harness for FUZZ_SECONDS (clang; installed as needed)
 #   make install         PREFIX=/usr/local DESTDIR=
 .DELETE_ON_ERROR:
