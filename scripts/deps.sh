@@ -48,6 +48,7 @@ esac
 case $level in
 test|bench|fuzz)
 	if command -v pkg-config >/dev/null 2>&1; then need_pc cmocka libcmocka-dev; else missing="$missing libcmocka-dev"; fi
+	need_cmd promtool prometheus   # /metrics must pass `promtool check metrics`
 	;;
 esac
 case $level in

@@ -209,24 +209,23 @@ out:
 
 /* --- freeze, unfreeze, pin ------------------------------------------------------ */
 
-/* Wait (bounded) until the worker has processed the event ids: the answer shows their effect. */
-static void wait_processed(struct app *app, const int64_t *ids, size_t n, int64_t timeout_ms)
+/*
+ * Wait (bounded) until the worker has processed every event stored so far —
+ * the observations of this reconcile and of any pass before it —, so the
+ * answer shows their effect.
+ */
+static void wait_processed(struct app *app, int64_t timeout_ms)
 {
-	int64_t deadline = util_now_ms() + timeout_ms;
+	int64_t deadline = util_now_ms() + timeout_ms, max_id = 0;
+	struct amicd_error err;
+	bool queued = true;
 
-	for (size_t i = 0; i < n; i++) {
-		for (;;) {
-			struct store_event_row row = { 0 };
-			struct amicd_error err;
-			bool queued = store_event_get(app->reader, ids[i], &row, &err) == AMICD_OK &&
-				      row.status != NULL && strcmp(row.status, "queued") == 0;
-
-			store_event_row_free(&row);
-			if (!queued || util_now_ms() > deadline || atomic_load(&app->stopping))
-				break;
-			worker_wake(app->worker);
-			nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000000L }, NULL);
-		}
+	if (store_max_event_id(app->reader, &max_id, &err) != AMICD_OK)
+		return;
+	while (store_queued_through(app->reader, max_id, &queued, &err) == AMICD_OK && queued &&
+	       util_now_ms() < deadline && !atomic_load(&app->stopping)) {
+		worker_wake(app->worker);
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000L }, NULL);
 	}
 }
 
@@ -267,6 +266,7 @@ void admin_reconcile(struct http_request *req, void *cls)
 		http_reply_error(req, rc, &err);
 		goto out;
 	}
+	wait_processed(app, 10000);
 	list = json_array();
 	asgs = json_array();
 	for (size_t i = 0; list != NULL && asgs != NULL && i < rep.n; i++) {
@@ -274,7 +274,6 @@ void admin_reconcile(struct http_request *req, void *cls)
 		json_t *events = json_array();
 		struct asg_status s;
 
-		wait_processed(app, a->event_ids, a->n_events, 10000);
 		for (size_t k = 0; events != NULL && k < a->n_events; k++)
 			json_array_append_new(events, json_integer(a->event_ids[k]));
 		json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:o,s:o}", "asg", a->asg, "gitlab", a->gitlab, "ec2",

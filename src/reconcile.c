@@ -31,6 +31,7 @@
 #include "utf8.h"
 #include "util.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,6 +41,7 @@
 #include <strings.h>
 
 #define NUDGE_SPACING_MS 200     /* a burst of head changes is one look */
+#define SETTLE_MS 2000           /* how long a look waits for the worker to take the last observations */
 
 /* Per account: its credentials cache (the reconciler thread alone uses it). */
 struct account_state {
@@ -51,7 +53,8 @@ struct account_state {
 struct asg_state {
 	int64_t next_ms;
 	char last_head[72];
-	bool requested;                  /* reconcile_run asked for it */
+	uint64_t want_gen;               /* the newest reconcile_run request for it (under lock) */
+	uint64_t done_gen;               /* every request up to this one is answered (under lock) */
 };
 
 struct reconcile {
@@ -64,11 +67,13 @@ struct reconcile {
 	struct account_state *accounts;
 	struct asg_state *asgs;
 	atomic_bool nudged;
+	int64_t last_stored;             /* the newest observation this reconciler stored */
 	int64_t last_nudge_ms;
 	/* reconcile_run: requests and the reports of the pass that answered them */
 	pthread_mutex_t lock;
 	pthread_cond_t done;
-	uint64_t requested_gen, done_gen;
+	uint64_t requested_gen;
+	bool stopped;                    /* nobody waits for a stopped reconciler (under lock) */
 	struct reconcile_asg_report *reports; /* one per ASG, of the latest pass over it */
 };
 
@@ -159,10 +164,13 @@ static enum amicd_rc store_observation(struct reconcile *r, const char *source, 
 		rc = store_source_check_put(r->store, question, source, asked_ms, answer_sha, NULL, err);
 	if (rc == AMICD_OK)
 		rc = store_commit(r->store, err);
-	if (rc != AMICD_OK)
+	if (rc != AMICD_OK) {
 		store_rollback(r->store);
-	else
+	} else {
 		*event_id = ev.id;
+		if (ev.id > r->last_stored)
+			r->last_stored = ev.id;
+	}
 	free(text);
 	return rc;
 }
@@ -666,6 +674,24 @@ static void ask_ec2(struct reconcile *r, const struct config_asg *asg, const str
 
 /* --- passes ---------------------------------------------------------------------- */
 
+/*
+ * Before comparing answers with what amicd derives: let the worker process the
+ * observations this reconciler stored (bounded), or the same news is stored twice.
+ */
+static void settle(struct reconcile *r)
+{
+	int64_t deadline = util_now_ms() + SETTLE_MS;
+	struct amicd_error err;
+	bool queued = true;
+
+	while (r->last_stored > 0 && !bgthread_stopping(r->thread) &&
+	       store_queued_through(r->store, r->last_stored, &queued, &err) == AMICD_OK && queued &&
+	       util_now_ms() < deadline) {
+		r->wake_worker(r->wake_cls);
+		pause_ms(r, 10);
+	}
+}
+
 /* One look at one ASG; *ready: its head is ready or pinned (the long interval applies). */
 static void reconcile_asg(struct reconcile *r, size_t i, struct reconcile_asg_report *rep, bool *ready)
 {
@@ -677,6 +703,7 @@ static void reconcile_asg(struct reconcile *r, size_t i, struct reconcile_asg_re
 
 	memset(rep, 0, sizeof *rep);
 	rep->asg = asg->identifier;
+	settle(r);
 	snprintf(rep->gitlab, sizeof rep->gitlab, "not_polled");
 	snprintf(rep->ec2, sizeof rep->ec2, "not_polled");
 	*ready = true;
@@ -698,7 +725,13 @@ static void reconcile_asg(struct reconcile *r, size_t i, struct reconcile_asg_re
 	store_asg_facts_set_unconfirmed(facts, status_head_held(asg, facts, util_now_ms()));
 	decide(store_asg_facts_input(facts), &d);
 	*ready = d.state == DECIDE_UP_TO_DATE || d.state == DECIDE_FROZEN;
-	if (store_asg_facts_input(facts)->head != NULL)
+	LOG(LL_DEBUG, "reconciler looked", "{s:s,s:s,s:s,s:s,s:s}", "asg", asg->identifier, "gitlab", rep->gitlab,
+	    "ec2", rep->ec2, "head", gitlab_head, "state", decide_state_name(d.state));
+	/* the head this look leaves amicd with: GitLab's answer (its observation is on its way to
+	 * the worker) or else the derived one; a nudge looks again only when the head moves off it */
+	if (gitlab_head[0] != '\0')
+		snprintf(r->asgs[i].last_head, sizeof r->asgs[i].last_head, "%s", gitlab_head);
+	else if (store_asg_facts_input(facts)->head != NULL)
 		snprintf(r->asgs[i].last_head, sizeof r->asgs[i].last_head, "%s", store_asg_facts_input(facts)->head->commit);
 	store_asg_facts_free(&facts);
 }
@@ -717,6 +750,8 @@ static void check_heads(struct reconcile *r, int64_t now)
 		in = store_asg_facts_input(facts);
 		if (in->head != NULL && strcmp(in->head->commit, r->asgs[i].last_head) != 0)
 			r->asgs[i].next_ms = now;
+		LOG(LL_DEBUG, "reconciler nudged", "{s:s,s:s,s:s}", "asg", asg->identifier, "head",
+		    in->head != NULL ? in->head->commit : "", "last", r->asgs[i].last_head);
 		store_asg_facts_free(&facts);
 	}
 }
@@ -735,23 +770,25 @@ static void run(struct bgthread *bt, void *arg)
 
 	for (;;) {
 		int64_t now = util_now_ms(), next = now + 3600 * 1000LL;
-		uint64_t gen;
 
 		/* a nudge inside the spacing stays pending: the wait below ends when the spacing does */
 		if (now - r->last_nudge_ms >= NUDGE_SPACING_MS && atomic_exchange(&r->nudged, false)) {
 			r->last_nudge_ms = now;
 			check_heads(r, now);
 		}
-		pthread_mutex_lock(&r->lock);
-		gen = r->requested_gen;
-		pthread_mutex_unlock(&r->lock);
 		for (size_t i = 0; i < r->cfg->n_asgs && !bgthread_stopping(bt); i++) {
 			const struct config_asg *asg = &r->cfg->asgs[i];
 			struct reconcile_asg_report rep;
-			bool ready;
+			bool ready, requested;
 			int64_t wait;
+			uint64_t gen;
 
-			if (!polled(asg) || (r->asgs[i].next_ms > util_now_ms() && !r->asgs[i].requested))
+			/* a request made before this look starts is answered by it */
+			pthread_mutex_lock(&r->lock);
+			gen = r->requested_gen;
+			requested = r->asgs[i].want_gen > r->asgs[i].done_gen;
+			pthread_mutex_unlock(&r->lock);
+			if (!polled(asg) || (r->asgs[i].next_ms > util_now_ms() && !requested))
 				continue;
 			reconcile_asg(r, i, &rep, &ready);
 			wait = ready ? jitter(r->cfg->reconcile.interval_seconds * 1000LL)
@@ -759,14 +796,10 @@ static void run(struct bgthread *bt, void *arg)
 			r->asgs[i].next_ms = util_now_ms() + wait;
 			pthread_mutex_lock(&r->lock);
 			r->reports[i] = rep;
-			r->asgs[i].requested = false;
+			r->asgs[i].done_gen = gen;
+			pthread_cond_broadcast(&r->done);
 			pthread_mutex_unlock(&r->lock);
 		}
-		pthread_mutex_lock(&r->lock);
-		if (gen > r->done_gen)
-			r->done_gen = gen;
-		pthread_cond_broadcast(&r->done);
-		pthread_mutex_unlock(&r->lock);
 		for (size_t i = 0; i < r->cfg->n_asgs; i++)
 			if (polled(&r->cfg->asgs[i]) && r->asgs[i].next_ms < next)
 				next = r->asgs[i].next_ms;
@@ -783,7 +816,7 @@ static void run(struct bgthread *bt, void *arg)
 			break;
 	}
 	pthread_mutex_lock(&r->lock);
-	r->done_gen = UINT64_MAX; /* nobody waits for a stopped reconciler */
+	r->stopped = true;
 	pthread_cond_broadcast(&r->done);
 	pthread_mutex_unlock(&r->lock);
 }
@@ -902,18 +935,30 @@ enum amicd_rc reconcile_run(struct reconcile *r, const char *asg, int64_t timeou
 	pthread_mutex_lock(&r->lock);
 	gen = ++r->requested_gen;
 	for (size_t i = 0; i < r->cfg->n_asgs; i++)
-		if (asg == NULL || strcmp(asg, r->cfg->asgs[i].identifier) == 0)
-			r->asgs[i].requested = polled(&r->cfg->asgs[i]);
+		if (polled(&r->cfg->asgs[i]) && (asg == NULL || strcmp(asg, r->cfg->asgs[i].identifier) == 0))
+			r->asgs[i].want_gen = gen;
 	pthread_mutex_unlock(&r->lock);
 	bgthread_wake(r->thread);
 	pthread_mutex_lock(&r->lock);
-	while (r->done_gen < gen && rc == AMICD_OK)
-		if (pthread_cond_timedwait(&r->done, &r->lock, &deadline) != 0 && r->done_gen < gen)
+	for (;;) {
+		bool answered = true;
+
+		for (size_t i = 0; i < r->cfg->n_asgs; i++)
+			if (r->asgs[i].want_gen == gen && r->asgs[i].done_gen < gen)
+				answered = false;
+		if (answered)
+			break;
+		if (r->stopped) {
+			rc = amicd_error_set(err, AMICD_ERR_BUSY, NULL, "amicd is stopping");
+			break;
+		}
+		if (pthread_cond_timedwait(&r->done, &r->lock, &deadline) == ETIMEDOUT) {
 			rc = amicd_error_set(err, AMICD_ERR_BUSY, NULL,
 					     "the sources did not answer within %lld ms; the reconciler goes on",
 					     (long long)timeout_ms);
-	if (r->done_gen == UINT64_MAX && rc == AMICD_OK)
-		rc = amicd_error_set(err, AMICD_ERR_BUSY, NULL, "amicd is stopping");
+			break;
+		}
+	}
 	for (size_t i = 0; rc == AMICD_OK && i < r->cfg->n_asgs; i++)
 		if (asg == NULL || strcmp(asg, r->cfg->asgs[i].identifier) == 0)
 			out->asgs[n++] = r->reports[i];

@@ -69,6 +69,9 @@ enum amicd_rc store_source_check_get(struct store *st, const char *question, str
 enum amicd_rc store_source_check_put(struct store *st, const char *question, const char *source, int64_t asked_ms,
 				     const char *answer_sha256, const char *error, struct amicd_error *err);
 
+/* store_queued_through — whether some event with an id up to id still waits for the worker. */
+enum amicd_rc store_queued_through(struct store *st, int64_t id, bool *queued, struct amicd_error *err);
+
 /* One accepted delivery. In: everything but id/duplicate. */
 struct store_event {
 	const char *source;        /* "gitlab", "eventbridge"; observations: "gitlab-api", "ec2-api" */

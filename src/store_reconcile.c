@@ -76,3 +76,26 @@ enum amicd_rc store_source_check_put(struct store *st, const char *question, con
 	store_bind_text(s, 5, error);
 	return store_step_done(st, s, "record a source check", err);
 }
+
+enum amicd_rc store_queued_through(struct store *st, int64_t id, bool *queued, struct amicd_error *err)
+{
+	sqlite3_stmt *s;
+	enum amicd_rc rc = AMICD_OK;
+
+	*queued = false;
+	pthread_mutex_lock(&st->lock);
+	/* the partial index events_queued holds only queued rows: one probe */
+	s = store_prep(st, "SELECT EXISTS (SELECT 1 FROM events WHERE status = 'queued' AND id <= ?1)", err);
+	if (s == NULL) {
+		rc = AMICD_ERR_STORE;
+	} else {
+		sqlite3_bind_int64(s, 1, id);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			*queued = sqlite3_column_int(s, 0) != 0;
+		else
+			rc = store_db_error(st, err, "look for queued events");
+		store_release(s);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}

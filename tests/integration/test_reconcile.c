@@ -543,7 +543,12 @@ static void rollback_cycle(void **state)
 	assert_true(h_wait_pin(&f->p, SUPPORT_ASG, SHA_B, 8000));
 	set_head(SHA_A);
 	assert_int_equal(push(&f->p, SHA_B, SHA_A, NULL, &id), 202);
-	assert_true(h_wait_pin(&f->p, SUPPORT_ASG, SHA_A, 8000));
+	if (!h_wait_pin(&f->p, SUPPORT_ASG, SHA_A, 8000)) {
+		char *log = support_read_file(f->p.log, NULL);
+		fprintf(stderr, "%s\n", log != NULL ? log : "");
+		free(log);
+		fail_msg("the rollback was not promoted");
+	}
 	/* a second hook on the project delivers its (late) copy of A→B */
 	assert_int_equal(push(&f->p, SHA_A, SHA_B, NULL, &id), 202);
 	assert_true(h_wait_event_done(&f->p, id, 5000));
@@ -804,6 +809,41 @@ static void sigterm_while_a_source_is_silent(void **state)
 	assert_true(support_now_ms() - t0 < 3000);
 }
 
+/* /metrics, source metrics included, passes `promtool check metrics` (Debian's prometheus package). */
+static void metrics_pass_promtool(void **state)
+{
+	struct h_fx *f = *state;
+	struct http_result r = { 0 };
+	char path[512], cmd[1024], out[4096] = "";
+	FILE *p;
+	size_t n;
+	int status;
+
+	if (system("command -v promtool >/dev/null 2>&1") != 0) {
+		print_message("promtool not installed (scripts/deps.sh test installs it): skipped\n");
+		skip();
+	}
+	set_head(SHA_A);
+	set_image("ami-0a0000000000000a1", "available", SHA_A, true);
+	assert_int_equal(harness_start(&f->p), 0);
+	assert_true(h_wait_pin(&f->p, SUPPORT_ASG, SHA_A, 8000));
+	assert_int_equal(h_get(&f->p, "/metrics", NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "amicd_source_requests_total{source=\"ec2-api\",outcome=\"ok\"}"));
+	assert_non_null(strstr(r.body, "amicd_source_failing{asg=\"" SUPPORT_ASG "\",source=\"gitlab\"} 0"));
+	snprintf(path, sizeof path, "%s/metrics.txt", f->p.dir);
+	assert_int_equal(support_write_file(f->p.dir, "metrics.txt", r.body), 0);
+	http_result_free(&r);
+	snprintf(cmd, sizeof cmd, "promtool check metrics < %s 2>&1", path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, sizeof out - 1, p);
+	out[n] = '\0';
+	status = pclose(p);
+	if (status != 0)
+		fail_msg("promtool check metrics: %s", out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -821,6 +861,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(ec2_only, setup_ec2_only, teardown),
 		cmocka_unit_test_setup_teardown(gitlab_failing, setup_both, teardown),
 		cmocka_unit_test_setup_teardown(sigterm_while_a_source_is_silent, setup_both, teardown),
+		cmocka_unit_test_setup_teardown(metrics_pass_promtool, setup_both, teardown),
 	};
 
 	return h_run_tests("reconcile", tests, group_setup, group_teardown);
