@@ -53,6 +53,7 @@ struct account_state {
 struct asg_state {
 	int64_t next_ms;
 	char last_head[72];
+	int64_t last_stored;             /* the newest observation stored about it */
 	uint64_t want_gen;               /* the newest reconcile_run request for it (under lock) */
 	uint64_t done_gen;               /* every request up to this one is answered (under lock) */
 };
@@ -67,7 +68,6 @@ struct reconcile {
 	struct account_state *accounts;
 	struct asg_state *asgs;
 	atomic_bool nudged;
-	int64_t last_stored;             /* the newest observation this reconciler stored */
 	int64_t last_nudge_ms;
 	/* reconcile_run: requests and the reports of the pass that answered them */
 	pthread_mutex_t lock;
@@ -134,8 +134,8 @@ static void set_outcome(char *field, size_t size, const char *outcome)
 /* --- storing what was seen --------------------------------------------------- */
 
 /* Store an observation (payload) as a queued event and record the check, in one transaction. */
-static enum amicd_rc store_observation(struct reconcile *r, const char *source, const char *kind,
-				       const char *question, int64_t asked_ms, const char *answer_sha, json_t *payload,
+static enum amicd_rc store_observation(struct reconcile *r, const struct config_asg *asg, const char *source,
+				       const char *kind, const char *question, int64_t asked_ms, const char *answer_sha, json_t *payload,
 				       int64_t *event_id, struct amicd_error *err)
 {
 	char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
@@ -168,8 +168,7 @@ static enum amicd_rc store_observation(struct reconcile *r, const char *source, 
 		store_rollback(r->store);
 	} else {
 		*event_id = ev.id;
-		if (ev.id > r->last_stored)
-			r->last_stored = ev.id;
+		r->asgs[asg - r->cfg->asgs].last_stored = ev.id;
 	}
 	free(text);
 	return rc;
@@ -284,7 +283,7 @@ static void ask_gitlab(struct reconcile *r, const struct config_asg *asg, const 
 			    "status", (json_int_t)a.http_status, "response", response != NULL ? response : json_null());
 	response = NULL;
 	if (payload == NULL ||
-	    store_observation(r, "gitlab-api", "branch_head", question, asked_ms, sha, payload, &event_id, &err) != AMICD_OK) {
+	    store_observation(r, asg, "gitlab-api", "branch_head", question, asked_ms, sha, payload, &event_id, &err) != AMICD_OK) {
 		set_outcome(rep->gitlab, sizeof rep->gitlab, "retry");
 		say(rep->error, sizeof rep->error, "cannot store the observation: ",
 		    payload == NULL ? "out of memory" : err.message);
@@ -545,7 +544,7 @@ static void settle_images(struct reconcile *r, const struct config_asg *asg, con
 		record_check(r, question, "ec2-api", asked_ms, sha, NULL);
 		goto out;
 	}
-	if (store_observation(r, "ec2-api", "images", question, asked_ms, sha, payload, &event_id, &err) != AMICD_OK) {
+	if (store_observation(r, asg, "ec2-api", "images", question, asked_ms, sha, payload, &event_id, &err) != AMICD_OK) {
 		set_outcome(rep->ec2, sizeof rep->ec2, "retry");
 		say(rep->error, sizeof rep->error, "cannot store the observation: ", err.message);
 		LOG(LL_WARN, "cannot store an images observation", "{s:s,s:s}", "asg", asg->identifier, "error", err.message);
@@ -675,17 +674,18 @@ static void ask_ec2(struct reconcile *r, const struct config_asg *asg, const str
 /* --- passes ---------------------------------------------------------------------- */
 
 /*
- * Before comparing answers with what amicd derives: let the worker process the
- * observations this reconciler stored (bounded), or the same news is stored twice.
+ * Before comparing answers with what amicd derives about an ASG: let the
+ * worker process the observations stored about it (bounded), or the same news
+ * is stored twice. Another ASG's observations are not waited for.
  */
-static void settle(struct reconcile *r)
+static void settle(struct reconcile *r, int64_t last_stored)
 {
 	int64_t deadline = util_now_ms() + SETTLE_MS;
 	struct amicd_error err;
 	bool queued = true;
 
-	while (r->last_stored > 0 && !bgthread_stopping(r->thread) &&
-	       store_queued_through(r->store, r->last_stored, &queued, &err) == AMICD_OK && queued &&
+	while (last_stored > 0 && !bgthread_stopping(r->thread) &&
+	       store_queued_through(r->store, last_stored, &queued, &err) == AMICD_OK && queued &&
 	       util_now_ms() < deadline) {
 		r->wake_worker(r->wake_cls);
 		pause_ms(r, 10);
@@ -703,7 +703,7 @@ static void reconcile_asg(struct reconcile *r, size_t i, struct reconcile_asg_re
 
 	memset(rep, 0, sizeof *rep);
 	rep->asg = asg->identifier;
-	settle(r);
+	settle(r, r->asgs[i].last_stored);
 	snprintf(rep->gitlab, sizeof rep->gitlab, "not_polled");
 	snprintf(rep->ec2, sizeof rep->ec2, "not_polled");
 	*ready = true;
