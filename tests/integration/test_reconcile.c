@@ -41,6 +41,7 @@
 #define TEMP_SECRET "reconcile/temporary+secret"
 #define TEMP_TOKEN "reconcile-session-token-FwoGZXIvYXdzEB0aDO"
 #define ROLE_ARN "arn:aws:iam::444455556666:role/amicd-read"
+#define WEB_TOKEN "eyJhbGciOiJSUzI1NiJ9.it-web-identity-token.c2lnbmF0dXJl"
 
 #define MAX_IMAGES 8
 
@@ -69,6 +70,7 @@ struct fake {
 
 static struct fake *fake;       /* the group's */
 static char repo_url[96];
+static char token_dir[256];     /* holds the web identity token file */
 
 static const struct sigv4_key keys[] = {
 	{ KEY_ID, KEY_SECRET, NULL },
@@ -194,6 +196,18 @@ static void assume_role(const struct fakehttp_request *req, struct fake *f)
 	gmtime_r(&later, &tm);
 	strftime(expires, sizeof expires, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	f->sts_requests++;
+	if (strcmp(value, ROLE_ARN) == 0 && form_get(req->body, "WebIdentityToken", value, sizeof value)) {
+		snprintf(body, sizeof body,
+			 "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+			 "<AssumeRoleWithWebIdentityResult><SubjectFromWebIdentityToken>system:serviceaccount:ns:amicd"
+			 "</SubjectFromWebIdentityToken><Credentials><AccessKeyId>" TEMP_KEY_ID "</AccessKeyId>"
+			 "<SecretAccessKey>" TEMP_SECRET "</SecretAccessKey><SessionToken>" TEMP_TOKEN "</SessionToken>"
+			 "<Expiration>%s</Expiration></Credentials></AssumeRoleWithWebIdentityResult>"
+			 "<ResponseMetadata><RequestId>r-4</RequestId></ResponseMetadata>"
+			 "</AssumeRoleWithWebIdentityResponse>", expires);
+		fakehttp_answer(req, 200, "text/xml", NULL, body, strlen(body));
+		return;
+	}
 	snprintf(body, sizeof body,
 		 "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>"
 		 "<AssumedRoleUser><Arn>arn:aws:sts::444455556666:assumed-role/amicd-read/amicd</Arn>"
@@ -260,6 +274,18 @@ static void serve(struct fakehttp *srv, const struct fakehttp_request *req, void
 		return;
 	}
 	form_get(req->body, "Action", action, sizeof action);
+	if (strcmp(action, "AssumeRoleWithWebIdentity") == 0) {
+		/* not signed: STS trusts the token (and refuses a signed request's extra credentials) */
+		char token[256];
+
+		if (fakehttp_header_get(req, "Authorization") != NULL ||
+		    !form_get(req->body, "WebIdentityToken", token, sizeof token) || strcmp(token, WEB_TOKEN) != 0)
+			aws_error(req, 400, "InvalidIdentityToken", true);
+		else
+			assume_role(req, f);
+		pthread_mutex_unlock(&f->lock);
+		return;
+	}
 	sts = strncmp(action, "AssumeRole", 10) == 0;
 	for (size_t i = 0; i < req->n_headers; i++)
 		headers[i] = (struct sigv4_header){ req->headers[i].name, req->headers[i].value };
@@ -336,6 +362,9 @@ static int group_setup(void **state)
 	if (fake->srv == NULL)
 		return -1;
 	snprintf(repo_url, sizeof repo_url, "http://127.0.0.1:%u/platform/golden-images", fakehttp_port(fake->srv));
+	if (support_tmpdir(token_dir, sizeof token_dir, NULL, "amicd-it-token") != 0 ||
+	    support_write_file(token_dir, "token", WEB_TOKEN "\n") != 0)
+		return -1;
 	setenv("AMICD_IT_GITLAB_API_TOKEN", API_TOKEN, 1);
 	setenv("AMICD_IT_AWS_KEY_ID", KEY_ID, 1);
 	setenv("AMICD_IT_AWS_SECRET", KEY_SECRET, 1);
@@ -346,6 +375,7 @@ static int group_teardown(void **state)
 {
 	(void)state;
 	fakehttp_stop(fake->srv);
+	support_rmtree(token_dir);
 	pthread_mutex_destroy(&fake->lock);
 	free(fake);
 	fake = NULL;
@@ -353,7 +383,9 @@ static int group_teardown(void **state)
 }
 
 /* Reset the fake and start an amicd that asks it: with_gitlab / with_aws select the sources. */
-static int start(void **state, bool with_gitlab, bool with_role, int interval_s, unsigned flags)
+enum creds { KEYS, KEYS_AND_ROLE, WEB_IDENTITY };
+
+static int start(void **state, bool with_gitlab, enum creds creds, int interval_s, unsigned flags)
 {
 	static char resources[512], accounts[512], extra[1024];
 	unsigned port = fakehttp_port(fake->srv);
@@ -372,15 +404,21 @@ static int start(void **state, bool with_gitlab, bool with_role, int interval_s,
 		 "  - provider: asg\n    identifier: " SUPPORT_ASG "\n    account: " SUPPORT_ACCOUNT "\n"
 		 "    region: " SUPPORT_REGION "\n    image:\n      repo: { url: %s, ref: main, tag_name: git-sha }\n",
 		 repo_url);
-	snprintf(accounts, sizeof accounts,
-		 "  - name: " SUPPORT_ACCOUNT "\n    uid: \"" SUPPORT_ACCOUNT_UID "\"\n"
-		 "    aws: { access_key_id_env: AMICD_IT_AWS_KEY_ID, secret_access_key_env: AMICD_IT_AWS_SECRET%s }\n",
-		 with_role ? ", role_arn: \"" ROLE_ARN "\"" : "");
+	if (creds == WEB_IDENTITY)
+		snprintf(accounts, sizeof accounts,
+			 "  - name: " SUPPORT_ACCOUNT "\n    uid: \"" SUPPORT_ACCOUNT_UID "\"\n    aws: {}\n");
+	else
+		snprintf(accounts, sizeof accounts,
+			 "  - name: " SUPPORT_ACCOUNT "\n    uid: \"" SUPPORT_ACCOUNT_UID "\"\n"
+			 "    aws: { access_key_id_env: AMICD_IT_AWS_KEY_ID, secret_access_key_env: AMICD_IT_AWS_SECRET%s }\n",
+			 creds == KEYS_AND_ROLE ? ", role_arn: \"" ROLE_ARN "\"" : "");
 	snprintf(extra, sizeof extra,
-		 "aws:\n  endpoints: { ec2: \"http://127.0.0.1:%u\", sts: \"http://127.0.0.1:%u\" }\n"
+		 "aws:\n  endpoints: { ec2: \"http://127.0.0.1:%u\", sts: \"http://127.0.0.1:%u\" }\n%s%s%s"
 		 "%s%u%s"
 		 "reconcile: { interval_seconds: %d, waiting_interval_seconds: 1, timeout_seconds: 3 }\n",
-		 port, port, with_gitlab ? "gitlab_api:\n  - { url: \"http://127.0.0.1:" : "",
+		 port, port, creds == WEB_IDENTITY ? "  role_arn: \"" ROLE_ARN "\"\n  web_identity_token_file: " : "",
+		 creds == WEB_IDENTITY ? token_dir : "", creds == WEB_IDENTITY ? "/token\n" : "",
+		 with_gitlab ? "gitlab_api:\n  - { url: \"http://127.0.0.1:" : "",
 		 with_gitlab ? port : 0, with_gitlab ? "\", token_env: AMICD_IT_GITLAB_API_TOKEN }\n" : "",
 		 interval_s);
 	if (!with_gitlab) {
@@ -396,10 +434,11 @@ static int start(void **state, bool with_gitlab, bool with_role, int interval_s,
 	return h_fx_setup(state, &o, flags | H_FX_RECEIVER);
 }
 
-static int setup_both(void **state) { return start(state, true, false, 300, H_FX_NO_START); }
-static int setup_ec2_only(void **state) { return start(state, false, false, 300, H_FX_NO_START); }
-static int setup_role(void **state) { return start(state, true, true, 300, H_FX_NO_START); }
-static int setup_short_interval(void **state) { return start(state, true, false, 1, H_FX_NO_START); }
+static int setup_both(void **state) { return start(state, true, KEYS, 300, H_FX_NO_START); }
+static int setup_ec2_only(void **state) { return start(state, false, KEYS, 300, H_FX_NO_START); }
+static int setup_role(void **state) { return start(state, true, KEYS_AND_ROLE, 300, H_FX_NO_START); }
+static int setup_web_identity(void **state) { return start(state, true, WEB_IDENTITY, 300, H_FX_NO_START); }
+static int setup_short_interval(void **state) { return start(state, true, KEYS, 1, H_FX_NO_START); }
 
 static int teardown(void **state)
 {
@@ -646,7 +685,11 @@ static void throttling_and_refusal(void **state)
 	json_decref(asg);
 }
 
-/* (h) role_arn → AssumeRole called once, its session token sent as x-amz-security-token. */
+/*
+ * (h) role_arn → AssumeRole called once, its session token sent as x-amz-security-token.
+ * Also run with web identity (aws.web_identity_token_file + role_arn, as on OpenShift):
+ * AssumeRoleWithWebIdentity, unsigned, with the token from the file.
+ */
 static void assume_role_once(void **state)
 {
 	struct h_fx *f = *state;
@@ -668,7 +711,7 @@ static void assume_role_once(void **state)
 static void no_secret_anywhere(void **state)
 {
 	struct h_fx *f = *state;
-	static const char *const secrets[] = { API_TOKEN, KEY_SECRET, TEMP_SECRET, TEMP_TOKEN };
+	static const char *const secrets[] = { API_TOKEN, KEY_SECRET, TEMP_SECRET, TEMP_TOKEN, WEB_TOKEN };
 	struct http_result r = { 0 };
 	char *log;
 
@@ -856,6 +899,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(throttling_and_refusal, setup_both, teardown),
 		cmocka_unit_test_setup_teardown(assume_role_once, setup_role, teardown),
 		cmocka_unit_test_setup_teardown(no_secret_anywhere, setup_role, teardown),
+		cmocka_unit_test_setup_teardown(assume_role_once, setup_web_identity, teardown),
+		cmocka_unit_test_setup_teardown(no_secret_anywhere, setup_web_identity, teardown),
 		cmocka_unit_test_setup_teardown(unchanged_passes_store_nothing, setup_both, teardown),
 		cmocka_unit_test_setup_teardown(replay_converges, setup_both, teardown),
 		cmocka_unit_test_setup_teardown(ec2_only, setup_ec2_only, teardown),
