@@ -105,32 +105,6 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* The value of name in an x-www-form-urlencoded body, decoded, into buf; false when absent. */
-static bool form_get(const char *body, const char *name, char *buf, size_t size)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = body; p != NULL && *p != '\0'; p = strchr(p, '&'), p = p != NULL ? p + 1 : NULL) {
-		if (strncmp(p, name, n) == 0 && p[n] == '=') {
-			size_t o = 0;
-
-			for (p += n + 1; *p != '\0' && *p != '&' && o + 1 < size; p++) {
-				if (*p == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
-					char hex[3] = { p[1], p[2], '\0' };
-
-					buf[o++] = (char)strtol(hex, NULL, 16);
-					p += 2;
-				} else {
-					buf[o++] = *p == '+' ? ' ' : *p;
-				}
-			}
-			buf[o] = '\0';
-			return true;
-		}
-	}
-	return false;
-}
-
 static void aws_error(const struct fakehttp_request *req, int status, const char *code, bool sts)
 {
 	char body[1024];
@@ -172,15 +146,15 @@ static void describe_images(const struct fakehttp_request *req, int acct)
 	static char body[65536];
 	char values[MAX_VALUES][72], image_id[64] = "", name[40], filter[64];
 	size_t n_values = 0, len = 0;
-	bool by_id = form_get(req->body, "ImageId.1", image_id, sizeof image_id);
+	bool by_id = fakehttp_form_get(req->body, "ImageId.1", image_id, sizeof image_id);
 
-	if (!by_id && (!form_get(req->body, "Filter.1.Name", filter, sizeof filter) || strcmp(filter, "tag:git-sha") != 0)) {
+	if (!by_id && (!fakehttp_form_get(req->body, "Filter.1.Name", filter, sizeof filter) || strcmp(filter, "tag:git-sha") != 0)) {
 		aws_error(req, 400, "InvalidParameterCombination", false);
 		return;
 	}
 	for (int i = 1; !by_id && i <= MAX_VALUES; i++) {
 		snprintf(name, sizeof name, "Filter.1.Value.%d", i);
-		if (!form_get(req->body, name, values[n_values], sizeof values[n_values]))
+		if (!fakehttp_form_get(req->body, name, values[n_values], sizeof values[n_values]))
 			break;
 		if (fake.watch_sha[0] != '\0' && strcasecmp(values[n_values], fake.watch_sha) == 0)
 			fake.watch_asked = true;
@@ -254,7 +228,7 @@ static void serve(struct fakehttp *srv, const struct fakehttp_request *req, void
 		pthread_mutex_unlock(&fake.lock);
 		return;
 	}
-	form_get(req->body, "Action", action, sizeof action);
+	fakehttp_form_get(req->body, "Action", action, sizeof action);
 	sts = strncmp(action, "AssumeRole", 10) == 0;
 	if (sts)
 		fake.sts++;

@@ -77,32 +77,6 @@ static const struct sigv4_key keys[] = {
 	{ TEMP_KEY_ID, TEMP_SECRET, TEMP_TOKEN },
 };
 
-/* The value of name in an x-www-form-urlencoded body, decoded, into buf; false when absent. */
-static bool form_get(const char *body, const char *name, char *buf, size_t size)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = body; p != NULL && *p != '\0'; p = strchr(p, '&'), p = p != NULL ? p + 1 : NULL) {
-		if (strncmp(p, name, n) == 0 && p[n] == '=') {
-			size_t o = 0;
-
-			for (p += n + 1; *p != '\0' && *p != '&' && o + 1 < size; p++) {
-				if (*p == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
-					char hex[3] = { p[1], p[2], '\0' };
-
-					buf[o++] = (char)strtol(hex, NULL, 16);
-					p += 2;
-				} else {
-					buf[o++] = *p == '+' ? ' ' : *p;
-				}
-			}
-			buf[o] = '\0';
-			return true;
-		}
-	}
-	return false;
-}
-
 static void aws_error(const struct fakehttp_request *req, int status, const char *code, bool sts)
 {
 	char body[1024];
@@ -125,11 +99,11 @@ static bool selected(const char *form, const struct fake_image *im)
 {
 	char name[32], value[128];
 
-	if (form_get(form, "ImageId.1", value, sizeof value))
+	if (fakehttp_form_get(form, "ImageId.1", value, sizeof value))
 		return strcmp(value, im->id) == 0;
 	for (int i = 1; i <= 50; i++) {
 		snprintf(name, sizeof name, "Filter.1.Value.%d", i);
-		if (!form_get(form, name, value, sizeof value))
+		if (!fakehttp_form_get(form, name, value, sizeof value))
 			break;
 		if (im->sha[0] != '\0' && strcasecmp(value, im->sha) == 0)
 			return true;
@@ -156,8 +130,8 @@ static void describe_images(const struct fakehttp_request *req, struct fake *f)
 		fakehttp_answer(req, 503, "text/html", NULL, "<html>unavailable</html>", 24);
 		return;
 	}
-	if (!form_get(req->body, "ImageId.1", value, sizeof value) &&
-	    (!form_get(req->body, "Filter.1.Name", value, sizeof value) || strcmp(value, "tag:git-sha") != 0)) {
+	if (!fakehttp_form_get(req->body, "ImageId.1", value, sizeof value) &&
+	    (!fakehttp_form_get(req->body, "Filter.1.Name", value, sizeof value) || strcmp(value, "tag:git-sha") != 0)) {
 		aws_error(req, 400, "InvalidParameterCombination", false);
 		return;
 	}
@@ -189,14 +163,14 @@ static void assume_role(const struct fakehttp_request *req, struct fake *f)
 	time_t later = time(NULL) + 3600;
 	struct tm tm;
 
-	if (!form_get(req->body, "RoleArn", value, sizeof value) || strcmp(value, ROLE_ARN) != 0) {
+	if (!fakehttp_form_get(req->body, "RoleArn", value, sizeof value) || strcmp(value, ROLE_ARN) != 0) {
 		aws_error(req, 403, "AccessDenied", true);
 		return;
 	}
 	gmtime_r(&later, &tm);
 	strftime(expires, sizeof expires, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	f->sts_requests++;
-	if (strcmp(value, ROLE_ARN) == 0 && form_get(req->body, "WebIdentityToken", value, sizeof value)) {
+	if (strcmp(value, ROLE_ARN) == 0 && fakehttp_form_get(req->body, "WebIdentityToken", value, sizeof value)) {
 		snprintf(body, sizeof body,
 			 "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
 			 "<AssumeRoleWithWebIdentityResult><SubjectFromWebIdentityToken>system:serviceaccount:ns:amicd"
@@ -273,13 +247,13 @@ static void serve(struct fakehttp *srv, const struct fakehttp_request *req, void
 		pthread_mutex_unlock(&f->lock);
 		return;
 	}
-	form_get(req->body, "Action", action, sizeof action);
+	fakehttp_form_get(req->body, "Action", action, sizeof action);
 	if (strcmp(action, "AssumeRoleWithWebIdentity") == 0) {
 		/* not signed: STS trusts the token (and refuses a signed request's extra credentials) */
 		char token[256];
 
 		if (fakehttp_header_get(req, "Authorization") != NULL ||
-		    !form_get(req->body, "WebIdentityToken", token, sizeof token) || strcmp(token, WEB_TOKEN) != 0)
+		    !fakehttp_form_get(req->body, "WebIdentityToken", token, sizeof token) || strcmp(token, WEB_TOKEN) != 0)
 			aws_error(req, 400, "InvalidIdentityToken", true);
 		else
 			assume_role(req, f);

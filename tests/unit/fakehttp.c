@@ -260,3 +260,29 @@ void fakehttp_stop(struct fakehttp *srv)
 	close(srv->fd);
 	free(srv);
 }
+
+bool fakehttp_form_get(const char *body, const char *name, char *buf, size_t size)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = body; p != NULL && *p != '\0'; p = strchr(p, '&'), p = p != NULL ? p + 1 : NULL) {
+		if (strncmp(p, name, n) == 0 && p[n] == '=') {
+			size_t o = 0;
+
+			for (p += n + 1; *p != '\0' && *p != '&' && o + 1 < size; p++) {
+				if (*p == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+					char hex[3] = { p[1], p[2], '\0' };
+
+					buf[o++] = (char)strtol(hex, NULL, 16);
+					p += 2;
+				} else {
+					buf[o++] = *p == '+' ? ' ' : *p;
+				}
+			}
+			buf[o] = '\0';
+			return true;
+		}
+	}
+	buf[0] = '\0';
+	return false;
+}

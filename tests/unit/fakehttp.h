@@ -68,6 +68,13 @@ const char *fakehttp_header_get(const struct fakehttp_request *req, const char *
 void fakehttp_answer(const struct fakehttp_request *req, int status, const char *content_type,
 		     const char *extra_headers, const char *body, size_t len);
 
+/*
+ * fakehttp_form_get — the value of name in an x-www-form-urlencoded body
+ * (what EC2 and STS get), percent- and '+'-decoded, into buf (cut at size);
+ * false (buf "") when absent.
+ */
+bool fakehttp_form_get(const char *body, const char *name, char *buf, size_t size);
+
 /* fakehttp_stall — hold the request until the client gives up or the server stops. */
 void fakehttp_stall(struct fakehttp *srv, const struct fakehttp_request *req);
 

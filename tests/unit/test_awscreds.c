@@ -94,33 +94,6 @@ struct fake {
 	unsigned issued;
 };
 
-/* The value of name in an x-www-form-urlencoded body, decoded, into buf; false when absent. */
-static bool form_get(const char *body, const char *name, char *buf, size_t size)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = body; p != NULL && *p != '\0'; p = strchr(p, '&'), p = p != NULL ? p + 1 : NULL) {
-		if (strncmp(p, name, n) == 0 && p[n] == '=') {
-			size_t o = 0;
-
-			for (p += n + 1; *p != '\0' && *p != '&' && o + 1 < size; p++) {
-				if (*p == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
-					char hex[3] = { p[1], p[2], '\0' };
-
-					buf[o++] = (char)strtol(hex, NULL, 16);
-					p += 2;
-				} else {
-					buf[o++] = *p == '+' ? ' ' : *p;
-				}
-			}
-			buf[o] = '\0';
-			return true;
-		}
-	}
-	buf[0] = '\0';
-	return false;
-}
-
 /* STS's error shape: <ErrorResponse><Error><Type><Code><Message></Error><RequestId>. */
 static void sts_error(const struct fakehttp_request *req, int status, const char *type, const char *code,
 		      const char *message)
@@ -186,16 +159,16 @@ static void sts(struct fakehttp *srv, const struct fakehttp_request *req, void *
 
 	for (size_t i = 0; i < req->n_headers; i++)
 		headers[i] = (struct sigv4_header){ req->headers[i].name, req->headers[i].value };
-	form_get(req->body, "Action", action, sizeof action);
-	form_get(req->body, "RoleArn", role, sizeof role);
-	form_get(req->body, "WebIdentityToken", token, sizeof token);
+	fakehttp_form_get(req->body, "Action", action, sizeof action);
+	fakehttp_form_get(req->body, "RoleArn", role, sizeof role);
+	fakehttp_form_get(req->body, "WebIdentityToken", token, sizeof token);
 	web = strcmp(action, "AssumeRoleWithWebIdentity") == 0;
 	pthread_mutex_lock(&f->lock);
 	snprintf(f->action, sizeof f->action, "%s", action);
 	snprintf(f->role, sizeof f->role, "%s", role);
 	snprintf(f->token, sizeof f->token, "%s", token);
-	form_get(req->body, "RoleSessionName", f->session_name, sizeof f->session_name);
-	form_get(req->body, "Version", f->version, sizeof f->version);
+	fakehttp_form_get(req->body, "RoleSessionName", f->session_name, sizeof f->session_name);
+	fakehttp_form_get(req->body, "Version", f->version, sizeof f->version);
 	h = fakehttp_header_get(req, "Content-Type");
 	snprintf(f->content_type, sizeof f->content_type, "%s", h != NULL ? h : "");
 	h = fakehttp_header_get(req, "x-amz-security-token");

@@ -55,32 +55,6 @@ struct fake {
 	int pages;
 };
 
-/* The value of name in an x-www-form-urlencoded body, decoded, into buf; false when absent. */
-static bool form_get(const char *body, const char *name, char *buf, size_t size)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = body; p != NULL && *p != '\0'; p = strchr(p, '&'), p = p != NULL ? p + 1 : NULL) {
-		if (strncmp(p, name, n) == 0 && p[n] == '=') {
-			size_t o = 0;
-
-			for (p += n + 1; *p != '\0' && *p != '&' && o + 1 < size; p++) {
-				if (*p == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
-					char hex[3] = { p[1], p[2], '\0' };
-
-					buf[o++] = (char)strtol(hex, NULL, 16);
-					p += 2;
-				} else {
-					buf[o++] = *p == '+' ? ' ' : *p;
-				}
-			}
-			buf[o] = '\0';
-			return true;
-		}
-	}
-	return false;
-}
-
 static void ec2_error(const struct fakehttp_request *req, int status, const char *code, const char *message)
 {
 	char body[1024];
@@ -144,13 +118,13 @@ static void ec2(struct fakehttp *srv, const struct fakehttp_request *req, void *
 			  sigv4_result_code(r), msg);
 		return;
 	}
-	if (strcmp(req->method, "POST") != 0 || !form_get(req->body, "Action", value, sizeof value) ||
-	    strcmp(value, "DescribeImages") != 0 || !form_get(req->body, "Version", value, sizeof value) ||
+	if (strcmp(req->method, "POST") != 0 || !fakehttp_form_get(req->body, "Action", value, sizeof value) ||
+	    strcmp(value, "DescribeImages") != 0 || !fakehttp_form_get(req->body, "Version", value, sizeof value) ||
 	    strcmp(value, "2016-11-15") != 0) {
 		ec2_error(req, 400, "InvalidAction", "The action or version is not valid for this web service.");
 		return;
 	}
-	if (form_get(req->body, "ImageId.1", value, sizeof value)) {
+	if (fakehttp_form_get(req->body, "ImageId.1", value, sizeof value)) {
 		static const char *const one[] = { "ami-0aaaaaaaaaaaaaaa1" };
 
 		if (strcmp(value, one[0]) == 0)
@@ -159,8 +133,8 @@ static void ec2(struct fakehttp *srv, const struct fakehttp_request *req, void *
 			ec2_error(req, 400, "InvalidAMIID.NotFound", "The image id does not exist");
 		return;
 	}
-	if (!form_get(req->body, "Filter.1.Name", value, sizeof value) || strcmp(value, "tag:git-sha") != 0 ||
-	    !form_get(req->body, "Filter.1.Value.1", value, sizeof value)) {
+	if (!fakehttp_form_get(req->body, "Filter.1.Name", value, sizeof value) || strcmp(value, "tag:git-sha") != 0 ||
+	    !fakehttp_form_get(req->body, "Filter.1.Value.1", value, sizeof value)) {
 		ec2_error(req, 400, "InvalidParameterCombination", "a filter is expected");
 		return;
 	}
@@ -176,7 +150,7 @@ static void ec2(struct fakehttp *srv, const struct fakehttp_request *req, void *
 		static const char *const first[] = { "ami-0aaaaaaaaaaaaaaa1", "ami-0aaaaaaaaaaaaaaa2" };
 		static const char *const second[] = { "ami-0aaaaaaaaaaaaaaa3" };
 
-		if (!form_get(req->body, "NextToken", token, sizeof token))
+		if (!fakehttp_form_get(req->body, "NextToken", token, sizeof token))
 			images_page(req, first, SHA_A, 2, NEXT_TOKEN);
 		else if (strcmp(token, NEXT_TOKEN) == 0)
 			images_page(req, second, SHA_A, 1, NULL);
