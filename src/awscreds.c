@@ -6,9 +6,10 @@
  */
 #include "awscreds.h"
 
+#include "fetch.h"
+
 #include "awsxml.h"
 #include "utf8.h"
-#include "version.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -24,13 +25,6 @@
 struct awscreds {
 	struct awsxml_credentials cred; /* STS's, while access_key_id is non-NULL */
 	char *source;                   /* what the cached credentials were asked for (source_key) */
-};
-
-struct answer {
-	char *body;
-	size_t len, cap;
-	bool too_large;
-	const struct awscreds_source *src;
 };
 
 static bool has(const char *s)
@@ -65,49 +59,6 @@ void awscreds_free(struct awscreds *c)
 	free(c->source);
 	explicit_bzero(c, sizeof *c);
 	free(c);
-}
-
-/* Grow by copying, never realloc: the old block holds STS's secrets and is wiped before it is freed. */
-static size_t on_body(char *p, size_t size, size_t n, void *cls)
-{
-	struct answer *a = cls;
-	size_t len = size * n;
-
-	if (a->len + len > MAX_ANSWER_BYTES) {
-		a->too_large = true;
-		return 0;
-	}
-	if (a->len + len + 1 > a->cap) {
-		size_t cap = a->cap > 0 ? a->cap : 4096;
-		char *grown;
-
-		while (cap < a->len + len + 1)
-			cap *= 2;
-		grown = malloc(cap);
-		if (grown == NULL)
-			return 0;
-		if (a->body != NULL) {
-			memcpy(grown, a->body, a->len);
-			wipe_free(a->body, a->cap);
-		}
-		a->body = grown;
-		a->cap = cap;
-	}
-	memcpy(a->body + a->len, p, len);
-	a->len += len;
-	a->body[a->len] = '\0';
-	return len;
-}
-
-static int on_progress(void *cls, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-	struct answer *a = cls;
-
-	(void)dt;
-	(void)dn;
-	(void)ut;
-	(void)un;
-	return a->src->cancel != NULL && a->src->cancel(a->src->cancel_cls) ? 1 : 0;
 }
 
 /*
@@ -213,33 +164,20 @@ refuse:
 	return AMICD_OK;
 }
 
-/* Codes worth another try: throttling, the service's own trouble, an identity provider STS could not reach. */
-static bool retryable(const char *code)
-{
-	static const char *const codes[] = { "Throttling", "ThrottlingException", "RequestLimitExceeded",
-					     "ServiceUnavailable", "Unavailable", "InternalFailure", "InternalError",
-					     "IDPCommunicationError", NULL };
-
-	for (const char *const *c = codes; *c != NULL; c++)
-		if (strcmp(code, *c) == 0)
-			return true;
-	return false;
-}
-
 /* An error answer: its outcome, code and message. */
-static void classify_error(const struct answer *a, long status, struct awscreds_outcome *o)
+static void classify_error(const struct fetch_body *a, long status, struct awscreds_outcome *o)
 {
 	struct awsxml_aws_error e = { 0 };
 	struct amicd_error perr = { { 0 }, { 0 } };
 
-	if (awsxml_error_parse(a->body != NULL ? a->body : "", a->len, &e, &perr) != AMICD_OK) {
+	if (awsxml_error_parse(a->data != NULL ? a->data : "", a->len, &e, &perr) != AMICD_OK) {
 		/* not AWS speaking: a proxy, a load balancer */
 		o->status = status >= 500 || status == 429 ? AWSCREDS_RETRY : AWSCREDS_FAILING;
 		snprintf(o->error, sizeof o->error, "STS answered %ld without an AWS error", status);
 		return;
 	}
 	utf8_copy(o->code, sizeof o->code, e.code);
-	o->status = retryable(e.code) || status >= 500 ? AWSCREDS_RETRY : AWSCREDS_FAILING;
+	o->status = awsxml_code_transient(e.code) || status >= 500 ? AWSCREDS_RETRY : AWSCREDS_FAILING;
 	snprintf(o->error, sizeof o->error, "STS answered %ld %s%s%s", status, e.code, e.message != NULL ? ": " : "",
 		 e.message != NULL ? e.message : "");
 	utf8_repair(o->error);
@@ -270,9 +208,11 @@ static enum amicd_rc ask_sts(const struct awscreds_source *src, bool web, struct
 {
 	CURL *curl = NULL;
 	struct curl_slist *hdrs = NULL;
-	struct answer a = { .src = src };
+	/* STS's answer holds the new credentials: grown by copying, wiped before it is freed */
+	struct fetch_body a = { .max = MAX_ANSWER_BYTES, .secret = true, .cancel = src->cancel,
+				.cancel_cls = src->cancel_cls };
 	struct amicd_error perr = { { 0 }, { 0 } };
-	char *token = NULL, *form = NULL, *token_header = NULL, *endpoint = NULL, sigv4[96], agent[64];
+	char *token = NULL, *form = NULL, *token_header = NULL, *endpoint = NULL, sigv4[96];
 	const char *names[5] = { "Action", "Version", "RoleArn", "RoleSessionName", "WebIdentityToken" };
 	const char *values[5];
 	size_t form_len = 0;
@@ -305,20 +245,9 @@ static enum amicd_rc ask_sts(const struct awscreds_source *src, bool web, struct
 		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
 		goto out;
 	}
-	snprintf(agent, sizeof agent, "amicd/%s", version_number());
-	curl_easy_setopt(curl, CURLOPT_URL, endpoint);
+	fetch_setup(curl, endpoint, src->timeout_ms, &a);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, form);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)form_len);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, agent);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, src->timeout_ms > 0 ? src->timeout_ms : 10000L);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a);
-	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &a);
 	if (!web) {
 		/* the keys sign the request; AssumeRoleWithWebIdentity is not signed at all */
 		if (has(src->session_token)) {
@@ -357,7 +286,7 @@ static enum amicd_rc ask_sts(const struct awscreds_source *src, bool web, struct
 		classify_error(&a, status, o);
 		goto out;
 	}
-	if (awsxml_credentials_parse(a.body != NULL ? a.body : "", a.len, got, &perr) != AMICD_OK) {
+	if (awsxml_credentials_parse(a.data != NULL ? a.data : "", a.len, got, &perr) != AMICD_OK) {
 		if (perr.message[0] == '\0')
 			snprintf(perr.message, sizeof perr.message, "unreadable");
 		o->status = AWSCREDS_FAILING;
@@ -372,7 +301,7 @@ out:
 
 		scrub(o, secrets, sizeof secrets / sizeof secrets[0]);
 	}
-	wipe_free(a.body, a.cap);
+	fetch_body_free(&a);
 	if (form != NULL)
 		wipe_free(form, form_len);
 	if (token != NULL)

@@ -772,3 +772,15 @@ void awsxml_aws_error_clear(struct awsxml_aws_error *out)
 	free(out->request_id);
 	memset(out, 0, sizeof *out);
 }
+
+bool awsxml_code_transient(const char *code)
+{
+	static const char *const codes[] = { "RequestLimitExceeded", "Throttling", "ThrottlingException",
+					     "Unavailable", "ServiceUnavailable", "InternalError", "InternalFailure",
+					     "IDPCommunicationError", NULL };
+
+	for (const char *const *c = codes; code != NULL && *c != NULL; c++)
+		if (strcmp(code, *c) == 0)
+			return true;
+	return false;
+}

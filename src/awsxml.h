@@ -118,6 +118,14 @@ void awsxml_credentials_clear(struct awsxml_credentials *out);
 enum amicd_rc awsxml_error_parse(const char *xml, size_t len, struct awsxml_aws_error *out,
 				 struct amicd_error *err);
 
+/*
+ * awsxml_code_transient — true for an AWS error code that means "try again
+ * later" (throttling, the service's own trouble, an identity provider STS
+ * could not reach), false for one someone must act on (credentials,
+ * permissions, a bad request).
+ */
+bool awsxml_code_transient(const char *code);
+
 /* awsxml_aws_error_clear — release what out owns and zero it (out may be NULL). */
 void awsxml_aws_error_clear(struct awsxml_aws_error *out);
 

@@ -3,8 +3,9 @@
  */
 #include "ec2api.h"
 
+#include "fetch.h"
+
 #include "utf8.h"
-#include "version.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -12,51 +13,6 @@
 #include <string.h>
 
 #define MAX_ANSWER_BYTES AWSXML_MAX_DOC_BYTES
-
-struct page {
-	char *body;
-	size_t len, cap;
-	bool too_large;
-	const struct ec2_images_request *rq;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *cls)
-{
-	struct page *pg = cls;
-	size_t len = size * n;
-
-	if (pg->len + len > MAX_ANSWER_BYTES) {
-		pg->too_large = true;
-		return 0;
-	}
-	if (pg->len + len + 1 > pg->cap) {
-		size_t cap = pg->cap > 0 ? pg->cap : 8192;
-		char *grown;
-
-		while (cap < pg->len + len + 1)
-			cap *= 2;
-		grown = realloc(pg->body, cap);
-		if (grown == NULL)
-			return 0;
-		pg->body = grown;
-		pg->cap = cap;
-	}
-	memcpy(pg->body + pg->len, p, len);
-	pg->len += len;
-	pg->body[pg->len] = '\0';
-	return len;
-}
-
-static int on_progress(void *cls, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-	struct page *pg = cls;
-
-	(void)dt;
-	(void)dn;
-	(void)ut;
-	(void)un;
-	return pg->rq->cancel != NULL && pg->rq->cancel(pg->rq->cancel_cls) ? 1 : 0;
-}
 
 /* Append "&name=value" (value percent-encoded) to the form. */
 static bool form_add(CURL *curl, FILE *form, const char *name, const char *value)
@@ -100,33 +56,20 @@ static char *page_form(CURL *curl, const struct ec2_images_request *rq, const ch
 	return text;
 }
 
-/* Codes worth another try: AWS's throttling and service-side errors. */
-static bool retryable(const char *code)
-{
-	static const char *const codes[] = { "RequestLimitExceeded", "Throttling", "ThrottlingException",
-					     "Unavailable", "ServiceUnavailable", "InternalError", "InternalFailure",
-					     NULL };
-
-	for (const char *const *c = codes; *c != NULL; c++)
-		if (strcmp(code, *c) == 0)
-			return true;
-	return false;
-}
-
 /* An error answer: its outcome, code and message. */
-static void classify_error(const struct page *pg, long status, struct ec2_images_answer *out)
+static void classify_error(const struct fetch_body *pg, long status, struct ec2_images_answer *out)
 {
 	struct awsxml_aws_error e = { 0 };
 	struct amicd_error perr = { { 0 }, { 0 } };
 
-	if (awsxml_error_parse(pg->body != NULL ? pg->body : "", pg->len, &e, &perr) != AMICD_OK) {
+	if (awsxml_error_parse(pg->data != NULL ? pg->data : "", pg->len, &e, &perr) != AMICD_OK) {
 		/* not AWS speaking: a proxy, a load balancer */
 		out->outcome = status >= 500 ? EC2_RETRY : EC2_FAILING;
 		snprintf(out->error, sizeof out->error, "EC2 answered %ld without an AWS error", status);
 		return;
 	}
 	utf8_copy(out->code, sizeof out->code, e.code);
-	out->outcome = retryable(e.code) || status >= 500 ? EC2_RETRY : EC2_FAILING;
+	out->outcome = awsxml_code_transient(e.code) || status >= 500 ? EC2_RETRY : EC2_FAILING;
 	snprintf(out->error, sizeof out->error, "EC2 answered %ld %s%s%s", status, e.code, e.message != NULL ? ": " : "",
 		 e.message != NULL ? e.message : "");
 	utf8_repair(out->error);
@@ -154,9 +97,9 @@ static bool take_page(struct awsxml_images *all, struct awsxml_images *page)
 
 /* One page: *next_token (the caller frees) gets the next page's token, NULL after the last. */
 static enum amicd_rc ask_page(CURL *curl, const struct ec2_images_request *rq, const char *token,
-			      struct ec2_images_answer *out, char **next_token, struct amicd_error *err)
+			      struct fetch_body *body, struct ec2_images_answer *out, char **next_token,
+			      struct amicd_error *err)
 {
-	struct page pg = { .rq = rq };
 	struct awsxml_images images = { 0 };
 	struct amicd_error perr = { { 0 }, { 0 } };
 	char *form = page_form(curl, rq, token);
@@ -168,13 +111,11 @@ static enum amicd_rc ask_page(CURL *curl, const struct ec2_images_request *rq, c
 	if (form == NULL)
 		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, form);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &pg);
-	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &pg);
 	cc = curl_easy_perform(curl);
 	out->pages++;
 	if (cc != CURLE_OK) {
-		out->outcome = pg.too_large ? EC2_FAILING : EC2_RETRY;
-		if (pg.too_large)
+		out->outcome = body->too_large ? EC2_FAILING : EC2_RETRY;
+		if (body->too_large)
 			snprintf(out->error, sizeof out->error, "EC2's answer is larger than %u bytes",
 				 (unsigned)MAX_ANSWER_BYTES);
 		else
@@ -184,7 +125,7 @@ static enum amicd_rc ask_page(CURL *curl, const struct ec2_images_request *rq, c
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	out->http_status = status;
 	if (status != 200) {
-		classify_error(&pg, status, out);
+		classify_error(body, status, out);
 		/* an image id EC2 does not know (or no longer shares): gone, which is an answer */
 		if (rq->image_id != NULL && strcmp(out->code, "InvalidAMIID.NotFound") == 0) {
 			out->outcome = EC2_IMAGES;
@@ -192,7 +133,7 @@ static enum amicd_rc ask_page(CURL *curl, const struct ec2_images_request *rq, c
 		}
 		goto out;
 	}
-	if (awsxml_describe_images_parse(pg.body != NULL ? pg.body : "", pg.len, &images, &perr) != AMICD_OK) {
+	if (awsxml_describe_images_parse(body->data != NULL ? body->data : "", body->len, &images, &perr) != AMICD_OK) {
 		if (perr.message[0] == '\0')
 			snprintf(perr.message, sizeof perr.message, "unreadable");
 		out->outcome = EC2_FAILING;
@@ -212,7 +153,7 @@ static enum amicd_rc ask_page(CURL *curl, const struct ec2_images_request *rq, c
 	}
 out:
 	awsxml_images_clear(&images);
-	free(pg.body);
+	fetch_body_free(body);
 	free(form);
 	return rc;
 }
@@ -222,7 +163,8 @@ enum amicd_rc ec2_describe_images(const struct ec2_images_request *rq, struct ec
 {
 	CURL *curl = NULL;
 	struct curl_slist *hdrs = NULL;
-	char *token_header = NULL, *next = NULL, sigv4[96], agent[64];
+	char *token_header = NULL, *next = NULL, sigv4[96];
+	struct fetch_body body = { .max = MAX_ANSWER_BYTES, .cancel = rq->cancel, .cancel_cls = rq->cancel_cls };
 	enum amicd_rc rc = AMICD_OK;
 
 	memset(out, 0, sizeof *out);
@@ -249,24 +191,15 @@ enum amicd_rc ec2_describe_images(const struct ec2_images_request *rq, struct ec
 	}
 	/* no "Expect:" trick here: curl 7.88 would sign a header it then does not send */
 	snprintf(sigv4, sizeof sigv4, "aws:amz:%s:ec2", rq->region);
-	snprintf(agent, sizeof agent, "amicd/%s", version_number());
-	curl_easy_setopt(curl, CURLOPT_URL, rq->endpoint);
+	fetch_setup(curl, rq->endpoint, rq->timeout_ms, &body);
 	curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4);
 	curl_easy_setopt(curl, CURLOPT_USERNAME, rq->cred->access_key_id);
 	curl_easy_setopt(curl, CURLOPT_PASSWORD, rq->cred->secret_access_key);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, agent);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, rq->timeout_ms > 0 ? rq->timeout_ms : 10000L);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
 	do {
 		char *token = next;
 
-		rc = ask_page(curl, rq, token, out, &next, err);
+		rc = ask_page(curl, rq, token, &body, out, &next, err);
 		free(token);
 	} while (rc == AMICD_OK && out->outcome == EC2_IMAGES && next != NULL && out->pages < EC2API_MAX_PAGES);
 	if (rc == AMICD_OK && out->outcome == EC2_IMAGES && next != NULL) {

@@ -3,9 +3,10 @@
  */
 #include "gitlabapi.h"
 
+#include "fetch.h"
+
 #include "utf8.h"
 #include "util.h"
-#include "version.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -17,38 +18,8 @@
 
 struct transfer {
 	struct gitlab_branch_answer *out;
-	size_t cap;
-	bool too_large;
-	const struct gitlab_branch_request *rq;
+	struct fetch_body body;
 };
-
-static size_t on_body(char *p, size_t size, size_t n, void *cls)
-{
-	struct transfer *t = cls;
-	struct gitlab_branch_answer *a = t->out;
-	size_t len = size * n;
-
-	if (a->body_len + len > GITLAB_MAX_ANSWER_BYTES) {
-		t->too_large = true;
-		return 0; /* aborts the transfer */
-	}
-	if (a->body_len + len + 1 > t->cap) {
-		size_t cap = t->cap > 0 ? t->cap : 4096;
-		char *grown;
-
-		while (cap < a->body_len + len + 1)
-			cap *= 2;
-		grown = realloc(a->body, cap);
-		if (grown == NULL)
-			return 0;
-		a->body = grown;
-		t->cap = cap;
-	}
-	memcpy(a->body + a->body_len, p, len);
-	a->body_len += len;
-	a->body[a->body_len] = '\0';
-	return len;
-}
 
 /* Retry-After in seconds (GitLab sends seconds; an HTTP date is not honoured, 0). */
 static size_t on_header(char *p, size_t size, size_t n, void *cls)
@@ -67,17 +38,6 @@ static size_t on_header(char *p, size_t size, size_t n, void *cls)
 		t->out->retry_after_s = (unsigned)(v < 86400 ? v : 86400);
 	}
 	return len;
-}
-
-static int on_progress(void *cls, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-	struct transfer *t = cls;
-
-	(void)dt;
-	(void)dn;
-	(void)ut;
-	(void)un;
-	return t->rq->cancel != NULL && t->rq->cancel(t->rq->cancel_cls) ? 1 : 0;
 }
 
 /* GitLab's error answers are {"message": "..."}: that text, cut and made printable, or "". */
@@ -135,11 +95,11 @@ static void classify(struct gitlab_branch_answer *a)
 enum amicd_rc gitlab_branch_get(const struct gitlab_branch_request *rq, struct gitlab_branch_answer *out,
 				struct amicd_error *err)
 {
-	struct transfer t = { .out = out, .rq = rq };
+	struct transfer t = { .out = out, .body = { .max = GITLAB_MAX_ANSWER_BYTES, .cancel = rq->cancel,
+						     .cancel_cls = rq->cancel_cls } };
 	CURL *curl = NULL;
 	struct curl_slist *hdrs = NULL;
 	char *token_header = NULL;
-	char agent[64];
 	enum amicd_rc rc = AMICD_OK;
 	CURLcode cc;
 
@@ -158,26 +118,17 @@ enum amicd_rc gitlab_branch_get(const struct gitlab_branch_request *rq, struct g
 		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
 		goto out;
 	}
-	snprintf(agent, sizeof agent, "amicd/%s", version_number());
-	curl_easy_setopt(curl, CURLOPT_URL, rq->url);
+	fetch_setup(curl, rq->url, rq->timeout_ms, &t.body); /* no redirect: it would carry the token elsewhere */
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, agent);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect would carry the token elsewhere */
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, rq->timeout_ms > 0 ? rq->timeout_ms : 10000L);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
-	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
 	cc = curl_easy_perform(curl);
+	out->body = t.body.data; /* the answer owns it now */
+	out->body_len = t.body.len;
 	if (cc == CURLE_OK) {
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->http_status);
 		classify(out);
-	} else if (t.too_large) {
+	} else if (t.body.too_large) {
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->http_status);
 		out->outcome = GITLAB_BRANCH_FAILING;
 		snprintf(out->error, sizeof out->error, "GitLab's answer is larger than %d bytes",

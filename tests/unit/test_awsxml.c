@@ -640,6 +640,24 @@ static void test_limits_path(void **state)
 		      "long name");
 }
 
+/* Which AWS error codes mean "try again": the reconciler backs off on these and reports the others. */
+static void test_code_transient(void **state)
+{
+	static const char *const transient[] = { "RequestLimitExceeded", "Throttling", "ThrottlingException",
+						  "ServiceUnavailable", "Unavailable", "InternalError",
+						  "InternalFailure", "IDPCommunicationError" };
+	static const char *const act[] = { "AuthFailure", "UnauthorizedOperation", "SignatureDoesNotMatch",
+					   "AccessDenied", "InvalidClientTokenId", "ExpiredToken",
+					   "InvalidIdentityToken", "InvalidAMIID.NotFound", "", "requestlimitexceeded" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
+		assert_true(awsxml_code_transient(transient[i]));
+	for (size_t i = 0; i < sizeof act / sizeof act[0]; i++)
+		assert_false(awsxml_code_transient(act[i]));
+	assert_false(awsxml_code_transient(NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -657,6 +675,7 @@ int main(void)
 		cmocka_unit_test(test_limits_images_and_tags),
 		cmocka_unit_test(test_limits_field_depth_document),
 		cmocka_unit_test(test_limits_path),
+		cmocka_unit_test(test_code_transient),
 	};
 
 	return cmocka_run_group_tests_name("awsxml", tests, group_setup, group_teardown);
