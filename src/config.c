@@ -134,6 +134,14 @@ static yaml_node_t *lookup(struct walker *w, yaml_node_t *map, const char *key)
 }
 
 /* The mapping under key, NULL (reported when required) when absent or of another type. */
+/* Whether map has key with a value other than null. */
+static bool present(struct walker *w, yaml_node_t *map, const char *key)
+{
+	yaml_node_t *v = lookup(w, map, key);
+
+	return v != NULL && !is_null_scalar(v);
+}
+
 static yaml_node_t *want_map(struct walker *w, yaml_node_t *map, const char *key, bool required)
 {
 	yaml_node_t *v = lookup(w, map, key);
@@ -361,7 +369,10 @@ static void parse_auth(struct walker *w, yaml_node_t *root, struct config *cfg)
 	if (auth == NULL)
 		return;
 	check_keys(w, auth, auth_keys, "auth");
-	m = want_map(w, auth, "gitlab", true);
+	/* GitLab lets a hook have a secret token, a signing token, or both: one is enough */
+	if (!present(w, auth, "gitlab") && !present(w, auth, "gitlab_signing"))
+		fail(w, auth, "auth: give \"gitlab\" (X-Gitlab-Token), \"gitlab_signing\" (webhook-signature) or both");
+	m = want_map(w, auth, "gitlab", false);
 	if (m != NULL) {
 		check_keys(w, m, token_keys, "auth.gitlab");
 		want_secret(w, m, "token", true, "auth.gitlab", &a->gitlab_token);

@@ -321,14 +321,30 @@ static void reply_nomem(struct http_request *req)
 
 /* --- GitLab ---------------------------------------------------------------- */
 
+/*
+ * The checks that need no body: the secret token when one is configured, the
+ * signature's headers when signing is. A signature can only be checked on the
+ * body, so with signing the 415 waits for it too (http_defer_media_type).
+ */
 enum amicd_rc hooks_gitlab_precheck(struct http_request *req, void *cls, struct amicd_error *err)
 {
-	const struct app *app = cls;
+	const struct config_auth *a = &((const struct app *)cls)->cfg->auth;
 
-	if (!auth_token(&app->cfg->auth.gitlab_token, http_header(req, "X-Gitlab-Token"))) {
+	if (a->gitlab_token.bytes != NULL && !auth_token(&a->gitlab_token, http_header(req, "X-Gitlab-Token"))) {
 		LOG(LL_WARN, "gitlab delivery refused: bad token", NULL);
 		return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");
 	}
+	if (a->gitlab_signing_key.bytes != NULL) {
+		if (http_header(req, "webhook-id") == NULL || http_header(req, "webhook-timestamp") == NULL ||
+		    http_header(req, "webhook-signature") == NULL) {
+			LOG(LL_WARN, "gitlab delivery refused: bad signature", "{s:s}", "reason",
+			    "webhook-id, webhook-timestamp or webhook-signature missing");
+			return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");
+		}
+		http_defer_media_type(req);
+	}
+	if (a->gitlab_token.bytes == NULL && a->gitlab_signing_key.bytes == NULL)
+		return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized"); /* config_load refuses this */
 	return AMICD_OK;
 }
 
@@ -383,6 +399,11 @@ void hooks_gitlab(struct http_request *req, void *cls)
 			LOG(LL_WARN, "gitlab delivery refused: bad signature", "{s:s}", "reason", err.message);
 			amicd_error_set(&err, AMICD_ERR_AUTH, NULL, "unauthorized");
 			http_reply_error(req, AMICD_ERR_AUTH, &err);
+			return;
+		}
+		if (!http_json_content_type(req)) { /* deferred by the precheck until the signature held */
+			amicd_error_set(&err, AMICD_ERR_MEDIA_TYPE, NULL, "Content-Type must be application/json");
+			http_reply_error(req, AMICD_ERR_MEDIA_TYPE, &err);
 			return;
 		}
 	}

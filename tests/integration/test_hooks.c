@@ -43,6 +43,13 @@ static int setup_signing(void **state)
 	return h_proc_setup(state, &o, true);
 }
 
+static int setup_signing_only(void **state)
+{
+	struct amicd_opts o = { .signing_only = true };
+
+	return h_proc_setup(state, &o, true);
+}
+
 static int setup_basic(void **state)
 {
 	struct amicd_opts o = { .basic = true };
@@ -209,12 +216,20 @@ static char *sign(const char *id, const char *ts, const char *body)
 	return out;
 }
 
-static long post_signed(struct amicd_proc *p, const char *body, const char *id, long ts_offset, bool tamper)
+/*
+ * POST a Push Hook signed as GitLab signs it (Standard Webhooks, the HMAC
+ * computed above with OpenSSL, not with amicd's code), with the headers
+ * GitLab's WebHookService sends; token NULL sends no X-Gitlab-Token. The status.
+ */
+static long post_signed_as(struct amicd_proc *p, const char *body, const char *id, long ts_offset, bool tamper,
+			   const char *token, const char *content_type)
 {
-	char ts[32], id_h[96], ts_h[64], sig_h[160];
+	char ts[32], id_h[96], ts_h[64], sig_h[160], token_h[128], ct_h[96];
 	char *sig;
 	struct http_result r;
 	long code;
+	size_t n = 0;
+	const char *h[10];
 
 	snprintf(ts, sizeof ts, "%ld", (long)time(NULL) + ts_offset);
 	sig = sign(id, ts, body);
@@ -223,16 +238,28 @@ static long post_signed(struct amicd_proc *p, const char *body, const char *id, 
 	snprintf(id_h, sizeof id_h, "webhook-id: %s", id);
 	snprintf(ts_h, sizeof ts_h, "webhook-timestamp: %s", ts);
 	snprintf(sig_h, sizeof sig_h, "webhook-signature: v1,bm90LXRoaXMtb25l v1,%s", sig);
-	{
-		const char *h[] = { "Content-Type: application/json", "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN,
-				    "X-Gitlab-Event: Push Hook", id_h, ts_h, sig_h, NULL };
-
-		assert_int_equal(h_post(p, "/hooks/gitlab", h, body, strlen(body), &r), 0);
+	snprintf(ct_h, sizeof ct_h, "Content-Type: %s", content_type);
+	h[n++] = ct_h;
+	if (token != NULL) {
+		snprintf(token_h, sizeof token_h, "X-Gitlab-Token: %s", token);
+		h[n++] = token_h;
 	}
+	h[n++] = "X-Gitlab-Event: Push Hook";
+	h[n++] = "User-Agent: GitLab/17.6.0";
+	h[n++] = id_h;
+	h[n++] = ts_h;
+	h[n++] = sig_h;
+	h[n] = NULL;
+	assert_int_equal(h_post(p, "/hooks/gitlab", h, body, strlen(body), &r), 0);
 	code = r.status;
 	http_result_free(&r);
 	free(sig);
 	return code;
+}
+
+static long post_signed(struct amicd_proc *p, const char *body, const char *id, long ts_offset, bool tamper)
+{
+	return post_signed_as(p, body, id, ts_offset, tamper, SUPPORT_GITLAB_TOKEN, "application/json");
 }
 
 static void gitlab_signature(void **state)
@@ -254,6 +281,90 @@ static void gitlab_signature(void **state)
 	http_result_free(&r);
 	assert_int_equal(count_events(p), 1);
 	free(push);
+}
+
+/* With both a secret token and signing configured, each must pass on its own. */
+static void gitlab_signature_and_token_both_needed(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = support_fixture("gitlab-push.json", NULL);
+
+	assert_int_equal(post_signed_as(p, push, "msg_b1", 0, false, SUPPORT_GITLAB_TOKEN "x", "application/json"), 401);
+	assert_int_equal(post_signed_as(p, push, "msg_b2", 0, false, NULL, "application/json"), 401);
+	assert_int_equal(post_signed_as(p, push, "msg_b3", 0, true, SUPPORT_GITLAB_TOKEN, "application/json"), 401);
+	assert_int_equal(count_events(p), 0);
+	assert_int_equal(post_signed_as(p, push, "msg_b4", 0, false, SUPPORT_GITLAB_TOKEN, "application/json"), 202);
+	assert_int_equal(count_events(p), 1);
+	free(push);
+}
+
+/*
+ * A hook with a signing token and no secret token (GitLab allows it): a signed
+ * delivery without X-Gitlab-Token is accepted; an unsigned, badly signed or
+ * stale one is not; the Content-Type is judged only once the signature holds.
+ */
+static void gitlab_signing_only(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = support_fixture("gitlab-push.json", NULL);
+	const char *unsigned_h[] = { "Content-Type: application/json", "X-Gitlab-Event: Push Hook", NULL };
+	const char *token_only[] = { "Content-Type: application/json", "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN,
+				     "X-Gitlab-Event: Push Hook", NULL };
+	const char *text_unsigned[] = { "Content-Type: text/plain", "X-Gitlab-Event: Push Hook", NULL };
+	struct http_result r;
+	json_t *j;
+
+	assert_int_equal(post_signed_as(p, push, "msg_s1", 0, false, NULL, "application/json"), 202);
+	assert_int_equal(post_signed_as(p, push, "msg_s2", 0, true, NULL, "application/json"), 401);
+	assert_int_equal(post_signed_as(p, push, "msg_s3", -400, false, NULL, "application/json"), 401);
+	assert_int_equal(h_post(p, "/hooks/gitlab", unsigned_h, push, strlen(push), &r), 0);
+	assert_int_equal(r.status, 401);
+	http_result_free(&r);
+	assert_int_equal(h_post(p, "/hooks/gitlab", token_only, push, strlen(push), &r), 0);
+	assert_int_equal(r.status, 401);
+	http_result_free(&r);
+	/* 401 before 415: unsigned with a wrong type learns nothing; signed with a wrong type gets 415 */
+	assert_int_equal(h_post(p, "/hooks/gitlab", text_unsigned, push, strlen(push), &r), 0);
+	assert_int_equal(r.status, 401);
+	http_result_free(&r);
+	assert_int_equal(post_signed_as(p, push, "msg_s4", 0, true, NULL, "text/plain"), 401);
+	assert_int_equal(post_signed_as(p, push, "msg_s5", 0, false, NULL, "text/plain"), 415);
+	assert_int_equal(count_events(p), 1);
+	/* the stored delivery keeps the signature's id and time, never the signature */
+	j = h_get_json(p, "/api/v1/events/1");
+	assert_non_null(j);
+	assert_string_equal(h_text(j, "headers.webhook-id"), "msg_s1");
+	assert_null(h_json_at(j, "headers.webhook-signature"));
+	json_decref(j);
+	free(push);
+}
+
+/* 401 before 415 on every authenticated route that takes a body. */
+static void unauthenticated_wrong_type_gets_401(void **state)
+{
+	struct amicd_proc *p = *state;
+	static const char *const paths[] = { "/hooks/gitlab", "/hooks/eventbridge", "/api/v1/admin/replay",
+					     "/api/v1/admin/asgs/workers-stage/freeze" };
+	const char *none[] = { "Content-Type: text/plain", NULL };
+	const char *wrong[] = { "Content-Type: application/xml", "X-Gitlab-Token: nope", "X-Api-Key: nope",
+				"Authorization: Bearer nope", NULL };
+	const char *no_type[] = { "X-Gitlab-Event: Push Hook", NULL };
+
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		struct http_result r;
+
+		assert_int_equal(h_post(p, paths[i], none, "<x/>", 4, &r), 0);
+		assert_int_equal(r.status, 401);
+		assert_null(strstr(r.body, "Content-Type"));
+		http_result_free(&r);
+		assert_int_equal(h_post(p, paths[i], wrong, "<x/>", 4, &r), 0);
+		assert_int_equal(r.status, 401);
+		http_result_free(&r);
+		assert_int_equal(h_post(p, paths[i], no_type, "{}", 2, &r), 0);
+		assert_int_equal(r.status, 401);
+		http_result_free(&r);
+	}
+	assert_int_equal(count_events(p), 0);
 }
 
 static void gitlab_bad_request_keeps_body(void **state)
@@ -676,6 +787,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(gitlab_branch_delete_queued, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_unauthorized, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_signature, setup_signing, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_signature_and_token_both_needed, setup_signing, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_signing_only, setup_signing_only, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(unauthenticated_wrong_type_gets_401, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_bad_request_keeps_body, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_too_large, setup_small_body, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_media_type_method_path, setup_default, h_proc_teardown),

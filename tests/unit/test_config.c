@@ -428,6 +428,18 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(c->trigger.backoff_max_seconds, 300);
 }
 
+/* A GitLab hook may have a signing token and no secret token: auth.gitlab_signing alone is enough. */
+static void test_gitlab_signing_only(void **state)
+{
+	struct fx *fx = *state;
+	char *text = replace_once(MINIMAL, "  gitlab: { token_file: @D@/gitlab-token }\n", "  gitlab_signing: { secret_file: @D@/gitlab-signing }\n");
+
+	assert_loaded(fx, load(fx, text));
+	free(text);
+	assert_null(fx->cfg->auth.gitlab_token.bytes);
+	assert_secret(&fx->cfg->auth.gitlab_signing_key, "amicd-test-signing-key-32-bytes!");
+}
+
 /* The other branches: trigger command, EventBridge Basic, IPv6 listen, limits given. */
 static void test_command_basic_ipv6(void **state)
 {
@@ -540,6 +552,10 @@ static const struct err_case err_cases[] = {
 	  1 },
 	{ "empty secret file", L4, "  admin: { token_file: @D@/empty-token }\n", 4, 24, "auth.admin: the secret is empty",
 	  1 },
+	{ "neither gitlab nor gitlab_signing", L2, "", 2, 3,
+	  "auth: give \"gitlab\" (X-Gitlab-Token), \"gitlab_signing\" (webhook-signature) or both", 1 },
+	{ "gitlab null, no gitlab_signing", L2, "  gitlab: ~\n", 2, 3,
+	  "auth: give \"gitlab\" (X-Gitlab-Token), \"gitlab_signing\" (webhook-signature) or both", 1 },
 	{ "signing secret not base64", L2, L2 "  gitlab_signing: { secret_file: @D@/bad-signing }\n", 3, 19,
 	  "the secret must be \"whsec_\" followed by base64", 1 },
 	/* cross references */
@@ -1446,6 +1462,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_minimal_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gitlab_signing_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_basic_ipv6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_identifiers_same_pin_file, setup, teardown),
