@@ -292,7 +292,7 @@ bool config_ref_valid(const char *ref)
 
 	if (ref == NULL || ref[0] == '\0')
 		return false;
-	if (util_is_hex(ref, 40))
+	if (util_is_commit(ref))
 		return true;
 	/* git check-ref-format rules for a branch name */
 	len = strlen(ref);
@@ -940,9 +940,9 @@ static void parse_git_filter(struct walker *w, yaml_node_t *m, struct config_fil
 		if (strncmp(f->ref, "refs/heads/", 11) == 0)
 			memmove(f->ref, f->ref + 11, strlen(f->ref + 11) + 1);
 		if (!config_ref_valid(f->ref))
-			fail(w, lookup(w, m, "ref"), "%s: ref \"%s\" is neither a branch name nor a 40-hex commit",
+			fail(w, lookup(w, m, "ref"), "%s: ref \"%s\" is neither a branch name nor a 40- or 64-hex commit",
 			     where, f->ref);
-		f->ref_is_sha = util_is_hex(f->ref, 40);
+		f->ref_is_sha = util_is_commit(f->ref);
 		if (f->ref_is_sha)
 			for (char *p = f->ref; *p != '\0'; p++)
 				*p = (char)tolower((unsigned char)*p);

@@ -33,7 +33,7 @@ struct config_filter {
 	char *tag_name;
 	char *url;        /* git: repo URL in normal form (repourl.h) */
 	char *url_given;  /* git: the URL as written in the file */
-	char *ref;        /* git: branch name, or a 40-hex commit */
+	char *ref;        /* git: branch name, or a 40- or 64-hex commit (lower-cased) */
 	bool ref_is_sha;  /* git: ref is a commit, not a branch */
 	char *value;      /* static: the tag value that must match */
 };
@@ -195,7 +195,7 @@ const char *config_push_repo(const struct config *cfg, char *const *urls, size_t
  */
 const struct config_gitlab_api *config_gitlab_api_for(const struct config *cfg, const char *repo);
 
-/* config_ref_valid — true for a valid branch name or a 40-hex commit. */
+/* config_ref_valid — true for a valid branch name or a 40- or 64-hex commit. */
 bool config_ref_valid(const char *ref);
 
 #endif

@@ -82,7 +82,7 @@ static enum amicd_rc push_facts(const struct config *cfg, const json_t *payload,
 	struct gitlab_push p;
 	const char *repo;
 	struct fact *f;
-	enum amicd_rc rc = gitlab_push_parse(payload, &p, err);
+	enum amicd_rc rc = gitlab_push_identify(payload, &p, err);
 
 	if (rc != AMICD_OK)
 		return rc;
@@ -91,6 +91,9 @@ static enum amicd_rc push_facts(const struct config *cfg, const json_t *payload,
 		snprintf(out->note, sizeof out->note, "push to an untracked repository or branch");
 		goto out;
 	}
+	rc = gitlab_push_commits(payload, &p, err); /* clears p on failure */
+	if (rc != AMICD_OK)
+		return rc;
 	f = add(out, FACT_PUSH, 0);
 	if (f == NULL) {
 		rc = nomem(err);

@@ -424,15 +424,23 @@ void hooks_gitlab(struct http_request *req, void *cls)
 		goto out;
 	}
 	if (strcmp(kind, "push") == 0) {
-		rc = gitlab_push_parse(doc, &push, &err);
+		/* tracked? first, from the repo and ref alone: an ignored push is never refused */
+		rc = gitlab_push_identify(doc, &push, &err);
+		if (rc == AMICD_OK) {
+			ignored = !push_tracked(app->cfg, &push, d->note, sizeof d->note);
+			utf8_repair(d->note); /* a long name cut at the buffer's end */
+			if (!ignored)
+				rc = gitlab_push_commits(doc, &push, &err);
+		}
 		if (rc != AMICD_OK) {
 			reject(app, d, rc, &err);
 			goto out;
 		}
-		ignored = !push_tracked(app->cfg, &push, d->note, sizeof d->note);
-		utf8_repair(d->note); /* a long name cut at the buffer's end */
 	} else if (strcmp(kind, "tag_push") == 0) {
 		snprintf(d->note, sizeof d->note, "tag pushes are not acted on");
+	} else if (strcmp(kind, "system") == 0) {
+		snprintf(d->note, sizeof d->note, "system hooks are not acted on: add a project or group webhook "
+			 "(Push events) for the repository instead");
 	} else {
 		snprintf(d->note, sizeof d->note, "%s events are not acted on", kind);
 		utf8_repair(d->note);

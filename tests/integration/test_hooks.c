@@ -168,6 +168,152 @@ static void gitlab_ignored_kinds(void **state)
 	free(mr);
 }
 
+/* The fixture's push with the project's three URLs pointing at path (on the same host). */
+static char *push_of_repo(const char *path, const char *before, const char *after)
+{
+	char *text = support_fixture("gitlab-push.json", NULL);
+	json_t *doc = json_loads(text, 0, NULL);
+	json_t *proj = json_object_get(doc, "project");
+	char url[256];
+
+	free(text);
+	snprintf(url, sizeof url, "https://gitlab.example.net/%s", path);
+	json_object_set_new(proj, "web_url", json_string(url));
+	snprintf(url, sizeof url, "https://gitlab.example.net/%s.git", path);
+	json_object_set_new(proj, "git_http_url", json_string(url));
+	snprintf(url, sizeof url, "git@gitlab.example.net:%s.git", path);
+	json_object_set_new(proj, "git_ssh_url", json_string(url));
+	if (before != NULL)
+		json_object_set_new(doc, "before", json_string(before));
+	else
+		json_object_del(doc, "before");
+	if (after != NULL)
+		json_object_set_new(doc, "after", json_string(after));
+	else
+		json_object_del(doc, "after");
+	text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	return text;
+}
+
+#define SHA256_A "5e1b7a6f0b9a4f9a0e1d2c3b4a59687766554433221100ffeeddccbbaa998877"
+#define SHA256_B "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00"
+
+/*
+ * Whether a push matters is decided on its repo and ref first: a push amicd
+ * does not follow is ignored (200, stored, with its note) whatever else its
+ * body holds, so a group hook is never disabled for one odd project. A SHA-256
+ * repository's 64-hex ids are accepted where they matter too.
+ */
+static void gitlab_untracked_first_sha256(void **state)
+{
+	struct amicd_proc *p = *state;
+	static const struct {
+		const char *idem, *path, *before, *after;
+		long status;
+		const char *word;       /* the status word, or the 400's JSON path */
+	} cases[] = {
+		/* untracked repository: SHA-256, malformed, missing ids */
+		{ "u-1", "other/sha256-thing", SHA256_A, SHA256_B, 200, "ignored" },
+		{ "u-2", "other/thing", "not-a-commit", NULL, 200, "ignored" },
+		{ "u-3", "other/thing", NULL, NULL, 200, "ignored" },
+		/* tracked repository, a branch no ASG follows */
+		{ "u-4", "platform/golden-images", "60c8", "xyz", 200, "ignored" },
+		/* tracked: the ids matter, 40 or 64 hex */
+		{ "u-5", "platform/golden-images", SHA256_A, SHA256_B, 202, "queued" },
+		{ "u-6", "platform/golden-images", SHA256_B, "xyz", 400, "$.after" },
+		{ "u-7", "platform/golden-images", SHA256_A "0", SHA256_B, 400, "$.before" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *body = push_of_repo(cases[i].path, cases[i].before, cases[i].after);
+		const char *h[8];
+		char idem_buf[128];
+		struct http_result r;
+		json_t *j;
+
+		assert_non_null(body);
+		if (i == 3) { /* another branch */
+			json_t *doc = json_loads(body, 0, NULL);
+
+			json_object_set_new(doc, "ref", json_string("refs/heads/feature/sha256"));
+			free(body);
+			body = json_dumps(doc, JSON_COMPACT);
+			json_decref(doc);
+		}
+		h_gitlab_headers(h, "Push Hook", cases[i].idem, idem_buf);
+		assert_int_equal(h_post(p, "/hooks/gitlab", h, body, strlen(body), &r), 0);
+		if (r.status != cases[i].status)
+			fail_msg("case %zu: %ld %s", i, r.status, r.body);
+		j = body_json(&r);
+		if (r.status == 400)
+			assert_string_equal(h_text(j, "error.path"), cases[i].word);
+		else
+			assert_string_equal(h_text(j, "status"), cases[i].word);
+		json_decref(j);
+		http_result_free(&r);
+		free(body);
+	}
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE note LIKE 'repository not tracked: "
+				  "https://gitlab.example.net/other/%'", NULL), 3);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE note LIKE 'branch not tracked: feature/sha256%'",
+				  NULL), 1);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM rejected_deliveries", NULL), 2);
+	/* the queued SHA-256 push becomes the head, all 64 digits of it */
+	{
+		int64_t id = h_db_int(p, "SELECT id FROM events WHERE delivery_id = 'u-5'", NULL);
+		json_t *a;
+
+		assert_true(h_wait_event_done(p, id, 15000));
+		a = h_asg(p, "workers-stage");
+		assert_non_null(a);
+		assert_string_equal(h_text(a, "head.commit"), SHA256_B);
+		json_decref(a);
+	}
+}
+
+/*
+ * A system hook (X-Gitlab-Event: System Hook) is ignored whatever its body
+ * says, with a note pointing to a project or group hook: here a push as
+ * GitLab's system hook sends it (its data builder's shape: event_name and
+ * object_kind "push", the project and the repository), for the tracked repo
+ * and branch, and a repository_update, which has no object_kind.
+ */
+static void gitlab_system_hook_ignored(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = support_fixture("gitlab-push.json", NULL);
+	const char *update = "{\"event_name\":\"repository_update\",\"user_id\":1,\"user_name\":\"Ada Builder\","
+			     "\"user_email\":\"ada@example.net\",\"project_id\":812,\"project\":{\"name\":\"golden-images\","
+			     "\"web_url\":\"https://gitlab.example.net/platform/golden-images\"},\"changes\":[{\"before\":"
+			     "\"60c8eedbd9916e98e042832de430e52be7ffe0ac\",\"after\":\"61c979eab8ea475e0b84db7556d2049e9dae6d89\","
+			     "\"ref\":\"refs/heads/main\"}],\"refs\":[\"refs/heads/main\"]}";
+	const char *h[] = { "Content-Type: application/json", "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN,
+			    "X-Gitlab-Event: System Hook", "X-Gitlab-Instance: https://gitlab.example.net",
+			    "User-Agent: GitLab/17.6.0", NULL };
+	const char *bodies[] = { push, update };
+	struct http_result r;
+	json_t *j, *a;
+
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(h_post(p, "/hooks/gitlab", h, bodies[i], strlen(bodies[i]), &r), 0);
+		assert_int_equal(r.status, 200);
+		j = body_json(&r);
+		assert_string_equal(h_text(j, "status"), "ignored");
+		assert_non_null(strstr(h_text(j, "note"), "system hooks are not acted on"));
+		assert_non_null(strstr(h_text(j, "note"), "project or group webhook"));
+		json_decref(j);
+		http_result_free(&r);
+	}
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE status = 'ignored' AND kind = 'system'", NULL), 2);
+	/* the head did not move */
+	a = h_asg(p, "workers-stage");
+	assert_non_null(a);
+	assert_true(json_is_null(json_object_get(a, "head")));
+	json_decref(a);
+	free(push);
+}
+
 static void gitlab_branch_delete_queued(void **state)
 {
 	struct amicd_proc *p = *state;
@@ -784,6 +930,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(gitlab_push_queued_then_duplicate, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_duplicate_by_event_uuid_and_body, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_ignored_kinds, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_untracked_first_sha256, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_system_hook_ignored, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_branch_delete_queued, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_unauthorized, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_signature, setup_signing, h_proc_teardown),

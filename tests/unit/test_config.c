@@ -568,11 +568,11 @@ static const struct err_case err_cases[] = {
 	{ "bad policy", L13, L13 "    policy: newest\n", 14, 13, "policy must be \"head\" or \"latest\", not \"newest\"", 1 },
 	/* refs */
 	{ "ref with ..", "ref: main,", "ref: ma..in,", 15, MIN_REF_COL,
-	  "ref \"ma..in\" is neither a branch name nor a 40-hex commit", 1 },
+	  "ref \"ma..in\" is neither a branch name nor a 40- or 64-hex commit", 1 },
 	{ "ref starting with -", "ref: main,", "ref: -x,", 15, MIN_REF_COL,
-	  "ref \"-x\" is neither a branch name nor a 40-hex commit", 1 },
+	  "ref \"-x\" is neither a branch name nor a 40- or 64-hex commit", 1 },
 	{ "ref with a blank", "ref: main,", "ref: a b,", 15, MIN_REF_COL,
-	  "ref \"a b\" is neither a branch name nor a 40-hex commit", 1 },
+	  "ref \"a b\" is neither a branch name nor a 40- or 64-hex commit", 1 },
 	{ "ref ending in .lock", "ref: main,", "ref: feature.lock,", 15, MIN_REF_COL,
 	  "ref \"feature.lock\" is neither", 1 },
 	/* image filters */
@@ -1250,6 +1250,8 @@ static void test_reconciler_errors_all_reported(void **state)
 
 /* ---- refs --------------------------------------------------------------- */
 
+#define SHA256 "5e1b7a6f0b9a4f9a0e1d2c3b4a59687766554433221100ffeeddccbbaa998877"
+
 static void test_good_refs_load(void **state)
 {
 	struct fx *fx = *state;
@@ -1261,6 +1263,9 @@ static void test_good_refs_load(void **state)
 		{ "release/1.2", "release/1.2", false },
 		{ SHA, SHA, true },
 		{ "refs/heads/release/1.2", "release/1.2", false },
+		/* a SHA-256 repository's commit, as given and lower-cased */
+		{ SHA256, SHA256, true },
+		{ "5E1B7A6F0B9A4F9A0E1D2C3B4A59687766554433221100FFEEDDCCBBAA998877", SHA256, true },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1285,7 +1290,7 @@ static void test_ref_valid(void **state)
 {
 	static const char *const good[] = {
 		"main", "release/1.2", "feature/x-y_z", "v1.2.3", "a@b", "x/-y", SHA,
-		"61C979EAB8EA475E0B84DB7556D2049E9DAE6D89",
+		"61C979EAB8EA475E0B84DB7556D2049E9DAE6D89", SHA256,
 	};
 	static const char *const bad[] = {
 		"", "ma..in", "-x", "a b", "/main", "main/", "main.", "main.lock", "a//b", "a/.b", ".hidden",
@@ -1353,7 +1358,7 @@ static void test_all_errors_reported(void **state)
 	assert_diag(fx, 5, 27, "\"max_body_bytes\" must be an integer, not \"lots\"");
 	assert_diag(fx, 8, 3, "unknown key \"retries\" in trigger");
 	assert_diag(fx, 14, 14, "unknown account \"prod\"");
-	assert_diag(fx, 17, MIN_REF_COL, "ref \"ma..in\" is neither a branch name nor a 40-hex commit");
+	assert_diag(fx, 17, MIN_REF_COL, "ref \"ma..in\" is neither a branch name nor a 40- or 64-hex commit");
 	assert_diag(fx, 19, 17, "duplicate identifier \"workers-stage\"");
 	assert_diag(fx, 23, 7, "found 0");
 }
