@@ -102,6 +102,31 @@ static int setup_sha256(void **state)
 	return h_fx_setup(state, &o, H_FX_RECEIVER);
 }
 
+/* Two ASGs, one in an account whose id starts with a zero (JSON would write it as 12345678901). */
+#define LEADING_ZERO "012345678901"
+
+static int setup_leading_zero(void **state)
+{
+	struct amicd_opts o = {
+		.accounts = "  - { name: image-builder-stage, uid: \"" DEST "\" }\n"
+			    "  - { name: zero-stage, uid: \"" LEADING_ZERO "\" }\n",
+		.resources = "  - provider: asg\n"
+			     "    identifier: " ASG "\n"
+			     "    account: image-builder-stage\n"
+			     "    region: eu-west-1\n"
+			     "    image:\n"
+			     "      repo: { url: " REPO ", ref: main, tag_name: git-sha }\n"
+			     "  - provider: asg\n"
+			     "    identifier: " ASG_B "\n"
+			     "    account: zero-stage\n"
+			     "    region: eu-west-1\n"
+			     "    image:\n"
+			     "      repo: { url: " REPO ", ref: main, tag_name: git-sha }\n",
+	};
+
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
+}
+
 /* --- deliveries ------------------------------------------------------------------------ */
 
 /* POST a push and wait until the worker took it; its event id. */
@@ -536,6 +561,55 @@ static void sha256_repository(void **state)
 	}
 }
 
+/* The AMI Shared fixture for dest_number, with the envelope account and OwnerAccount numbers too. */
+static char *numeric_shared(const char *id, json_int_t dest_number)
+{
+	char *text = h_ami_shared_variant(id, AMI_A, SHA_A, NULL, true);
+	json_t *doc = json_loads(text, 0, NULL);
+	json_t *detail = json_object_get(doc, "detail");
+
+	free(text);
+	json_object_set_new(doc, "account", json_integer(111122223333LL));
+	json_object_set_new(detail, "OwnerAccount", json_integer(111122223333LL));
+	json_object_set_new(detail, "DestinationAccount", json_integer(dest_number));
+	text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	return text;
+}
+
+/*
+ * AMI Shared with its account ids as JSON numbers (as a sharing integration
+ * may send them) is accepted and acts like the string form; a number drops
+ * an id's leading zero, and amicd puts it back: 12345678901 is the account
+ * "012345678901" of the config.
+ */
+static void ami_shared_numeric_accounts(void **state)
+{
+	struct h_fx *f = *state;
+	char *body = support_fixture("gitlab-push.json", NULL);
+	char *shared;
+	json_t *amis;
+
+	push(f, "numeric-1", body);
+	free(body);
+	shared = numeric_shared("numeric-shared-dest", 444455556666LL);
+	eb(f, shared);
+	free(shared);
+	json_decref(wait_promotions(f, ASG, 1, NULL));
+	assert_pinned(f, ASG, SHA_A, AMI_A);
+	shared = numeric_shared("numeric-shared-zero", 12345678901LL);
+	eb(f, shared);
+	free(shared);
+	json_decref(wait_promotions(f, ASG_B, 1, NULL));
+	assert_pinned(f, ASG_B, SHA_A, AMI_A);
+	/* the facts carry the ids as text: the AMI is owned by 111122223333, tagged in both accounts */
+	amis = h_get_json(&f->p, "/api/v1/amis?account=" LEADING_ZERO);
+	assert_non_null(amis);
+	assert_string_equal(h_text(amis, "amis.0.owner"), OWNER);
+	assert_string_equal(h_text(amis, "amis.0.tags_by_account." LEADING_ZERO ".git-sha"), SHA_A);
+	json_decref(amis);
+}
+
 /* --- tests: out of order ------------------------------------------------------------------- */
 
 static void ami_before_push(void **state)
@@ -871,6 +945,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(full_path_in_order, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(sha256_repository, setup_sha256, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(ami_shared_numeric_accounts, setup_leading_zero, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(ami_before_push, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(share_before_tag, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(tag_before_share, setup_default, h_fx_teardown),
