@@ -54,18 +54,22 @@ static void delivery_free(void *p)
 
 /*
  * The headers stored with a delivery and shown by the API: an allow-list of
- * what the senders themselves send (design §4). A header a user adds to a hook
- * may carry a credential, so anything else is dropped; and whatever the list
- * lets through, a name that looks like a credential is dropped too. Names are
- * checked whole (lower-cased), however long.
+ * what the senders themselves send (design §4) — GitLab's WebHookService
+ * headers by name (not any X-Gitlab-*: a user may name a custom header so),
+ * the Standard Webhooks id and time, EventBridge's trace id. A header a user
+ * adds to a hook may carry a credential, so anything else is dropped; and
+ * whatever the list lets through, a name that looks like a credential is
+ * dropped too. Names are checked whole (lower-cased), however long.
  */
 static bool keep_header(const char *name, void *cls)
 {
 	const struct app *app = cls;
 	const char *api_key = app->cfg->auth.eventbridge_api_key_header;
-	static const char *const allowed[] = { "idempotency-key", "webhook-id", "webhook-timestamp", "user-agent",
-					       "content-type", "content-length", "x-amzn-trace-id", NULL };
-	bool listed = strncmp(name, "x-gitlab-", 9) == 0;
+	static const char *const allowed[] = { "x-gitlab-event", "x-gitlab-instance", "x-gitlab-webhook-uuid",
+					       "x-gitlab-event-uuid", "idempotency-key", "webhook-id",
+					       "webhook-timestamp", "user-agent", "content-type", "content-length",
+					       "x-amzn-trace-id", NULL };
+	bool listed = false;
 
 	for (const char *const *a = allowed; !listed && *a != NULL; a++)
 		listed = strcmp(name, *a) == 0;

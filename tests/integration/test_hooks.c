@@ -854,6 +854,81 @@ static void events_api(void **state)
 	free(eb);
 }
 
+/*
+ * Stored headers are an allow-list (design §4): the custom headers a user adds
+ * to a GitLab hook, or as an API destination's header parameters, may carry
+ * credentials, and neither the database nor GET /api/v1/events/{id} ever holds
+ * them. What the senders themselves send is kept.
+ */
+static void custom_headers_never_stored(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = support_fixture("gitlab-push.json", NULL);
+	char *eb = support_fixture("eventbridge-ami-shared.json", NULL);
+	static const char *const custom_values[] = { "vault-s3cr3t-9d1f", "custom-auth-77aa", "203.0.113.9",
+						     "tenant-42-secret", "Bearer ey-custom-jwt", "session=abc123" };
+	const char *gitlab_h[] = {
+		"Content-Type: application/json", "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN, "X-Gitlab-Event: Push Hook",
+		"X-Gitlab-Instance: https://gitlab.example.net", "X-Gitlab-Webhook-UUID: 2f3e6c1a-webhook",
+		"X-Gitlab-Event-UUID: 9a8b7c6d-event", "Idempotency-Key: 5b0c6d3e-idem", "User-Agent: GitLab/17.6.0",
+		/* added by the user in the hook's "Custom headers" */
+		"X-Vault-Credential: vault-s3cr3t-9d1f", "X-Custom-Auth: custom-auth-77aa", "X-Forwarded-For: 203.0.113.9",
+		"X-Tenant: tenant-42-secret", "Authorization: Bearer ey-custom-jwt", "Cookie: session=abc123",
+		"X-Gitlab-Vault-Credential: vault-s3cr3t-9d1f", NULL };
+	const char *eb_h[] = { "Content-Type: application/json; charset=utf-8", "X-Api-Key: " SUPPORT_EB_KEY,
+			       "User-Agent: Amazon/EventBridge/ApiDestinations", "X-Tenant: tenant-42-secret",
+			       "X-Vault-Credential: vault-s3cr3t-9d1f", NULL };
+	static const char *const gitlab_kept[] = { "content-type", "x-gitlab-event", "x-gitlab-instance",
+						   "x-gitlab-webhook-uuid", "x-gitlab-event-uuid", "idempotency-key",
+						   "user-agent", "content-length" };
+	int64_t ids[2] = { 0, 0 };
+
+	assert_int_equal(h_post_hook(p, "/hooks/gitlab", gitlab_h, push, &ids[0], NULL, 0), 202);
+	assert_int_equal(h_post_hook(p, "/hooks/eventbridge", eb_h, eb, &ids[1], NULL, 0), 202);
+	for (size_t k = 0; k < 2; k++) {
+		char path[64];
+		struct http_result r;
+		json_t *j;
+		const char *name;
+		json_t *v;
+
+		snprintf(path, sizeof path, "/api/v1/events/%lld", (long long)ids[k]);
+		assert_int_equal(h_get(p, path, NULL, &r), 0);
+		assert_int_equal(r.status, 200);
+		for (size_t i = 0; i < sizeof custom_values / sizeof custom_values[0]; i++)
+			if (strstr(r.body, custom_values[i]) != NULL)
+				fail_msg("%s shows %s: %s", path, custom_values[i], r.body);
+		assert_null(strstr(r.body, SUPPORT_GITLAB_TOKEN));
+		assert_null(strstr(r.body, SUPPORT_EB_KEY));
+		j = body_json(&r);
+		json_object_foreach(json_object_get(j, "headers"), name, v) {
+			bool ok = false;
+
+			for (size_t i = 0; k == 0 && i < sizeof gitlab_kept / sizeof gitlab_kept[0]; i++)
+				ok = ok || strcmp(name, gitlab_kept[i]) == 0;
+			if (k == 1)
+				ok = strcmp(name, "content-type") == 0 || strcmp(name, "user-agent") == 0 ||
+				     strcmp(name, "content-length") == 0;
+			if (!ok)
+				fail_msg("%s stores header %s", path, name);
+		}
+		if (k == 0) {
+			assert_string_equal(h_text(j, "headers.x-gitlab-instance"), "https://gitlab.example.net");
+			assert_string_equal(h_text(j, "headers.idempotency-key"), "5b0c6d3e-idem");
+		} else {
+			assert_string_equal(h_text(j, "headers.user-agent"), "Amazon/EventBridge/ApiDestinations");
+		}
+		json_decref(j);
+		http_result_free(&r);
+	}
+	for (size_t i = 0; i < sizeof custom_values / sizeof custom_values[0]; i++)
+		assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE instr(headers, ?1) > 0", custom_values[i]), 0);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE headers LIKE '%x-vault%' OR headers LIKE '%cookie%'"
+				  " OR headers LIKE '%authorization%' OR headers LIKE '%x-forwarded%'", NULL), 0);
+	free(push);
+	free(eb);
+}
+
 static void read_token_protects_api(void **state)
 {
 	struct amicd_proc *p = *state;
@@ -949,6 +1024,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(eventbridge_bad_request, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(eventbridge_too_large_media_method, setup_small_body, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(events_api, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(custom_headers_never_stored, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(read_token_protects_api, setup_read_token, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(probes, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(secrets_never_logged, setup_default, h_proc_teardown),
