@@ -1184,6 +1184,24 @@ enum amicd_rc config_load(const char *path, struct config **out, struct config_d
 		rc = AMICD_ERR_CONFIG;
 		goto out;
 	}
+	/* one spelling per repo: GitLab's paths ignore case, and the store keys pushes by this text */
+	for (size_t i = 0; i < cfg->n_asgs; i++) {
+		for (size_t k = 0; k < cfg->asgs[i].n_filters; k++) {
+			struct config_filter *g = &cfg->asgs[i].filters[k];
+			const char *first = g->provider == FILTER_GIT ? config_repo(cfg, g->url) : NULL;
+			char *copy;
+
+			if (first == NULL || first == g->url || strcmp(first, g->url) == 0)
+				continue;
+			copy = strdup(first);
+			if (copy == NULL) {
+				rc = AMICD_ERR_NOMEM;
+				goto out;
+			}
+			free(g->url);
+			g->url = copy;
+		}
+	}
 	for (size_t i = 0; i < cfg->n_asgs; i++) {
 		/* what the reconciler asks for each ASG (design §9) */
 		cfg->asgs[i].gitlab_api = config_gitlab_api_for(cfg, cfg->asgs[i].git->url);
@@ -1277,26 +1295,37 @@ const struct config_asg *config_find_asg(const struct config *cfg, const char *i
 	return NULL;
 }
 
-bool config_tracks(const struct config *cfg, const char *repo, const char *branch)
+/* The git filter of an ASG that follows branch of repo (any case of the path), or NULL. */
+static const struct config_filter *tracking(const struct config *cfg, const char *repo, const char *branch)
 {
 	for (size_t i = 0; i < cfg->n_asgs; i++) {
 		const struct config_filter *g = cfg->asgs[i].git;
 
-		if (g != NULL && !g->ref_is_sha && strcmp(g->url, repo) == 0 && strcmp(g->ref, branch) == 0)
-			return true;
+		if (g != NULL && !g->ref_is_sha && repo_url_equal(g->url, repo) && strcmp(g->ref, branch) == 0)
+			return g;
 	}
-	return false;
+	return NULL;
+}
+
+bool config_tracks(const struct config *cfg, const char *repo, const char *branch)
+{
+	return tracking(cfg, repo, branch) != NULL;
+}
+
+const char *config_repo(const struct config *cfg, const char *repo)
+{
+	for (size_t i = 0; repo != NULL && i < cfg->n_asgs; i++) {
+		const struct config_filter *g = cfg->asgs[i].git;
+
+		if (g != NULL && repo_url_equal(g->url, repo))
+			return g->url;
+	}
+	return NULL;
 }
 
 bool config_knows_repo(const struct config *cfg, const char *repo)
 {
-	for (size_t i = 0; i < cfg->n_asgs; i++) {
-		const struct config_filter *g = cfg->asgs[i].git;
-
-		if (g != NULL && strcmp(g->url, repo) == 0)
-			return true;
-	}
-	return false;
+	return config_repo(cfg, repo) != NULL;
 }
 
 const char *config_push_repo(const struct config *cfg, char *const *urls, size_t n, const char *branch,
@@ -1305,12 +1334,15 @@ const char *config_push_repo(const struct config *cfg, char *const *urls, size_t
 	bool known = false;
 
 	for (size_t i = 0; i < n; i++) {
+		const struct config_filter *g;
+
 		if (urls[i] == NULL)
 			continue;
-		if (branch != NULL && config_tracks(cfg, urls[i], branch)) {
+		g = branch != NULL ? tracking(cfg, urls[i], branch) : NULL;
+		if (g != NULL) {
 			if (repo_known != NULL)
 				*repo_known = true;
-			return urls[i];
+			return g->url;
 		}
 		known = known || config_knows_repo(cfg, urls[i]);
 	}

@@ -314,6 +314,56 @@ static void gitlab_system_hook_ignored(void **state)
 	free(push);
 }
 
+/*
+ * GitLab's project paths ignore case: a push naming the tracked repo in another
+ * case is tracked (the config says platform/golden-images), and
+ * GET /api/v1/commits?repo= finds its commit by any of the repo's URL forms.
+ */
+static void repo_paths_any_case(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = push_of_repo("Platform/Golden-Images", "60c8eedbd9916e98e042832de430e52be7ffe0ac",
+				  "61c979eab8ea475e0b84db7556d2049e9dae6d89");
+	static const char *const queries[] = {
+		"https://gitlab.example.net/platform/golden-images",
+		"https://gitlab.example.net/PLATFORM/Golden-Images",
+		"https://GITLAB.example.net/platform/golden-images.git",
+		"git%40gitlab.example.net%3Aplatform%2Fgolden-images.git",
+		"git@gitlab.example.net:Platform/golden-images.git",
+		"ssh%3A%2F%2Fgit%40gitlab.example.net%3A2222%2Fplatform%2Fgolden-images.git",
+		"https%3A%2F%2Fgitlab.example.net%2Fplatform%2Fgolden-images%2F",
+	};
+	int64_t id = 0;
+	char word[32];
+	json_t *j;
+
+	assert_non_null(push);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "case-1", push, &id, word, sizeof word), 202);
+	assert_string_equal(word, "queued");
+	assert_true(h_wait_event_done(p, id, 15000));
+	j = h_asg(p, "workers-stage");
+	assert_non_null(j);
+	assert_string_equal(h_text(j, "head.commit"), "61c979eab8ea475e0b84db7556d2049e9dae6d89");
+	json_decref(j);
+	for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+		char path[256];
+
+		snprintf(path, sizeof path, "/api/v1/commits?repo=%s&ref=main", queries[i]);
+		j = h_get_json(p, path);
+		if (j == NULL || json_array_size(json_object_get(j, "commits")) != 1)
+			fail_msg("%s: %s", path, j != NULL ? h_dump(j) : "no answer");
+		assert_string_equal(h_text(j, "commits.0.commit"), "61c979eab8ea475e0b84db7556d2049e9dae6d89");
+		assert_string_equal(h_text(j, "commits.0.repo"), "https://gitlab.example.net/platform/golden-images");
+		json_decref(j);
+	}
+	/* another repo: nothing */
+	j = h_get_json(p, "/api/v1/commits?repo=https://gitlab.example.net/platform/golden-images2");
+	assert_non_null(j);
+	assert_int_equal(json_array_size(json_object_get(j, "commits")), 0);
+	json_decref(j);
+	free(push);
+}
+
 static void gitlab_branch_delete_queued(void **state)
 {
 	struct amicd_proc *p = *state;
@@ -1007,6 +1057,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(gitlab_ignored_kinds, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_untracked_first_sha256, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_system_hook_ignored, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(repo_paths_any_case, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_branch_delete_queued, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_unauthorized, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_signature, setup_signing, h_proc_teardown),

@@ -1409,6 +1409,44 @@ static json_t *load_push(void)
 	return push;
 }
 
+/*
+ * GitLab's project paths ignore case: a push naming the repo in another case is
+ * the repo, and is stored under the config's spelling; two ASGs naming one repo
+ * in two cases share the first spelling. Branch names keep their case (git's do).
+ */
+static void test_repo_path_case(void **state)
+{
+	struct fx *fx = *state;
+	char *text = replace_once(MINIMAL, MIN_REPO_LINE,
+				  "      repo: { url: https://gitlab.example.net/Platform/Golden-Images, ref: main, tag_name: git-sha }\n"
+				  "  - provider: asg\n"
+				  "    identifier: api-stage\n"
+				  "    account: stage\n"
+				  "    region: eu-west-1\n"
+				  "    image:\n"
+				  "      repo: { url: \"git@gitlab.example.net:platform/golden-images.git\", ref: release,"
+				  " tag_name: git-sha }\n");
+	char *urls[3] = { "https://gitlab.example.net/PLATFORM/golden-images", NULL,
+			  "https://gitlab.example.net/platform/golden-images" };
+	bool known = false;
+
+	assert_loaded(fx, load(fx, text));
+	free(text);
+	assert_string_equal(fx->cfg->asgs[0].git->url, "https://gitlab.example.net/Platform/Golden-Images");
+	assert_string_equal(fx->cfg->asgs[1].git->url, "https://gitlab.example.net/Platform/Golden-Images");
+	assert_true(config_tracks(fx->cfg, GOLDEN, "main"));
+	assert_true(config_tracks(fx->cfg, GOLDEN, "release"));
+	assert_false(config_tracks(fx->cfg, GOLDEN, "Main"));
+	assert_true(config_knows_repo(fx->cfg, "https://gitlab.example.net/platform/GOLDEN-IMAGES"));
+	assert_string_equal(config_repo(fx->cfg, GOLDEN), "https://gitlab.example.net/Platform/Golden-Images");
+	assert_null(config_repo(fx->cfg, "https://gitlab.example.net/platform/golden-images2"));
+	assert_string_equal(config_push_repo(fx->cfg, urls, 3, "release", &known),
+			    "https://gitlab.example.net/Platform/Golden-Images");
+	assert_true(known);
+	assert_null(config_push_repo(fx->cfg, urls, 3, "develop", &known));
+	assert_true(known);
+}
+
 static void test_tracks_push_url_forms(void **state)
 {
 	struct fx *fx = *state;
@@ -1468,6 +1506,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_minimal_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gitlab_signing_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_path_case, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_basic_ipv6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_identifiers_same_pin_file, setup, teardown),
