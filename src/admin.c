@@ -383,7 +383,7 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 	static const char *const keys[] = { "commit", "reason", NULL };
 	const char *commit = json_string_value(json_object_get(body, "commit"));
 	const char *reason;
-	char commit_lc[41], why[300];
+	char commit_lc[65], why[300];
 	struct store_asg_facts *facts = NULL;
 	struct decide_readiness r;
 	struct amicd_error err = { { 0 }, { 0 } };
@@ -394,16 +394,16 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 
 	if (!only_keys(req, body, keys))
 		return;
-	if (commit == NULL || !util_is_hex(commit, 40)) {
-		reply_invalid(req, "$.commit", "commit must be a 40-hex commit id");
+	if (commit == NULL || !util_is_commit(commit)) {
+		reply_invalid(req, "$.commit", "commit must be a 40- or 64-hex commit id");
 		return;
 	}
 	reason = want_reason(req, body);
 	if (reason == NULL)
 		return;
-	for (int i = 0; i < 40; i++)
-		commit_lc[i] = (char)(commit[i] >= 'A' && commit[i] <= 'F' ? commit[i] + 32 : commit[i]);
-	commit_lc[40] = '\0';
+	snprintf(commit_lc, sizeof commit_lc, "%s", commit); /* 40 or 64 digits: it fits */
+	for (char *c = commit_lc; *c != '\0'; c++)
+		*c = (char)(*c >= 'A' && *c <= 'F' ? *c + 32 : *c);
 	snprintf(why, sizeof why, "manual pin: %s", reason);
 
 	rc = admin_begin(app, &err);

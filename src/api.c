@@ -215,11 +215,27 @@ void api_commits(struct http_request *req, void *cls)
 	if (!query_int(req, "limit", 1, EVENTS_MAX_LIMIT, &limit))
 		goto out;
 	if (repo_q != NULL) {
+		const char *known;
+
+		/* any of the repo's URL forms (https, ssh, scp-like, .git, any case of the path): the
+		 * pushes are stored under the config's spelling */
 		repo = repo_url_normalize(repo_q);
 		if (repo == NULL) {
 			amicd_error_set(&err, AMICD_ERR_INVALID, "query.repo", "repo must be a repository URL");
 			http_reply_error(req, AMICD_ERR_INVALID, &err);
 			goto out;
+		}
+		known = config_repo(app->cfg, repo);
+		if (known != NULL && strcmp(known, repo) != 0) {
+			char *copy = strdup(known);
+
+			if (copy == NULL) {
+				amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
+				http_reply_error(req, AMICD_ERR_NOMEM, &err);
+				goto out;
+			}
+			free(repo);
+			repo = copy;
 		}
 	}
 	rc = store_pushes_list(app->reader, repo, ref, (int)limit, &pushes, &err);

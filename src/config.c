@@ -134,6 +134,14 @@ static yaml_node_t *lookup(struct walker *w, yaml_node_t *map, const char *key)
 }
 
 /* The mapping under key, NULL (reported when required) when absent or of another type. */
+/* Whether map has key with a value other than null. */
+static bool present(struct walker *w, yaml_node_t *map, const char *key)
+{
+	yaml_node_t *v = lookup(w, map, key);
+
+	return v != NULL && !is_null_scalar(v);
+}
+
 static yaml_node_t *want_map(struct walker *w, yaml_node_t *map, const char *key, bool required)
 {
 	yaml_node_t *v = lookup(w, map, key);
@@ -284,7 +292,7 @@ bool config_ref_valid(const char *ref)
 
 	if (ref == NULL || ref[0] == '\0')
 		return false;
-	if (util_is_hex(ref, 40))
+	if (util_is_commit(ref))
 		return true;
 	/* git check-ref-format rules for a branch name */
 	len = strlen(ref);
@@ -361,7 +369,10 @@ static void parse_auth(struct walker *w, yaml_node_t *root, struct config *cfg)
 	if (auth == NULL)
 		return;
 	check_keys(w, auth, auth_keys, "auth");
-	m = want_map(w, auth, "gitlab", true);
+	/* GitLab lets a hook have a secret token, a signing token, or both: one is enough */
+	if (!present(w, auth, "gitlab") && !present(w, auth, "gitlab_signing"))
+		fail(w, auth, "auth: give \"gitlab\" (X-Gitlab-Token), \"gitlab_signing\" (webhook-signature) or both");
+	m = want_map(w, auth, "gitlab", false);
 	if (m != NULL) {
 		check_keys(w, m, token_keys, "auth.gitlab");
 		want_secret(w, m, "token", true, "auth.gitlab", &a->gitlab_token);
@@ -929,9 +940,9 @@ static void parse_git_filter(struct walker *w, yaml_node_t *m, struct config_fil
 		if (strncmp(f->ref, "refs/heads/", 11) == 0)
 			memmove(f->ref, f->ref + 11, strlen(f->ref + 11) + 1);
 		if (!config_ref_valid(f->ref))
-			fail(w, lookup(w, m, "ref"), "%s: ref \"%s\" is neither a branch name nor a 40-hex commit",
+			fail(w, lookup(w, m, "ref"), "%s: ref \"%s\" is neither a branch name nor a 40- or 64-hex commit",
 			     where, f->ref);
-		f->ref_is_sha = util_is_hex(f->ref, 40);
+		f->ref_is_sha = util_is_commit(f->ref);
 		if (f->ref_is_sha)
 			for (char *p = f->ref; *p != '\0'; p++)
 				*p = (char)tolower((unsigned char)*p);
@@ -1173,6 +1184,24 @@ enum amicd_rc config_load(const char *path, struct config **out, struct config_d
 		rc = AMICD_ERR_CONFIG;
 		goto out;
 	}
+	/* one spelling per repo: GitLab's paths ignore case, and the store keys pushes by this text */
+	for (size_t i = 0; i < cfg->n_asgs; i++) {
+		for (size_t k = 0; k < cfg->asgs[i].n_filters; k++) {
+			struct config_filter *g = &cfg->asgs[i].filters[k];
+			const char *first = g->provider == FILTER_GIT ? config_repo(cfg, g->url) : NULL;
+			char *copy;
+
+			if (first == NULL || first == g->url || strcmp(first, g->url) == 0)
+				continue;
+			copy = strdup(first);
+			if (copy == NULL) {
+				rc = AMICD_ERR_NOMEM;
+				goto out;
+			}
+			free(g->url);
+			g->url = copy;
+		}
+	}
 	for (size_t i = 0; i < cfg->n_asgs; i++) {
 		/* what the reconciler asks for each ASG (design §9) */
 		cfg->asgs[i].gitlab_api = config_gitlab_api_for(cfg, cfg->asgs[i].git->url);
@@ -1266,26 +1295,37 @@ const struct config_asg *config_find_asg(const struct config *cfg, const char *i
 	return NULL;
 }
 
-bool config_tracks(const struct config *cfg, const char *repo, const char *branch)
+/* The git filter of an ASG that follows branch of repo (any case of the path), or NULL. */
+static const struct config_filter *tracking(const struct config *cfg, const char *repo, const char *branch)
 {
 	for (size_t i = 0; i < cfg->n_asgs; i++) {
 		const struct config_filter *g = cfg->asgs[i].git;
 
-		if (g != NULL && !g->ref_is_sha && strcmp(g->url, repo) == 0 && strcmp(g->ref, branch) == 0)
-			return true;
+		if (g != NULL && !g->ref_is_sha && repo_url_equal(g->url, repo) && strcmp(g->ref, branch) == 0)
+			return g;
 	}
-	return false;
+	return NULL;
+}
+
+bool config_tracks(const struct config *cfg, const char *repo, const char *branch)
+{
+	return tracking(cfg, repo, branch) != NULL;
+}
+
+const char *config_repo(const struct config *cfg, const char *repo)
+{
+	for (size_t i = 0; repo != NULL && i < cfg->n_asgs; i++) {
+		const struct config_filter *g = cfg->asgs[i].git;
+
+		if (g != NULL && repo_url_equal(g->url, repo))
+			return g->url;
+	}
+	return NULL;
 }
 
 bool config_knows_repo(const struct config *cfg, const char *repo)
 {
-	for (size_t i = 0; i < cfg->n_asgs; i++) {
-		const struct config_filter *g = cfg->asgs[i].git;
-
-		if (g != NULL && strcmp(g->url, repo) == 0)
-			return true;
-	}
-	return false;
+	return config_repo(cfg, repo) != NULL;
 }
 
 const char *config_push_repo(const struct config *cfg, char *const *urls, size_t n, const char *branch,
@@ -1294,12 +1334,15 @@ const char *config_push_repo(const struct config *cfg, char *const *urls, size_t
 	bool known = false;
 
 	for (size_t i = 0; i < n; i++) {
+		const struct config_filter *g;
+
 		if (urls[i] == NULL)
 			continue;
-		if (branch != NULL && config_tracks(cfg, urls[i], branch)) {
+		g = branch != NULL ? tracking(cfg, urls[i], branch) : NULL;
+		if (g != NULL) {
 			if (repo_known != NULL)
 				*repo_known = true;
-			return urls[i];
+			return g->url;
 		}
 		known = known || config_knows_repo(cfg, urls[i]);
 	}

@@ -33,7 +33,7 @@ struct config_filter {
 	char *tag_name;
 	char *url;        /* git: repo URL in normal form (repourl.h) */
 	char *url_given;  /* git: the URL as written in the file */
-	char *ref;        /* git: branch name, or a 40-hex commit */
+	char *ref;        /* git: branch name, or a 40- or 64-hex commit (lower-cased) */
 	bool ref_is_sha;  /* git: ref is a commit, not a branch */
 	char *value;      /* static: the tag value that must match */
 };
@@ -173,16 +173,26 @@ const struct config_asg *config_find_asg(const struct config *cfg, const char *i
 
 /*
  * config_tracks — true when some ASG's git filter follows branch of repo
- * (repo in normal form). A filter whose ref is a commit follows no branch.
+ * (repo in normal form, any case of the path). A filter whose ref is a commit
+ * follows no branch.
  */
 bool config_tracks(const struct config *cfg, const char *repo, const char *branch);
 
-/* config_knows_repo — true when some ASG's git filter names repo (normal form). */
+/*
+ * config_repo — the config's spelling of repo (a normal form, compared as
+ * repo_url_equal does: GitLab's paths ignore case), or NULL when no ASG's git
+ * filter names it. Every ASG naming one repo has the same spelling (the first
+ * one's): pushes and observations are stored under it.
+ */
+const char *config_repo(const struct config *cfg, const char *repo);
+
+/* config_knows_repo — true when some ASG's git filter names repo (normal form, any case of the path). */
 bool config_knows_repo(const struct config *cfg, const char *repo);
 
 /*
  * config_push_repo — of a push's repo URLs (normal form; NULL entries skipped),
- * the first that some ASG follows on branch, or NULL. *repo_known (may be NULL)
+ * the first that some ASG follows on branch, in the config's spelling
+ * (config_repo), or NULL. *repo_known (may be NULL)
  * tells whether any of them is a configured repo at all.
  */
 const char *config_push_repo(const struct config *cfg, char *const *urls, size_t n, const char *branch,
@@ -195,7 +205,7 @@ const char *config_push_repo(const struct config *cfg, char *const *urls, size_t
  */
 const struct config_gitlab_api *config_gitlab_api_for(const struct config *cfg, const char *repo);
 
-/* config_ref_valid — true for a valid branch name or a 40-hex commit. */
+/* config_ref_valid — true for a valid branch name or a 40- or 64-hex commit. */
 bool config_ref_valid(const char *ref);
 
 #endif

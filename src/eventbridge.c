@@ -24,6 +24,35 @@ static const char *want_str(const json_t *obj, const char *key, const char *path
 	return v;
 }
 
+const char *eventbridge_account_id(const json_t *value, char buf[EB_ACCOUNT_ID_SIZE])
+{
+	json_int_t n;
+
+	if (json_is_string(value))
+		return json_string_value(value);
+	if (!json_is_integer(value))
+		return NULL;
+	n = json_integer_value(value);
+	if (n < 0 || n > 999999999999LL)
+		return NULL;
+	snprintf(buf, EB_ACCOUNT_ID_SIZE, "%012lld", (long long)n);
+	return buf;
+}
+
+/* An account id field (string or number); sets the error once, as want_str does. */
+static void want_account(const json_t *obj, const char *key, const char *path_prefix, enum amicd_rc *rc,
+			 struct amicd_error *err)
+{
+	char buf[EB_ACCOUNT_ID_SIZE];
+	char path[96];
+
+	if (eventbridge_account_id(json_object_get(obj, key), buf) != NULL || *rc != AMICD_OK)
+		return;
+	snprintf(path, sizeof path, "%s.%s", path_prefix, key);
+	*rc = amicd_error_set(err, AMICD_ERR_INVALID, path, "%s must be an AWS account id (a string or a number)",
+			      path + 2);
+}
+
 static bool has_ami(const json_t *items)
 {
 	size_t i;
@@ -105,7 +134,9 @@ enum amicd_rc eventbridge_parse(const json_t *body, struct eb_event *out, struct
 	out->id = want_str(body, "id", "$", &rc, err);
 	out->detail_type = want_str(body, "detail-type", "$", &rc, err);
 	out->source = want_str(body, "source", "$", &rc, err);
-	out->account = want_str(body, "account", "$", &rc, err);
+	out->account = eventbridge_account_id(json_object_get(body, "account"), out->account_buf);
+	if (out->account == NULL && rc == AMICD_OK)
+		rc = amicd_error_set(err, AMICD_ERR_INVALID, "$.account", "account must be an AWS account id (a string or a number)");
 	out->time = want_str(body, "time", "$", &rc, err);
 	out->region = want_str(body, "region", "$", &rc, err);
 	if (rc != AMICD_OK)
@@ -137,8 +168,8 @@ enum amicd_rc eventbridge_parse(const json_t *body, struct eb_event *out, struct
 		out->kind_name = "ami_shared";
 		want_str(detail, "ImageId", "$.detail", &rc, err);
 		want_str(detail, "Region", "$.detail", &rc, err);
-		want_str(detail, "OwnerAccount", "$.detail", &rc, err);
-		want_str(detail, "DestinationAccount", "$.detail", &rc, err);
+		want_account(detail, "OwnerAccount", "$.detail", &rc, err);
+		want_account(detail, "DestinationAccount", "$.detail", &rc, err);
 		if (rc == AMICD_OK && tags != NULL && !json_is_object(tags))
 			rc = amicd_error_set(err, AMICD_ERR_INVALID, "$.detail.Tags", "detail.Tags must be an object");
 	} else {

@@ -82,7 +82,7 @@ static enum amicd_rc push_facts(const struct config *cfg, const json_t *payload,
 	struct gitlab_push p;
 	const char *repo;
 	struct fact *f;
-	enum amicd_rc rc = gitlab_push_parse(payload, &p, err);
+	enum amicd_rc rc = gitlab_push_identify(payload, &p, err);
 
 	if (rc != AMICD_OK)
 		return rc;
@@ -91,6 +91,9 @@ static enum amicd_rc push_facts(const struct config *cfg, const json_t *payload,
 		snprintf(out->note, sizeof out->note, "push to an untracked repository or branch");
 		goto out;
 	}
+	rc = gitlab_push_commits(payload, &p, err); /* clears p on failure */
+	if (rc != AMICD_OK)
+		return rc;
 	f = add(out, FACT_PUSH, 0);
 	if (f == NULL) {
 		rc = nomem(err);
@@ -111,6 +114,26 @@ out:
 static const char *str(const json_t *obj, const char *key)
 {
 	return json_string_value(json_object_get(obj, key));
+}
+
+/*
+ * An account id field (eventbridge_account_id: a string, or a number written
+ * as 12 digits, which the list then owns) into *id; NULL when absent or not an
+ * account id. AMICD_ERR_NOMEM only.
+ */
+static enum amicd_rc account_at(struct fact_list *out, const json_t *obj, const char *key, const char **id,
+				struct amicd_error *err)
+{
+	char buf[EB_ACCOUNT_ID_SIZE];
+	const json_t *v = json_object_get(obj, key);
+
+	*id = eventbridge_account_id(v, buf);
+	if (*id == buf) {
+		*id = own(out, buf);
+		if (*id == NULL)
+			return nomem(err);
+	}
+	return AMICD_OK;
 }
 
 /* An AMI fact with its common fields; NULL on out of memory. */
@@ -143,10 +166,12 @@ static enum amicd_rc launch_permission_facts(const json_t *detail, const char *r
 		const json_t *it;
 
 		json_array_foreach(items, i, it) {
-			const char *user = str(it, "userId");
+			const char *user;
 			const char *group = str(it, "group");
 			struct fact *f;
 
+			if (account_at(out, it, "userId", &user, err) != AMICD_OK)
+				return AMICD_ERR_NOMEM;
 			if (user == NULL && (group == NULL || strcmp(group, "all") != 0))
 				continue;
 			f = ami_fact(out, FACT_AMI_SHARE, t, region, image, owner);
@@ -197,14 +222,16 @@ static enum amicd_rc shared_facts(const json_t *detail, int64_t t, struct fact_l
 {
 	const char *image = str(detail, "ImageId");
 	const char *region = str(detail, "Region");
-	const char *owner = str(detail, "OwnerAccount");
-	const char *dest = str(detail, "DestinationAccount");
+	const char *owner, *dest;
 	const char *state = str(detail, "State");
 	const json_t *tags = json_object_get(detail, "Tags");
 	const char *key;
 	const json_t *value;
 	struct fact *f;
 
+	if (account_at(out, detail, "OwnerAccount", &owner, err) != AMICD_OK ||
+	    account_at(out, detail, "DestinationAccount", &dest, err) != AMICD_OK)
+		return AMICD_ERR_NOMEM;
 	if (ami_fact(out, FACT_AMI_SEEN, t, region, image, owner) == NULL)
 		return nomem(err);
 	if (state != NULL) {
@@ -244,6 +271,11 @@ static enum amicd_rc eventbridge_facts(const json_t *payload, struct fact_list *
 		utf8_copy(out->note, sizeof out->note, ev.note);
 		return AMICD_OK;
 	}
+	if (ev.account == ev.account_buf) {
+		ev.account = own(out, ev.account_buf); /* sent as a number: the facts outlive ev */
+		if (ev.account == NULL)
+			return nomem(err);
+	}
 	util_parse_time(ev.time, &t);
 	switch (ev.kind) {
 	case EB_AMI_STATE: {
@@ -261,9 +293,11 @@ static enum amicd_rc eventbridge_facts(const json_t *payload, struct fact_list *
 	case EB_AMI_LAUNCH_PERMISSION:
 	case EB_AMI_TAGS: {
 		const char *region = str(detail, "awsRegion") != NULL ? str(detail, "awsRegion") : ev.region;
-		const char *caller = str(detail, "recipientAccountId");
+		const char *caller;
 		int64_t et;
 
+		if (account_at(out, detail, "recipientAccountId", &caller, err) != AMICD_OK)
+			return AMICD_ERR_NOMEM;
 		if (util_parse_time(str(detail, "eventTime"), &et))
 			t = et;
 		if (caller == NULL)

@@ -17,10 +17,15 @@ const char *gitlab_event_kind(const char *event_header, const json_t *body, char
 	const char *object_kind = json_string_value(json_object_get(body, "object_kind"));
 	size_t n = 0;
 
-	/* Push and tag pushes and system hooks say what they are in the body. */
+	/* A system hook is one kind whatever its body says: amicd acts on project and
+	 * group hooks only (a system hook's push has another shape and is sent for
+	 * every project of the instance). */
+	if (event_header != NULL && strcmp(event_header, "System Hook") == 0)
+		return "system";
+	/* Push and tag pushes say what they are in the body. */
 	if (object_kind != NULL && object_kind[0] != '\0' &&
 	    (event_header == NULL || strcmp(event_header, "Push Hook") == 0 ||
-	     strcmp(event_header, "Tag Push Hook") == 0 || strcmp(event_header, "System Hook") == 0))
+	     strcmp(event_header, "Tag Push Hook") == 0))
 		return object_kind;
 	if (event_header == NULL || event_header[0] == '\0')
 		return object_kind != NULL && object_kind[0] != '\0' ? object_kind : NULL;
@@ -41,23 +46,24 @@ const char *gitlab_event_kind(const char *event_header, const json_t *body, char
 	return n > 0 ? buf : "unknown";
 }
 
-static enum amicd_rc want_sha(const json_t *body, const char *key, char out[41], struct amicd_error *err)
+static enum amicd_rc want_sha(const json_t *body, const char *key, char out[65], struct amicd_error *err)
 {
 	const char *v = json_string_value(json_object_get(body, key));
 	char path[32];
+	size_t i;
 
 	snprintf(path, sizeof path, "$.%s", key);
 	if (v == NULL)
 		return amicd_error_set(err, AMICD_ERR_INVALID, path, "missing string field %s", key);
-	if (!util_is_hex(v, 40))
-		return amicd_error_set(err, AMICD_ERR_INVALID, path, "%s must be a 40-hex commit id", key);
-	for (int i = 0; i < 40; i++)
+	if (!util_is_commit(v))
+		return amicd_error_set(err, AMICD_ERR_INVALID, path, "%s must be a 40- or 64-hex commit id", key);
+	for (i = 0; v[i] != '\0'; i++)
 		out[i] = (char)tolower((unsigned char)v[i]);
-	out[40] = '\0';
+	out[i] = '\0';
 	return AMICD_OK;
 }
 
-enum amicd_rc gitlab_push_parse(const json_t *body, struct gitlab_push *out, struct amicd_error *err)
+enum amicd_rc gitlab_push_identify(const json_t *body, struct gitlab_push *out, struct amicd_error *err)
 {
 	static const char *const url_keys[GITLAB_REPO_URLS] = { "web_url", "git_http_url", "git_ssh_url" };
 	enum amicd_rc rc;
@@ -70,11 +76,6 @@ enum amicd_rc gitlab_push_parse(const json_t *body, struct gitlab_push *out, str
 	ref = json_string_value(json_object_get(body, "ref"));
 	if (ref == NULL)
 		return amicd_error_set(err, AMICD_ERR_INVALID, "$.ref", "missing string field ref");
-	rc = want_sha(body, "before", out->before, err);
-	if (rc == AMICD_OK)
-		rc = want_sha(body, "after", out->after, err);
-	if (rc != AMICD_OK)
-		goto fail;
 	project = json_object_get(body, "project");
 	if (!json_is_object(project)) {
 		rc = amicd_error_set(err, AMICD_ERR_INVALID, "$.project", "missing object field project");
@@ -98,12 +99,32 @@ enum amicd_rc gitlab_push_parse(const json_t *body, struct gitlab_push *out, str
 	}
 	if (strncmp(out->ref, "refs/heads/", 11) == 0 && out->ref[11] != '\0')
 		out->branch = out->ref + 11;
-	out->created = util_is_zero_sha(out->before);
-	out->deleted = util_is_zero_sha(out->after);
 	return AMICD_OK;
 fail:
 	gitlab_push_clear(out);
 	return rc;
+}
+
+enum amicd_rc gitlab_push_commits(const json_t *body, struct gitlab_push *out, struct amicd_error *err)
+{
+	enum amicd_rc rc = want_sha(body, "before", out->before, err);
+
+	if (rc == AMICD_OK)
+		rc = want_sha(body, "after", out->after, err);
+	if (rc != AMICD_OK) {
+		gitlab_push_clear(out);
+		return rc;
+	}
+	out->created = util_is_zero_sha(out->before);
+	out->deleted = util_is_zero_sha(out->after);
+	return AMICD_OK;
+}
+
+enum amicd_rc gitlab_push_parse(const json_t *body, struct gitlab_push *out, struct amicd_error *err)
+{
+	enum amicd_rc rc = gitlab_push_identify(body, out, err);
+
+	return rc == AMICD_OK ? gitlab_push_commits(body, out, err) : rc;
 }
 
 void gitlab_push_clear(struct gitlab_push *p)

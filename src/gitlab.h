@@ -22,14 +22,15 @@ struct gitlab_push {
 	char *repo_urls[GITLAB_REPO_URLS]; /* web_url, git_http_url, git_ssh_url in normal form (or NULL) */
 	char *ref;                        /* "refs/heads/main" */
 	const char *branch;               /* points into ref after "refs/heads/", or NULL */
-	char before[41];                  /* lower-case hex */
-	char after[41];
+	char before[65];                  /* lower-case hex: 40 (SHA-1) or 64 (SHA-256) digits */
+	char after[65];
 	bool created;                     /* before is all zeros */
 	bool deleted;                     /* after is all zeros */
 };
 
 /*
- * gitlab_event_kind — the kind of a delivery: "push", "tag_push", or for other
+ * gitlab_event_kind — the kind of a delivery: "push", "tag_push", "system" for
+ * every X-Gitlab-Event: System Hook (whatever its object_kind), or for other
  * events GitLab's object_kind ("merge_request", …) or a name made from the
  * header ("Job Hook" → "job"). Returns NULL when neither the header nor
  * object_kind says (a malformed delivery). The result is static or points into
@@ -38,10 +39,25 @@ struct gitlab_push {
 const char *gitlab_event_kind(const char *event_header, const json_t *body, char *buf, size_t size);
 
 /*
- * gitlab_push_parse — the facts of a push body. Fails with AMICD_ERR_INVALID
- * and the JSON path of the first missing or malformed field. On failure out is
+ * gitlab_push_identify — what a push body is about, and nothing else: ref
+ * (branch) and repo_urls; before and after are left empty. Whether a push
+ * concerns a tracked branch is decided on this alone, so that a push amicd
+ * ignores is never refused for a field amicd would not use (GitLab disables a
+ * group or system hook that keeps failing, for every project behind it).
+ * Fails with AMICD_ERR_INVALID and the JSON path of the first missing or
+ * malformed field ($.ref, $.project, $.project.web_url). On failure out is
  * cleared.
  */
+enum amicd_rc gitlab_push_identify(const json_t *body, struct gitlab_push *out, struct amicd_error *err);
+
+/*
+ * gitlab_push_commits — complete an identified push with before and after
+ * (40- or 64-hex, lower-cased), created and deleted. Fails with
+ * AMICD_ERR_INVALID and $.before / $.after; on failure out is cleared.
+ */
+enum amicd_rc gitlab_push_commits(const json_t *body, struct gitlab_push *out, struct amicd_error *err);
+
+/* gitlab_push_parse — gitlab_push_identify, then gitlab_push_commits. */
 enum amicd_rc gitlab_push_parse(const json_t *body, struct gitlab_push *out, struct amicd_error *err);
 
 /*

@@ -54,18 +54,22 @@ static void delivery_free(void *p)
 
 /*
  * The headers stored with a delivery and shown by the API: an allow-list of
- * what the senders themselves send (design §4). A header a user adds to a hook
- * may carry a credential, so anything else is dropped; and whatever the list
- * lets through, a name that looks like a credential is dropped too. Names are
- * checked whole (lower-cased), however long.
+ * what the senders themselves send (design §4) — GitLab's WebHookService
+ * headers by name (not any X-Gitlab-*: a user may name a custom header so),
+ * the Standard Webhooks id and time, EventBridge's trace id. A header a user
+ * adds to a hook may carry a credential, so anything else is dropped; and
+ * whatever the list lets through, a name that looks like a credential is
+ * dropped too. Names are checked whole (lower-cased), however long.
  */
 static bool keep_header(const char *name, void *cls)
 {
 	const struct app *app = cls;
 	const char *api_key = app->cfg->auth.eventbridge_api_key_header;
-	static const char *const allowed[] = { "idempotency-key", "webhook-id", "webhook-timestamp", "user-agent",
-					       "content-type", "content-length", "x-amzn-trace-id", NULL };
-	bool listed = strncmp(name, "x-gitlab-", 9) == 0;
+	static const char *const allowed[] = { "x-gitlab-event", "x-gitlab-instance", "x-gitlab-webhook-uuid",
+					       "x-gitlab-event-uuid", "idempotency-key", "webhook-id",
+					       "webhook-timestamp", "user-agent", "content-type", "content-length",
+					       "x-amzn-trace-id", NULL };
+	bool listed = false;
 
 	for (const char *const *a = allowed; !listed && *a != NULL; a++)
 		listed = strcmp(name, *a) == 0;
@@ -321,14 +325,30 @@ static void reply_nomem(struct http_request *req)
 
 /* --- GitLab ---------------------------------------------------------------- */
 
+/*
+ * The checks that need no body: the secret token when one is configured, the
+ * signature's headers when signing is. A signature can only be checked on the
+ * body, so with signing the 415 waits for it too (http_defer_media_type).
+ */
 enum amicd_rc hooks_gitlab_precheck(struct http_request *req, void *cls, struct amicd_error *err)
 {
-	const struct app *app = cls;
+	const struct config_auth *a = &((const struct app *)cls)->cfg->auth;
 
-	if (!auth_token(&app->cfg->auth.gitlab_token, http_header(req, "X-Gitlab-Token"))) {
+	if (a->gitlab_token.bytes != NULL && !auth_token(&a->gitlab_token, http_header(req, "X-Gitlab-Token"))) {
 		LOG(LL_WARN, "gitlab delivery refused: bad token", NULL);
 		return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");
 	}
+	if (a->gitlab_signing_key.bytes != NULL) {
+		if (http_header(req, "webhook-id") == NULL || http_header(req, "webhook-timestamp") == NULL ||
+		    http_header(req, "webhook-signature") == NULL) {
+			LOG(LL_WARN, "gitlab delivery refused: bad signature", "{s:s}", "reason",
+			    "webhook-id, webhook-timestamp or webhook-signature missing");
+			return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");
+		}
+		http_defer_media_type(req);
+	}
+	if (a->gitlab_token.bytes == NULL && a->gitlab_signing_key.bytes == NULL)
+		return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized"); /* config_load refuses this */
 	return AMICD_OK;
 }
 
@@ -385,6 +405,11 @@ void hooks_gitlab(struct http_request *req, void *cls)
 			http_reply_error(req, AMICD_ERR_AUTH, &err);
 			return;
 		}
+		if (!http_json_content_type(req)) { /* deferred by the precheck until the signature held */
+			amicd_error_set(&err, AMICD_ERR_MEDIA_TYPE, NULL, "Content-Type must be application/json");
+			http_reply_error(req, AMICD_ERR_MEDIA_TYPE, &err);
+			return;
+		}
 	}
 	if (!identity_headers_ok(req, &err)) {
 		reject(app, d, AMICD_ERR_INVALID, &err);
@@ -403,15 +428,23 @@ void hooks_gitlab(struct http_request *req, void *cls)
 		goto out;
 	}
 	if (strcmp(kind, "push") == 0) {
-		rc = gitlab_push_parse(doc, &push, &err);
+		/* tracked? first, from the repo and ref alone: an ignored push is never refused */
+		rc = gitlab_push_identify(doc, &push, &err);
+		if (rc == AMICD_OK) {
+			ignored = !push_tracked(app->cfg, &push, d->note, sizeof d->note);
+			utf8_repair(d->note); /* a long name cut at the buffer's end */
+			if (!ignored)
+				rc = gitlab_push_commits(doc, &push, &err);
+		}
 		if (rc != AMICD_OK) {
 			reject(app, d, rc, &err);
 			goto out;
 		}
-		ignored = !push_tracked(app->cfg, &push, d->note, sizeof d->note);
-		utf8_repair(d->note); /* a long name cut at the buffer's end */
 	} else if (strcmp(kind, "tag_push") == 0) {
 		snprintf(d->note, sizeof d->note, "tag pushes are not acted on");
+	} else if (strcmp(kind, "system") == 0) {
+		snprintf(d->note, sizeof d->note, "system hooks are not acted on: add a project or group webhook "
+			 "(Push events) for the repository instead");
 	} else {
 		snprintf(d->note, sizeof d->note, "%s events are not acted on", kind);
 		utf8_repair(d->note);

@@ -105,6 +105,7 @@ struct http_request {
 	void *state;
 	void (*state_free)(void *);
 	struct http_request *next_job;
+	bool media_type_deferred;   /* the precheck cannot authenticate without the body */
 };
 
 static int64_t now_ns(void)
@@ -123,6 +124,11 @@ const char *http_path(const struct http_request *req) { return req->url; }
 const char *http_header(const struct http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+void http_defer_media_type(struct http_request *req)
+{
+	req->media_type_deferred = true;
 }
 
 const char *http_query(const struct http_request *req, const char *name)
@@ -479,8 +485,9 @@ static const struct http_route *route_find(const struct http_server *srv, const 
 	return NULL;
 }
 
-static bool is_json_type(const char *ct)
+bool http_json_content_type(const struct http_request *req)
 {
+	const char *ct = http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
 	size_t n;
 
 	if (ct == NULL)
@@ -515,6 +522,8 @@ static void on_headers(struct http_request *req)
 	struct amicd_error err = { { 0 }, { 0 } };
 	bool url_ok = utf8_valid(req->url, strlen(req->url));
 	bool method_ok = utf8_valid(req->method, strlen(req->method));
+	const char *cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long body_len = 0;
 	char allow[64];
 	enum amicd_rc rc;
 
@@ -536,33 +545,33 @@ static void on_headers(struct http_request *req)
 		reply_no_route(req, req->method, req->url, allow);
 		return;
 	}
+	if (req->route->json_body && cl != NULL) {
+		body_len = strtoull(cl, NULL, 10);
+		if (body_len > srv->max_body_bytes) {
+			amicd_error_set(&err, AMICD_ERR_TOO_LARGE, NULL, "the body is %llu bytes; the limit is %zu",
+					body_len, srv->max_body_bytes);
+			http_reply_error(req, AMICD_ERR_TOO_LARGE, &err);
+			return;
+		}
+	}
+	/* authentication before the Content-Type: a client that is not allowed learns nothing of it */
+	if (req->route->precheck != NULL) {
+		rc = req->route->precheck(req, srv->cls, &err);
+		if (rc != AMICD_OK) {
+			http_reply_error(req, rc, &err);
+			return;
+		}
+	}
 	if (req->route->json_body) {
-		const char *cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-
-		if (!is_json_type(http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		if (!req->media_type_deferred && !http_json_content_type(req)) {
 			amicd_error_set(&err, AMICD_ERR_MEDIA_TYPE, NULL, "Content-Type must be application/json");
 			http_reply_error(req, AMICD_ERR_MEDIA_TYPE, &err);
 			return;
 		}
-		if (cl != NULL) {
-			unsigned long long n = strtoull(cl, NULL, 10);
-
-			if (n > srv->max_body_bytes) {
-				amicd_error_set(&err, AMICD_ERR_TOO_LARGE, NULL,
-						"the body is %llu bytes; the limit is %zu", n, srv->max_body_bytes);
-				http_reply_error(req, AMICD_ERR_TOO_LARGE, &err);
-				return;
-			}
-			if (n > 0) {
-				req->body = malloc(n + 1);
-				req->body_cap = req->body != NULL ? n : 0;
-			}
+		if (body_len > 0) {
+			req->body = malloc(body_len + 1);
+			req->body_cap = req->body != NULL ? body_len : 0;
 		}
-	}
-	if (req->route->precheck != NULL) {
-		rc = req->route->precheck(req, srv->cls, &err);
-		if (rc != AMICD_OK)
-			http_reply_error(req, rc, &err);
 	}
 }
 

@@ -6,8 +6,9 @@
  *
  * Lifecycle of a request: the route is found on the headers (404/405 answered
  * there; a request line that is not UTF-8 never reaches a handler); for a route
- * that takes a body, Content-Type (415) and Content-Length (413) are checked and
- * the route's precheck (authentication) runs before any body byte is read. A
+ * that takes a body, Content-Length (413), the route's precheck
+ * (authentication: 401) and then Content-Type (415) are checked, before any
+ * body byte is read. A
  * reply given at that point closes the connection without reading the body.
  * Then the body is gathered (a chunked body past the cap is answered 413 and
  * its connection closed without reading further), and the handler runs once.
@@ -123,6 +124,18 @@ const char *http_path(const struct http_request *req);
 const char *http_header(const struct http_request *req, const char *name);
 const char *http_query(const struct http_request *req, const char *name);
 const void *http_body(const struct http_request *req, size_t *len);
+
+/* http_json_content_type — whether the request's Content-Type is application/json (any parameters). */
+bool http_json_content_type(const struct http_request *req);
+
+/*
+ * http_defer_media_type — for a precheck that cannot authenticate the request
+ * on its headers alone (a signature over the body): the engine then leaves
+ * Content-Type unchecked, and the handler answers 415 itself once the request
+ * is authenticated, so that an unauthenticated client never learns that
+ * Content-Type was wrong (401 before 415).
+ */
+void http_defer_media_type(struct http_request *req);
 
 /*
  * http_headers_json — the request headers for which keep(name, cls) is true

@@ -114,6 +114,11 @@ have_parts:
 	return out;
 }
 
+bool repo_url_equal(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
+}
+
 /* Append s percent-encoded (everything but RFC 3986's unreserved characters) to out. */
 static void encode(FILE *out, const char *s, size_t len)
 {

@@ -6,14 +6,21 @@
  * "https://host[:port]/path" (http:// kept for http URLs): scheme and host
  * lower-cased, user info dropped, no ".git", no trailing "/". SSH forms
  * ("git@host:path.git", "ssh://git@host:22/path.git") map to https without the
- * SSH port. Pure: no I/O.
+ * SSH port. The path keeps its case (it is shown), but GitLab's project paths
+ * ignore case, so two normal forms name the same repo when repo_url_equal says
+ * so. Pure: no I/O.
  */
 #ifndef AMICD_REPOURL_H
 #define AMICD_REPOURL_H
 
+#include <stdbool.h>
+
 /* repo_url_normalize — the normal form of url (caller frees), or NULL when url is
  * not a repository URL (no host or no path) or on out of memory. */
 char *repo_url_normalize(const char *url);
+
+/* repo_url_equal — whether two normal forms name the same repo: equal but for the case of ASCII letters. */
+bool repo_url_equal(const char *a, const char *b);
 
 /*
  * repo_url_gitlab_branch — the GitLab API URL of a branch of repo (a normal

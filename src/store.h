@@ -244,7 +244,7 @@ enum amicd_rc store_promote(struct store *st, const char *asg, const char *commi
 			    int64_t *promotion_id, struct amicd_error *err);
 
 struct store_pin {
-	char commit[48];
+	char commit[72];       /* 40 or 64 hex */
 	char image_id[64];
 	int64_t promotion_id;
 	char promoted_at[32];
@@ -258,7 +258,7 @@ enum amicd_rc store_pin_get(struct store *st, const char *asg, struct store_pin 
 struct store_trigger {
 	int64_t promotion_id;
 	char asg[128];
-	char commit[48];
+	char commit[72];       /* 40 or 64 hex */
 	char image_id[64];
 	int attempts;
 };

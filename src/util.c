@@ -251,7 +251,14 @@ bool util_is_hex(const char *s, size_t n)
 	return s[i] == '\0';
 }
 
+bool util_is_commit(const char *s)
+{
+	return util_is_hex(s, 40) || util_is_hex(s, 64);
+}
+
 bool util_is_zero_sha(const char *s)
 {
-	return s != NULL && strspn(s, "0") == 40 && s[40] == '\0';
+	size_t n = s != NULL ? strspn(s, "0") : 0;
+
+	return (n == 40 || n == 64) && s[n] == '\0';
 }

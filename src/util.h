@@ -51,7 +51,10 @@ enum amicd_rc util_write_file_atomic(const char *path, const void *data, size_t 
 /* util_is_hex — true when s is exactly n lower- or upper-case hex digits. */
 bool util_is_hex(const char *s, size_t n);
 
-/* util_is_zero_sha — true for the 40 '0' digits GitLab uses for "no commit". */
+/* util_is_commit — true for a git commit id: 40 (SHA-1) or 64 (SHA-256) hex digits, any case. */
+bool util_is_commit(const char *s);
+
+/* util_is_zero_sha — true for the 40 (SHA-1) or 64 (SHA-256) '0' digits GitLab uses for "no commit". */
 bool util_is_zero_sha(const char *s);
 
 #endif

@@ -43,6 +43,13 @@ static int setup_signing(void **state)
 	return h_proc_setup(state, &o, true);
 }
 
+static int setup_signing_only(void **state)
+{
+	struct amicd_opts o = { .signing_only = true };
+
+	return h_proc_setup(state, &o, true);
+}
+
 static int setup_basic(void **state)
 {
 	struct amicd_opts o = { .basic = true };
@@ -161,6 +168,202 @@ static void gitlab_ignored_kinds(void **state)
 	free(mr);
 }
 
+/* The fixture's push with the project's three URLs pointing at path (on the same host). */
+static char *push_of_repo(const char *path, const char *before, const char *after)
+{
+	char *text = support_fixture("gitlab-push.json", NULL);
+	json_t *doc = json_loads(text, 0, NULL);
+	json_t *proj = json_object_get(doc, "project");
+	char url[256];
+
+	free(text);
+	snprintf(url, sizeof url, "https://gitlab.example.net/%s", path);
+	json_object_set_new(proj, "web_url", json_string(url));
+	snprintf(url, sizeof url, "https://gitlab.example.net/%s.git", path);
+	json_object_set_new(proj, "git_http_url", json_string(url));
+	snprintf(url, sizeof url, "git@gitlab.example.net:%s.git", path);
+	json_object_set_new(proj, "git_ssh_url", json_string(url));
+	if (before != NULL)
+		json_object_set_new(doc, "before", json_string(before));
+	else
+		json_object_del(doc, "before");
+	if (after != NULL)
+		json_object_set_new(doc, "after", json_string(after));
+	else
+		json_object_del(doc, "after");
+	text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	return text;
+}
+
+#define SHA256_A "5e1b7a6f0b9a4f9a0e1d2c3b4a59687766554433221100ffeeddccbbaa998877"
+#define SHA256_B "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00"
+
+/*
+ * Whether a push matters is decided on its repo and ref first: a push amicd
+ * does not follow is ignored (200, stored, with its note) whatever else its
+ * body holds, so a group hook is never disabled for one odd project. A SHA-256
+ * repository's 64-hex ids are accepted where they matter too.
+ */
+static void gitlab_untracked_first_sha256(void **state)
+{
+	struct amicd_proc *p = *state;
+	static const struct {
+		const char *idem, *path, *before, *after;
+		long status;
+		const char *word;       /* the status word, or the 400's JSON path */
+	} cases[] = {
+		/* untracked repository: SHA-256, malformed, missing ids */
+		{ "u-1", "other/sha256-thing", SHA256_A, SHA256_B, 200, "ignored" },
+		{ "u-2", "other/thing", "not-a-commit", NULL, 200, "ignored" },
+		{ "u-3", "other/thing", NULL, NULL, 200, "ignored" },
+		/* tracked repository, a branch no ASG follows */
+		{ "u-4", "platform/golden-images", "60c8", "xyz", 200, "ignored" },
+		/* tracked: the ids matter, 40 or 64 hex */
+		{ "u-5", "platform/golden-images", SHA256_A, SHA256_B, 202, "queued" },
+		{ "u-6", "platform/golden-images", SHA256_B, "xyz", 400, "$.after" },
+		{ "u-7", "platform/golden-images", SHA256_A "0", SHA256_B, 400, "$.before" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *body = push_of_repo(cases[i].path, cases[i].before, cases[i].after);
+		const char *h[8];
+		char idem_buf[128];
+		struct http_result r;
+		json_t *j;
+
+		assert_non_null(body);
+		if (i == 3) { /* another branch */
+			json_t *doc = json_loads(body, 0, NULL);
+
+			json_object_set_new(doc, "ref", json_string("refs/heads/feature/sha256"));
+			free(body);
+			body = json_dumps(doc, JSON_COMPACT);
+			json_decref(doc);
+		}
+		h_gitlab_headers(h, "Push Hook", cases[i].idem, idem_buf);
+		assert_int_equal(h_post(p, "/hooks/gitlab", h, body, strlen(body), &r), 0);
+		if (r.status != cases[i].status)
+			fail_msg("case %zu: %ld %s", i, r.status, r.body);
+		j = body_json(&r);
+		if (r.status == 400)
+			assert_string_equal(h_text(j, "error.path"), cases[i].word);
+		else
+			assert_string_equal(h_text(j, "status"), cases[i].word);
+		json_decref(j);
+		http_result_free(&r);
+		free(body);
+	}
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE note LIKE 'repository not tracked: "
+				  "https://gitlab.example.net/other/%'", NULL), 3);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE note LIKE 'branch not tracked: feature/sha256%'",
+				  NULL), 1);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM rejected_deliveries", NULL), 2);
+	/* the queued SHA-256 push becomes the head, all 64 digits of it */
+	{
+		int64_t id = h_db_int(p, "SELECT id FROM events WHERE delivery_id = 'u-5'", NULL);
+		json_t *a;
+
+		assert_true(h_wait_event_done(p, id, 15000));
+		a = h_asg(p, "workers-stage");
+		assert_non_null(a);
+		assert_string_equal(h_text(a, "head.commit"), SHA256_B);
+		json_decref(a);
+	}
+}
+
+/*
+ * A system hook (X-Gitlab-Event: System Hook) is ignored whatever its body
+ * says, with a note pointing to a project or group hook: here a push as
+ * GitLab's system hook sends it (its data builder's shape: event_name and
+ * object_kind "push", the project and the repository), for the tracked repo
+ * and branch, and a repository_update, which has no object_kind.
+ */
+static void gitlab_system_hook_ignored(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = support_fixture("gitlab-push.json", NULL);
+	const char *update = "{\"event_name\":\"repository_update\",\"user_id\":1,\"user_name\":\"Ada Builder\","
+			     "\"user_email\":\"ada@example.net\",\"project_id\":812,\"project\":{\"name\":\"golden-images\","
+			     "\"web_url\":\"https://gitlab.example.net/platform/golden-images\"},\"changes\":[{\"before\":"
+			     "\"60c8eedbd9916e98e042832de430e52be7ffe0ac\",\"after\":\"61c979eab8ea475e0b84db7556d2049e9dae6d89\","
+			     "\"ref\":\"refs/heads/main\"}],\"refs\":[\"refs/heads/main\"]}";
+	const char *h[] = { "Content-Type: application/json", "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN,
+			    "X-Gitlab-Event: System Hook", "X-Gitlab-Instance: https://gitlab.example.net",
+			    "User-Agent: GitLab/17.6.0", NULL };
+	const char *bodies[] = { push, update };
+	struct http_result r;
+	json_t *j, *a;
+
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(h_post(p, "/hooks/gitlab", h, bodies[i], strlen(bodies[i]), &r), 0);
+		assert_int_equal(r.status, 200);
+		j = body_json(&r);
+		assert_string_equal(h_text(j, "status"), "ignored");
+		assert_non_null(strstr(h_text(j, "note"), "system hooks are not acted on"));
+		assert_non_null(strstr(h_text(j, "note"), "project or group webhook"));
+		json_decref(j);
+		http_result_free(&r);
+	}
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE status = 'ignored' AND kind = 'system'", NULL), 2);
+	/* the head did not move */
+	a = h_asg(p, "workers-stage");
+	assert_non_null(a);
+	assert_true(json_is_null(json_object_get(a, "head")));
+	json_decref(a);
+	free(push);
+}
+
+/*
+ * GitLab's project paths ignore case: a push naming the tracked repo in another
+ * case is tracked (the config says platform/golden-images), and
+ * GET /api/v1/commits?repo= finds its commit by any of the repo's URL forms.
+ */
+static void repo_paths_any_case(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = push_of_repo("Platform/Golden-Images", "60c8eedbd9916e98e042832de430e52be7ffe0ac",
+				  "61c979eab8ea475e0b84db7556d2049e9dae6d89");
+	static const char *const queries[] = {
+		"https://gitlab.example.net/platform/golden-images",
+		"https://gitlab.example.net/PLATFORM/Golden-Images",
+		"https://GITLAB.example.net/platform/golden-images.git",
+		"git%40gitlab.example.net%3Aplatform%2Fgolden-images.git",
+		"git@gitlab.example.net:Platform/golden-images.git",
+		"ssh%3A%2F%2Fgit%40gitlab.example.net%3A2222%2Fplatform%2Fgolden-images.git",
+		"https%3A%2F%2Fgitlab.example.net%2Fplatform%2Fgolden-images%2F",
+	};
+	int64_t id = 0;
+	char word[32];
+	json_t *j;
+
+	assert_non_null(push);
+	assert_int_equal(h_post_gitlab(p, "Push Hook", "case-1", push, &id, word, sizeof word), 202);
+	assert_string_equal(word, "queued");
+	assert_true(h_wait_event_done(p, id, 15000));
+	j = h_asg(p, "workers-stage");
+	assert_non_null(j);
+	assert_string_equal(h_text(j, "head.commit"), "61c979eab8ea475e0b84db7556d2049e9dae6d89");
+	json_decref(j);
+	for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+		char path[256];
+
+		snprintf(path, sizeof path, "/api/v1/commits?repo=%s&ref=main", queries[i]);
+		j = h_get_json(p, path);
+		if (j == NULL || json_array_size(json_object_get(j, "commits")) != 1)
+			fail_msg("%s: %s", path, j != NULL ? h_dump(j) : "no answer");
+		assert_string_equal(h_text(j, "commits.0.commit"), "61c979eab8ea475e0b84db7556d2049e9dae6d89");
+		assert_string_equal(h_text(j, "commits.0.repo"), "https://gitlab.example.net/platform/golden-images");
+		json_decref(j);
+	}
+	/* another repo: nothing */
+	j = h_get_json(p, "/api/v1/commits?repo=https://gitlab.example.net/platform/golden-images2");
+	assert_non_null(j);
+	assert_int_equal(json_array_size(json_object_get(j, "commits")), 0);
+	json_decref(j);
+	free(push);
+}
+
 static void gitlab_branch_delete_queued(void **state)
 {
 	struct amicd_proc *p = *state;
@@ -209,12 +412,20 @@ static char *sign(const char *id, const char *ts, const char *body)
 	return out;
 }
 
-static long post_signed(struct amicd_proc *p, const char *body, const char *id, long ts_offset, bool tamper)
+/*
+ * POST a Push Hook signed as GitLab signs it (Standard Webhooks, the HMAC
+ * computed above with OpenSSL, not with amicd's code), with the headers
+ * GitLab's WebHookService sends; token NULL sends no X-Gitlab-Token. The status.
+ */
+static long post_signed_as(struct amicd_proc *p, const char *body, const char *id, long ts_offset, bool tamper,
+			   const char *token, const char *content_type)
 {
-	char ts[32], id_h[96], ts_h[64], sig_h[160];
+	char ts[32], id_h[96], ts_h[64], sig_h[160], token_h[128], ct_h[96];
 	char *sig;
 	struct http_result r;
 	long code;
+	size_t n = 0;
+	const char *h[10];
 
 	snprintf(ts, sizeof ts, "%ld", (long)time(NULL) + ts_offset);
 	sig = sign(id, ts, body);
@@ -223,16 +434,28 @@ static long post_signed(struct amicd_proc *p, const char *body, const char *id, 
 	snprintf(id_h, sizeof id_h, "webhook-id: %s", id);
 	snprintf(ts_h, sizeof ts_h, "webhook-timestamp: %s", ts);
 	snprintf(sig_h, sizeof sig_h, "webhook-signature: v1,bm90LXRoaXMtb25l v1,%s", sig);
-	{
-		const char *h[] = { "Content-Type: application/json", "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN,
-				    "X-Gitlab-Event: Push Hook", id_h, ts_h, sig_h, NULL };
-
-		assert_int_equal(h_post(p, "/hooks/gitlab", h, body, strlen(body), &r), 0);
+	snprintf(ct_h, sizeof ct_h, "Content-Type: %s", content_type);
+	h[n++] = ct_h;
+	if (token != NULL) {
+		snprintf(token_h, sizeof token_h, "X-Gitlab-Token: %s", token);
+		h[n++] = token_h;
 	}
+	h[n++] = "X-Gitlab-Event: Push Hook";
+	h[n++] = "User-Agent: GitLab/17.6.0";
+	h[n++] = id_h;
+	h[n++] = ts_h;
+	h[n++] = sig_h;
+	h[n] = NULL;
+	assert_int_equal(h_post(p, "/hooks/gitlab", h, body, strlen(body), &r), 0);
 	code = r.status;
 	http_result_free(&r);
 	free(sig);
 	return code;
+}
+
+static long post_signed(struct amicd_proc *p, const char *body, const char *id, long ts_offset, bool tamper)
+{
+	return post_signed_as(p, body, id, ts_offset, tamper, SUPPORT_GITLAB_TOKEN, "application/json");
 }
 
 static void gitlab_signature(void **state)
@@ -254,6 +477,90 @@ static void gitlab_signature(void **state)
 	http_result_free(&r);
 	assert_int_equal(count_events(p), 1);
 	free(push);
+}
+
+/* With both a secret token and signing configured, each must pass on its own. */
+static void gitlab_signature_and_token_both_needed(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = support_fixture("gitlab-push.json", NULL);
+
+	assert_int_equal(post_signed_as(p, push, "msg_b1", 0, false, SUPPORT_GITLAB_TOKEN "x", "application/json"), 401);
+	assert_int_equal(post_signed_as(p, push, "msg_b2", 0, false, NULL, "application/json"), 401);
+	assert_int_equal(post_signed_as(p, push, "msg_b3", 0, true, SUPPORT_GITLAB_TOKEN, "application/json"), 401);
+	assert_int_equal(count_events(p), 0);
+	assert_int_equal(post_signed_as(p, push, "msg_b4", 0, false, SUPPORT_GITLAB_TOKEN, "application/json"), 202);
+	assert_int_equal(count_events(p), 1);
+	free(push);
+}
+
+/*
+ * A hook with a signing token and no secret token (GitLab allows it): a signed
+ * delivery without X-Gitlab-Token is accepted; an unsigned, badly signed or
+ * stale one is not; the Content-Type is judged only once the signature holds.
+ */
+static void gitlab_signing_only(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = support_fixture("gitlab-push.json", NULL);
+	const char *unsigned_h[] = { "Content-Type: application/json", "X-Gitlab-Event: Push Hook", NULL };
+	const char *token_only[] = { "Content-Type: application/json", "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN,
+				     "X-Gitlab-Event: Push Hook", NULL };
+	const char *text_unsigned[] = { "Content-Type: text/plain", "X-Gitlab-Event: Push Hook", NULL };
+	struct http_result r;
+	json_t *j;
+
+	assert_int_equal(post_signed_as(p, push, "msg_s1", 0, false, NULL, "application/json"), 202);
+	assert_int_equal(post_signed_as(p, push, "msg_s2", 0, true, NULL, "application/json"), 401);
+	assert_int_equal(post_signed_as(p, push, "msg_s3", -400, false, NULL, "application/json"), 401);
+	assert_int_equal(h_post(p, "/hooks/gitlab", unsigned_h, push, strlen(push), &r), 0);
+	assert_int_equal(r.status, 401);
+	http_result_free(&r);
+	assert_int_equal(h_post(p, "/hooks/gitlab", token_only, push, strlen(push), &r), 0);
+	assert_int_equal(r.status, 401);
+	http_result_free(&r);
+	/* 401 before 415: unsigned with a wrong type learns nothing; signed with a wrong type gets 415 */
+	assert_int_equal(h_post(p, "/hooks/gitlab", text_unsigned, push, strlen(push), &r), 0);
+	assert_int_equal(r.status, 401);
+	http_result_free(&r);
+	assert_int_equal(post_signed_as(p, push, "msg_s4", 0, true, NULL, "text/plain"), 401);
+	assert_int_equal(post_signed_as(p, push, "msg_s5", 0, false, NULL, "text/plain"), 415);
+	assert_int_equal(count_events(p), 1);
+	/* the stored delivery keeps the signature's id and time, never the signature */
+	j = h_get_json(p, "/api/v1/events/1");
+	assert_non_null(j);
+	assert_string_equal(h_text(j, "headers.webhook-id"), "msg_s1");
+	assert_null(h_json_at(j, "headers.webhook-signature"));
+	json_decref(j);
+	free(push);
+}
+
+/* 401 before 415 on every authenticated route that takes a body. */
+static void unauthenticated_wrong_type_gets_401(void **state)
+{
+	struct amicd_proc *p = *state;
+	static const char *const paths[] = { "/hooks/gitlab", "/hooks/eventbridge", "/api/v1/admin/replay",
+					     "/api/v1/admin/asgs/workers-stage/freeze" };
+	const char *none[] = { "Content-Type: text/plain", NULL };
+	const char *wrong[] = { "Content-Type: application/xml", "X-Gitlab-Token: nope", "X-Api-Key: nope",
+				"Authorization: Bearer nope", NULL };
+	const char *no_type[] = { "X-Gitlab-Event: Push Hook", NULL };
+
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		struct http_result r;
+
+		assert_int_equal(h_post(p, paths[i], none, "<x/>", 4, &r), 0);
+		assert_int_equal(r.status, 401);
+		assert_null(strstr(r.body, "Content-Type"));
+		http_result_free(&r);
+		assert_int_equal(h_post(p, paths[i], wrong, "<x/>", 4, &r), 0);
+		assert_int_equal(r.status, 401);
+		http_result_free(&r);
+		assert_int_equal(h_post(p, paths[i], no_type, "{}", 2, &r), 0);
+		assert_int_equal(r.status, 401);
+		http_result_free(&r);
+	}
+	assert_int_equal(count_events(p), 0);
 }
 
 static void gitlab_bad_request_keeps_body(void **state)
@@ -597,6 +904,81 @@ static void events_api(void **state)
 	free(eb);
 }
 
+/*
+ * Stored headers are an allow-list (design §4): the custom headers a user adds
+ * to a GitLab hook, or as an API destination's header parameters, may carry
+ * credentials, and neither the database nor GET /api/v1/events/{id} ever holds
+ * them. What the senders themselves send is kept.
+ */
+static void custom_headers_never_stored(void **state)
+{
+	struct amicd_proc *p = *state;
+	char *push = support_fixture("gitlab-push.json", NULL);
+	char *eb = support_fixture("eventbridge-ami-shared.json", NULL);
+	static const char *const custom_values[] = { "vault-s3cr3t-9d1f", "custom-auth-77aa", "203.0.113.9",
+						     "tenant-42-secret", "Bearer ey-custom-jwt", "session=abc123" };
+	const char *gitlab_h[] = {
+		"Content-Type: application/json", "X-Gitlab-Token: " SUPPORT_GITLAB_TOKEN, "X-Gitlab-Event: Push Hook",
+		"X-Gitlab-Instance: https://gitlab.example.net", "X-Gitlab-Webhook-UUID: 2f3e6c1a-webhook",
+		"X-Gitlab-Event-UUID: 9a8b7c6d-event", "Idempotency-Key: 5b0c6d3e-idem", "User-Agent: GitLab/17.6.0",
+		/* added by the user in the hook's "Custom headers" */
+		"X-Vault-Credential: vault-s3cr3t-9d1f", "X-Custom-Auth: custom-auth-77aa", "X-Forwarded-For: 203.0.113.9",
+		"X-Tenant: tenant-42-secret", "Authorization: Bearer ey-custom-jwt", "Cookie: session=abc123",
+		"X-Gitlab-Vault-Credential: vault-s3cr3t-9d1f", NULL };
+	const char *eb_h[] = { "Content-Type: application/json; charset=utf-8", "X-Api-Key: " SUPPORT_EB_KEY,
+			       "User-Agent: Amazon/EventBridge/ApiDestinations", "X-Tenant: tenant-42-secret",
+			       "X-Vault-Credential: vault-s3cr3t-9d1f", NULL };
+	static const char *const gitlab_kept[] = { "content-type", "x-gitlab-event", "x-gitlab-instance",
+						   "x-gitlab-webhook-uuid", "x-gitlab-event-uuid", "idempotency-key",
+						   "user-agent", "content-length" };
+	int64_t ids[2] = { 0, 0 };
+
+	assert_int_equal(h_post_hook(p, "/hooks/gitlab", gitlab_h, push, &ids[0], NULL, 0), 202);
+	assert_int_equal(h_post_hook(p, "/hooks/eventbridge", eb_h, eb, &ids[1], NULL, 0), 202);
+	for (size_t k = 0; k < 2; k++) {
+		char path[64];
+		struct http_result r;
+		json_t *j;
+		const char *name;
+		json_t *v;
+
+		snprintf(path, sizeof path, "/api/v1/events/%lld", (long long)ids[k]);
+		assert_int_equal(h_get(p, path, NULL, &r), 0);
+		assert_int_equal(r.status, 200);
+		for (size_t i = 0; i < sizeof custom_values / sizeof custom_values[0]; i++)
+			if (strstr(r.body, custom_values[i]) != NULL)
+				fail_msg("%s shows %s: %s", path, custom_values[i], r.body);
+		assert_null(strstr(r.body, SUPPORT_GITLAB_TOKEN));
+		assert_null(strstr(r.body, SUPPORT_EB_KEY));
+		j = body_json(&r);
+		json_object_foreach(json_object_get(j, "headers"), name, v) {
+			bool ok = false;
+
+			for (size_t i = 0; k == 0 && i < sizeof gitlab_kept / sizeof gitlab_kept[0]; i++)
+				ok = ok || strcmp(name, gitlab_kept[i]) == 0;
+			if (k == 1)
+				ok = strcmp(name, "content-type") == 0 || strcmp(name, "user-agent") == 0 ||
+				     strcmp(name, "content-length") == 0;
+			if (!ok)
+				fail_msg("%s stores header %s", path, name);
+		}
+		if (k == 0) {
+			assert_string_equal(h_text(j, "headers.x-gitlab-instance"), "https://gitlab.example.net");
+			assert_string_equal(h_text(j, "headers.idempotency-key"), "5b0c6d3e-idem");
+		} else {
+			assert_string_equal(h_text(j, "headers.user-agent"), "Amazon/EventBridge/ApiDestinations");
+		}
+		json_decref(j);
+		http_result_free(&r);
+	}
+	for (size_t i = 0; i < sizeof custom_values / sizeof custom_values[0]; i++)
+		assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE instr(headers, ?1) > 0", custom_values[i]), 0);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE headers LIKE '%x-vault%' OR headers LIKE '%cookie%'"
+				  " OR headers LIKE '%authorization%' OR headers LIKE '%x-forwarded%'", NULL), 0);
+	free(push);
+	free(eb);
+}
+
 static void read_token_protects_api(void **state)
 {
 	struct amicd_proc *p = *state;
@@ -673,9 +1055,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(gitlab_push_queued_then_duplicate, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_duplicate_by_event_uuid_and_body, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_ignored_kinds, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_untracked_first_sha256, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_system_hook_ignored, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(repo_paths_any_case, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_branch_delete_queued, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_unauthorized, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_signature, setup_signing, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_signature_and_token_both_needed, setup_signing, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(gitlab_signing_only, setup_signing_only, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(unauthenticated_wrong_type_gets_401, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_bad_request_keeps_body, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_too_large, setup_small_body, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(gitlab_media_type_method_path, setup_default, h_proc_teardown),
@@ -687,6 +1075,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(eventbridge_bad_request, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(eventbridge_too_large_media_method, setup_small_body, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(events_api, setup_default, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(custom_headers_never_stored, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(read_token_protects_api, setup_read_token, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(probes, setup_default, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(secrets_never_logged, setup_default, h_proc_teardown),

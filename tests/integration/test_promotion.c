@@ -77,6 +77,56 @@ static int setup_two_asgs(void **state)
 	return h_fx_setup(state, &o, H_FX_RECEIVER);
 }
 
+/* A SHA-256 repository: one ASG follows main, another is pinned by `ref` to a 64-hex commit. */
+#define SHA256_A "5e1b7a6f0b9a4f9a0e1d2c3b4a59687766554433221100ffeeddccbbaa998877"
+#define SHA256_ZERO "0000000000000000000000000000000000000000000000000000000000000000"
+
+static int setup_sha256(void **state)
+{
+	struct amicd_opts o = {
+		.resources = "  - provider: asg\n"
+			     "    identifier: " ASG "\n"
+			     "    account: image-builder-stage\n"
+			     "    region: eu-west-1\n"
+			     "    image:\n"
+			     "      repo: { url: " REPO ", ref: main, tag_name: git-sha }\n"
+			     "  - provider: asg\n"
+			     "    identifier: " ASG_B "\n"
+			     "    account: image-builder-stage\n"
+			     "    region: eu-west-1\n"
+			     "    image:\n"
+			     "      repo: { url: " REPO ", ref: \"5E1B7A6F0B9A4F9A0E1D2C3B4A59687766554433221100FFEEDDCCBBAA998877\","
+			     " tag_name: git-sha }\n",
+	};
+
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
+}
+
+/* Two ASGs, one in an account whose id starts with a zero (JSON would write it as 12345678901). */
+#define LEADING_ZERO "012345678901"
+
+static int setup_leading_zero(void **state)
+{
+	struct amicd_opts o = {
+		.accounts = "  - { name: image-builder-stage, uid: \"" DEST "\" }\n"
+			    "  - { name: zero-stage, uid: \"" LEADING_ZERO "\" }\n",
+		.resources = "  - provider: asg\n"
+			     "    identifier: " ASG "\n"
+			     "    account: image-builder-stage\n"
+			     "    region: eu-west-1\n"
+			     "    image:\n"
+			     "      repo: { url: " REPO ", ref: main, tag_name: git-sha }\n"
+			     "  - provider: asg\n"
+			     "    identifier: " ASG_B "\n"
+			     "    account: zero-stage\n"
+			     "    region: eu-west-1\n"
+			     "    image:\n"
+			     "      repo: { url: " REPO ", ref: main, tag_name: git-sha }\n",
+	};
+
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
+}
+
 /* --- deliveries ------------------------------------------------------------------------ */
 
 /* POST a push and wait until the worker took it; its event id. */
@@ -446,6 +496,120 @@ static void full_path_in_order(void **state)
 	json_decref(list);
 }
 
+/*
+ * A SHA-256 repository end to end: the branch created (64 zeros → a 64-hex
+ * commit) is the head, its AMI promotes it, and every place that holds the
+ * commit keeps all 64 digits: the status, the history, the pin file, the
+ * commits API, and the ASG pinned by a 64-hex `ref`. An admin pin takes the
+ * 64-hex id in any case.
+ */
+static void sha256_repository(void **state)
+{
+	struct h_fx *f = *state;
+	const char *admin[] = { "Content-Type: application/json", "Authorization: Bearer " SUPPORT_ADMIN_TOKEN, NULL };
+	const char *pin_body = "{\"commit\":\"5E1B7A6F0B9A4F9A0E1D2C3B4A59687766554433221100FFEEDDCCBBAA998877\","
+			       "\"reason\":\"hold on the SHA-256 build\"}";
+	struct http_result r;
+	json_t *a, *list, *commits;
+	char *pin;
+
+	push_commit(f, "sha256-1", SHA256_ZERO, SHA256_A);
+	a = asg(f, ASG);
+	assert_string_equal(h_str(a, "head.commit"), SHA256_A);
+	json_decref(a);
+	eb_shared(f, "sha256-shared-1", AMI_A, SHA256_A, NULL, true);
+	list = wait_promotions(f, ASG, 1, NULL);
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA256_A);
+	json_decref(list);
+	assert_pinned(f, ASG, SHA256_A, AMI_A);
+	pin = wait_pin_file(f, ASG, NULL);
+	assert_non_null(strstr(pin, "  commit: " SHA256_A "\n"));
+	free(pin);
+	/* the ASG pinned by ref to the same commit (given upper-case in the config) */
+	list = wait_promotions(f, ASG_B, 1, NULL);
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA256_A);
+	json_decref(list);
+	pin = wait_pin_file(f, ASG_B, NULL);
+	assert_non_null(strstr(pin, "  commit: " SHA256_A "\n"));
+	free(pin);
+	/* GET /api/v1/commits shows the full id, ready for the ASG that follows main */
+	commits = h_get_json(&f->p, "/api/v1/commits?repo=" REPO "&ref=main");
+	assert_non_null(commits);
+	assert_string_equal(h_str(commits, "commits.0.commit"), SHA256_A);
+	assert_true(json_is_true(h_json_at(commits, "commits.0.ready_for." ASG ".ready")));
+	json_decref(commits);
+	commits = h_get_json(&f->p, "/api/v1/amis?commit=" SHA256_A);
+	assert_non_null(commits);
+	assert_string_equal(h_str(commits, "amis.0.image_id"), AMI_A);
+	json_decref(commits);
+	/* the admin pin takes a 64-hex id (upper-case too); a 63-digit one is refused */
+	assert_int_equal(h_post(&f->p, "/api/v1/admin/asgs/" ASG "/pin", admin, pin_body, strlen(pin_body), &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, SHA256_A));
+	http_result_free(&r);
+	a = asg(f, ASG);
+	assert_true(json_is_true(json_object_get(a, "frozen")));
+	assert_string_equal(h_str(a, "pin.commit"), SHA256_A);
+	json_decref(a);
+	{
+		const char *short_body = "{\"commit\":\"5e1b7a6f0b9a4f9a0e1d2c3b4a59687766554433221100ffeeddccbbaa99887\","
+					 "\"reason\":\"typo\"}";
+
+		assert_int_equal(h_post(&f->p, "/api/v1/admin/asgs/" ASG "/pin", admin, short_body, strlen(short_body), &r), 0);
+		assert_int_equal(r.status, 400);
+		http_result_free(&r);
+	}
+}
+
+/* The AMI Shared fixture for dest_number, with the envelope account and OwnerAccount numbers too. */
+static char *numeric_shared(const char *id, json_int_t dest_number)
+{
+	char *text = h_ami_shared_variant(id, AMI_A, SHA_A, NULL, true);
+	json_t *doc = json_loads(text, 0, NULL);
+	json_t *detail = json_object_get(doc, "detail");
+
+	free(text);
+	json_object_set_new(doc, "account", json_integer(111122223333LL));
+	json_object_set_new(detail, "OwnerAccount", json_integer(111122223333LL));
+	json_object_set_new(detail, "DestinationAccount", json_integer(dest_number));
+	text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	return text;
+}
+
+/*
+ * AMI Shared with its account ids as JSON numbers (as a sharing integration
+ * may send them) is accepted and acts like the string form; a number drops
+ * an id's leading zero, and amicd puts it back: 12345678901 is the account
+ * "012345678901" of the config.
+ */
+static void ami_shared_numeric_accounts(void **state)
+{
+	struct h_fx *f = *state;
+	char *body = support_fixture("gitlab-push.json", NULL);
+	char *shared;
+	json_t *amis;
+
+	push(f, "numeric-1", body);
+	free(body);
+	shared = numeric_shared("numeric-shared-dest", 444455556666LL);
+	eb(f, shared);
+	free(shared);
+	json_decref(wait_promotions(f, ASG, 1, NULL));
+	assert_pinned(f, ASG, SHA_A, AMI_A);
+	shared = numeric_shared("numeric-shared-zero", 12345678901LL);
+	eb(f, shared);
+	free(shared);
+	json_decref(wait_promotions(f, ASG_B, 1, NULL));
+	assert_pinned(f, ASG_B, SHA_A, AMI_A);
+	/* the facts carry the ids as text: the AMI is owned by 111122223333, tagged in both accounts */
+	amis = h_get_json(&f->p, "/api/v1/amis?account=" LEADING_ZERO);
+	assert_non_null(amis);
+	assert_string_equal(h_text(amis, "amis.0.owner"), OWNER);
+	assert_string_equal(h_text(amis, "amis.0.tags_by_account." LEADING_ZERO ".git-sha"), SHA_A);
+	json_decref(amis);
+}
+
 /* --- tests: out of order ------------------------------------------------------------------- */
 
 static void ami_before_push(void **state)
@@ -780,6 +944,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(full_path_in_order, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(sha256_repository, setup_sha256, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(ami_shared_numeric_accounts, setup_leading_zero, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(ami_before_push, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(share_before_tag, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(tag_before_share, setup_default, h_fx_teardown),

@@ -243,8 +243,10 @@ int support_config_write(const char *dir, const struct amicd_opts *opts, char *p
 	fprintf(f, "pins_dir: %s/pins\n", dir);
 	if (o->log_level != NULL)
 		fprintf(f, "log_level: %s\n", o->log_level);
-	fprintf(f, "auth:\n  gitlab: { token_file: %s/gitlab-token }\n", dir);
-	if (o->signing)
+	fprintf(f, "auth:\n");
+	if (!o->signing_only)
+		fprintf(f, "  gitlab: { token_file: %s/gitlab-token }\n", dir);
+	if (o->signing || o->signing_only)
 		fprintf(f, "  gitlab_signing: { secret_file: %s/gitlab-signing }\n", dir);
 	if (o->basic)
 		fprintf(f, "  eventbridge: { basic: { user: %s, password_file: %s/eb-password } }\n", SUPPORT_EB_USER, dir);

@@ -93,6 +93,7 @@ struct amicd_opts {
 	size_t max_body_bytes;     /* 0: amicd's default */
 	int busy_timeout_ms;       /* 0: amicd's default */
 	bool signing;              /* configure auth.gitlab_signing */
+	bool signing_only;         /* auth.gitlab_signing and no auth.gitlab (implies signing) */
 	bool basic;                /* EventBridge by Basic instead of API key */
 	bool read_token;           /* protect the read API with a token */
 	const char *log_level;     /* NULL: amicd's default */

@@ -428,6 +428,18 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(c->trigger.backoff_max_seconds, 300);
 }
 
+/* A GitLab hook may have a signing token and no secret token: auth.gitlab_signing alone is enough. */
+static void test_gitlab_signing_only(void **state)
+{
+	struct fx *fx = *state;
+	char *text = replace_once(MINIMAL, "  gitlab: { token_file: @D@/gitlab-token }\n", "  gitlab_signing: { secret_file: @D@/gitlab-signing }\n");
+
+	assert_loaded(fx, load(fx, text));
+	free(text);
+	assert_null(fx->cfg->auth.gitlab_token.bytes);
+	assert_secret(&fx->cfg->auth.gitlab_signing_key, "amicd-test-signing-key-32-bytes!");
+}
+
 /* The other branches: trigger command, EventBridge Basic, IPv6 listen, limits given. */
 static void test_command_basic_ipv6(void **state)
 {
@@ -540,6 +552,10 @@ static const struct err_case err_cases[] = {
 	  1 },
 	{ "empty secret file", L4, "  admin: { token_file: @D@/empty-token }\n", 4, 24, "auth.admin: the secret is empty",
 	  1 },
+	{ "neither gitlab nor gitlab_signing", L2, "", 2, 3,
+	  "auth: give \"gitlab\" (X-Gitlab-Token), \"gitlab_signing\" (webhook-signature) or both", 1 },
+	{ "gitlab null, no gitlab_signing", L2, "  gitlab: ~\n", 2, 3,
+	  "auth: give \"gitlab\" (X-Gitlab-Token), \"gitlab_signing\" (webhook-signature) or both", 1 },
 	{ "signing secret not base64", L2, L2 "  gitlab_signing: { secret_file: @D@/bad-signing }\n", 3, 19,
 	  "the secret must be \"whsec_\" followed by base64", 1 },
 	/* cross references */
@@ -552,11 +568,11 @@ static const struct err_case err_cases[] = {
 	{ "bad policy", L13, L13 "    policy: newest\n", 14, 13, "policy must be \"head\" or \"latest\", not \"newest\"", 1 },
 	/* refs */
 	{ "ref with ..", "ref: main,", "ref: ma..in,", 15, MIN_REF_COL,
-	  "ref \"ma..in\" is neither a branch name nor a 40-hex commit", 1 },
+	  "ref \"ma..in\" is neither a branch name nor a 40- or 64-hex commit", 1 },
 	{ "ref starting with -", "ref: main,", "ref: -x,", 15, MIN_REF_COL,
-	  "ref \"-x\" is neither a branch name nor a 40-hex commit", 1 },
+	  "ref \"-x\" is neither a branch name nor a 40- or 64-hex commit", 1 },
 	{ "ref with a blank", "ref: main,", "ref: a b,", 15, MIN_REF_COL,
-	  "ref \"a b\" is neither a branch name nor a 40-hex commit", 1 },
+	  "ref \"a b\" is neither a branch name nor a 40- or 64-hex commit", 1 },
 	{ "ref ending in .lock", "ref: main,", "ref: feature.lock,", 15, MIN_REF_COL,
 	  "ref \"feature.lock\" is neither", 1 },
 	/* image filters */
@@ -1234,6 +1250,8 @@ static void test_reconciler_errors_all_reported(void **state)
 
 /* ---- refs --------------------------------------------------------------- */
 
+#define SHA256 "5e1b7a6f0b9a4f9a0e1d2c3b4a59687766554433221100ffeeddccbbaa998877"
+
 static void test_good_refs_load(void **state)
 {
 	struct fx *fx = *state;
@@ -1245,6 +1263,9 @@ static void test_good_refs_load(void **state)
 		{ "release/1.2", "release/1.2", false },
 		{ SHA, SHA, true },
 		{ "refs/heads/release/1.2", "release/1.2", false },
+		/* a SHA-256 repository's commit, as given and lower-cased */
+		{ SHA256, SHA256, true },
+		{ "5E1B7A6F0B9A4F9A0E1D2C3B4A59687766554433221100FFEEDDCCBBAA998877", SHA256, true },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1269,7 +1290,7 @@ static void test_ref_valid(void **state)
 {
 	static const char *const good[] = {
 		"main", "release/1.2", "feature/x-y_z", "v1.2.3", "a@b", "x/-y", SHA,
-		"61C979EAB8EA475E0B84DB7556D2049E9DAE6D89",
+		"61C979EAB8EA475E0B84DB7556D2049E9DAE6D89", SHA256,
 	};
 	static const char *const bad[] = {
 		"", "ma..in", "-x", "a b", "/main", "main/", "main.", "main.lock", "a//b", "a/.b", ".hidden",
@@ -1337,7 +1358,7 @@ static void test_all_errors_reported(void **state)
 	assert_diag(fx, 5, 27, "\"max_body_bytes\" must be an integer, not \"lots\"");
 	assert_diag(fx, 8, 3, "unknown key \"retries\" in trigger");
 	assert_diag(fx, 14, 14, "unknown account \"prod\"");
-	assert_diag(fx, 17, MIN_REF_COL, "ref \"ma..in\" is neither a branch name nor a 40-hex commit");
+	assert_diag(fx, 17, MIN_REF_COL, "ref \"ma..in\" is neither a branch name nor a 40- or 64-hex commit");
 	assert_diag(fx, 19, 17, "duplicate identifier \"workers-stage\"");
 	assert_diag(fx, 23, 7, "found 0");
 }
@@ -1386,6 +1407,44 @@ static json_t *load_push(void)
 	if (push == NULL)
 		fail_msg("cannot load gitlab-push.json");
 	return push;
+}
+
+/*
+ * GitLab's project paths ignore case: a push naming the repo in another case is
+ * the repo, and is stored under the config's spelling; two ASGs naming one repo
+ * in two cases share the first spelling. Branch names keep their case (git's do).
+ */
+static void test_repo_path_case(void **state)
+{
+	struct fx *fx = *state;
+	char *text = replace_once(MINIMAL, MIN_REPO_LINE,
+				  "      repo: { url: https://gitlab.example.net/Platform/Golden-Images, ref: main, tag_name: git-sha }\n"
+				  "  - provider: asg\n"
+				  "    identifier: api-stage\n"
+				  "    account: stage\n"
+				  "    region: eu-west-1\n"
+				  "    image:\n"
+				  "      repo: { url: \"git@gitlab.example.net:platform/golden-images.git\", ref: release,"
+				  " tag_name: git-sha }\n");
+	char *urls[3] = { "https://gitlab.example.net/PLATFORM/golden-images", NULL,
+			  "https://gitlab.example.net/platform/golden-images" };
+	bool known = false;
+
+	assert_loaded(fx, load(fx, text));
+	free(text);
+	assert_string_equal(fx->cfg->asgs[0].git->url, "https://gitlab.example.net/Platform/Golden-Images");
+	assert_string_equal(fx->cfg->asgs[1].git->url, "https://gitlab.example.net/Platform/Golden-Images");
+	assert_true(config_tracks(fx->cfg, GOLDEN, "main"));
+	assert_true(config_tracks(fx->cfg, GOLDEN, "release"));
+	assert_false(config_tracks(fx->cfg, GOLDEN, "Main"));
+	assert_true(config_knows_repo(fx->cfg, "https://gitlab.example.net/platform/GOLDEN-IMAGES"));
+	assert_string_equal(config_repo(fx->cfg, GOLDEN), "https://gitlab.example.net/Platform/Golden-Images");
+	assert_null(config_repo(fx->cfg, "https://gitlab.example.net/platform/golden-images2"));
+	assert_string_equal(config_push_repo(fx->cfg, urls, 3, "release", &known),
+			    "https://gitlab.example.net/Platform/Golden-Images");
+	assert_true(known);
+	assert_null(config_push_repo(fx->cfg, urls, 3, "develop", &known));
+	assert_true(known);
 }
 
 static void test_tracks_push_url_forms(void **state)
@@ -1446,6 +1505,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_minimal_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gitlab_signing_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_path_case, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_basic_ipv6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_identifiers_same_pin_file, setup, teardown),

@@ -384,8 +384,17 @@ static const struct broken_case broken_cases[] = {
 	{ "shared: no OwnerAccount", FX_SHARED, "detail", "OwnerAccount", NULL, "$.detail.OwnerAccount" },
 	{ "shared: no DestinationAccount", FX_SHARED, "detail", "DestinationAccount", NULL,
 	  "$.detail.DestinationAccount" },
-	{ "shared: DestinationAccount a number", FX_SHARED, "detail", "DestinationAccount", "444455556666",
+	/* account ids may be numbers (see test_account_id_table), but not any number */
+	{ "shared: DestinationAccount negative", FX_SHARED, "detail", "DestinationAccount", "-444455556666",
 	  "$.detail.DestinationAccount" },
+	{ "shared: DestinationAccount 13 digits", FX_SHARED, "detail", "DestinationAccount", "1444455556666",
+	  "$.detail.DestinationAccount" },
+	{ "shared: DestinationAccount a fraction", FX_SHARED, "detail", "DestinationAccount", "444455556666.5",
+	  "$.detail.DestinationAccount" },
+	{ "shared: OwnerAccount true", FX_SHARED, "detail", "OwnerAccount", "true", "$.detail.OwnerAccount" },
+	{ "shared: OwnerAccount null", FX_SHARED, "detail", "OwnerAccount", "null", "$.detail.OwnerAccount" },
+	{ "account an object", FX_STATE, "", "account", "{\"id\":\"111122223333\"}", "$.account" },
+	{ "account negative", FX_MODIFY, "", "account", "-1", "$.account" },
 	{ "shared: Tags a list", FX_SHARED, "detail", "Tags", "[{\"Key\":\"git-sha\",\"Value\":\"x\"}]",
 	  "$.detail.Tags" },
 };
@@ -423,6 +432,75 @@ static void test_broken_table(void **state)
 		assert_true(err.message[0] != '\0');
 		json_decref(body);
 	}
+}
+
+/*
+ * Account ids as strings or numbers: a number is the 12-digit id with its
+ * leading zeros (JSON drops them: the account "012345678901" sent as a number
+ * is 12345678901).
+ */
+static void test_account_id_table(void **state)
+{
+	static const struct {
+		const char *json;
+		const char *want; /* NULL: not an account id */
+	} cases[] = {
+		{ "\"444455556666\"", "444455556666" },
+		{ "444455556666", "444455556666" },
+		{ "12345678901", "012345678901" },
+		{ "\"012345678901\"", "012345678901" },
+		{ "1", "000000000001" },
+		{ "0", "000000000000" },
+		{ "999999999999", "999999999999" },
+		{ "1000000000000", NULL },
+		{ "-1", NULL },
+		{ "4.4445555666e11", NULL },
+		{ "null", NULL },
+		{ "true", NULL },
+		{ "[]", NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		json_t *v = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
+		char buf[EB_ACCOUNT_ID_SIZE];
+		const char *got;
+
+		assert_non_null(v);
+		memset(buf, 'x', sizeof buf);
+		got = eventbridge_account_id(v, buf);
+		if (cases[i].want == NULL) {
+			if (got != NULL)
+				print_error("case %s: got \"%s\", want NULL\n", cases[i].json, got);
+			assert_null(got);
+		} else {
+			if (got == NULL || strcmp(got, cases[i].want) != 0)
+				print_error("case %s: got %s, want %s\n", cases[i].json, got ? got : "NULL", cases[i].want);
+			assert_non_null(got);
+			assert_string_equal(got, cases[i].want);
+		}
+		json_decref(v);
+	}
+	assert_null(eventbridge_account_id(NULL, (char[EB_ACCOUNT_ID_SIZE]){ 0 }));
+}
+
+/* AMI Shared and the envelope with every account id a number: parsed, the envelope's as 12 digits. */
+static void test_numeric_accounts_parse(void **state)
+{
+	struct fixtures *f = *state;
+	json_t *body = json_deep_copy(f->fx[FX_SHARED]);
+	json_t *detail = json_object_get(body, "detail");
+	struct eb_event ev;
+	struct amicd_error err;
+
+	json_object_set_new(body, "account", json_integer(12345678901LL));
+	json_object_set_new(detail, "OwnerAccount", json_integer(12345678901LL));
+	json_object_set_new(detail, "DestinationAccount", json_integer(444455556666LL));
+	assert_int_equal(eventbridge_parse(body, &ev, &err), AMICD_OK);
+	assert_int_equal(ev.kind, EB_AMI_SHARED);
+	assert_false(ev.ignored);
+	assert_string_equal(ev.account, "012345678901");
+	json_decref(body);
 }
 
 /* Several envelope fields missing: the first in order (id) is reported. */
@@ -473,6 +551,8 @@ int main(void)
 		cmocka_unit_test(test_ignored_table),
 		cmocka_unit_test(test_ignored_note_truncated),
 		cmocka_unit_test(test_broken_table),
+		cmocka_unit_test(test_account_id_table),
+		cmocka_unit_test(test_numeric_accounts_parse),
 		cmocka_unit_test(test_first_missing_field_reported),
 		cmocka_unit_test(test_body_not_object),
 	};

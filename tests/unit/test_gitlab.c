@@ -80,10 +80,13 @@ static const struct kind_case kind_cases[] = {
 	{ "Job Hook", "{}", "job" },
 	{ "Pipeline Hook", "{\"object_kind\":\"pipeline\"}", "pipeline" },
 	{ "Pipeline Hook", "{\"object_kind\":42}", "pipeline" },
-	/* system hooks carry pushes of every project: the body says which */
-	{ "System Hook", "{\"object_kind\":\"push\"}", "push" },
-	{ "System Hook", "{\"object_kind\":\"tag_push\"}", "tag_push" },
+	/* system hooks are one kind, whatever the body says (amicd wants project or group hooks) */
+	{ "System Hook", "{\"object_kind\":\"push\"}", "system" },
+	{ "System Hook", "{\"object_kind\":\"tag_push\"}", "system" },
+	{ "System Hook", "{\"event_name\":\"push\"}", "system" },
+	{ "System Hook", "{\"object_kind\":\"merge_request\"}", "system" },
 	{ "System Hook", "{}", "system" },
+	{ "System Hook", NULL, "system" },
 	/* no header: only object_kind can say */
 	{ NULL, "{\"object_kind\":\"push\"}", "push" },
 	{ NULL, "{\"object_kind\":\"tag_push\"}", "tag_push" },
@@ -249,6 +252,84 @@ static void test_push_parse_lowercases_shas(void **state)
 	json_decref(body);
 }
 
+/*
+ * A SHA-256 repository (GitLab's `object_format: sha256`) sends 64-hex ids,
+ * and 64 zeros for "no commit": both are accepted, lower-cased, and a creation
+ * or deletion is recognised by either width of zeros.
+ */
+struct commit_case {
+	const char *before, *after;
+	const char *want_before, *want_after;
+	bool created, deleted;
+};
+
+#define SHA256_A "5e1b7a6f0b9a4f9a0e1d2c3b4a59687766554433221100ffeeddccbbaa998877"
+#define SHA256_B "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00"
+#define ZERO_SHA256 ZERO_SHA "000000000000000000000000"
+
+static const struct commit_case commit_cases[] = {
+	{ SHA256_A, SHA256_B, SHA256_A, SHA256_B, false, false },
+	{ "5E1B7A6F0B9A4F9A0E1D2C3B4A59687766554433221100FFEEDDCCBBAA998877", SHA256_B, SHA256_A, SHA256_B, false, false },
+	{ ZERO_SHA256, SHA256_B, ZERO_SHA256, SHA256_B, true, false },
+	{ SHA256_A, ZERO_SHA256, SHA256_A, ZERO_SHA256, false, true },
+	{ ZERO_SHA, SHA256_B, ZERO_SHA, SHA256_B, true, false },
+	{ "60c8eedbd9916e98e042832de430e52be7ffe0ac", "61c979eab8ea475e0b84db7556d2049e9dae6d89",
+	  "60c8eedbd9916e98e042832de430e52be7ffe0ac", "61c979eab8ea475e0b84db7556d2049e9dae6d89", false, false },
+	{ "60c8eedbd9916e98e042832de430e52be7ffe0ac", ZERO_SHA, "60c8eedbd9916e98e042832de430e52be7ffe0ac", ZERO_SHA,
+	  false, true },
+};
+
+static void test_push_parse_commit_widths(void **state)
+{
+	struct fixtures *f = *state;
+
+	for (size_t i = 0; i < sizeof commit_cases / sizeof commit_cases[0]; i++) {
+		const struct commit_case *c = &commit_cases[i];
+		json_t *body = json_deep_copy(f->push);
+		struct gitlab_push p;
+		struct amicd_error err;
+
+		assert_non_null(body);
+		json_object_set_new(body, "before", json_string(c->before));
+		json_object_set_new(body, "after", json_string(c->after));
+		memset(&p, 0xa5, sizeof p);
+		if (gitlab_push_parse(body, &p, &err) != AMICD_OK)
+			print_error("case %zu: %s\n", i, err.message);
+		assert_int_equal(gitlab_push_parse(body, &p, &err), AMICD_OK);
+		assert_string_equal(p.before, c->want_before);
+		assert_string_equal(p.after, c->want_after);
+		assert_int_equal(p.created, c->created);
+		assert_int_equal(p.deleted, c->deleted);
+		gitlab_push_clear(&p);
+		json_decref(body);
+	}
+}
+
+/* gitlab_push_identify reads the repo and ref alone: malformed or missing commit ids do not matter to it. */
+static void test_push_identify_ignores_commits(void **state)
+{
+	struct fixtures *f = *state;
+	json_t *body = json_deep_copy(f->push);
+	struct gitlab_push p;
+	struct amicd_error err;
+
+	assert_non_null(body);
+	json_object_set_new(body, "before", json_string("not-a-commit"));
+	json_object_del(body, "after");
+	assert_int_equal(gitlab_push_identify(body, &p, &err), AMICD_OK);
+	assert_string_equal(p.repo_urls[0], REPO_URL);
+	assert_string_equal(p.branch, "main");
+	assert_string_equal(p.before, "");
+	assert_string_equal(p.after, "");
+	/* completing it is where the commit ids are checked; a failure clears p */
+	assert_int_equal(gitlab_push_commits(body, &p, &err), AMICD_ERR_INVALID);
+	assert_string_equal(err.path, "$.before");
+	assert_null(p.ref);
+	assert_null(p.repo_urls[0]);
+	gitlab_push_clear(&p);
+	json_decref(body);
+}
+
 /* Only web_url is required; the other two URLs are NULL when absent. */
 static void test_push_parse_only_web_url(void **state)
 {
@@ -320,6 +401,18 @@ static json_t *before_not_hex(const json_t *p)
 	return set_key(p, "before", json_string("60c8eedbd9916e98e042832de430e52be7ffe0ag"));
 }
 static json_t *before_number(const json_t *p) { return set_key(p, "before", json_integer(0)); }
+static json_t *before_63(const json_t *p)
+{
+	return set_key(p, "before", json_string("5e1b7a6f0b9a4f9a0e1d2c3b4a59687766554433221100ffeeddccbbaa99887"));
+}
+static json_t *before_65(const json_t *p)
+{
+	return set_key(p, "before", json_string("5e1b7a6f0b9a4f9a0e1d2c3b4a59687766554433221100ffeeddccbbaa9988776"));
+}
+static json_t *after_48(const json_t *p)
+{
+	return set_key(p, "after", json_string("61c979eab8ea475e0b84db7556d2049e9dae6d8961c979ea"));
+}
 static json_t *no_before(const json_t *p) { return del_key(p, "before"); }
 static json_t *no_after(const json_t *p) { return del_key(p, "after"); }
 static json_t *after_empty(const json_t *p) { return set_key(p, "after", json_string("")); }
@@ -391,7 +484,11 @@ static const struct broken_case broken_cases[] = {
 	{ "body is a string", body_string, "$" },
 	{ "body is null", body_null, "$" },
 	{ "no ref and no project", no_ref_no_project, "$.ref" },
-	{ "bad after and no project", bad_after_no_project, "$.after" },
+	/* the repo and ref are read first: what the push is about decides whether it matters */
+	{ "bad after and no project", bad_after_no_project, "$.project" },
+	{ "before is 63 hex", before_63, "$.before" },
+	{ "before is 65 hex", before_65, "$.before" },
+	{ "after is 48 hex", after_48, "$.after" },
 };
 
 static void test_push_parse_broken_table(void **state)
@@ -518,6 +615,8 @@ int main(void)
 		cmocka_unit_test(test_push_parse_branch_delete),
 		cmocka_unit_test(test_push_parse_tag_push),
 		cmocka_unit_test(test_push_parse_lowercases_shas),
+		cmocka_unit_test(test_push_parse_commit_widths),
+		cmocka_unit_test(test_push_identify_ignores_commits),
 		cmocka_unit_test(test_push_parse_only_web_url),
 		cmocka_unit_test(test_push_parse_empty_branch),
 		cmocka_unit_test(test_push_parse_broken_table),

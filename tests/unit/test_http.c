@@ -1,6 +1,6 @@
 /*
  * test_http.c — unit tests of http.h, the libmicrohttpd engine: routing
- * (404/405 with Allow), the body rules (415, 413 before any body byte is
+ * (404/405 with Allow), the body rules (413, 401, 415 before any body byte is
  * delivered, a chunked body cut at the cap, a body at the cap intact), the
  * precheck, replies given later from another thread (suspend/resume, one and
  * fifty at once), the request accessors, the error shape and shutdown.
@@ -928,7 +928,18 @@ static void test_precheck(void **state)
 		assert_int_equal(atomic_load(&c->echo_calls), echoes);
 		reply_free(&r);
 	}
-	/* 415 is answered before the precheck runs */
+	/* the precheck runs before the Content-Type is judged: 401 before 415, so an
+	 * unauthenticated client learns nothing of content types */
+	{
+		struct request q = { .method = "POST", .target = "/auth", .content_type = "text/plain",
+				     .body = body, .body_len = 10, .headers = { "X-Token: nope" } };
+		struct reply r;
+
+		perform(http_port(c->srv), &q, &r);
+		assert_int_equal(r.status, 401);
+		assert_int_equal(atomic_load(&c->precheck_calls), ++prechecks);
+		reply_free(&r);
+	}
 	{
 		struct request q = { .method = "POST", .target = "/auth", .content_type = "text/plain",
 				     .body = body, .body_len = 10, .headers = { "X-Token: " TOKEN } };
@@ -936,7 +947,8 @@ static void test_precheck(void **state)
 
 		perform(http_port(c->srv), &q, &r);
 		assert_int_equal(r.status, 415);
-		assert_int_equal(atomic_load(&c->precheck_calls), prechecks);
+		assert_int_equal(atomic_load(&c->precheck_calls), ++prechecks);
+		assert_int_equal(atomic_load(&c->echo_calls), echoes);
 		reply_free(&r);
 	}
 	free(body);

@@ -428,7 +428,7 @@ static void worker_pass(struct runner *r, struct store *st, int limit)
 }
 
 struct outcome {
-	char commit[48];
+	char commit[72];
 	char image[64];
 	int64_t promotions;
 };

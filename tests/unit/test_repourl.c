@@ -163,6 +163,45 @@ static void test_idempotent_on_odd_input(void **state)
 }
 
 /* The GitLab API URL of a branch: which API serves which repo, and the encodings. */
+/* GitLab's project paths ignore case: normal forms that differ only so name one repo. */
+static void test_equal_ignores_case(void **state)
+{
+	static const struct {
+		const char *a, *b;
+		bool equal;
+	} cases[] = {
+		{ GOLDEN, GOLDEN, true },
+		{ GOLDEN, "https://gitlab.example.net/Platform/Golden-Images", true },
+		{ GOLDEN, "https://gitlab.example.net/PLATFORM/GOLDEN-IMAGES", true },
+		{ GOLDEN, "https://gitlab.example.net/platform/golden-image", false },
+		{ GOLDEN, "http://gitlab.example.net/platform/golden-images", false },
+		{ GOLDEN, "https://gitlab.example.net/platform/golden_images", false },
+		{ GOLDEN, NULL, false },
+		{ NULL, NULL, false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		if (repo_url_equal(cases[i].a, cases[i].b) != cases[i].equal)
+			fail_msg("repo_url_equal(%s, %s) != %d", cases[i].a ? cases[i].a : "NULL",
+				 cases[i].b ? cases[i].b : "NULL", cases[i].equal);
+	/* every form of the push, in any case, normalises to forms that compare equal */
+	{
+		static const char *const forms[] = { "git@GitLab.example.net:Platform/Golden-Images.git",
+						     "ssh://git@gitlab.example.net:2222/platform/GOLDEN-images.git",
+						     "HTTPS://gitlab.example.net/platform/golden-images.git/" };
+
+		for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+			char *n = repo_url_normalize(forms[i]);
+
+			assert_non_null(n);
+			if (!repo_url_equal(n, GOLDEN))
+				fail_msg("%s → %s, not the same repo as %s", forms[i], n, GOLDEN);
+			free(n);
+		}
+	}
+}
+
 static void test_gitlab_branch_url(void **state)
 {
 	static const struct {
@@ -223,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_null_input),
 		cmocka_unit_test(test_idempotent),
 		cmocka_unit_test(test_idempotent_on_odd_input),
+		cmocka_unit_test(test_equal_ignores_case),
 		cmocka_unit_test(test_gitlab_branch_url),
 	};
 
