@@ -427,11 +427,19 @@ void api_metrics(struct http_request *req, void *cls)
 		gauge_header(out, "amicd_http_connections", "gauge", "Open HTTP connections.");
 		fprintf(out, "amicd_http_connections %llu\n", (unsigned long long)hs.connections);
 		gauge_header(out, "amicd_http_connections_closed_total", "counter",
-			     "Connections closed by amicd: a request not received in time, or a body over the limit.");
+			     "Connections closed by amicd: a request not received in time, a body over the limit or the in-flight budget.");
 		fprintf(out, "amicd_http_connections_closed_total{reason=\"request_timeout\"} %llu\n",
 			(unsigned long long)hs.closed_deadline);
 		fprintf(out, "amicd_http_connections_closed_total{reason=\"body_too_large\"} %llu\n",
 			(unsigned long long)hs.closed_oversize);
+		fprintf(out, "amicd_http_connections_closed_total{reason=\"inflight_bytes\"} %llu\n",
+			(unsigned long long)hs.closed_budget);
+		gauge_header(out, "amicd_http_body_bytes", "gauge",
+			     "Bytes of request bodies held now (received, or waiting for their commit).");
+		fprintf(out, "amicd_http_body_bytes %llu\n", (unsigned long long)hs.body_bytes);
+		gauge_header(out, "amicd_http_bodies_refused_total", "counter",
+			     "Request bodies answered 503 because they would pass limits.max_inflight_bytes.");
+		fprintf(out, "amicd_http_bodies_refused_total %llu\n", (unsigned long long)hs.refused_budget);
 	}
 	if (store_counts_get(app->reader, &db, &err) == AMICD_OK) {
 		gauge_header(out, "amicd_queue_depth", "gauge", "Stored events waiting for the worker.");

@@ -431,7 +431,8 @@ static void parse_auth(struct walker *w, yaml_node_t *root, struct config *cfg)
 
 static void parse_limits(struct walker *w, yaml_node_t *root, struct config *cfg)
 {
-	static const char *const keys[] = { "max_body_bytes", "busy_timeout_ms", "max_inflight", "rejected_keep",
+	static const char *const keys[] = { "max_body_bytes", "max_inflight_bytes", "busy_timeout_ms", "max_inflight",
+					    "rejected_keep",
 					    "rejected_keep_bytes", "max_connections", "max_connections_per_address",
 					    "request_timeout_seconds", "idle_timeout_seconds", NULL };
 	yaml_node_t *m = want_map(w, root, "limits", false);
@@ -439,8 +440,15 @@ static void parse_limits(struct walker *w, yaml_node_t *root, struct config *cfg
 
 	if (m != NULL)
 		check_keys(w, m, keys, "limits");
-	want_int(w, m, "max_body_bytes", 1024, 64LL << 20, 1 << 20, &v);
+	/* 25 MiB: GitLab's own cap on a webhook payload; a 413 loses a push for good */
+	want_int(w, m, "max_body_bytes", 1024, 64LL << 20, 25LL << 20, &v);
 	cfg->limits.max_body_bytes = (size_t)v;
+	if (want_int(w, m, "max_inflight_bytes", 1024, 1LL << 40, 256LL << 20, &v) &&
+	    (size_t)v < cfg->limits.max_body_bytes)
+		fail(w, lookup(w, m, "max_inflight_bytes"),
+		     "\"max_inflight_bytes\" (%lld) must be at least \"max_body_bytes\" (%zu): a body at the limit "
+		     "would never be read", v, cfg->limits.max_body_bytes);
+	cfg->limits.max_inflight_bytes = (size_t)v;
 	want_int(w, m, "busy_timeout_ms", 10, 60000, 2000, &v);
 	cfg->limits.busy_timeout_ms = (int)v;
 	want_int(w, m, "max_inflight", 1, 100000, 4096, &v);

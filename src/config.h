@@ -118,6 +118,7 @@ struct config_auth {
 
 struct config_limits {
 	size_t max_body_bytes;
+	size_t max_inflight_bytes; /* request bodies held at once (received, or waiting for their commit) */
 	int busy_timeout_ms;      /* how long a commit may wait for the write lock */
 	size_t max_inflight;      /* deliveries queued for commit before 503 */
 	size_t rejected_keep;     /* rows kept in rejected_deliveries */

@@ -33,11 +33,11 @@ static const struct {
 	[AMICD_ERR_NOT_FOUND]  = { 404, "not_found", 0, true, "no such path, ASG or event (also a path that is not UTF-8)" },
 	[AMICD_ERR_METHOD]     = { 405, "method_not_allowed", 0, true, "see the `Allow` header (also a method that is not UTF-8)" },
 	[AMICD_ERR_MEDIA_TYPE] = { 415, "unsupported_media_type", 0, true, "the body must be `application/json`" },
-	[AMICD_ERR_TOO_LARGE]  = { 413, "payload_too_large", 0, true, "body over `limits.max_body_bytes`: with a `Content-Length`, the body is not read; a chunked body is answered as soon as it passes the limit and its connection closed, the rest never read" },
+	[AMICD_ERR_TOO_LARGE]  = { 413, "payload_too_large", 0, true, "body over `limits.max_body_bytes` (25 MiB, GitLab's own cap): with a `Content-Length`, the body is not read; a chunked body is answered as soon as it passes the limit and its connection closed, the rest never read" },
 	[AMICD_ERR_CONFLICT]   = { 409, "conflict", 0, true, "a replay is already running" },
 	[AMICD_ERR_NOT_READY]  = { 409, "not_ready", 0, true, "manual pin: the commit is not ready for the ASG; `commit` and `missing` say why" },
 	[AMICD_ERR_STORE]      = { 503, "store_unavailable", 5, true, "the delivery could not be committed (disk full, I/O error, database locked); nothing was stored; `Retry-After` says when to retry" },
-	[AMICD_ERR_BUSY]       = { 503, "busy", 5, true, "more deliveries in flight than `limits.max_inflight`, a reconcile whose sources did not answer in time, or amicd is stopping; `Retry-After`" },
+	[AMICD_ERR_BUSY]       = { 503, "busy", 5, true, "more deliveries in flight than `limits.max_inflight`; a body that would carry the bodies in flight past `limits.max_inflight_bytes` (not read when it has a `Content-Length`; a chunked one is answered as soon as it passes and its connection closed); a reconcile whose sources did not answer in time; or amicd is stopping; `Retry-After`" },
 	[AMICD_ERR_MIGRATION]  = { 500, "migration_error", 0, false, "the database schema does not match this build" },
 	[AMICD_ERR_INTERNAL]   = { 500, "internal_error", 0, true, "a bug; the log has the detail" },
 };

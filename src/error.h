@@ -29,7 +29,7 @@ enum amicd_rc {
 	AMICD_ERR_CONFLICT,     /* the request conflicts with current state */
 	AMICD_ERR_NOT_READY,    /* a manual pin names a commit not ready for the ASG */
 	AMICD_ERR_STORE,        /* the store cannot commit (disk full, I/O, locked) */
-	AMICD_ERR_BUSY,         /* too much work queued; retry later */
+	AMICD_ERR_BUSY,         /* too much work queued (or body bytes in flight); retry later */
 	AMICD_ERR_MIGRATION,    /* applied migrations differ from the known ones */
 	AMICD_ERR_INTERNAL,     /* a bug: an invariant did not hold */
 	AMICD_RC_COUNT

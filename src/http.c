@@ -18,6 +18,13 @@
  * The deadline runs from a connection's start, and again from the end of each
  * request (an idle keep-alive connection must send its next request in time);
  * it is off while a handler has the request.
+ *
+ * The in-flight budget: body_bytes counts the bytes of every body buffer held
+ * (the capacity allocated, not what has arrived yet). A request with a
+ * Content-Length takes its length at once, before any of the body is read; a
+ * chunked body takes what each growth of its buffer adds. Either is refused
+ * (503) when it would carry the total past max_inflight_bytes. A request gives
+ * back all it took when it completes, however it ended.
  */
 #include "http.h"
 
@@ -57,6 +64,7 @@ struct http_server {
 	size_t n_routes;
 	void *cls;
 	size_t max_body_bytes;
+	size_t max_inflight_bytes;  /* 0: no budget */
 	unsigned port;
 	int64_t request_timeout_ns;
 	http_observe_fn observe;
@@ -64,6 +72,9 @@ struct http_server {
 	atomic_uint_fast64_t in_flight;
 	atomic_uint_fast64_t suspended;
 	atomic_uint_fast64_t closed_oversize;
+	atomic_uint_fast64_t closed_budget;
+	atomic_uint_fast64_t refused_budget;
+	atomic_size_t body_bytes;   /* taken from the budget by the requests in flight */
 	atomic_uint_fast64_t closed_deadline;
 	atomic_bool closing;        /* quiesced: every answer closes its connection */
 
@@ -95,6 +106,7 @@ struct http_request {
 	char *body;
 	size_t body_len;
 	size_t body_cap;
+	size_t taken;               /* bytes of the budget this request holds (>= body_cap) */
 	struct MHD_Response *response;
 	unsigned status;
 	bool handled;
@@ -515,6 +527,60 @@ static void reply_no_route(struct http_request *req, const char *method, const c
 	}
 }
 
+/*
+ * budget_take — take n more bytes of the in-flight budget for req. False,
+ * taking nothing, when they would carry the bytes held by all requests past
+ * max_inflight_bytes. What req took is given back when it completes.
+ */
+static bool budget_take(struct http_request *req, size_t n)
+{
+	struct http_server *srv = req->srv;
+	size_t max = srv->max_inflight_bytes;
+	size_t held = atomic_load(&srv->body_bytes);
+
+	do {
+		if (max > 0 && (n > max || held > max - n))
+			return false;
+	} while (!atomic_compare_exchange_weak(&srv->body_bytes, &held, held + n));
+	req->taken += n;
+	return true;
+}
+
+static void log_refused(const struct http_request *req, const char *what, size_t bytes)
+{
+	LOG(LL_WARN, what, "{s:s,s:I,s:I,s:I}", "path", req->url, "body_bytes", (json_int_t)bytes, "held_bytes",
+	    (json_int_t)atomic_load(&req->srv->body_bytes), "max_inflight_bytes",
+	    (json_int_t)req->srv->max_inflight_bytes);
+}
+
+/*
+ * The buffer for a body whose Content-Length is length (> 0), taken from the
+ * budget before any of it is read. On refusal the reply (503) is set: busy
+ * when the budget has no room, out_of_memory when malloc fails.
+ */
+static void reserve_body(struct http_request *req, size_t length)
+{
+	struct http_server *srv = req->srv;
+	struct amicd_error err;
+
+	if (!budget_take(req, length)) {
+		atomic_fetch_add(&srv->refused_budget, 1);
+		log_refused(req, "request body refused: in-flight bytes at limits.max_inflight_bytes", length);
+		amicd_error_set(&err, AMICD_ERR_BUSY, NULL,
+				"a body of %zu bytes would pass limits.max_inflight_bytes (%zu) with the bodies in "
+				"flight; retry later", length, srv->max_inflight_bytes);
+		http_reply_error(req, AMICD_ERR_BUSY, &err);
+		return;
+	}
+	req->body = malloc(length + 1);
+	if (req->body == NULL) {
+		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory for a body of %zu bytes", length);
+		http_reply_error(req, AMICD_ERR_NOMEM, &err);
+		return;
+	}
+	req->body_cap = length;
+}
+
 /* Checks on the headers alone; a reply set here is sent without reading the body. */
 static void on_headers(struct http_request *req)
 {
@@ -568,20 +634,25 @@ static void on_headers(struct http_request *req)
 			http_reply_error(req, AMICD_ERR_MEDIA_TYPE, &err);
 			return;
 		}
-		if (body_len > 0) {
-			req->body = malloc(body_len + 1);
-			req->body_cap = req->body != NULL ? body_len : 0;
-		}
 	}
+	/* after the precheck: a client that may not send a body takes none of the budget */
+	if (body_len > 0)
+		reserve_body(req, (size_t)body_len);
 }
 
-/* Append upload data under the cap; false when the cap is passed. */
-static bool gather(struct http_request *req, const char *data, size_t len)
+/*
+ * gather — append upload data to the body. A body with a Content-Length
+ * arrives into the buffer reserve_body made; a chunked one grows its buffer
+ * by doubling (so each byte is copied a bounded number of times), each growth
+ * taken from the budget. AMICD_ERR_TOO_LARGE past max_body_bytes,
+ * AMICD_ERR_BUSY past the budget, AMICD_ERR_NOMEM; nothing is appended then.
+ */
+static enum amicd_rc gather(struct http_request *req, const char *data, size_t len)
 {
 	size_t max = req->srv->max_body_bytes;
 
 	if (req->body_len + len > max)
-		return false;
+		return AMICD_ERR_TOO_LARGE;
 	if (req->body_len + len > req->body_cap) {
 		size_t cap = req->body_cap > 0 ? req->body_cap : 4096;
 		char *grown;
@@ -590,16 +661,18 @@ static bool gather(struct http_request *req, const char *data, size_t len)
 			cap *= 2;
 		if (cap > max)
 			cap = max;
+		if (cap > req->taken && !budget_take(req, cap - req->taken))
+			return AMICD_ERR_BUSY;
 		grown = realloc(req->body, cap + 1);
 		if (grown == NULL)
-			return false;
+			return AMICD_ERR_NOMEM;
 		req->body = grown;
 		req->body_cap = cap;
 	}
 	memcpy(req->body + req->body_len, data, len);
 	req->body_len += len;
 	req->body[req->body_len] = '\0';
-	return true;
+	return AMICD_OK;
 }
 
 static void observe(struct http_request *req)
@@ -609,30 +682,43 @@ static void observe(struct http_request *req)
 }
 
 /*
- * A chunked body ran past the cap while it was being uploaded. libmicrohttpd
- * 0.9.75 cannot queue a reply at this point (only before the body or after all
- * of it), so the 413 is written straight to the socket — nothing has been sent
- * on this request yet, and the connection is closed right after — and the
- * rest of the body is never read.
+ * A chunked body could not be gathered while it was being uploaded (rc: past
+ * the cap, past the budget, or out of memory). libmicrohttpd 0.9.75 cannot
+ * queue a reply at this point (only before the body or after all of it), so
+ * the answer is written straight to the socket — nothing has been sent on this
+ * request yet, and the connection is closed right after — and the rest of the
+ * body is never read.
  */
-static void reply_too_large_and_close(struct http_request *req)
+static void reply_and_close(struct http_request *req, enum amicd_rc rc)
 {
 	const union MHD_ConnectionInfo *info = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	char body[256], head[256];
-	int blen = snprintf(body, sizeof body,
-			    "{\"error\":{\"code\":\"%s\",\"message\":\"the body is larger than %zu bytes\"}}\n",
-			    amicd_rc_code(AMICD_ERR_TOO_LARGE), req->srv->max_body_bytes);
-	int hlen = snprintf(head, sizeof head,
-			    "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\n"
-			    "Cache-Control: no-store\r\nConnection: close\r\nContent-Length: %d\r\n\r\n", blen);
+	unsigned status = amicd_rc_http_status(rc);
+	unsigned retry = amicd_rc_retry_after(rc);
+	char body[256], head[320], message[128], retry_line[32] = "";
+	int blen, hlen;
 
+	if (rc == AMICD_ERR_TOO_LARGE)
+		snprintf(message, sizeof message, "the body is larger than %zu bytes", req->srv->max_body_bytes);
+	else if (rc == AMICD_ERR_BUSY)
+		snprintf(message, sizeof message, "the body would pass limits.max_inflight_bytes (%zu); retry later",
+			 req->srv->max_inflight_bytes);
+	else
+		snprintf(message, sizeof message, "out of memory");
+	if (retry > 0)
+		snprintf(retry_line, sizeof retry_line, "Retry-After: %u\r\n", retry);
+	blen = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", amicd_rc_code(rc),
+			message);
+	hlen = snprintf(head, sizeof head,
+			"HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n%s"
+			"Connection: close\r\nContent-Length: %d\r\n\r\n",
+			status, MHD_get_reason_phrase_for(status), retry_line, blen);
 	if (info != NULL && info->connect_fd >= 0) {
 		/* best effort on a non-blocking socket: a small answer fits in the send buffer */
 		if (send(info->connect_fd, head, (size_t)hlen, MSG_NOSIGNAL) == hlen)
 			(void)send(info->connect_fd, body, (size_t)blen, MSG_NOSIGNAL);
 		shutdown(info->connect_fd, SHUT_WR);
 	}
-	req->status = 413;
+	req->status = status;
 	observe(req);
 }
 
@@ -663,6 +749,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 {
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
+	enum amicd_rc rc;
 
 	(void)version;
 	if (req == NULL) {
@@ -691,11 +778,22 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 		*upload_data_size = 0;
 		if (req->route == NULL || !req->route->json_body)
 			return MHD_YES; /* a body on a GET is not ours to read: drop it */
-		if (!gather(req, upload_data, n)) {
+		rc = gather(req, upload_data, n);
+		if (rc == AMICD_ERR_TOO_LARGE) {
 			atomic_fetch_add(&srv->closed_oversize, 1);
 			LOG(LL_WARN, "request body over the limit; answered 413 and closed", "{s:s,s:I}", "path", req->url,
 			    "max_body_bytes", (json_int_t)srv->max_body_bytes);
-			reply_too_large_and_close(req);
+		} else if (rc == AMICD_ERR_BUSY) {
+			atomic_fetch_add(&srv->closed_budget, 1);
+			atomic_fetch_add(&srv->refused_budget, 1);
+			log_refused(req, "chunked body past limits.max_inflight_bytes; answered 503 and closed",
+				    req->body_len + n);
+		} else if (rc != AMICD_OK) {
+			LOG(LL_ERROR, "out of memory for a request body; answered 503 and closed", "{s:s,s:I}", "path",
+			    req->url, "body_bytes", (json_int_t)(req->body_len + n));
+		}
+		if (rc != AMICD_OK) {
+			reply_and_close(req, rc);
 			return MHD_NO;
 		}
 		return MHD_YES;
@@ -737,6 +835,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 	if (req->response != NULL)
 		MHD_destroy_response(req->response);
 	free(req->body);
+	atomic_fetch_sub(&srv->body_bytes, req->taken);
 	free(req);
 	*con_cls = NULL;
 	atomic_fetch_sub(&srv->in_flight, 1);
@@ -845,6 +944,7 @@ enum amicd_rc http_start(const struct http_options *opt, const struct http_route
 	srv->n_routes = n_routes;
 	srv->cls = cls;
 	srv->max_body_bytes = opt->max_body_bytes;
+	srv->max_inflight_bytes = opt->max_inflight_bytes;
 	srv->observe = opt->observe;
 	srv->request_timeout_ns = (int64_t)opt->request_timeout_s * 1000000000;
 	srv->pool = calloc(opt->blocking_threads > 0 ? opt->blocking_threads : HTTP_DEFAULT_BLOCKING_THREADS,
@@ -912,6 +1012,9 @@ void http_stats_get(struct http_server *srv, struct http_stats *out)
 	out->requests = atomic_load(&srv->requests);
 	out->in_flight = atomic_load(&srv->in_flight);
 	out->closed_oversize = atomic_load(&srv->closed_oversize);
+	out->closed_budget = atomic_load(&srv->closed_budget);
+	out->refused_budget = atomic_load(&srv->refused_budget);
+	out->body_bytes = atomic_load(&srv->body_bytes);
 	out->closed_deadline = atomic_load(&srv->closed_deadline);
 	pthread_mutex_lock(&srv->conns_lock);
 	out->connections = srv->n_conns;

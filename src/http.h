@@ -8,10 +8,17 @@
  * there; a request line that is not UTF-8 never reaches a handler); for a route
  * that takes a body, Content-Length (413), the route's precheck
  * (authentication: 401) and then Content-Type (415) are checked, before any
- * body byte is read. A
- * reply given at that point closes the connection without reading the body.
- * Then the body is gathered (a chunked body past the cap is answered 413 and
- * its connection closed without reading further), and the handler runs once.
+ * body byte is read; then the body's bytes are taken from the in-flight
+ * budget (503 when they would pass it). A reply given at that point closes
+ * the connection without reading the body. Then the body is gathered (a
+ * chunked body past the cap is answered 413, one that would pass the budget
+ * 503, and its connection closed without reading further), and the handler
+ * runs once.
+ *
+ * Memory: bodies are held until their request completes (whatever its
+ * outcome), so a handler that suspends may lend the body to another thread
+ * until it resumes. Every body buffer held counts against max_inflight_bytes;
+ * it is given back when the request completes.
  * The handler either replies (http_reply_*) or suspends (http_suspend) and
  * someone later replies and calls http_resume. A route marked blocking runs
  * its handler on a small pool of the engine's own threads instead, so a slow
@@ -61,6 +68,7 @@ struct http_options {
 	const char *host;           /* numeric IPv4 or IPv6 address, or a name */
 	unsigned port;              /* 0: any free port (see http_port) */
 	size_t max_body_bytes;
+	size_t max_inflight_bytes;  /* body buffers held at once, all requests together; 0: no budget */
 	unsigned threads;           /* 0 or 1: one thread */
 	unsigned blocking_threads;  /* threads for blocking routes; 0: 4 */
 	unsigned max_connections;   /* 0: 1024 */
@@ -75,6 +83,9 @@ struct http_stats {
 	uint64_t requests;
 	uint64_t in_flight;
 	uint64_t closed_oversize;   /* chunked bodies cut off at the cap */
+	uint64_t closed_budget;     /* chunked bodies cut off at the in-flight budget */
+	uint64_t refused_budget;    /* bodies answered 503 for the budget (closed_budget included) */
+	uint64_t body_bytes;        /* bytes of body buffers held now (counted against the budget) */
 	uint64_t closed_deadline;   /* connections closed for missing the request deadline */
 	uint64_t connections;       /* open now */
 };

@@ -107,6 +107,7 @@ enum amicd_rc server_start(const struct config *cfg, struct app **out, struct am
 		.host = cfg->listen_host,
 		.port = cfg->listen_port,
 		.max_body_bytes = cfg->limits.max_body_bytes,
+		.max_inflight_bytes = cfg->limits.max_inflight_bytes,
 		.max_connections = cfg->limits.max_connections,
 		.max_connections_per_address = cfg->limits.max_connections_per_address,
 		.idle_timeout_s = cfg->limits.idle_timeout_seconds,

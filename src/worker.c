@@ -21,6 +21,11 @@
 #include <string.h>
 
 #define WORKER_BATCH 128
+/* A pass holds every event's parsed payload until its commit (the facts point
+ * into it), and a parsed push takes a few times its text: a pass takes at most
+ * this many bytes of payload (and at least one event), so twelve 20 MiB pushes
+ * queued at once are not all parsed at once. */
+#define WORKER_BATCH_BYTES (32u << 20)
 #define WORKER_IDLE_MS 30000
 #define WORKER_RETRY_MS 2000
 
@@ -45,15 +50,21 @@ struct batch {
 	const struct config *cfg;
 	struct apply_event events[WORKER_BATCH];
 	size_t n;
+	size_t bytes;                    /* of the payloads prepared */
+	bool full;                       /* a queued event was left for the next pass */
 };
 
-/* Phase one, no lock held: parse the queued events and derive their facts. */
+/* Phase one, no lock held: parse the queued events and derive their facts.
+ * AMICD_ERR_BUSY (with full set) stops the walk once the batch is full. */
 static enum amicd_rc prepare_event(const struct store_queued *ev, void *cls)
 {
 	struct batch *b = cls;
 
-	if (b->n == WORKER_BATCH)
-		return AMICD_OK;
+	if (b->n == WORKER_BATCH || (b->n > 0 && b->bytes + ev->payload_len > WORKER_BATCH_BYTES)) {
+		b->full = true;
+		return AMICD_ERR_BUSY;
+	}
+	b->bytes += ev->payload_len;
 	apply_event_prepare(b->cfg, ev, &b->events[b->n++]);
 	return AMICD_OK;
 }
@@ -151,7 +162,7 @@ static void record_pass(struct worker *w, enum amicd_rc rc, const struct amicd_e
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* One pass: up to WORKER_BATCH queued events parsed outside the lock, then
+/* One pass: up to WORKER_BATCH queued events (WORKER_BATCH_BYTES of payload) parsed outside the lock, then
  * their facts, statuses and the decisions in one transaction. *more when the
  * batch was full. */
 static enum amicd_rc run_pass(struct worker *w, bool *more)
@@ -172,7 +183,9 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 		return AMICD_ERR_NOMEM;
 	}
 	b->cfg = w->cfg;
-	rc = store_events_walk(w->store, false, 0, 0, WORKER_BATCH, prepare_event, b, &err);
+	rc = store_events_walk(w->store, false, 0, 0, WORKER_BATCH + 1, prepare_event, b, &err);
+	if (rc == AMICD_ERR_BUSY && b->full)
+		rc = AMICD_OK;
 	if (rc == AMICD_OK)
 		rc = store_begin(w->store, &err);
 	for (size_t i = 0; rc == AMICD_OK && i < b->n; i++) {
@@ -216,7 +229,7 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 		if (fn != NULL)
 			fn(cls);
 	}
-	*more = b->n == WORKER_BATCH;
+	*more = b->full;
 	free(b);
 	return AMICD_OK;
 }

@@ -39,6 +39,13 @@ static int setup(void **state)
 	return h_proc_setup(state, NULL, true);
 }
 
+static int setup_1mib(void **state)
+{
+	struct amicd_opts o = { .max_body_bytes = 1048576 };
+
+	return h_proc_setup(state, &o, true);
+}
+
 static int setup_deadline(void **state)
 {
 	struct amicd_opts o = { .limits_extra = "  request_timeout_seconds: 2\n" };
@@ -384,7 +391,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(headers_not_utf8, setup, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(note_cut_inside_a_character, setup, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(long_header_names_not_stored, setup, h_proc_teardown),
-		cmocka_unit_test_setup_teardown(chunked_over_limit_413_early, setup, h_proc_teardown),
+		cmocka_unit_test_setup_teardown(chunked_over_limit_413_early, setup_1mib, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(slow_connections_do_not_lock_others_out, setup, h_proc_teardown),
 		cmocka_unit_test_setup_teardown(trickling_request_closed_at_deadline, setup_deadline, h_proc_teardown),
 	};

@@ -255,8 +255,9 @@ int support_config_write(const char *dir, const struct amicd_opts *opts, char *p
 	fprintf(f, "  admin: { token_file: %s/admin-token }\n", dir);
 	if (o->read_token)
 		fprintf(f, "  read: { token_file: %s/read-token }\n", dir);
-	fprintf(f, "limits:\n  max_body_bytes: %zu\n  busy_timeout_ms: %d\n",
-		o->max_body_bytes > 0 ? o->max_body_bytes : 1048576, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 2000);
+	fprintf(f, "limits:\n  busy_timeout_ms: %d\n", o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 2000);
+	if (o->max_body_bytes > 0)
+		fprintf(f, "  max_body_bytes: %zu\n", o->max_body_bytes);
 	fprintf(f, "%s", o->limits_extra != NULL ? o->limits_extra : "");
 	fprintf(f, "trigger:\n");
 	if (o->trigger_script != NULL)

@@ -6,7 +6,7 @@
  * Covers: a full valid file with both image forms (the seed's
  * `image: {repo: {url, ref, tag_name}}` and the list of `provider: git` /
  * `provider: static` filters) and every parsed value that matters (listen,
- * defaults such as limits.max_body_bytes 1048576 and the pin file
+ * defaults such as limits.max_body_bytes 26214400 and the pin file
  * <pins_dir>/<identifier>.yml, policy, account pointer, normalised URL,
  * secrets from files and the environment with the trailing newline trimmed,
  * the whsec_ signing secret base64-decoded); the command/Basic/IPv6 variants.
@@ -326,7 +326,8 @@ static void test_full_config(void **state)
 	assert_secret(&c->auth.read_token, "read-t0ken"); /* from the environment */
 
 	/* limits absent: defaults */
-	assert_int_equal(c->limits.max_body_bytes, 1048576);
+	assert_int_equal(c->limits.max_body_bytes, 26214400);
+	assert_int_equal(c->limits.max_inflight_bytes, 268435456);
 	assert_int_equal(c->limits.busy_timeout_ms, 2000);
 	assert_int_equal(c->limits.max_inflight, 4096);
 	assert_int_equal(c->limits.rejected_keep, 1000);
@@ -422,7 +423,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(c->auth.gitlab_signing_key.len, 0);
 	assert_null(c->auth.read_token.bytes);
 	assert_null(c->trigger.token.bytes);
-	assert_int_equal(c->limits.max_body_bytes, 1048576);
+	assert_int_equal(c->limits.max_body_bytes, 26214400);
 	assert_int_equal(c->trigger.timeout_seconds, 10);
 	assert_int_equal(c->trigger.max_attempts, 20);
 	assert_int_equal(c->trigger.backoff_max_seconds, 300);
@@ -452,7 +453,8 @@ static void test_command_basic_ipv6(void **state)
 		"  eventbridge:\n"
 		"    basic: { user: eventbridge, password_file: @D@/eb-password }\n"
 		"  admin: { token_file: @D@/admin-token }\n"
-		"limits: { max_body_bytes: 2048, busy_timeout_ms: 500, max_inflight: 8, rejected_keep: 0 }\n"
+		"limits: { max_body_bytes: 2048, max_inflight_bytes: 4096, busy_timeout_ms: 500, max_inflight: 8, "
+		"rejected_keep: 0 }\n"
 		"trigger:\n"
 		"  command: [/usr/local/bin/run-terraform-resources, --account, image-builder-stage]\n"
 		"  timeout_seconds: 30\n"
@@ -477,6 +479,7 @@ static void test_command_basic_ipv6(void **state)
 	assert_string_equal(c->auth.eventbridge_basic_user, "eventbridge");
 	assert_secret(&c->auth.eventbridge_basic_password, "s3cret:pw");
 	assert_int_equal(c->limits.max_body_bytes, 2048);
+	assert_int_equal(c->limits.max_inflight_bytes, 4096);
 	assert_int_equal(c->limits.busy_timeout_ms, 500);
 	assert_int_equal(c->limits.max_inflight, 8);
 	assert_int_equal(c->limits.rejected_keep, 0);
@@ -539,6 +542,12 @@ static const struct err_case err_cases[] = {
 	  "\"max_body_bytes\" must be an integer, not a mapping", 1 },
 	{ "max_body_bytes out of range", "accounts:\n", "limits:\n  max_body_bytes: 12\naccounts:\n", 8, 19,
 	  "\"max_body_bytes\" must be between 1024 and", 1 },
+	{ "max_inflight_bytes below max_body_bytes", "accounts:\n",
+	  "limits:\n  max_body_bytes: 4096\n  max_inflight_bytes: 2048\naccounts:\n", 9, 23,
+	  "\"max_inflight_bytes\" (2048) must be at least \"max_body_bytes\" (4096)", 1 },
+	{ "max_inflight_bytes below the default max_body_bytes", "accounts:\n",
+	  "limits: { max_inflight_bytes: 1048576 }\naccounts:\n", 7, 31,
+	  "\"max_inflight_bytes\" (1048576) must be at least \"max_body_bytes\" (26214400)", 1 },
 	{ "image neither mapping nor list", IMAGE, "    image: golden-images\n", 14, 12,
 	  "\"image\" must be a mapping {repo: …} or a list of filters", 1 },
 	/* secrets */

@@ -5,8 +5,13 @@
  * precheck, replies given later from another thread (suspend/resume, one and
  * fifty at once), the request accessors, the error shape and shutdown.
  *
- * Every test starts its own server on 127.0.0.1:0 with the route table below
- * and max_body_bytes 1024, and talks to it with libcurl. Handlers count their
+ * The in-flight budget: bodies held by suspended requests count against it, a
+ * body past it is answered 503 with Retry-After (before it is read, or as soon
+ * as a chunked one passes it), one under it is served, and the count returns
+ * to zero whatever the outcomes were.
+ *
+ * Every test starts its own server on 127.0.0.1:0 with the route table below,
+ * max_body_bytes 1024 and max_inflight_bytes 2560, and talks to it with libcurl. Handlers count their
  * calls, so "the handler did not run" is an assertion, not a guess. Threads
  * meet on condition variables with a deadline (a safety net against a hang,
  * never the way they synchronise).
@@ -31,6 +36,8 @@
 #include <cmocka.h>
 
 #define MAX_BODY 1024
+#define BUDGET (2 * MAX_BODY + MAX_BODY / 2) /* max_inflight_bytes: two full bodies and a half */
+#define HOLD 4                 /* bodies /hold keeps at most */
 #define MANY 50
 #define DEADLINE_S 20          /* no test waits longer than this for anything */
 #define TOKEN "letmein"
@@ -63,6 +70,10 @@ struct ctx {
 	int pending_n;
 	uint64_t in_flight_seen;    /* http_stats in_flight when all were suspended */
 	bool many_timed_out;
+
+	/* bodies held by suspended /hold requests until the test lets them go */
+	struct http_request *held[HOLD];
+	int held_n;
 };
 
 static void deadline_in(struct timespec *ts, int seconds)
@@ -170,6 +181,24 @@ static void handle_many(struct http_request *req, void *cls)
 		c->pending[c->pending_n] = req;
 		c->pending_i[c->pending_n] = i != NULL ? atoi(i) : -1;
 		c->pending_n++;
+	}
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Suspends with its body, to be answered by release_held. */
+static void handle_hold(struct http_request *req, void *cls)
+{
+	struct ctx *c = cls;
+
+	atomic_fetch_add(&c->other_calls, 1);
+	http_suspend(req, NULL);
+	pthread_mutex_lock(&c->mu);
+	if (c->held_n < HOLD) {
+		c->held[c->held_n++] = req;
+	} else {
+		http_reply_json(req, 500, json_pack("{s:s}", "error", "too many held"));
+		http_resume(req);
 	}
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->mu);
@@ -321,6 +350,7 @@ static const struct http_route routes[] = {
 	{ .method = "POST", .path = "/suspend", .handle = handle_suspend, .json_body = true },
 	{ .method = "GET", .path = "/suspend-inline", .handle = handle_suspend_inline },
 	{ .method = "GET", .path = "/many", .handle = handle_many },
+	{ .method = "POST", .path = "/hold", .handle = handle_hold, .json_body = true },
 	{ .method = "GET", .path = "/headers", .handle = handle_headers },
 	{ .method = "GET", .path = "/query", .handle = handle_query },
 	{ .method = "GET", .path = "/error", .handle = handle_error },
@@ -335,6 +365,7 @@ static const struct http_options server_options = {
 	.host = "127.0.0.1",
 	.port = 0,
 	.max_body_bytes = MAX_BODY,
+	.max_inflight_bytes = BUDGET,
 	.threads = 2,
 	.max_connections = 256,
 	.idle_timeout_s = 30,
@@ -1328,6 +1359,282 @@ static void test_start_fails_on_port_in_use(void **state)
 	assert_null(srv);
 }
 
+/* --- the in-flight budget ------------------------------------------------------ */
+
+static bool no_body_bytes(void *arg)
+{
+	struct ctx *c = arg;
+	struct http_stats st;
+
+	http_stats_get(c->srv, &st);
+	return st.body_bytes == 0;
+}
+
+/* Wait until n requests are held by /hold (false at the deadline). */
+static bool wait_held(struct ctx *c, int n)
+{
+	struct timespec dl;
+	int rc = 0;
+	bool ok;
+
+	deadline_in(&dl, DEADLINE_S);
+	pthread_mutex_lock(&c->mu);
+	while (c->held_n < n && rc == 0)
+		rc = pthread_cond_timedwait(&c->cond, &c->mu, &dl);
+	ok = c->held_n >= n;
+	pthread_mutex_unlock(&c->mu);
+	return ok;
+}
+
+/* Answer every held request 202 and hand it back. */
+static void release_held(struct ctx *c)
+{
+	pthread_mutex_lock(&c->mu);
+	for (int i = 0; i < c->held_n; i++) {
+		http_reply_json(c->held[i], 202, json_pack("{s:s}", "status", "released"));
+		http_resume(c->held[i]);
+	}
+	c->held_n = 0;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Start n clients posting a body of len bytes to /hold, and wait until all are held. */
+static void hold_bodies(struct ctx *c, struct client_job *jobs, pthread_t *threads, int n, const char *body,
+			size_t len)
+{
+	for (int i = 0; i < n; i++) {
+		memset(&jobs[i], 0, sizeof jobs[i]);
+		jobs[i].port = http_port(c->srv);
+		jobs[i].q = (struct request){ .method = "POST", .target = "/hold", .content_type = "application/json",
+					     .body = body, .body_len = len };
+		assert_int_equal(pthread_create(&threads[i], NULL, client_main, &jobs[i]), 0);
+	}
+	assert_true(wait_held(c, n));
+}
+
+/* Release the held bodies and check each client got its 202. */
+static void release_and_join(struct ctx *c, struct client_job *jobs, pthread_t *threads, int n)
+{
+	release_held(c);
+	for (int i = 0; i < n; i++) {
+		pthread_join(threads[i], NULL);
+		assert_int_equal(jobs[i].r.cc, CURLE_OK);
+		assert_int_equal(jobs[i].r.status, 202);
+		reply_free(&jobs[i].r);
+	}
+}
+
+static void assert_busy(const struct reply *r)
+{
+	json_t *e;
+
+	if (r->cc != CURLE_OK || r->status != 503)
+		print_error("curl %d (%s), status %ld, body %s\n", r->cc, curl_easy_strerror(r->cc), r->status,
+			    r->body.data ? r->body.data : "");
+	assert_int_equal(r->cc, CURLE_OK);
+	assert_int_equal(r->status, 503);
+	assert_string_equal(r->retry_after, "5");
+	e = reply_error(r, "busy");
+	assert_non_null(strstr(json_string_value(json_object_get(e, "message")), "max_inflight_bytes"));
+	json_decref(e);
+}
+
+/*
+ * Two held bodies of MAX_BODY take 2048 of the 2560 bytes: a third of MAX_BODY
+ * (with a Content-Length, with or without Expect) is answered 503 with
+ * Retry-After before it is read, and no handler sees it; an unauthenticated
+ * one still learns 401 (the precheck runs before the budget is asked); a
+ * small body fits and is served. Once the held ones are answered, the same
+ * full body is served, and the count is back to zero.
+ */
+static void test_budget_content_length(void **state)
+{
+	struct ctx *c = *state;
+	char *full = make_body(MAX_BODY);
+	char *small = make_body(MAX_BODY / 4);
+	struct client_job jobs[2];
+	pthread_t threads[2];
+	struct http_stats st;
+	static const int expects[] = { EXPECT_DEFAULT, EXPECT_FORCE, EXPECT_NONE };
+
+	assert_non_null(full);
+	assert_non_null(small);
+	hold_bodies(c, jobs, threads, 2, full, MAX_BODY);
+	http_stats_get(c->srv, &st);
+	assert_int_equal(st.body_bytes, 2 * MAX_BODY);
+	for (size_t i = 0; i < sizeof expects / sizeof expects[0]; i++) {
+		struct request q = { .method = "POST", .target = "/echo", .content_type = "application/json",
+				     .body = full, .body_len = MAX_BODY, .expect = expects[i] };
+		struct reply r;
+
+		perform(http_port(c->srv), &q, &r);
+		assert_busy(&r);
+		reply_free(&r);
+	}
+	assert_int_equal(atomic_load(&c->echo_calls), 0);
+	{
+		struct request q = { .method = "POST", .target = "/auth", .content_type = "application/json",
+				     .body = full, .body_len = MAX_BODY, .headers = { "X-Token: wrong" } };
+		struct reply r;
+
+		perform(http_port(c->srv), &q, &r);
+		assert_int_equal(r.status, 401);
+		reply_free(&r);
+	}
+	{
+		struct request q = { .method = "POST", .target = "/echo", .content_type = "application/json",
+				     .body = small, .body_len = MAX_BODY / 4 };
+		struct reply r;
+
+		perform(http_port(c->srv), &q, &r);
+		assert_echo(&r, small, MAX_BODY / 4);
+		reply_free(&r);
+	}
+	http_stats_get(c->srv, &st);
+	assert_int_equal(st.refused_budget, 3);
+	assert_int_equal(st.closed_budget, 0);
+	release_and_join(c, jobs, threads, 2);
+	assert_true(support_wait_until(no_body_bytes, c, DEADLINE_S * 1000));
+	{
+		struct request q = { .method = "POST", .target = "/echo", .content_type = "application/json",
+				     .body = full, .body_len = MAX_BODY };
+		struct reply r;
+
+		perform(http_port(c->srv), &q, &r);
+		assert_echo(&r, full, MAX_BODY);
+		reply_free(&r);
+	}
+	assert_int_equal(atomic_load(&c->echo_calls), 2);
+	assert_true(support_wait_until(no_body_bytes, c, DEADLINE_S * 1000));
+	free(full);
+	free(small);
+}
+
+/*
+ * A chunked body takes its buffer's size as it grows: with two full bodies
+ * held, one that needs a MAX_BODY buffer is answered 503 (Retry-After) as soon
+ * as it would pass the budget and its connection closed — so is a short one,
+ * whose first buffer is already the cap here. Once the held ones are gone, the
+ * full one is served.
+ */
+static void test_budget_chunked(void **state)
+{
+	struct ctx *c = *state;
+	char *full = make_body(MAX_BODY);
+	char *small = make_body(300);
+	struct client_job jobs[2];
+	pthread_t threads[2];
+	struct http_stats st;
+	struct reply r;
+
+	assert_non_null(full);
+	assert_non_null(small);
+	hold_bodies(c, jobs, threads, 2, full, MAX_BODY);
+	{
+		struct request q = { .method = "POST", .target = "/echo", .content_type = "application/json",
+				     .body = full, .body_len = MAX_BODY, .chunked = true, .chunk = 100 };
+
+		perform(http_port(c->srv), &q, &r);
+		/* the answer is written as the body arrives; a client still sending may see the close first */
+		if (r.cc == CURLE_OK)
+			assert_busy(&r);
+		else
+			print_message("chunked past the budget: curl %d (%s), no answer read\n", r.cc,
+				      curl_easy_strerror(r.cc));
+		reply_free(&r);
+	}
+	http_stats_get(c->srv, &st);
+	assert_int_equal(st.closed_budget, 1);
+	assert_int_equal(st.refused_budget, 1);
+	assert_int_equal(st.closed_oversize, 0);
+	assert_int_equal(atomic_load(&c->echo_calls), 0);
+	{
+		/* the first chunk takes a buffer of max_body_bytes: what a small chunked body
+		 * fits in depends only on the cap, so it too is refused now */
+		struct request q = { .method = "POST", .target = "/echo", .content_type = "application/json",
+				     .body = small, .body_len = 300, .chunked = true, .chunk = 100 };
+
+		perform(http_port(c->srv), &q, &r);
+		if (r.cc == CURLE_OK)
+			assert_busy(&r);
+		reply_free(&r);
+	}
+	release_and_join(c, jobs, threads, 2);
+	assert_true(support_wait_until(no_body_bytes, c, DEADLINE_S * 1000));
+	{
+		struct request q = { .method = "POST", .target = "/echo", .content_type = "application/json",
+				     .body = full, .body_len = MAX_BODY, .chunked = true, .chunk = 100 };
+
+		perform(http_port(c->srv), &q, &r);
+		assert_echo(&r, full, MAX_BODY);
+		reply_free(&r);
+	}
+	assert_true(support_wait_until(no_body_bytes, c, DEADLINE_S * 1000));
+	free(full);
+	free(small);
+}
+
+/*
+ * Whatever a request's outcome — served, 413 before or while reading, 415,
+ * 401, 404, 405, a body on a GET, 503 for the budget — every byte it took is
+ * given back: the count is zero once they are all answered.
+ */
+static void test_budget_returns_to_zero(void **state)
+{
+	struct ctx *c = *state;
+	char *full = make_body(MAX_BODY);
+	char *big = make_body(4 * MAX_BODY);
+	struct client_job jobs[2];
+	pthread_t threads[2];
+	const struct request qs[] = {
+		{ .method = "POST", .target = "/echo", .content_type = "application/json", .body = full,
+		  .body_len = MAX_BODY },
+		{ .method = "POST", .target = "/echo", .content_type = "application/json", .body = full,
+		  .body_len = MAX_BODY, .chunked = true, .chunk = 64 },
+		{ .method = "POST", .target = "/echo", .content_type = "application/json", .body = big,
+		  .body_len = 4 * MAX_BODY },
+		{ .method = "POST", .target = "/echo", .content_type = "application/json", .body = big,
+		  .body_len = 4 * MAX_BODY, .chunked = true, .chunk = 512 },
+		{ .method = "POST", .target = "/echo", .content_type = "text/plain", .body = full, .body_len = MAX_BODY },
+		{ .method = "POST", .target = "/auth", .content_type = "application/json", .body = full,
+		  .body_len = MAX_BODY, .headers = { "X-Token: wrong" } },
+		{ .method = "POST", .target = "/auth", .content_type = "application/json", .body = full,
+		  .body_len = MAX_BODY, .headers = { "X-Token: " TOKEN } },
+		{ .method = "POST", .target = "/nowhere", .content_type = "application/json", .body = full,
+		  .body_len = MAX_BODY },
+		{ .method = "PUT", .target = "/echo", .content_type = "application/json", .body = full,
+		  .body_len = MAX_BODY },
+		{ .method = "GET", .target = "/headers" },
+		{ .method = "POST", .target = "/suspend-inline", .content_type = "application/json", .body = full,
+		  .body_len = MAX_BODY },
+	};
+
+	assert_non_null(full);
+	assert_non_null(big);
+	for (int round = 0; round < 2; round++) {
+		/* round 1: with two bodies held, so some of these are refused for the budget */
+		if (round == 1)
+			hold_bodies(c, jobs, threads, 2, full, MAX_BODY);
+		for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+			struct reply r;
+
+			perform(http_port(c->srv), &qs[i], &r);
+			reply_free(&r);
+		}
+		if (round == 1)
+			release_and_join(c, jobs, threads, 2);
+		assert_true(support_wait_until(no_body_bytes, c, DEADLINE_S * 1000));
+	}
+	{
+		struct http_stats st;
+
+		http_stats_get(c->srv, &st);
+		assert_true(st.refused_budget >= 2);
+	}
+	free(full);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1340,6 +1647,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_empty_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chunked_under_and_at_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chunked_over_cap_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_content_length, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_chunked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_returns_to_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_precheck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_suspend_reply_from_other_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_suspend_resume_inline, setup, teardown),
