@@ -8,7 +8,8 @@
  *    written, trigger received once, status and history as the API shows them;
  *  - out of order: AMI before the push; share before tag; tag before share;
  *    owner-only tags; an older head's AMI after a newer head was promoted; a
- *    re-sent old push; a branch deletion; two ASGs in two accounts;
+ *    re-sent old push; a branch deletion; a force-push back (a push cycle) on a
+ *    branch whose older push lost its successor; two ASGs in two accounts;
  *  - the pin file repaired at start after it was deleted or corrupted;
  *  - re-sent deliveries, and admin replays, change nothing.
  *
@@ -35,6 +36,8 @@
 #define SHA_PARENT "60c8eedbd9916e98e042832de430e52be7ffe0ac"
 #define SHA_A "61c979eab8ea475e0b84db7556d2049e9dae6d89"          /* the fixtures' commit */
 #define SHA_B "b7e23ec29af22b0b4e41da31e868d57226121c84"          /* a later commit */
+#define SHA_STALE "5d1e0a3f9c2b47e8a6d0c4b2e9f1a7c3d5b8e0f2"      /* a push whose successor was lost */
+#define SHA_X "7a4c1e9b3d5f2a8c6e0b4d2f9a1c3e5b7d9f0a2c"          /* where the lost push left the branch */
 #define SHA_DELETED "0000000000000000000000000000000000000000"
 #define AMI_A "ami-08fdc871471476ef5"
 #define AMI_B "ami-0b1d2c3e4f5a6b7c8"
@@ -644,6 +647,44 @@ static void branch_delete_keeps_head_and_pin(void **state)
 	assert_false(h_receiver_wait(f->rx, 2, QUIET_MS));
 }
 
+/*
+ * Issue 10 item 3, design §1: the branch holds an older push (→ STALE) whose
+ * successor (STALE → X) never arrived (GitLab got a 503 and never re-delivers).
+ * Then X → A, A → B, and B → A (a force-push back): the push cycle's most
+ * recently received push wins, so the head is A again and A's AMI, already
+ * known, is promoted back — not the stale commit nothing superseded.
+ */
+static void force_push_back_on_a_stale_branch(void **state)
+{
+	struct h_fx *f = *state;
+	int64_t back_id;
+	json_t *list, *a;
+
+	push_commit(f, "fb-stale", SHA_PARENT, SHA_STALE);
+	/* the push STALE → X is lost */
+	push_commit(f, "fb-a", SHA_X, SHA_A);
+	eb_fixture(f, "eventbridge-ami-shared.json"); /* A's AMI */
+	json_decref(wait_promotions(f, ASG, 1, "delivered"));
+	push_commit(f, "fb-b", SHA_A, SHA_B);
+	eb_shared(f, "fb-shared-b", AMI_B, SHA_B, DEST, true);
+	list = wait_promotions(f, ASG, 2, "delivered");
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA_B);
+	json_decref(list);
+
+	back_id = push_commit(f, "fb-back", SHA_B, SHA_A);
+	list = wait_promotions(f, ASG, 3, "delivered");
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA_A);
+	assert_string_equal(h_str(json_array_get(list, 0), "image_id"), AMI_A);
+	assert_int_equal(h_num(json_array_get(list, 0), "cause_event_id"), back_id);
+	json_decref(list);
+	a = asg(f, ASG);
+	assert_string_equal(h_str(a, "head.commit"), SHA_A);
+	assert_int_equal(h_num(a, "head.event_id"), back_id);
+	json_decref(a);
+	assert_pinned(f, ASG, SHA_A, AMI_A);
+	assert_false(h_receiver_wait(f->rx, 4, QUIET_MS));
+}
+
 /* Two ASGs in two accounts follow one repo; the AMI is shared and tagged in one account only. */
 static void two_asgs_two_accounts(void **state)
 {
@@ -787,6 +828,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(older_head_ami_after_newer_promoted, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(resent_old_push_keeps_head, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(branch_delete_keeps_head_and_pin, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(force_push_back_on_a_stale_branch, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(two_asgs_two_accounts, setup_two_asgs, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(pin_file_deleted_is_rewritten, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(pin_file_corrupt_is_rewritten, setup_default, h_fx_teardown),

@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -378,16 +379,58 @@ static const struct head_case head_cases[] = {
 	  .head = SHA_C, .head_push = 4, .any_order = true },
 	{ .name = "head: re-created at an older commit of the branch: starts afresh",
 	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B), PUSH(ZERO, SHA_A) },
-	  .head = SHA_A, .head_push = 4,
-	  .disagrees = "design §1: \"a re-creation (before all zeros) starts afresh\" (and, read as a cycle "
-		       "A→B→0→A, the most recently received push of it wins: A too). load_head lets the push A→B "
-		       "from before the deletion supersede the re-creation 0→A, so the head is B, a commit the "
-		       "branch no longer has" },
+	  .head = SHA_A, .head_push = 4 },
 	{ .name = "head: re-created at the first push's parent: starts afresh",
 	  .pushes = { PUSH(SHA_P, SHA_A), DELETE(SHA_A), PUSH(ZERO, SHA_P) },
-	  .head = SHA_P, .head_push = 3,
-	  .disagrees = "design §1: \"a re-creation (before all zeros) starts afresh\". load_head lets P→A, "
-		       "from before the deletion, supersede the re-creation 0→P, so the head is A" },
+	  .head = SHA_P, .head_push = 3 },
+	{ .name = "head: re-created at an older commit, then pushed on",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B), PUSH(ZERO, SHA_A), PUSH(SHA_A, SHA_C) },
+	  .head = SHA_C, .head_push = 5, .any_order = true },
+	/* the deletion of the re-created branch leaves it where the re-creation put it, not at B */
+	{ .name = "head: re-created at an older commit, then deleted again: where it was (the re-creation)",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B), PUSH(ZERO, SHA_A), DELETE(SHA_A) },
+	  .head = SHA_A, .head_push = 4 },
+	/* --- cycles (design §1: the most recently received push of the cycle wins) --- */
+	/* the issue-10 history: D is an older push whose successor D→X was lost to a 503, so nothing
+	 * supersedes it; the rollback cycle A→B, B→A must still win over it */
+	{ .name = "head: force-push back on a branch holding a push whose successor was lost",
+	  .pushes = { PUSH(SHA_P, SHA_D), PUSH(SHA_X, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A) },
+	  .head = SHA_A, .head_push = 4 },
+	{ .name = "head: the same, the cycle closed the other way round",
+	  .pushes = { PUSH(SHA_P, SHA_D), PUSH(SHA_X, SHA_A), PUSH(SHA_B, SHA_A), PUSH(SHA_A, SHA_B) },
+	  .head = SHA_B, .head_push = 4 },
+	/* C and the stale D are both unsuperseded: receipt order breaks the tie (not any order) */
+	{ .name = "head: the same, then a push out of the cycle: the new one",
+	  .pushes = { PUSH(SHA_P, SHA_D), PUSH(SHA_X, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A),
+		      PUSH(SHA_A, SHA_C) },
+	  .head = SHA_C, .head_push = 5 },
+	{ .name = "head: a cycle of three (A→B→C, force-pushed back to A)",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_C), PUSH(SHA_C, SHA_A) },
+	  .head = SHA_A, .head_push = 4 },
+	{ .name = "head: force-push back to a commit from two pushes ago, on a stale branch",
+	  .pushes = { PUSH(SHA_P, SHA_D), PUSH(SHA_X, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_C),
+		      PUSH(SHA_C, SHA_A) },
+	  .head = SHA_A, .head_push = 5 },
+	/* a push into the cycle from outside it is not a push of the cycle: re-sent late, it is superseded */
+	{ .name = "head: force-push back, then the first push re-sent late: the cycle's push",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A), PUSH(SHA_P, SHA_A) },
+	  .head = SHA_A, .head_push = 3 },
+	{ .name = "head: force-push back delivered by two hooks: the newer copy",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A), PUSH(SHA_B, SHA_A) },
+	  .head = SHA_A, .head_push = 4 },
+	{ .name = "head: on a stale branch, a late push leading into the cycle: the cycle's push",
+	  .pushes = { PUSH(SHA_P, SHA_D), PUSH(SHA_X, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A),
+		      PUSH(SHA_C, SHA_B) },
+	  .head = SHA_A, .head_push = 4 },
+	{ .name = "head: a cycle left by a push, then force-pushed back into it: the later cycle",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A), PUSH(SHA_A, SHA_C),
+		      PUSH(SHA_C, SHA_B) },
+	  .head = SHA_B, .head_push = 5 },
+	/* like "back and forth twice": the late copy of a push of the cycle is its newest push;
+	 * only GitLab's branch API (§9) tells them apart */
+	{ .name = "head: re-created at an older commit, then a late copy of the push the deletion followed",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B), PUSH(ZERO, SHA_A), PUSH(SHA_A, SHA_B) },
+	  .head = SHA_B, .head_push = 5 },
 	/* --- with GitLab's branch API (design §1 "head", §9) --------------------------- */
 	{ .name = "head+api: an observation alone (a fresh amicd, no webhook ever)",
 	  .pushes = { OBSERVED(SHA_A) }, .head = SHA_A, .head_push = 1 },
@@ -534,6 +577,98 @@ static void run_head_case(void **state)
 			print_order(orders[k], n);
 			fail_msg("%s: the head depends on the order of arrival", c->name);
 		}
+	}
+}
+
+/*
+ * Long histories: the head rule reads a branch only as far as it needs. A
+ * push re-sent from long ago must not make it walk the whole history (nor win),
+ * and a cycle longer than the walk's bound still leaves a head.
+ */
+#define LONG_PUSHES 3000
+
+static void long_commit(char out[41], size_t i)
+{
+	snprintf(out, 41, "%040zx", i + 1);
+}
+
+/* Push commits 0 → 1 → … → n-1 (as 0 … n-1 received in order), then extra pushes; the head. */
+static void run_long(struct fx *fx, size_t n, const struct push *extra, size_t n_extra, char head[72],
+		     double *load_ms)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct store *st = fresh_store(fx);
+	struct store_asg_facts *f = NULL;
+	const struct decide_input *in;
+	char before[41], after[41];
+	struct timespec t0, t1;
+
+	assert_int_equal(store_begin(st, &err), AMICD_OK);
+	for (size_t i = 0; i < n + n_extra; i++) {
+		struct fact fact = { .kind = FACT_PUSH, .repo = fx->asg->git->url, .branch = fx->asg->git->ref };
+
+		if (i < n) {
+			long_commit(before, i == 0 ? LONG_PUSHES * 2 : i - 1);
+			long_commit(after, i);
+			fact.before = before;
+			fact.after = after;
+		} else {
+			fact.before = extra[i - n].before;
+			fact.after = extra[i - n].after;
+		}
+		apply(st, &fact, put_event(st, "gitlab", "push", i));
+	}
+	assert_int_equal(store_commit(st, &err), AMICD_OK);
+	f = load(fx, st); /* once to warm the page cache and the statements: the second is timed */
+	store_asg_facts_free(&f);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	f = load(fx, st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*load_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	in = store_asg_facts_input(f);
+	snprintf(head, 72, "%s", in->head != NULL ? in->head->commit : "");
+	store_asg_facts_free(&f);
+	drop_store(fx, &st);
+}
+
+static void long_histories(void **state)
+{
+	char first[41], last[41], head[72];
+	double ms = 0;
+
+	(void)state;
+	long_commit(first, 0);
+	long_commit(last, LONG_PUSHES - 1);
+	/* the first push re-sent at the end: still the last commit */
+	{
+		char parent[41];
+		const struct push resent[] = { { .before = parent, .after = first } };
+
+		long_commit(parent, LONG_PUSHES * 2);
+		run_long(group_fx, LONG_PUSHES, resent, 1, head, &ms);
+		print_message("  %d pushes, the first re-sent last: head loaded in %.2f ms\n", LONG_PUSHES, ms);
+		assert_string_equal(head, last);
+	}
+	/* the second push re-sent, then the branch forced back over the whole history: a cycle
+	 * longer than the walk's bound is still the newest push */
+	{
+		const struct push back[] = { { .before = last, .after = first } };
+
+		run_long(group_fx, LONG_PUSHES, back, 1, head, &ms);
+		print_message("  %d pushes, forced back to the first: head loaded in %.2f ms\n", LONG_PUSHES, ms);
+		assert_string_equal(head, first);
+	}
+	/* on a branch holding a stale push whose successor was lost, forced back 100 pushes:
+	 * the cycle, within the walk's bound (store_asg.c HEAD_MAX_EXPLORED) */
+	{
+		char back_to[41];
+		const struct push stale_then_back[] = { { .before = SHA_P, .after = SHA_D },
+							{ .before = last, .after = back_to } };
+
+		long_commit(back_to, LONG_PUSHES - 101);
+		run_long(group_fx, LONG_PUSHES, stale_then_back, 2, head, &ms);
+		print_message("  the same back 100 pushes after a stale push: head loaded in %.2f ms\n", ms);
+		assert_string_equal(head, back_to);
 	}
 }
 
@@ -931,12 +1066,14 @@ static void run_vis_case(void **state)
 
 int main(void)
 {
-	struct CMUnitTest tests[N_HEAD + N_VIS];
+	struct CMUnitTest tests[N_HEAD + 1 + N_VIS];
 	size_t n = 0;
 
 	for (size_t i = 0; i < N_HEAD; i++)
 		tests[n++] = (struct CMUnitTest){ .name = head_cases[i].name, .test_func = run_head_case,
 						  .initial_state = (void *)&head_cases[i] };
+	tests[n++] = (struct CMUnitTest){ .name = "head: long histories are read only as far as needed",
+					  .test_func = long_histories };
 	for (size_t i = 0; i < N_VIS; i++)
 		tests[n++] = (struct CMUnitTest){ .name = vis_cases[i].name, .test_func = run_vis_case,
 						  .initial_state = (void *)&vis_cases[i] };
