@@ -159,6 +159,12 @@ static enum amicd_rc launch_permission_facts(const json_t *detail, const char *r
 	return AMICD_OK;
 }
 
+/*
+ * CreateTags / DeleteTags: a tag fact per AMI in resourcesSet and tag in
+ * tagSet, as seen from viewer. A DeleteTags names a key with or without a
+ * value (design §4: only a matching value is removed); one without any tag
+ * removes every tag the account set, a fact with key NULL.
+ */
 static enum amicd_rc tag_facts(const json_t *detail, const char *region, const char *viewer, int64_t t,
 			       struct fact_list *out, struct amicd_error *err)
 {
@@ -171,23 +177,34 @@ static enum amicd_rc tag_facts(const json_t *detail, const char *region, const c
 
 	json_array_foreach(resources, i, r) {
 		const char *image = str(r, "resourceId");
+		struct fact *f;
 
 		if (image == NULL || strncmp(image, "ami-", 4) != 0)
 			continue;
 		if (ami_fact(out, FACT_AMI_SEEN, t, region, image, NULL) == NULL)
 			return nomem(err);
+		if (deleting && json_array_size(tags) == 0) {
+			f = ami_fact(out, FACT_AMI_TAG, t, region, image, NULL);
+			if (f == NULL)
+				return nomem(err);
+			f->account = viewer;
+			f->deleted = true;
+			continue;
+		}
 		json_array_foreach(tags, j, tag) {
 			const char *key = str(tag, "key");
-			struct fact *f;
 
-			if (key == NULL)
+			if (key == NULL || key[0] == '\0')
 				continue;
 			f = ami_fact(out, FACT_AMI_TAG, t, region, image, NULL);
 			if (f == NULL)
 				return nomem(err);
 			f->account = viewer;
 			f->key = key;
-			f->value = deleting ? NULL : (str(tag, "value") != NULL ? str(tag, "value") : "");
+			f->deleted = deleting;
+			f->value = str(tag, "value");
+			if (!deleting && f->value == NULL)
+				f->value = "";
 		}
 	}
 	return AMICD_OK;
@@ -219,7 +236,7 @@ static enum amicd_rc shared_facts(const json_t *detail, int64_t t, struct fact_l
 	f->account = dest;
 	f->shared = true;
 	json_object_foreach((json_t *)tags, key, value) {
-		if (!json_is_string(value))
+		if (!json_is_string(value) || key[0] == '\0')
 			continue;
 		f = ami_fact(out, FACT_AMI_TAG, t, region, image, owner);
 		if (f == NULL)
@@ -355,7 +372,7 @@ static enum amicd_rc listed_image_facts(const json_t *img, const char *account, 
 		f->shared = true;
 	}
 	json_object_foreach((json_t *)tags, key, value) {
-		if (!json_is_string(value))
+		if (!json_is_string(value) || key[0] == '\0')
 			continue;
 		f = ami_fact(out, FACT_AMI_TAG, t, region, image, owner);
 		if (f == NULL)

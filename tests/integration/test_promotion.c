@@ -9,7 +9,9 @@
  *  - out of order: AMI before the push; share before tag; tag before share;
  *    owner-only tags; an older head's AMI after a newer head was promoted; a
  *    re-sent old push; a branch deletion; a force-push back (a push cycle) on a
- *    branch whose older push lost its successor; two ASGs in two accounts;
+ *    branch whose older push lost its successor; DeleteTags naming another
+ *    value, and without tags (before the CreateTags it follows); two ASGs in
+ *    two accounts;
  *  - the pin file repaired at start after it was deleted or corrupted;
  *  - re-sent deliveries, and admin replays, change nothing.
  *
@@ -133,6 +135,51 @@ static int64_t eb_shared(struct h_fx *f, const char *id, const char *image, cons
 			 bool with_tags)
 {
 	char *body = h_ami_shared_variant(id, image, commit, dest, with_tags);
+	int64_t eid;
+
+	assert_non_null(body);
+	eid = eb(f, body);
+	free(body);
+	return eid;
+}
+
+/*
+ * A CloudTrail CreateTags or DeleteTags as account viewer calls it on image at
+ * time (eventTime and the envelope's), built from the CreateTags fixture:
+ * tagSet.items = items (JSON text; NULL: no tagSet at all, as CloudTrail
+ * records a DeleteTags without tags).
+ */
+static char *tags_call(const char *id, const char *viewer, const char *image, const char *event_name,
+		       const char *items, const char *time)
+{
+	char *text = h_createtags_variant(id, viewer, image, SHA_A);
+	json_t *doc = text != NULL ? json_loads(text, 0, NULL) : NULL;
+	json_t *detail = json_object_get(doc, "detail");
+	json_t *params = json_object_get(detail, "requestParameters");
+	char *out = NULL;
+
+	free(text);
+	if (doc == NULL)
+		return NULL;
+	json_object_set_new(doc, "time", json_string(time));
+	json_object_set_new(detail, "eventTime", json_string(time));
+	json_object_set_new(detail, "eventName", json_string(event_name));
+	json_object_set_new(detail, "userAgent", json_string(strcmp(event_name, "DeleteTags") == 0
+							      ? "aws-cli/2.15.30 md/command#ec2.delete-tags"
+							      : "aws-cli/2.15.30 md/command#ec2.create-tags"));
+	if (items == NULL)
+		json_object_del(params, "tagSet");
+	else
+		json_object_set_new(json_object_get(params, "tagSet"), "items", json_loads(items, 0, NULL));
+	out = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	return out;
+}
+
+static int64_t eb_tags(struct h_fx *f, const char *id, const char *viewer, const char *event_name, const char *items,
+		       const char *time)
+{
+	char *body = tags_call(id, viewer, AMI_A, event_name, items, time);
 	int64_t eid;
 
 	assert_non_null(body);
@@ -685,6 +732,78 @@ static void force_push_back_on_a_stale_branch(void **state)
 	assert_false(h_receiver_wait(f->rx, 4, QUIET_MS));
 }
 
+/*
+ * Issue 10 item 5, design §4: DeleteTags as AWS does it. In the ASG's account the
+ * AMI is tagged git-sha = A; a DeleteTags naming git-sha with another value
+ * (a cleanup of an old build's tag) leaves the tag, so A is promoted.
+ */
+static void deletetags_naming_another_value_leaves_the_tag(void **state)
+{
+	struct h_fx *f = *state;
+	json_t *list;
+
+	eb_fixture(f, "eventbridge-ami-state-change.json");
+	eb_fixture(f, "eventbridge-cloudtrail-modifyimageattribute.json"); /* shared with the ASG's account */
+	eb_tags(f, "dt-create", DEST, "CreateTags", "[{\"key\":\"git-sha\",\"value\":\"" SHA_A "\"}]",
+		"2025-03-04T08:43:55Z");
+	eb_tags(f, "dt-other", DEST, "DeleteTags", "[{\"key\":\"git-sha\",\"value\":\"" SHA_B "\"}]",
+		"2025-03-04T08:50:00Z");
+	push_commit(f, "dt-push", SHA_PARENT, SHA_A);
+	list = wait_promotions(f, ASG, 1, "delivered");
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA_A);
+	json_decref(list);
+	assert_pinned(f, ASG, SHA_A, AMI_A);
+
+	/* naming the tag's own value removes it: A's AMI is gone from the account's view */
+	eb_tags(f, "dt-same", DEST, "DeleteTags", "[{\"key\":\"git-sha\",\"value\":\"" SHA_A "\"}]",
+		"2025-03-04T08:55:00Z");
+	{
+		json_t *a = asg(f, ASG);
+		json_t *amis = h_get_json(&f->p, "/api/v1/amis?account=" DEST);
+		const json_t *seen = json_object_get(json_object_get(json_array_get(json_object_get(amis, "amis"), 0),
+								     "tags_by_account"), DEST);
+
+		assert_string_equal(h_str(a, "pin.commit"), SHA_A); /* the pin never moves by itself */
+		assert_non_null(amis);
+		assert_int_equal(json_array_size(json_object_get(amis, "amis")), 1);
+		assert_null(json_object_get(seen, "git-sha"));
+		json_decref(amis);
+		json_decref(a);
+	}
+	assert_int_equal(promotion_count(f, ASG), 1);
+}
+
+/*
+ * A DeleteTags without a tag list removes every tag the account set — here it
+ * arrives before the CreateTags it follows in time: the head waits for an image,
+ * nothing is promoted, until the account tags the AMI again later.
+ */
+static void deletetags_without_tags_removes_every_tag(void **state)
+{
+	struct h_fx *f = *state;
+	static const char *const image_only[] = { "image", NULL };
+	json_t *list;
+	int64_t retag_id;
+
+	eb_tags(f, "dta-all", DEST, "DeleteTags", NULL, "2025-03-04T08:50:00Z");
+	eb_fixture(f, "eventbridge-ami-state-change.json");
+	eb_fixture(f, "eventbridge-cloudtrail-modifyimageattribute.json");
+	eb_tags(f, "dta-create", DEST, "CreateTags",
+		"[{\"key\":\"image-role\",\"value\":\"worker\"},{\"key\":\"git-sha\",\"value\":\"" SHA_A "\"}]",
+		"2025-03-04T08:43:55Z");
+	push_commit(f, "dta-push", SHA_PARENT, SHA_A);
+	assert_waiting(f, ASG, SHA_A, image_only);
+	assert_int_equal(promotion_count(f, ASG), 0);
+	assert_false(h_receiver_wait(f->rx, 1, QUIET_MS));
+
+	retag_id = eb_tags(f, "dta-retag", DEST, "CreateTags", "[{\"key\":\"git-sha\",\"value\":\"" SHA_A "\"}]",
+			   "2025-03-04T09:00:00Z");
+	list = wait_promotions(f, ASG, 1, "delivered");
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA_A);
+	assert_int_equal(h_num(json_array_get(list, 0), "cause_event_id"), retag_id);
+	json_decref(list);
+}
+
 /* Two ASGs in two accounts follow one repo; the AMI is shared and tagged in one account only. */
 static void two_asgs_two_accounts(void **state)
 {
@@ -829,6 +948,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(resent_old_push_keeps_head, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(branch_delete_keeps_head_and_pin, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(force_push_back_on_a_stale_branch, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(deletetags_naming_another_value_leaves_the_tag, setup_default,
+						h_fx_teardown),
+		cmocka_unit_test_setup_teardown(deletetags_without_tags_removes_every_tag, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(two_asgs_two_accounts, setup_two_asgs, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(pin_file_deleted_is_rewritten, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(pin_file_corrupt_is_rewritten, setup_default, h_fx_teardown),

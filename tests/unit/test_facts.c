@@ -101,6 +101,10 @@ struct fcase {
 #define TAGF(t_, o_, a_, k_, v_) \
 	{ .kind = FACT_AMI_TAG, .time_ms = (t_), .region = EU, .image_id = IMG, .owner = (o_), .account = (a_), \
 	  .key = (k_), .value = (v_) }
+/* a DeleteTags of key k_ (NULL: every tag) naming value v_ (NULL: any) */
+#define UNTAGF(t_, a_, k_, v_) \
+	{ .kind = FACT_AMI_TAG, .time_ms = (t_), .region = EU, .image_id = IMG, .account = (a_), .key = (k_), \
+	  .value = (v_), .deleted = true }
 
 static const struct fcase cases[] = {
 	/* --- GitLab ------------------------------------------------------------------- */
@@ -237,16 +241,34 @@ static const struct fcase cases[] = {
 	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
 	  .edits = { { "detail.requestParameters.tagSet.items", "[{\"key\": \"image-role\", \"value\": \"\"}]" } },
 	  .n = 2, .facts = { SEEN(T_TAGS, NULL), TAGF(T_TAGS, NULL, OWNER, "image-role", "") } },
-	{ .name = "DeleteTags: tag facts with value NULL",
+	/* design §4: DeleteTags removes a key only when no value is given or the value matches */
+	{ .name = "DeleteTags naming values: deletions that name them",
 	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
 	  .edits = { { "detail.eventName", "\"DeleteTags\"" } },
-	  .n = 3, .facts = { SEEN(T_TAGS, NULL), TAGF(T_TAGS, NULL, OWNER, "image-role", NULL),
-			     TAGF(T_TAGS, NULL, OWNER, "git-sha", NULL) } },
-	{ .name = "DeleteTags naming keys only: value NULL",
+	  .n = 3, .facts = { SEEN(T_TAGS, NULL), UNTAGF(T_TAGS, OWNER, "image-role", "worker"),
+			     UNTAGF(T_TAGS, OWNER, "git-sha", AFTER) } },
+	{ .name = "DeleteTags naming keys only: deletions of any value",
 	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
 	  .edits = { { "detail.eventName", "\"DeleteTags\"" },
 		     { "detail.requestParameters.tagSet.items", "[{\"key\": \"git-sha\"}]" } },
-	  .n = 2, .facts = { SEEN(T_TAGS, NULL), TAGF(T_TAGS, NULL, OWNER, "git-sha", NULL) } },
+	  .n = 2, .facts = { SEEN(T_TAGS, NULL), UNTAGF(T_TAGS, OWNER, "git-sha", NULL) } },
+	{ .name = "DeleteTags naming an empty value: only an empty tag goes",
+	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
+	  .edits = { { "detail.eventName", "\"DeleteTags\"" },
+		     { "detail.requestParameters.tagSet.items", "[{\"key\": \"image-role\", \"value\": \"\"}]" } },
+	  .n = 2, .facts = { SEEN(T_TAGS, NULL), UNTAGF(T_TAGS, OWNER, "image-role", "") } },
+	{ .name = "DeleteTags without a tag list: every tag the account set (key NULL)",
+	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
+	  .edits = { { "detail.eventName", "\"DeleteTags\"" }, { "detail.requestParameters.tagSet", NULL } },
+	  .n = 2, .facts = { SEEN(T_TAGS, NULL), UNTAGF(T_TAGS, OWNER, NULL, NULL) } },
+	{ .name = "DeleteTags with an empty tag list: every tag the account set",
+	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
+	  .edits = { { "detail.eventName", "\"DeleteTags\"" }, { "detail.requestParameters.tagSet", "{}" } },
+	  .n = 2, .facts = { SEEN(T_TAGS, NULL), UNTAGF(T_TAGS, OWNER, NULL, NULL) } },
+	{ .name = "CreateTags without a tag list: the AMI seen, no tag",
+	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
+	  .edits = { { "detail.requestParameters.tagSet", NULL } },
+	  .n = 1, .facts = { SEEN(T_TAGS, NULL) } },
 	{ .name = "CreateTags with errorCode: no facts, a note",
 	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
 	  .edits = { { "detail.errorCode", "\"Client.InvalidAMIID.NotFound\"" } },

@@ -681,6 +681,7 @@ enum op_kind {
 	OP_UNSHARE,  /* … removed */
 	OP_TAG,      /* tag key = value (NULL: the head commit) set in account */
 	OP_UNTAG,    /* tag key deleted in account; value: the value the request named, if any */
+	OP_UNTAG_ALL, /* a DeleteTags without tags in account: every tag it set (but aws:*) */
 	OP_LISTED,   /* an images observation (design §9): EC2, asked as account at t, listed exactly the
 			images in value (",ami-…,") as tagged git-sha = the head commit there */
 };
@@ -727,6 +728,8 @@ static size_t n_ops(const struct vis_case *c)
 #define UNSHARE(t_, a) { .kind = OP_UNSHARE, .t = (t_), .account = (a) }
 #define TAG(t_, a, k, v) { .kind = OP_TAG, .t = (t_), .account = (a), .key = (k), .value = (v) }
 #define UNTAG(t_, a, k) { .kind = OP_UNTAG, .t = (t_), .account = (a), .key = (k) }
+#define UNTAG_VALUE(t_, a, k, v) { .kind = OP_UNTAG, .t = (t_), .account = (a), .key = (k), .value = (v) }
+#define UNTAG_ALL(t_, a) { .kind = OP_UNTAG_ALL, .t = (t_), .account = (a) }
 #define HEAD_TAG(t_, a) TAG(t_, a, NULL, NULL)
 #define LISTED(t_, a, ids) { .kind = OP_LISTED, .t = (t_), .account = (a), .value = (ids) }
 
@@ -812,14 +815,57 @@ static const struct vis_case vis_cases[] = {
 	{ .name = "visibility: the head tag deleted in the account: the AMI is not the commit's any more",
 	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), UNTAG(3, DEST, NULL) },
 	  .want = { { NULL } } },
+	/* design §4: DeleteTags removes a key only when no value is given or the value matches;
+	 * with no tag list it removes every tag that account set on the image */
 	{ .name = "visibility: DeleteTags naming another value leaves the tag (design §4)",
 	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "worker"),
-		   { .kind = OP_UNTAG, .t = 3, .account = DEST, .key = "image-role", .value = "builder" } },
-	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=worker", 1, 3 } },
-	  .disagrees = "design §4: \"DeleteTags removes a key only when no value is given or the value "
-		       "matches\". A struct fact of a deletion carries no value (facts.c sets value NULL whatever "
-		       "the request named, and store_fact_apply has nothing to compare), so the store deletes "
-		       "image-role=worker" },
+		   UNTAG_VALUE(3, DEST, "image-role", "builder") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=worker", 1, 3 } } },
+	{ .name = "visibility: DeleteTags naming the tag's value removes it",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "worker"),
+		   UNTAG_VALUE(3, DEST, "image-role", "worker") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: DeleteTags naming another commit leaves the head tag",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), UNTAG_VALUE(3, DEST, NULL, SHA_A) },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 2 } } },
+	{ .name = "visibility: DeleteTags naming an empty value leaves a tag that has one",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "worker"),
+		   UNTAG_VALUE(3, DEST, "image-role", "") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=worker", 1, 3 } } },
+	{ .name = "visibility: DeleteTags naming an empty value removes an empty tag",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", ""),
+		   UNTAG_VALUE(3, DEST, "image-role", "") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 4 } } },
+	/* the deletion meets the value the tag had at its time, whatever arrives first */
+	{ .name = "visibility: DeleteTags naming the value the tag had before: the newer value stays",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "builder"),
+		   TAG(3, DEST, "image-role", "worker"), UNTAG_VALUE(4, DEST, "image-role", "builder") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=worker", 1, 4 } } },
+	{ .name = "visibility: DeleteTags naming the value it meets, after an older value",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "batch"),
+		   TAG(3, DEST, "image-role", "worker"), UNTAG_VALUE(4, DEST, "image-role", "worker") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 5 } } },
+	{ .name = "visibility: DeleteTags naming a value, then the tag set again later",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "worker"),
+		   UNTAG_VALUE(3, DEST, "image-role", "worker"), TAG(4, DEST, "image-role", "batch") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=batch", 1, 5 } } },
+	{ .name = "visibility: DeleteTags without tags removes every tag the account set",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), TAG(2, DEST, "image-role", "worker"), UNTAG_ALL(3, DEST) },
+	  .want = { { NULL } } },
+	{ .name = "visibility: DeleteTags without tags, then tagged again later: the new tag",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(1, DEST, "image-role", "worker"), UNTAG_ALL(2, DEST),
+		   HEAD_TAG(3, DEST) },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 5 } } },
+	{ .name = "visibility: DeleteTags without tags in another account leaves the ASG account's",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), HEAD_TAG(2, OWNER), UNTAG_ALL(3, OWNER) },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 2 } } },
+	{ .name = "visibility: DeleteTags without tags leaves AWS's own aws:* tags",
+	  .ops = { SHARE(1, DEST), TAG(2, DEST, "aws:cloudformation:stack-name", "images"), UNTAG_ALL(3, DEST),
+		   HEAD_TAG(4, DEST) },
+	  .want = { { IMG_A, NULL, true, "aws:cloudformation:stack-name=images,git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: DeleteTags without tags and CreateTags in the same second: deleted",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), UNTAG_ALL(2, DEST) },
+	  .want = { { NULL } } },
 	/* --- images observations (design §9): the whole truth for (account, region, tag, commit) --- */
 	{ .name = "visibility: EC2 asked after the tag, not listing the AMI: no longer the commit's there",
 	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), LISTED(3, DEST, ",") },
@@ -896,7 +942,7 @@ static size_t op_facts(const struct vis_case *c, const struct op *op, struct fac
 {
 	const char *region = op->region != NULL ? op->region : SUPPORT_REGION;
 	const char *image = op->image != NULL ? op->image : IMG_A;
-	bool tag = op->kind == OP_TAG || op->kind == OP_UNTAG;
+	bool tag = op->kind == OP_TAG || op->kind == OP_UNTAG || op->kind == OP_UNTAG_ALL;
 	const char *owner = tag ? NULL : c->owner != NULL ? c->owner : OWNER;
 	int64_t t = T0 + (int64_t)op->t * 1000;
 
@@ -925,8 +971,14 @@ static size_t op_facts(const struct vis_case *c, const struct op *op, struct fac
 		out[1].kind = FACT_AMI_TAG;
 		out[1].account = op->account;
 		out[1].key = op->key != NULL ? op->key : group_fx->asg->git->tag_name;
-		/* a deletion's fact has no value, whatever the request named (facts.h) */
-		out[1].value = op->kind == OP_UNTAG ? NULL : op->value != NULL ? op->value : SHA_C;
+		/* a deletion carries the value the request named, if any (facts.h) */
+		out[1].deleted = op->kind == OP_UNTAG;
+		out[1].value = op->kind == OP_UNTAG ? op->value : op->value != NULL ? op->value : SHA_C;
+		break;
+	case OP_UNTAG_ALL:
+		out[1].kind = FACT_AMI_TAG;
+		out[1].account = op->account;
+		out[1].deleted = true;
 		break;
 	case OP_LISTED:
 		break;
