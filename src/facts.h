@@ -28,7 +28,8 @@ enum fact_kind {
 	FACT_PUSH,       /* repo, branch, before, after, deleted */
 	FACT_AMI_SEEN,   /* region, image_id, owner (may be NULL): the AMI exists */
 	FACT_AMI_STATE,  /* region, image_id, state */
-	FACT_AMI_SHARE,  /* region, image_id, account ("all" for public), shared */
+	FACT_AMI_SHARE,  /* region, image_id, account (an account id, "all" for public, or an organization
+			    or OU ARN), shared */
 	FACT_AMI_TAG,    /* region, image_id, account (the viewer), key, value; deleted: a DeleteTags
 			    of key (NULL: every tag the account set, but aws:*) that removes it only
 			    when value (the value it named) is NULL or matches */
@@ -62,7 +63,7 @@ struct fact_list {
 	size_t cap;
 	char **owned;           /* strings the facts point to */
 	size_t n_owned;
-	char note[160];         /* why the event yields no facts, or "" */
+	char note[300];         /* why the event yields no facts, or what its facts leave unknown; "" */
 };
 
 /*

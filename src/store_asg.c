@@ -756,19 +756,28 @@ static int by_string(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Load one AMI of region as account uid sees it (its tags too) into f; nothing when unknown. */
+/*
+ * Load one AMI of region as account uid sees it (its tags too) into f; nothing
+ * when unknown. orgs: the organization and OU ARNs the account's config lists,
+ * as ",arn,arn," ("," when none).
+ */
 static enum amicd_rc load_ami(struct store *st, struct store_asg_facts *f, const char *region, const char *uid,
-			      const char *image, size_t *cap, size_t *tag_cap, size_t *n_tags, size_t **tag_start,
+			      const char *orgs, const char *image, size_t *cap, size_t *tag_cap, size_t *n_tags, size_t **tag_start,
 			      struct amicd_error *err)
 {
+	/* shares that count for the account: its id, "all", and the organizations and OUs its
+	 * config lists (?4: ",arn,arn,"); org shares it does not list are named apart */
 	sqlite3_stmt *s = store_prep(st,
 		"SELECT a.image_id, a.state, a.owner, a.created_ms, a.first_event, coalesce(a.state_event, 0),"
 		" (SELECT count(*) FROM ami_shares h WHERE h.region = a.region AND h.image_id = a.image_id"
-		"   AND h.account IN (?2, 'all') AND h.shared = 1),"
+		"   AND (h.account IN (?2, 'all') OR instr(?4, ',' || h.account || ',') > 0) AND h.shared = 1),"
 		" (SELECT coalesce(max(h.event_id), 0) FROM ami_shares h WHERE h.region = a.region"
-		"   AND h.image_id = a.image_id AND h.account IN (?2, 'all')),"
+		"   AND h.image_id = a.image_id AND (h.account IN (?2, 'all') OR instr(?4, ',' || h.account || ',') > 0)),"
 		" (SELECT coalesce(max(t.event_id), 0) FROM ami_tags t WHERE t.region = a.region"
-		"   AND t.image_id = a.image_id AND t.account = ?2)"
+		"   AND t.image_id = a.image_id AND t.account = ?2),"
+		" (SELECT group_concat(h.account, ' ') FROM (SELECT account FROM ami_shares h WHERE h.region = a.region"
+		"   AND h.image_id = a.image_id AND h.shared = 1 AND h.account LIKE 'arn:%'"
+		"   AND instr(?4, ',' || h.account || ',') = 0 ORDER BY account) h)"
 		" FROM amis a WHERE a.region = ?1 AND a.image_id = ?3", err);
 	sqlite3_stmt *tags = store_prep(st, "SELECT key, value FROM ami_tags WHERE region = ?1 AND image_id = ?2"
 				      " AND account = ?3 AND value IS NOT NULL ORDER BY key", err);
@@ -783,6 +792,7 @@ static enum amicd_rc load_ami(struct store *st, struct store_asg_facts *f, const
 	sqlite3_bind_text(s, 1, region, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, uid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, image, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, orgs, -1, SQLITE_STATIC);
 	src = sqlite3_step(s);
 	if (src != SQLITE_ROW) {
 		store_release(s);
@@ -810,6 +820,8 @@ static enum amicd_rc load_ami(struct store *st, struct store_asg_facts *f, const
 	if (f->in.pin != NULL && f->pin.image_id != NULL && strcmp(image, f->pin.image_id) == 0)
 		f->pin_owner = keep(f, (const unsigned char *)owner);
 	a->state = keep(f, sqlite3_column_text(s, 1));
+	a->owner = keep(f, (const unsigned char *)owner);
+	a->unlisted_orgs = keep(f, sqlite3_column_text(s, 9));
 	a->visible = (owner != NULL && strcmp(owner, uid) == 0) || sqlite3_column_int(s, 6) > 0;
 	a->created_ms = sqlite3_column_int64(s, 3);
 	a->first_seen = sqlite3_column_int64(s, 4);
@@ -857,7 +869,7 @@ static enum amicd_rc load_ami(struct store *st, struct store_asg_facts *f, const
  * and the pinned one.
  */
 static enum amicd_rc load_amis(struct store *st, struct store_asg_facts *f, const char *region, const char *uid,
-			       const char *tag_name, const char *pin_image, const struct strset *commits,
+			       const char *orgs, const char *tag_name, const char *pin_image, const struct strset *commits,
 			       struct amicd_error *err)
 {
 	/* an images observation newer than the tag fact that does not list the image: no longer tagged there */
@@ -908,7 +920,7 @@ static enum amicd_rc load_amis(struct store *st, struct store_asg_facts *f, cons
 	if (rc == AMICD_OK && images.n > 1)
 		qsort(images.items, images.n, sizeof *images.items, by_string);
 	for (size_t i = 0; i < images.n && rc == AMICD_OK; i++)
-		rc = load_ami(st, f, region, uid, images.items[i], &cap, &tag_cap, &n_tags, &tag_start, err);
+		rc = load_ami(st, f, region, uid, orgs, images.items[i], &cap, &tag_cap, &n_tags, &tag_start, err);
 	if (rc == AMICD_OK) {
 		/* the tag array may have moved while growing: point each AMI at its slice now */
 		for (size_t i = 0; i < f->in.n_amis; i++) {
@@ -926,6 +938,25 @@ static enum amicd_rc load_amis(struct store *st, struct store_asg_facts *f, cons
 	free(images.items);
 	free(tag_start);
 	return rc;
+}
+
+/* The organization and OU ARNs account lists under org_arns, as ",arn,arn," ("," when none); NULL on no memory. */
+static char *org_list(const struct config_account *account)
+{
+	size_t len = 2;
+	char *out;
+
+	for (size_t i = 0; i < account->n_org_arns; i++)
+		len += strlen(account->org_arns[i]) + 1;
+	out = malloc(len);
+	if (out == NULL)
+		return NULL;
+	strcpy(out, ",");
+	for (size_t i = 0; i < account->n_org_arns; i++) {
+		strcat(out, account->org_arns[i]);
+		strcat(out, ",");
+	}
+	return out;
 }
 
 static enum amicd_rc load_pin_and_state(struct store *st, struct store_asg_facts *f, const char *asg,
@@ -1024,8 +1055,12 @@ enum amicd_rc store_asg_facts_load_for(struct store *st, const struct config_asg
 			ok = strset_add(&commits, f->pushed[i].commit, true);
 		for (size_t i = 0; ok && i < n_extra; i++)
 			ok = strset_add(&commits, extra[i], true);
-		rc = ok ? load_amis(st, f, asg->region, asg->account->uid, git->tag_name, f->pin.image_id, &commits, err)
-			: amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		char *orgs = ok ? org_list(asg->account) : NULL;
+
+		rc = orgs != NULL ? load_amis(st, f, asg->region, asg->account->uid, orgs, git->tag_name, f->pin.image_id,
+					      &commits, err)
+				  : amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		free(orgs);
 	}
 	pthread_mutex_unlock(&st->lock);
 	free(commits.items);

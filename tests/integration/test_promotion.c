@@ -10,8 +10,9 @@
  *    owner-only tags; an older head's AMI after a newer head was promoted; a
  *    re-sent old push; a branch deletion; a force-push back (a push cycle) on a
  *    branch whose older push lost its successor; DeleteTags naming another
- *    value, and without tags (before the CreateTags it follows); two ASGs in
- *    two accounts;
+ *    value, and without tags (before the CreateTags it follows); shares with
+ *    an OU the account lists under org_arns, and with an organization nobody
+ *    lists (the note and waiting_for.detail say so); two ASGs in two accounts;
  *  - the pin file repaired at start after it was deleted or corrupted;
  *  - re-sent deliveries, and admin replays, change nothing.
  *
@@ -49,6 +50,9 @@
 #define ASG "workers-stage"
 #define ASG_B "batch-stage"
 #define REPO "https://gitlab.example.net/platform/golden-images"
+/* design §3 org_arns: an OU the ASG's account is configured to belong to, and an organization no one lists */
+#define OU_LISTED "arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdef3456"
+#define ORG_UNLISTED "arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5"
 #define SHARED_ID "0b6c2f0e-9a61-4c4e-9d1f-6f0a3c2b7e11"           /* the AMI Shared fixture's id */
 #define WAIT_MS 15000
 #define QUIET_MS 1000                                              /* "nothing more arrives" */
@@ -77,6 +81,16 @@ static int setup_two_asgs(void **state)
 			     "    region: eu-west-1\n"
 			     "    image:\n"
 			     "      repo: { url: " REPO ", ref: main, tag_name: git-sha }\n",
+	};
+
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
+}
+
+/* The ASG's account lists OU_LISTED under org_arns. */
+static int setup_org(void **state)
+{
+	struct amicd_opts o = {
+		.accounts = "  - { name: image-builder-stage, uid: \"" DEST "\", org_arns: [\"" OU_LISTED "\"] }\n",
 	};
 
 	return h_fx_setup(state, &o, H_FX_RECEIVER);
@@ -804,6 +818,112 @@ static void deletetags_without_tags_removes_every_tag(void **state)
 	json_decref(list);
 }
 
+/*
+ * A ModifyImageAttribute as CloudTrail records a share with an organization or
+ * OU (launchPermission.add.items[].organizationArn / organizationalUnitArn),
+ * built from the fixture (the owner's call at 08:45:02).
+ */
+static int64_t eb_org_share(struct h_fx *f, const char *id, const char *field, const char *arn, char *note,
+			    size_t size)
+{
+	char *text = support_fixture("eventbridge-cloudtrail-modifyimageattribute.json", NULL);
+	json_t *doc = text != NULL ? json_loads(text, 0, NULL) : NULL;
+	json_t *params = json_object_get(json_object_get(doc, "detail"), "requestParameters");
+	char *body;
+	int64_t eid;
+	json_t *ev;
+	char path[64];
+
+	free(text);
+	assert_non_null(doc);
+	json_object_set_new(doc, "id", json_string(id));
+	json_object_set_new(params, "launchPermission", json_pack("{s:{s:[{s:s}]}}", "add", "items", field, arn));
+	body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	assert_non_null(body);
+	eid = eb(f, body);
+	free(body);
+	snprintf(path, sizeof path, "/api/v1/events/%lld", (long long)eid);
+	ev = h_get_json(&f->p, path);
+	assert_non_null(ev);
+	snprintf(note, size, "%s", h_text(ev, "note"));
+	json_decref(ev);
+	return eid;
+}
+
+/*
+ * Issue 10 item 6, design §3/§4: an AMI shared with an OU that the ASG's
+ * account lists under org_arns counts as shared with it: promoted.
+ */
+static void org_share_counts_for_a_listed_account(void **state)
+{
+	struct h_fx *f = *state;
+	char note[512];
+	json_t *list;
+
+	push_commit(f, "org-push", SHA_PARENT, SHA_A);
+	eb_fixture(f, "eventbridge-ami-state-change.json");
+	eb_org_share(f, "org-share-ou", "organizationalUnitArn", OU_LISTED, note, sizeof note);
+	assert_string_equal(note, "");
+	eb_tags(f, "org-tag", DEST, "CreateTags", "[{\"key\":\"git-sha\",\"value\":\"" SHA_A "\"}]",
+		"2025-03-04T08:46:00Z");
+	list = wait_promotions(f, ASG, 1, "delivered");
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA_A);
+	assert_string_equal(h_str(json_array_get(list, 0), "image_id"), AMI_A);
+	json_decref(list);
+	assert_pinned(f, ASG, SHA_A, AMI_A);
+}
+
+/*
+ * An AMI shared with an organization no account lists: the share is stored,
+ * the event's note and the ASG's waiting_for.detail say that the account's
+ * membership is unknown (and name the AMI, its state and owner, the account).
+ */
+static void org_share_with_unknown_membership_is_said(void **state)
+{
+	struct h_fx *f = *state;
+	static const char *const shared_only[] = { "shared", NULL };
+	char note[512];
+	const json_t *detail, *orgs;
+	json_t *a;
+
+	push_commit(f, "orgu-push", SHA_PARENT, SHA_A);
+	eb_fixture(f, "eventbridge-ami-state-change.json");
+	eb_org_share(f, "orgu-share", "organizationArn", ORG_UNLISTED, note, sizeof note);
+	assert_non_null(strstr(note, ORG_UNLISTED));
+	assert_non_null(strstr(note, "org_arns"));
+	assert_non_null(strstr(note, "unknown"));
+	eb_tags(f, "orgu-tag", DEST, "CreateTags", "[{\"key\":\"git-sha\",\"value\":\"" SHA_A "\"}]",
+		"2025-03-04T08:46:00Z");
+	assert_waiting(f, ASG, SHA_A, shared_only);
+	a = asg(f, ASG);
+	detail = h_json_at(a, "waiting_for.detail");
+	assert_non_null(detail);
+	assert_string_equal(h_str(detail, "account"), DEST);
+	assert_string_equal(h_str(detail, "account_name"), "image-builder-stage");
+	assert_string_equal(h_str(detail, "ami.image_id"), AMI_A);
+	assert_string_equal(h_str(detail, "ami.state"), "available");
+	assert_string_equal(h_str(detail, "ami.owner"), OWNER);
+	orgs = json_object_get(detail, "org_shares_unknown");
+	assert_int_equal(json_array_size(orgs), 1);
+	assert_string_equal(json_string_value(json_array_get(orgs, 0)), ORG_UNLISTED);
+	assert_non_null(strstr(h_text(detail, "message"), ORG_UNLISTED));
+	assert_non_null(strstr(h_text(detail, "message"), "unknown"));
+	assert_non_null(strstr(h_text(detail, "message"), DEST));
+	json_decref(a);
+	assert_int_equal(promotion_count(f, ASG), 0);
+	assert_false(h_receiver_wait(f->rx, 1, QUIET_MS));
+	/* the share is stored: once the account is shared directly too, nothing else is missing */
+	{
+		char *share = h_share_variant("orgu-direct", AMI_A, DEST, true, "2025-03-04T08:47:00Z");
+
+		assert_non_null(share);
+		eb(f, share);
+		free(share);
+	}
+	json_decref(wait_promotions(f, ASG, 1, "delivered"));
+}
+
 /* Two ASGs in two accounts follow one repo; the AMI is shared and tagged in one account only. */
 static void two_asgs_two_accounts(void **state)
 {
@@ -951,6 +1071,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(deletetags_naming_another_value_leaves_the_tag, setup_default,
 						h_fx_teardown),
 		cmocka_unit_test_setup_teardown(deletetags_without_tags_removes_every_tag, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(org_share_counts_for_a_listed_account, setup_org, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(org_share_with_unknown_membership_is_said, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(two_asgs_two_accounts, setup_two_asgs, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(pin_file_deleted_is_rewritten, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(pin_file_corrupt_is_rewritten, setup_default, h_fx_teardown),

@@ -45,6 +45,9 @@
 #define IMG "ami-08fdc871471476ef5"
 #define OWNER "111122223333"
 #define DEST "444455556666"
+/* design §3 org_arns: the ASG's account lists OU_LISTED; ORG_UNLISTED is nobody's */
+#define OU_LISTED "arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdef3456"
+#define ORG_UNLISTED "arn:aws:organizations::999988887777:organization/o-z9y8x7w6v5"
 #define OTHER "777788889999"
 #define EU "eu-west-1"
 
@@ -189,6 +192,31 @@ static const struct fcase cases[] = {
 	  .file = F_MODIFY, .source = "eventbridge", .kind = "ami_launch_permission",
 	  .edits = { { "detail.requestParameters.launchPermission", "{\"add\": {\"items\": [{\"group\": \"all\"}]}}" } },
 	  .n = 2, .facts = { SEEN(T_MODIFY, OWNER), SHARE(T_MODIFY, OWNER, "all", true) } },
+	/* design §4: organizationArn / organizationalUnitArn items are shares with the ARN */
+	{ .name = "ModifyImageAttribute sharing with an organization nobody lists: the share, a note",
+	  .file = F_MODIFY, .source = "eventbridge", .kind = "ami_launch_permission",
+	  .edits = { { "detail.requestParameters.launchPermission",
+		       "{\"add\": {\"items\": [{\"organizationArn\": \"" ORG_UNLISTED "\"}]}}" } },
+	  .note = "organization " ORG_UNLISTED "; no configured account lists it under org_arns",
+	  .n = 2, .facts = { SEEN(T_MODIFY, OWNER), SHARE(T_MODIFY, OWNER, ORG_UNLISTED, true) } },
+	{ .name = "ModifyImageAttribute sharing with an OU an account lists: the share, no note",
+	  .file = F_MODIFY, .source = "eventbridge", .kind = "ami_launch_permission",
+	  .edits = { { "detail.requestParameters.launchPermission",
+		       "{\"add\": {\"items\": [{\"organizationalUnitArn\": \"" OU_LISTED "\"}]}}" } },
+	  .n = 2, .facts = { SEEN(T_MODIFY, OWNER), SHARE(T_MODIFY, OWNER, OU_LISTED, true) } },
+	{ .name = "ModifyImageAttribute removing an organization's share: shared false, no note",
+	  .file = F_MODIFY, .source = "eventbridge", .kind = "ami_launch_permission",
+	  .edits = { { "detail.requestParameters.launchPermission",
+		       "{\"remove\": {\"items\": [{\"organizationArn\": \"" ORG_UNLISTED "\"}]}}" } },
+	  .n = 2, .facts = { SEEN(T_MODIFY, OWNER), SHARE(T_MODIFY, OWNER, ORG_UNLISTED, false) } },
+	{ .name = "ModifyImageAttribute mixing an account, an OU and an organization",
+	  .file = F_MODIFY, .source = "eventbridge", .kind = "ami_launch_permission",
+	  .edits = { { "detail.requestParameters.launchPermission",
+		       "{\"add\": {\"items\": [{\"userId\": \"" DEST "\"}, {\"organizationalUnitArn\": \""
+		       OU_LISTED "\"}, {\"organizationArn\": \"" ORG_UNLISTED "\"}]}}" } },
+	  .note = "unknown",
+	  .n = 4, .facts = { SEEN(T_MODIFY, OWNER), SHARE(T_MODIFY, OWNER, DEST, true),
+			     SHARE(T_MODIFY, OWNER, OU_LISTED, true), SHARE(T_MODIFY, OWNER, ORG_UNLISTED, true) } },
 	{ .name = "ModifyImageAttribute without recipientAccountId: caller = envelope account",
 	  .file = F_MODIFY, .source = "eventbridge", .kind = "ami_launch_permission",
 	  .edits = { { "detail.recipientAccountId", NULL }, { "account", "\"222233334444\"" } },
@@ -356,7 +384,9 @@ static int group_setup(void **state)
 	if (group_fx == NULL)
 		return -1;
 	if (support_tmpdir(group_fx->dir, sizeof group_fx->dir, NULL, "amicd-test-facts") != 0 ||
-	    (group_fx->cfg = support_config_load(group_fx->dir, NULL)) == NULL) {
+	    (group_fx->cfg = support_config_load(group_fx->dir, &(struct amicd_opts){
+		    .accounts = "  - { name: " SUPPORT_ACCOUNT ", uid: \"" SUPPORT_ACCOUNT_UID "\","
+				" org_arns: [\"" OU_LISTED "\"] }\n" })) == NULL) {
 		group_teardown(NULL);
 		return -1;
 	}

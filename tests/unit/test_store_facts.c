@@ -57,6 +57,9 @@
 #define OWNER "111122223333"          /* builds and owns the AMIs */
 #define DEST SUPPORT_ACCOUNT_UID      /* the ASG's account */
 #define OTHER "777788889999"          /* a third account */
+/* design §3 org_arns: the ASG's account lists OU_LISTED; ORG_UNLISTED is nobody's */
+#define OU_LISTED "arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdef3456"
+#define ORG_UNLISTED "arn:aws:organizations::999988887777:organization/o-z9y8x7w6v5"
 #define OTHER_REPO "https://gitlab.example.net/platform/other-images"
 #define ZERO "0000000000000000000000000000000000000000"
 #define T0 INT64_C(1741077600000)     /* 2025-03-04T08:40:00Z; row times are seconds after it */
@@ -115,7 +118,9 @@ static int group_setup(void **state)
 	if (group_fx == NULL)
 		return -1;
 	if (support_tmpdir(group_fx->dir, sizeof group_fx->dir, shm, "amicd-test-store-facts") != 0 ||
-	    (group_fx->cfg = support_config_load(group_fx->dir, NULL)) == NULL ||
+	    (group_fx->cfg = support_config_load(group_fx->dir, &(struct amicd_opts){
+		    .accounts = "  - { name: " SUPPORT_ACCOUNT ", uid: \"" SUPPORT_ACCOUNT_UID "\","
+				" org_arns: [\"" OU_LISTED "\"] }\n" })) == NULL ||
 	    (group_fx->asg = config_find_asg(group_fx->cfg, SUPPORT_ASG)) == NULL) {
 		group_teardown(NULL);
 		return -1;
@@ -776,6 +781,16 @@ static const struct vis_case vis_cases[] = {
 	{ .name = "visibility: a share with another account removed does not touch the ASG's",
 	  .ops = { SHARE(1, DEST), SHARE(1, OTHER), HEAD_TAG(2, DEST), UNSHARE(3, OTHER) },
 	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 3 } } },
+	/* design §3/§4: an organization or OU share counts for an account whose config lists it */
+	{ .name = "visibility: shared with an OU the account's config lists (org_arns)",
+	  .ops = { STATE(1, "available"), SHARE(2, OU_LISTED), HEAD_TAG(3, DEST) },
+	  .want = { { IMG_A, "available", true, "git-sha=" SHA_C, 1, 3 } } },
+	{ .name = "visibility: shared with an organization the account's config does not list",
+	  .ops = { STATE(1, "available"), SHARE(2, ORG_UNLISTED), HEAD_TAG(3, DEST) },
+	  .want = { { IMG_A, "available", false, "git-sha=" SHA_C, 1, 3 } } },
+	{ .name = "visibility: the OU share removed later",
+	  .ops = { SHARE(1, OU_LISTED), HEAD_TAG(2, DEST), UNSHARE(3, OU_LISTED) },
+	  .want = { { IMG_A, NULL, false, "git-sha=" SHA_C, 1, 3 } } },
 	{ .name = "visibility: an AMI of another region is not the ASG's",
 	  .ops = { { .kind = OP_SHARE, .t = 1, .account = DEST, .region = "us-east-1" },
 		   { .kind = OP_TAG, .t = 2, .account = DEST, .region = "us-east-1" } },
