@@ -25,8 +25,10 @@ void apply_event_prepare(const struct config *cfg, const struct store_queued *ev
 	} else if (facts_from_event(cfg, ev->source, ev->kind, out->payload, &out->facts, &perr) != AMICD_OK) {
 		out->status = "failed";
 		utf8_copy(out->note, sizeof out->note, perr.message);
-	} else if (out->facts.n == 0) {
-		out->status = "ignored";
+	} else {
+		/* ignored: why; processed: what its facts leave unknown (an org share), if anything */
+		if (out->facts.n == 0)
+			out->status = "ignored";
 		utf8_copy(out->note, sizeof out->note, out->facts.note);
 	}
 }

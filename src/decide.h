@@ -52,6 +52,10 @@ struct decide_ami {
 	int64_t created_ms;                 /* creation time (earliest event time seen) */
 	int64_t first_seen;                 /* first event id that mentioned it */
 	int64_t last_event_id;              /* newest event that changed what the account sees */
+	/* for saying what a waiting head lacks (design §2 waiting_for.detail); decide ignores them */
+	const char *owner;                  /* the owner account, NULL when unknown */
+	const char *unlisted_orgs;          /* organization / OU ARNs it is shared with that the account's
+					       config does not list under org_arns (space-separated), or NULL */
 };
 
 /* A commit that was pushed to the branch. */

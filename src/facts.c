@@ -150,8 +150,31 @@ static struct fact *ami_fact(struct fact_list *out, enum fact_kind kind, int64_t
 	return f;
 }
 
-static enum amicd_rc launch_permission_facts(const json_t *detail, const char *region, const char *owner,
-					     int64_t t, struct fact_list *out, struct amicd_error *err)
+/* The configured accounts that list arn under org_arns, as "name, name" into buf ("" when none). */
+static void accounts_in(const struct config *cfg, const char *arn, char *buf, size_t size)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; cfg != NULL && i < cfg->n_accounts; i++)
+		for (size_t k = 0; k < cfg->accounts[i].n_org_arns; k++)
+			if (strcmp(cfg->accounts[i].org_arns[k], arn) == 0 && at < size) {
+				at += (size_t)snprintf(buf + at, size - at, "%s%s", at > 0 ? ", " : "",
+						       cfg->accounts[i].name);
+				break;
+			}
+}
+
+/*
+ * ModifyImageAttribute of launchPermission: a share fact per item added or
+ * removed — userId (an account), group "all" (public), or organizationArn /
+ * organizationalUnitArn (kept as the ARN: the store counts it for the
+ * accounts whose config lists it under org_arns). An org share no configured
+ * account lists is said in the note: which accounts it reaches is unknown.
+ */
+static enum amicd_rc launch_permission_facts(const struct config *cfg, const json_t *detail, const char *region,
+					     const char *owner, int64_t t, struct fact_list *out,
+					     struct amicd_error *err)
 {
 	const json_t *params = json_object_get(detail, "requestParameters");
 	const char *image = str(params, "imageId");
@@ -168,22 +191,44 @@ static enum amicd_rc launch_permission_facts(const json_t *detail, const char *r
 		json_array_foreach(items, i, it) {
 			const char *user;
 			const char *group = str(it, "group");
+			const char *org = str(it, "organizationArn");
+			const char *ou = str(it, "organizationalUnitArn");
+			const char *account;
 			struct fact *f;
 
 			if (account_at(out, it, "userId", &user, err) != AMICD_OK)
 				return AMICD_ERR_NOMEM;
-			if (user == NULL && (group == NULL || strcmp(group, "all") != 0))
+			account = user != NULL ? user : org != NULL ? org : ou;
+			if (account == NULL && group != NULL && strcmp(group, "all") == 0)
+				account = "all";
+			if (account == NULL || account[0] == '\0')
 				continue;
 			f = ami_fact(out, FACT_AMI_SHARE, t, region, image, owner);
 			if (f == NULL)
 				return nomem(err);
-			f->account = user != NULL ? user : "all";
+			f->account = account;
 			f->shared = op == 0;
+			if (user == NULL && (org != NULL || ou != NULL) && op == 0 && out->note[0] == '\0') {
+				char names[96];
+
+				accounts_in(cfg, account, names, sizeof names);
+				if (names[0] == '\0')
+					snprintf(out->note, sizeof out->note, "shared with %s %s; no configured account lists it"
+						 " under org_arns, so whether an ASG's account belongs to it is unknown",
+						 org != NULL ? "organization" : "organizational unit", account);
+				utf8_repair(out->note);
+			}
 		}
 	}
 	return AMICD_OK;
 }
 
+/*
+ * CreateTags / DeleteTags: a tag fact per AMI in resourcesSet and tag in
+ * tagSet, as seen from viewer. A DeleteTags names a key with or without a
+ * value (design §4: only a matching value is removed); one without any tag
+ * removes every tag the account set, a fact with key NULL.
+ */
 static enum amicd_rc tag_facts(const json_t *detail, const char *region, const char *viewer, int64_t t,
 			       struct fact_list *out, struct amicd_error *err)
 {
@@ -196,23 +241,34 @@ static enum amicd_rc tag_facts(const json_t *detail, const char *region, const c
 
 	json_array_foreach(resources, i, r) {
 		const char *image = str(r, "resourceId");
+		struct fact *f;
 
 		if (image == NULL || strncmp(image, "ami-", 4) != 0)
 			continue;
 		if (ami_fact(out, FACT_AMI_SEEN, t, region, image, NULL) == NULL)
 			return nomem(err);
+		if (deleting && json_array_size(tags) == 0) {
+			f = ami_fact(out, FACT_AMI_TAG, t, region, image, NULL);
+			if (f == NULL)
+				return nomem(err);
+			f->account = viewer;
+			f->deleted = true;
+			continue;
+		}
 		json_array_foreach(tags, j, tag) {
 			const char *key = str(tag, "key");
-			struct fact *f;
 
-			if (key == NULL)
+			if (key == NULL || key[0] == '\0')
 				continue;
 			f = ami_fact(out, FACT_AMI_TAG, t, region, image, NULL);
 			if (f == NULL)
 				return nomem(err);
 			f->account = viewer;
 			f->key = key;
-			f->value = deleting ? NULL : (str(tag, "value") != NULL ? str(tag, "value") : "");
+			f->deleted = deleting;
+			f->value = str(tag, "value");
+			if (!deleting && f->value == NULL)
+				f->value = "";
 		}
 	}
 	return AMICD_OK;
@@ -246,7 +302,7 @@ static enum amicd_rc shared_facts(const json_t *detail, int64_t t, struct fact_l
 	f->account = dest;
 	f->shared = true;
 	json_object_foreach((json_t *)tags, key, value) {
-		if (!json_is_string(value))
+		if (!json_is_string(value) || key[0] == '\0')
 			continue;
 		f = ami_fact(out, FACT_AMI_TAG, t, region, image, owner);
 		if (f == NULL)
@@ -258,7 +314,8 @@ static enum amicd_rc shared_facts(const json_t *detail, int64_t t, struct fact_l
 	return AMICD_OK;
 }
 
-static enum amicd_rc eventbridge_facts(const json_t *payload, struct fact_list *out, struct amicd_error *err)
+static enum amicd_rc eventbridge_facts(const struct config *cfg, const json_t *payload, struct fact_list *out,
+				       struct amicd_error *err)
 {
 	struct eb_event ev;
 	const json_t *detail = json_object_get(payload, "detail");
@@ -303,7 +360,7 @@ static enum amicd_rc eventbridge_facts(const json_t *payload, struct fact_list *
 		if (caller == NULL)
 			caller = ev.account;
 		if (ev.kind == EB_AMI_LAUNCH_PERMISSION)
-			return launch_permission_facts(detail, region, caller, t, out, err);
+			return launch_permission_facts(cfg, detail, region, caller, t, out, err);
 		return tag_facts(detail, region, caller, t, out, err);
 	}
 	case EB_AMI_SHARED:
@@ -389,7 +446,7 @@ static enum amicd_rc listed_image_facts(const json_t *img, const char *account, 
 		f->shared = true;
 	}
 	json_object_foreach((json_t *)tags, key, value) {
-		if (!json_is_string(value))
+		if (!json_is_string(value) || key[0] == '\0')
 			continue;
 		f = ami_fact(out, FACT_AMI_TAG, t, region, image, owner);
 		if (f == NULL)
@@ -513,7 +570,7 @@ enum amicd_rc facts_from_event(const struct config *cfg, const char *source, con
 		return AMICD_OK;
 	}
 	if (strcmp(source, "eventbridge") == 0)
-		return eventbridge_facts(payload, out, err);
+		return eventbridge_facts(cfg, payload, out, err);
 	if (strcmp(source, "gitlab-api") == 0 && kind != NULL && strcmp(kind, "branch_head") == 0)
 		return branch_head_facts(cfg, payload, out, err);
 	if (strcmp(source, "ec2-api") == 0 && kind != NULL && strcmp(kind, "images") == 0)

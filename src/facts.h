@@ -7,7 +7,9 @@
  * event, and breaks ties of equal times by the fact's own value (a later
  * lifecycle state, a removed share, a deleted tag, then the greater value) —
  * never by arrival — so applying events in any order, any number of times,
- * converges to the same facts.
+ * converges to the same facts. (A DeleteTags depends on the value it meets at
+ * its time, so the store keeps every tag operation and replays them in time
+ * order.)
  *
  * Ownership: strings in a struct fact point into the payload or into the
  * fact_list (which owns normalised copies); both must outlive the facts.
@@ -26,8 +28,11 @@ enum fact_kind {
 	FACT_PUSH,       /* repo, branch, before, after, deleted */
 	FACT_AMI_SEEN,   /* region, image_id, owner (may be NULL): the AMI exists */
 	FACT_AMI_STATE,  /* region, image_id, state */
-	FACT_AMI_SHARE,  /* region, image_id, account ("all" for public), shared */
-	FACT_AMI_TAG,    /* region, image_id, account (the viewer), key, value (NULL: deleted) */
+	FACT_AMI_SHARE,  /* region, image_id, account (an account id, "all" for public, or an organization
+			    or OU ARN), shared */
+	FACT_AMI_TAG,    /* region, image_id, account (the viewer), key, value; deleted: a DeleteTags
+			    of key (NULL: every tag the account set, but aws:*) that removes it only
+			    when value (the value it named) is NULL or matches */
 	FACT_BRANCH_SEEN,  /* repo, branch, after (NULL: the branch is gone): GitLab's answer at time_ms */
 	FACT_IMAGES_SEEN,  /* account, region, key (tag name), value (commit), listed: every image the
 			      account can launch tagged key = value there, as of time_ms */
@@ -48,7 +53,7 @@ struct fact {
 	const char *branch;
 	const char *before;
 	const char *after;
-	bool deleted;
+	bool deleted;           /* FACT_PUSH: a branch deletion; FACT_AMI_TAG: a DeleteTags */
 	const char *listed;     /* FACT_IMAGES_SEEN: ",ami-1,ami-2," sorted ("," when none) */
 };
 
@@ -58,7 +63,7 @@ struct fact_list {
 	size_t cap;
 	char **owned;           /* strings the facts point to */
 	size_t n_owned;
-	char note[160];         /* why the event yields no facts, or "" */
+	char note[300];         /* why the event yields no facts, or what its facts leave unknown; "" */
 };
 
 /*

@@ -39,6 +39,34 @@ static json_t *render_problems(const struct asg_status *s)
 	return list;
 }
 
+/* waiting_for.detail (design §2): the account, the closest AMI, the static tags, and a sentence. */
+static json_t *render_waiting_detail(const struct asg_status *s)
+{
+	const struct config_asg *asg = s->asg;
+	json_t *statics = json_array(), *orgs = json_array();
+	const char *at = s->detail.unlisted_orgs;
+
+	for (size_t i = 0; i < s->detail.n_statics; i++)
+		json_array_append_new(statics, json_pack("{s:s,s:s,s:o}", "key", s->detail.statics[i].key, "expected",
+							 s->detail.statics[i].expected, "seen",
+							 s->detail.statics[i].seen ? json_string(s->detail.statics[i].value)
+										   : json_null()));
+	while (*at != '\0') {
+		size_t n = strcspn(at, " ");
+
+		if (n > 0)
+			json_array_append_new(orgs, json_stringn(at, n));
+		at += n;
+		at += strspn(at, " ");
+	}
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "account", asg->account->uid, "account_name",
+			 asg->account->name, "region", asg->region, "ami",
+			 s->detail.has_ami ? json_pack("{s:s,s:o,s:o}", "image_id", s->detail.image_id, "state",
+						       str_or_null(s->detail.state), "owner", str_or_null(s->detail.owner))
+					   : json_null(),
+			 "org_shares_unknown", orgs, "static_tags", statics, "message", str_or_null(s->detail.message));
+}
+
 json_t *render_asg_status(const struct asg_status *s)
 {
 	const struct config_asg *asg = s->asg;
@@ -64,8 +92,9 @@ json_t *render_asg_status(const struct asg_status *s)
 	else
 		json_object_set_new(j, "head", json_null());
 	json_object_set_new(j, "state", json_string(decide_state_name(s->state)));
-	json_object_set_new(j, "waiting_for", s->waiting ? json_pack("{s:s,s:o}", "commit", s->waiting_commit, "missing",
-								    render_missing(s->missing))
+	json_object_set_new(j, "waiting_for", s->waiting ? json_pack("{s:s,s:o,s:o}", "commit", s->waiting_commit,
+								    "missing", render_missing(s->missing),
+								    "detail", render_waiting_detail(s))
 							  : json_null());
 	json_object_set_new(j, "sources", json_pack("{s:o,s:o}", "gitlab", render_source(&s->gitlab), "ec2",
 						    render_source(&s->ec2)));

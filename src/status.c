@@ -107,6 +107,79 @@ static enum amicd_rc sources_and_problems(struct store *st, const struct config_
 	return AMICD_OK;
 }
 
+/* Append a sentence to the detail's message ("; " between them). */
+static void say(struct asg_status *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(struct asg_status *out, const char *fmt, ...)
+{
+	size_t at = strlen(out->detail.message);
+	va_list ap;
+
+	if (at > 0 && at + 2 < sizeof out->detail.message) {
+		memcpy(out->detail.message + at, "; ", 3);
+		at += 2;
+	}
+	if (at + 1 >= sizeof out->detail.message)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(out->detail.message + at, sizeof out->detail.message - at, fmt, ap);
+	va_end(ap);
+}
+
+/* waiting_for.detail: the AMI closest to ready for the commit, as the account sees it, and why it is not. */
+static void waiting_detail(const struct config_asg *asg, const struct decide_input *in, struct asg_status *out)
+{
+	struct decide_readiness r;
+	const struct decide_ami *a;
+	const char *uid = asg->account->uid, *name = asg->account->name;
+
+	decide_ready(in->asg, in->amis, in->n_amis, out->waiting_commit, &r);
+	a = r.ami;
+	if (a != NULL) {
+		out->detail.has_ami = true;
+		snprintf(out->detail.image_id, sizeof out->detail.image_id, "%s", a->image_id);
+		snprintf(out->detail.state, sizeof out->detail.state, "%s", a->state != NULL ? a->state : "");
+		snprintf(out->detail.owner, sizeof out->detail.owner, "%s", a->owner != NULL ? a->owner : "");
+		snprintf(out->detail.unlisted_orgs, sizeof out->detail.unlisted_orgs, "%s",
+			 a->unlisted_orgs != NULL ? a->unlisted_orgs : "");
+	}
+	for (size_t i = 0; i < in->asg->n_statics && i < sizeof out->detail.statics / sizeof out->detail.statics[0]; i++) {
+		const struct decide_tag *want = &in->asg->statics[i];
+
+		out->detail.statics[i].key = want->key;
+		out->detail.statics[i].expected = want->value;
+		for (size_t t = 0; a != NULL && t < a->n_tags; t++)
+			if (strcmp(a->tags[t].key, want->key) == 0) {
+				out->detail.statics[i].seen = true;
+				snprintf(out->detail.statics[i].value, sizeof out->detail.statics[i].value, "%s",
+					 a->tags[t].value);
+			}
+		out->detail.n_statics++;
+	}
+	if (out->missing & MISSING_IMAGE)
+		say(out, "no AMI tagged %s=%.12s is known in account %s (%s) in %s", asg->git->tag_name,
+		    out->waiting_commit, uid, name, asg->region);
+	if (a != NULL && (out->missing & MISSING_SHARED)) {
+		if (out->detail.unlisted_orgs[0] != '\0')
+			say(out, "%s is shared with %s; whether account %s (%s) belongs to it is unknown: if it does,"
+			    " list the ARN under the account's org_arns", a->image_id, out->detail.unlisted_orgs, uid, name);
+		else
+			say(out, "%s (owner %s) is not shared with account %s (%s)", a->image_id,
+			    a->owner != NULL ? a->owner : "unknown", uid, name);
+	}
+	if (a != NULL && (out->missing & MISSING_AVAILABLE))
+		say(out, "%s is %s, not available", a->image_id, a->state != NULL ? a->state : "in an unknown state");
+	for (size_t i = 0; (out->missing & MISSING_STATIC_TAGS) && i < out->detail.n_statics; i++)
+		if (!out->detail.statics[i].seen ||
+		    strcmp(out->detail.statics[i].value, out->detail.statics[i].expected) != 0)
+			say(out, "account %s sees %s %s where %s=%s is expected", uid, out->detail.statics[i].key,
+			    out->detail.statics[i].seen ? out->detail.statics[i].value : "unset",
+			    out->detail.statics[i].key, out->detail.statics[i].expected);
+	if (out->missing & MISSING_CONFIRMED)
+		say(out, "the head came from a push GitLab's branch API has not confirmed yet");
+	utf8_repair(out->detail.message);
+}
+
 enum amicd_rc asg_status_get(struct store *st, const struct config_asg *asg, const char *pin_file_error,
 			     struct asg_status *out, struct amicd_error *err)
 {
@@ -158,6 +231,8 @@ enum amicd_rc asg_status_get(struct store *st, const struct config_asg *asg, con
 		out->waiting = true; /* nothing missing: the worker promotes it next */
 		snprintf(out->waiting_commit, sizeof out->waiting_commit, "%s", d.commit);
 	}
+	if (out->waiting)
+		waiting_detail(asg, in, out);
 	if (pin_file_error != NULL) {
 		/* a pin file that cannot be written holds the trigger back: the ASG says so */
 		out->pin_file_failing = true;

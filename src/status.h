@@ -46,6 +46,23 @@ struct asg_status {
 	bool waiting;                         /* waiting_commit/missing say for what */
 	char waiting_commit[72];
 	unsigned missing;                     /* decide_missing bits; 0 with waiting: a promotion is due */
+	/* waiting_for.detail (design §2): the closest AMI, the account, and the things named */
+	struct {
+		bool has_ami;
+		char image_id[64];
+		char state[24];                /* "" when unknown */
+		char owner[16];                /* "" when unknown */
+		char unlisted_orgs[512];       /* org / OU ARNs it is shared with that the account's config
+						  does not list (space-separated), "" none */
+		struct {
+			const char *key;       /* borrowed from the config */
+			const char *expected;
+			bool seen;             /* the account sees the key … */
+			char value[260];       /* … with this value */
+		} statics[8];
+		size_t n_statics;
+		char message[800];             /* one sentence per thing missing */
+	} detail;
 	bool pin_file_failing;                /* the pin file cannot be written: its trigger waits */
 	char pin_file_error[256];
 	char head_source[16];                 /* "gitlab" (a push), "gitlab-api" (GitLab's branch API) */

@@ -6,7 +6,9 @@
  * Fact rows are last-writer-wins: an upsert changes a row only when the new
  * fact's (time, then its own value, then event id) is greater than the stored
  * one, so the order in which events are applied does not matter and
- * re-applying changes nothing.
+ * re-applying changes nothing. Tags are the exception, because a DeleteTags
+ * depends on the value it meets: every tag operation is kept (ami_tag_ops)
+ * and a key's row is worked out from all of them, in event-time order.
  */
 #include "store_facts.h"
 #include "store_internal.h"
@@ -107,6 +109,154 @@ enum amicd_rc store_event_set_status(struct store *st, int64_t id, const char *s
 
 /* --- facts -------------------------------------------------------------------------- */
 
+/*
+ * Work out the ami_tags row of one key from the tag operations behind it (its
+ * own and the account's DeleteTags without tags, unless the key is one of
+ * AWS's aws:*): the operations in (event time, sets before deletions, value,
+ * event id) order, as AWS applied them. The row keeps the value left and the
+ * time and event of the operation that last changed it (of the newest one
+ * when none did).
+ */
+static enum amicd_rc tag_settle(struct store *st, const char *region, const char *image, const char *account,
+				const char *key, struct amicd_error *err)
+{
+	sqlite3_stmt *ops = store_prep(st, "SELECT op, value, ev_time, event_id, key = '' FROM ami_tag_ops"
+				     " WHERE region = ?1 AND image_id = ?2 AND account = ?3 AND key IN (?4, ?5)"
+				     " ORDER BY ev_time, op = 'delete', coalesce(value, ''), event_id", err);
+	sqlite3_stmt *s = NULL;
+	char *value = NULL;
+	int64_t time = 0, event = 0;
+	bool changed = false, nomem = false;
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	if (ops == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(ops, 1, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ops, 2, image, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ops, 3, account, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ops, 4, key, -1, SQLITE_STATIC);
+	if (strncmp(key, "aws:", 4) != 0) /* AWS never deletes its own tags for a DeleteTags without tags */
+		sqlite3_bind_text(ops, 5, "", -1, SQLITE_STATIC);
+	while ((src = sqlite3_step(ops)) == SQLITE_ROW) {
+		bool set = strcmp((const char *)sqlite3_column_text(ops, 0), "set") == 0;
+		const char *named = (const char *)sqlite3_column_text(ops, 1);
+		bool applies;
+
+		if (set) {
+			free(value);
+			value = store_column_dup(ops, 1, &nomem);
+			if (nomem)
+				break;
+			applies = true;
+		} else {
+			/* a key with no value named, or with the tag's value; every key for "all" */
+			applies = value != NULL && (sqlite3_column_int(ops, 4) != 0 || named == NULL ||
+						    strcmp(named, value) == 0);
+			if (applies) {
+				free(value);
+				value = NULL;
+			}
+		}
+		if (applies || !changed) {
+			time = sqlite3_column_int64(ops, 2);
+			event = sqlite3_column_int64(ops, 3);
+			changed = changed || applies;
+		}
+	}
+	if (nomem)
+		rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	else if (src != SQLITE_DONE)
+		rc = store_db_error(st, err, "read tag operations");
+	store_release(ops);
+	if (rc == AMICD_OK && event != 0) {
+		s = store_prep(st, "INSERT INTO ami_tags (region, image_id, account, key, value, ev_time, event_id)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (region, image_id, account, key) DO UPDATE"
+			     " SET value = excluded.value, ev_time = excluded.ev_time, event_id = excluded.event_id", err);
+		if (s == NULL)
+			rc = AMICD_ERR_STORE;
+		else {
+			sqlite3_bind_text(s, 1, region, -1, SQLITE_STATIC);
+			sqlite3_bind_text(s, 2, image, -1, SQLITE_STATIC);
+			sqlite3_bind_text(s, 3, account, -1, SQLITE_STATIC);
+			sqlite3_bind_text(s, 4, key, -1, SQLITE_STATIC);
+			store_bind_text(s, 5, value);
+			sqlite3_bind_int64(s, 6, time);
+			sqlite3_bind_int64(s, 7, event);
+			rc = store_step_done(st, s, "record AMI tag", err);
+		}
+	}
+	free(value);
+	return rc;
+}
+
+/*
+ * A tag fact: record the operation, then work out again the row of every key
+ * it may change (one key; for a DeleteTags without tags, every key the
+ * account ever set on the image). Arrival order never matters: the rows
+ * follow from all operations known, in event-time order.
+ */
+static enum amicd_rc apply_tag(struct store *st, const struct fact *f, int64_t event_id, struct amicd_error *err)
+{
+	bool deleting = f->deleted || f->value == NULL;
+	const char *key = f->key != NULL ? f->key : "";
+	sqlite3_stmt *s;
+	char **keys = NULL;
+	size_t n = 0;
+	enum amicd_rc rc;
+	int src;
+
+	if (key[0] == '\0' && !deleting)
+		return AMICD_OK; /* AWS has no empty tag keys: '' stands for "every key" */
+	s = store_prep(st, "INSERT OR IGNORE INTO ami_tag_ops (region, image_id, account, key, op, value, ev_time,"
+		     " event_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", err);
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, f->region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, f->image_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, f->account, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, deleting ? "delete" : "set", -1, SQLITE_STATIC);
+	store_bind_text(s, 6, f->value);
+	sqlite3_bind_int64(s, 7, f->time_ms);
+	sqlite3_bind_int64(s, 8, event_id);
+	rc = store_step_done(st, s, "record AMI tag operation", err);
+	if (rc != AMICD_OK || key[0] != '\0')
+		return rc != AMICD_OK ? rc : tag_settle(st, f->region, f->image_id, f->account, key, err);
+	/* every key the account set on the image */
+	s = store_prep(st, "SELECT DISTINCT key FROM ami_tag_ops WHERE region = ?1 AND image_id = ?2 AND account = ?3"
+		     " AND key <> ''", err);
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, f->region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, f->image_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, f->account, -1, SQLITE_STATIC);
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		char **grown = realloc(keys, (n + 1) * sizeof *keys);
+		bool nomem = false;
+
+		if (grown != NULL) {
+			keys = grown;
+			keys[n] = store_column_dup(s, 0, &nomem);
+		}
+		if (grown == NULL || nomem) {
+			rc = amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+			break;
+		}
+		n++;
+	}
+	if (rc == AMICD_OK && src != SQLITE_DONE)
+		rc = store_db_error(st, err, "read tag keys");
+	store_release(s);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == AMICD_OK)
+			rc = tag_settle(st, f->region, f->image_id, f->account, keys[i], err);
+		free(keys[i]);
+	}
+	free(keys);
+	return rc;
+}
+
 enum amicd_rc store_fact_apply(struct store *st, const struct fact *f, int64_t event_id, struct amicd_error *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -173,22 +323,7 @@ enum amicd_rc store_fact_apply(struct store *st, const struct fact *f, int64_t e
 		sqlite3_bind_int64(s, 6, event_id);
 		return store_step_done(st, s, "record AMI share", err);
 	case FACT_AMI_TAG:
-		s = store_prep(st, "INSERT INTO ami_tags (region, image_id, account, key, value, ev_time, event_id)"
-			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (region, image_id, account, key) DO UPDATE"
-			     " SET value = excluded.value, ev_time = excluded.ev_time, event_id = excluded.event_id"
-			     /* at equal times a deletion wins, then the greater value: never arrival order */
-			     " WHERE (excluded.ev_time, excluded.value IS NULL, coalesce(excluded.value, ''), excluded.event_id)"
-			     "  > (ami_tags.ev_time, ami_tags.value IS NULL, coalesce(ami_tags.value, ''), ami_tags.event_id)", err);
-		if (s == NULL)
-			return AMICD_ERR_STORE;
-		sqlite3_bind_text(s, 1, f->region, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, f->image_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 3, f->account, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 4, f->key, -1, SQLITE_STATIC);
-		store_bind_text(s, 5, f->value);
-		sqlite3_bind_int64(s, 6, f->time_ms);
-		sqlite3_bind_int64(s, 7, event_id);
-		return store_step_done(st, s, "record AMI tag", err);
+		return apply_tag(st, f, event_id, err);
 	case FACT_BRANCH_SEEN: {
 		char asked_at[32];
 

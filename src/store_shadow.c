@@ -4,7 +4,7 @@
  * write lock a delivery needs.
  *
  * A shadow is a connection of its own on which temp tables named like the
- * fact tables (pushes, amis, ami_shares, ami_tags, and the observations
+ * fact tables (pushes, amis, ami_shares, ami_tags, ami_tag_ops, and the observations
  * branch_observations and image_observations) hide the real ones: SQLite
  * resolves an unqualified name in temp before main, so the same statements
  * that apply facts to the store apply them to the shadow, and event statuses
@@ -31,6 +31,9 @@ static const struct {
 			" AND s.account = ami_shares.account" },
 	{ "ami_tags", "s.region = ami_tags.region AND s.image_id = ami_tags.image_id"
 		      " AND s.account = ami_tags.account AND s.key = ami_tags.key" },
+	{ "ami_tag_ops", "s.region = ami_tag_ops.region AND s.image_id = ami_tag_ops.image_id"
+			 " AND s.account = ami_tag_ops.account AND s.key = ami_tag_ops.key"
+			 " AND s.event_id = ami_tag_ops.event_id" },
 	{ "branch_observations", "s.event_id = branch_observations.event_id" },
 	{ "image_observations", "s.event_id = image_observations.event_id"
 				" AND s.commit_sha = image_observations.commit_sha" },
@@ -70,7 +73,7 @@ static enum amicd_rc make_shadow(struct store *st, bool copy, struct amicd_error
 
 	if (sqlite3_prepare_v2(st->db,
 			       "SELECT sql FROM main.sqlite_master WHERE tbl_name IN ('pushes', 'amis', 'ami_shares',"
-			       " 'ami_tags', 'branch_observations', 'image_observations') AND sql IS NOT NULL ORDER BY type = 'index', name", -1, &s, NULL) != SQLITE_OK)
+			       " 'ami_tags', 'ami_tag_ops', 'branch_observations', 'image_observations') AND sql IS NOT NULL ORDER BY type = 'index', name", -1, &s, NULL) != SQLITE_OK)
 		return store_db_error(st, err, "read the schema");
 	while (rc == AMICD_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
 		char *sql = to_temp((const char *)sqlite3_column_text(s, 0));

@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					fuzz_check(f->region != NULL && f->image_id != NULL);
 				if (f->kind == FACT_AMI_SHARE || f->kind == FACT_AMI_TAG)
 					fuzz_check(f->account != NULL);
-				if (f->kind == FACT_AMI_TAG)
-					fuzz_check(f->key != NULL);
+				if (f->kind == FACT_AMI_TAG) /* no key: a DeleteTags of every tag */
+					fuzz_check(f->key != NULL ? f->key[0] != '\0' : f->deleted);
 				if (f->kind == FACT_AMI_STATE)
 					fuzz_check(f->state != NULL && fact_state_rank(f->state) >= 0);
 			}

@@ -8,7 +8,11 @@
  *    written, trigger received once, status and history as the API shows them;
  *  - out of order: AMI before the push; share before tag; tag before share;
  *    owner-only tags; an older head's AMI after a newer head was promoted; a
- *    re-sent old push; a branch deletion; two ASGs in two accounts;
+ *    re-sent old push; a branch deletion; a force-push back (a push cycle) on a
+ *    branch whose older push lost its successor; DeleteTags naming another
+ *    value, and without tags (before the CreateTags it follows); shares with
+ *    an OU the account lists under org_arns, and with an organization nobody
+ *    lists (the note and waiting_for.detail say so); two ASGs in two accounts;
  *  - the pin file repaired at start after it was deleted or corrupted;
  *  - re-sent deliveries, and admin replays, change nothing.
  *
@@ -35,6 +39,8 @@
 #define SHA_PARENT "60c8eedbd9916e98e042832de430e52be7ffe0ac"
 #define SHA_A "61c979eab8ea475e0b84db7556d2049e9dae6d89"          /* the fixtures' commit */
 #define SHA_B "b7e23ec29af22b0b4e41da31e868d57226121c84"          /* a later commit */
+#define SHA_STALE "5d1e0a3f9c2b47e8a6d0c4b2e9f1a7c3d5b8e0f2"      /* a push whose successor was lost */
+#define SHA_X "7a4c1e9b3d5f2a8c6e0b4d2f9a1c3e5b7d9f0a2c"          /* where the lost push left the branch */
 #define SHA_DELETED "0000000000000000000000000000000000000000"
 #define AMI_A "ami-08fdc871471476ef5"
 #define AMI_B "ami-0b1d2c3e4f5a6b7c8"
@@ -44,6 +50,9 @@
 #define ASG "workers-stage"
 #define ASG_B "batch-stage"
 #define REPO "https://gitlab.example.net/platform/golden-images"
+/* design §3 org_arns: an OU the ASG's account is configured to belong to, and an organization no one lists */
+#define OU_LISTED "arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdef3456"
+#define ORG_UNLISTED "arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5"
 #define SHARED_ID "0b6c2f0e-9a61-4c4e-9d1f-6f0a3c2b7e11"           /* the AMI Shared fixture's id */
 #define WAIT_MS 15000
 #define QUIET_MS 1000                                              /* "nothing more arrives" */
@@ -127,6 +136,16 @@ static int setup_leading_zero(void **state)
 	return h_fx_setup(state, &o, H_FX_RECEIVER);
 }
 
+/* The ASG's account lists OU_LISTED under org_arns. */
+static int setup_org(void **state)
+{
+	struct amicd_opts o = {
+		.accounts = "  - { name: image-builder-stage, uid: \"" DEST "\", org_arns: [\"" OU_LISTED "\"] }\n",
+	};
+
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
+}
+
 /* --- deliveries ------------------------------------------------------------------------ */
 
 /* POST a push and wait until the worker took it; its event id. */
@@ -180,6 +199,51 @@ static int64_t eb_shared(struct h_fx *f, const char *id, const char *image, cons
 			 bool with_tags)
 {
 	char *body = h_ami_shared_variant(id, image, commit, dest, with_tags);
+	int64_t eid;
+
+	assert_non_null(body);
+	eid = eb(f, body);
+	free(body);
+	return eid;
+}
+
+/*
+ * A CloudTrail CreateTags or DeleteTags as account viewer calls it on image at
+ * time (eventTime and the envelope's), built from the CreateTags fixture:
+ * tagSet.items = items (JSON text; NULL: no tagSet at all, as CloudTrail
+ * records a DeleteTags without tags).
+ */
+static char *tags_call(const char *id, const char *viewer, const char *image, const char *event_name,
+		       const char *items, const char *time)
+{
+	char *text = h_createtags_variant(id, viewer, image, SHA_A);
+	json_t *doc = text != NULL ? json_loads(text, 0, NULL) : NULL;
+	json_t *detail = json_object_get(doc, "detail");
+	json_t *params = json_object_get(detail, "requestParameters");
+	char *out = NULL;
+
+	free(text);
+	if (doc == NULL)
+		return NULL;
+	json_object_set_new(doc, "time", json_string(time));
+	json_object_set_new(detail, "eventTime", json_string(time));
+	json_object_set_new(detail, "eventName", json_string(event_name));
+	json_object_set_new(detail, "userAgent", json_string(strcmp(event_name, "DeleteTags") == 0
+							      ? "aws-cli/2.15.30 md/command#ec2.delete-tags"
+							      : "aws-cli/2.15.30 md/command#ec2.create-tags"));
+	if (items == NULL)
+		json_object_del(params, "tagSet");
+	else
+		json_object_set_new(json_object_get(params, "tagSet"), "items", json_loads(items, 0, NULL));
+	out = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	return out;
+}
+
+static int64_t eb_tags(struct h_fx *f, const char *id, const char *viewer, const char *event_name, const char *items,
+		       const char *time)
+{
+	char *body = tags_call(id, viewer, AMI_A, event_name, items, time);
 	int64_t eid;
 
 	assert_non_null(body);
@@ -808,6 +872,222 @@ static void branch_delete_keeps_head_and_pin(void **state)
 	assert_false(h_receiver_wait(f->rx, 2, QUIET_MS));
 }
 
+/*
+ * Issue 10 item 3, design §1: the branch holds an older push (→ STALE) whose
+ * successor (STALE → X) never arrived (GitLab got a 503 and never re-delivers).
+ * Then X → A, A → B, and B → A (a force-push back): the push cycle's most
+ * recently received push wins, so the head is A again and A's AMI, already
+ * known, is promoted back — not the stale commit nothing superseded.
+ */
+static void force_push_back_on_a_stale_branch(void **state)
+{
+	struct h_fx *f = *state;
+	int64_t back_id;
+	json_t *list, *a;
+
+	push_commit(f, "fb-stale", SHA_PARENT, SHA_STALE);
+	/* the push STALE → X is lost */
+	push_commit(f, "fb-a", SHA_X, SHA_A);
+	eb_fixture(f, "eventbridge-ami-shared.json"); /* A's AMI */
+	json_decref(wait_promotions(f, ASG, 1, "delivered"));
+	push_commit(f, "fb-b", SHA_A, SHA_B);
+	eb_shared(f, "fb-shared-b", AMI_B, SHA_B, DEST, true);
+	list = wait_promotions(f, ASG, 2, "delivered");
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA_B);
+	json_decref(list);
+
+	back_id = push_commit(f, "fb-back", SHA_B, SHA_A);
+	list = wait_promotions(f, ASG, 3, "delivered");
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA_A);
+	assert_string_equal(h_str(json_array_get(list, 0), "image_id"), AMI_A);
+	assert_int_equal(h_num(json_array_get(list, 0), "cause_event_id"), back_id);
+	json_decref(list);
+	a = asg(f, ASG);
+	assert_string_equal(h_str(a, "head.commit"), SHA_A);
+	assert_int_equal(h_num(a, "head.event_id"), back_id);
+	json_decref(a);
+	assert_pinned(f, ASG, SHA_A, AMI_A);
+	assert_false(h_receiver_wait(f->rx, 4, QUIET_MS));
+}
+
+/*
+ * Issue 10 item 5, design §4: DeleteTags as AWS does it. In the ASG's account the
+ * AMI is tagged git-sha = A; a DeleteTags naming git-sha with another value
+ * (a cleanup of an old build's tag) leaves the tag, so A is promoted.
+ */
+static void deletetags_naming_another_value_leaves_the_tag(void **state)
+{
+	struct h_fx *f = *state;
+	json_t *list;
+
+	eb_fixture(f, "eventbridge-ami-state-change.json");
+	eb_fixture(f, "eventbridge-cloudtrail-modifyimageattribute.json"); /* shared with the ASG's account */
+	eb_tags(f, "dt-create", DEST, "CreateTags", "[{\"key\":\"git-sha\",\"value\":\"" SHA_A "\"}]",
+		"2025-03-04T08:43:55Z");
+	eb_tags(f, "dt-other", DEST, "DeleteTags", "[{\"key\":\"git-sha\",\"value\":\"" SHA_B "\"}]",
+		"2025-03-04T08:50:00Z");
+	push_commit(f, "dt-push", SHA_PARENT, SHA_A);
+	list = wait_promotions(f, ASG, 1, "delivered");
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA_A);
+	json_decref(list);
+	assert_pinned(f, ASG, SHA_A, AMI_A);
+
+	/* naming the tag's own value removes it: A's AMI is gone from the account's view */
+	eb_tags(f, "dt-same", DEST, "DeleteTags", "[{\"key\":\"git-sha\",\"value\":\"" SHA_A "\"}]",
+		"2025-03-04T08:55:00Z");
+	{
+		json_t *a = asg(f, ASG);
+		json_t *amis = h_get_json(&f->p, "/api/v1/amis?account=" DEST);
+		const json_t *seen = json_object_get(json_object_get(json_array_get(json_object_get(amis, "amis"), 0),
+								     "tags_by_account"), DEST);
+
+		assert_string_equal(h_str(a, "pin.commit"), SHA_A); /* the pin never moves by itself */
+		assert_non_null(amis);
+		assert_int_equal(json_array_size(json_object_get(amis, "amis")), 1);
+		assert_null(json_object_get(seen, "git-sha"));
+		json_decref(amis);
+		json_decref(a);
+	}
+	assert_int_equal(promotion_count(f, ASG), 1);
+}
+
+/*
+ * A DeleteTags without a tag list removes every tag the account set — here it
+ * arrives before the CreateTags it follows in time: the head waits for an image,
+ * nothing is promoted, until the account tags the AMI again later.
+ */
+static void deletetags_without_tags_removes_every_tag(void **state)
+{
+	struct h_fx *f = *state;
+	static const char *const image_only[] = { "image", NULL };
+	json_t *list;
+	int64_t retag_id;
+
+	eb_tags(f, "dta-all", DEST, "DeleteTags", NULL, "2025-03-04T08:50:00Z");
+	eb_fixture(f, "eventbridge-ami-state-change.json");
+	eb_fixture(f, "eventbridge-cloudtrail-modifyimageattribute.json");
+	eb_tags(f, "dta-create", DEST, "CreateTags",
+		"[{\"key\":\"image-role\",\"value\":\"worker\"},{\"key\":\"git-sha\",\"value\":\"" SHA_A "\"}]",
+		"2025-03-04T08:43:55Z");
+	push_commit(f, "dta-push", SHA_PARENT, SHA_A);
+	assert_waiting(f, ASG, SHA_A, image_only);
+	assert_int_equal(promotion_count(f, ASG), 0);
+	assert_false(h_receiver_wait(f->rx, 1, QUIET_MS));
+
+	retag_id = eb_tags(f, "dta-retag", DEST, "CreateTags", "[{\"key\":\"git-sha\",\"value\":\"" SHA_A "\"}]",
+			   "2025-03-04T09:00:00Z");
+	list = wait_promotions(f, ASG, 1, "delivered");
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA_A);
+	assert_int_equal(h_num(json_array_get(list, 0), "cause_event_id"), retag_id);
+	json_decref(list);
+}
+
+/*
+ * A ModifyImageAttribute as CloudTrail records a share with an organization or
+ * OU (launchPermission.add.items[].organizationArn / organizationalUnitArn),
+ * built from the fixture (the owner's call at 08:45:02).
+ */
+static int64_t eb_org_share(struct h_fx *f, const char *id, const char *field, const char *arn, char *note,
+			    size_t size)
+{
+	char *text = support_fixture("eventbridge-cloudtrail-modifyimageattribute.json", NULL);
+	json_t *doc = text != NULL ? json_loads(text, 0, NULL) : NULL;
+	json_t *params = json_object_get(json_object_get(doc, "detail"), "requestParameters");
+	char *body;
+	int64_t eid;
+	json_t *ev;
+	char path[64];
+
+	free(text);
+	assert_non_null(doc);
+	json_object_set_new(doc, "id", json_string(id));
+	json_object_set_new(params, "launchPermission", json_pack("{s:{s:[{s:s}]}}", "add", "items", field, arn));
+	body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	assert_non_null(body);
+	eid = eb(f, body);
+	free(body);
+	snprintf(path, sizeof path, "/api/v1/events/%lld", (long long)eid);
+	ev = h_get_json(&f->p, path);
+	assert_non_null(ev);
+	snprintf(note, size, "%s", h_text(ev, "note"));
+	json_decref(ev);
+	return eid;
+}
+
+/*
+ * Issue 10 item 6, design §3/§4: an AMI shared with an OU that the ASG's
+ * account lists under org_arns counts as shared with it: promoted.
+ */
+static void org_share_counts_for_a_listed_account(void **state)
+{
+	struct h_fx *f = *state;
+	char note[512];
+	json_t *list;
+
+	push_commit(f, "org-push", SHA_PARENT, SHA_A);
+	eb_fixture(f, "eventbridge-ami-state-change.json");
+	eb_org_share(f, "org-share-ou", "organizationalUnitArn", OU_LISTED, note, sizeof note);
+	assert_string_equal(note, "");
+	eb_tags(f, "org-tag", DEST, "CreateTags", "[{\"key\":\"git-sha\",\"value\":\"" SHA_A "\"}]",
+		"2025-03-04T08:46:00Z");
+	list = wait_promotions(f, ASG, 1, "delivered");
+	assert_string_equal(h_str(json_array_get(list, 0), "commit"), SHA_A);
+	assert_string_equal(h_str(json_array_get(list, 0), "image_id"), AMI_A);
+	json_decref(list);
+	assert_pinned(f, ASG, SHA_A, AMI_A);
+}
+
+/*
+ * An AMI shared with an organization no account lists: the share is stored,
+ * the event's note and the ASG's waiting_for.detail say that the account's
+ * membership is unknown (and name the AMI, its state and owner, the account).
+ */
+static void org_share_with_unknown_membership_is_said(void **state)
+{
+	struct h_fx *f = *state;
+	static const char *const shared_only[] = { "shared", NULL };
+	char note[512];
+	const json_t *detail, *orgs;
+	json_t *a;
+
+	push_commit(f, "orgu-push", SHA_PARENT, SHA_A);
+	eb_fixture(f, "eventbridge-ami-state-change.json");
+	eb_org_share(f, "orgu-share", "organizationArn", ORG_UNLISTED, note, sizeof note);
+	assert_non_null(strstr(note, ORG_UNLISTED));
+	assert_non_null(strstr(note, "org_arns"));
+	assert_non_null(strstr(note, "unknown"));
+	eb_tags(f, "orgu-tag", DEST, "CreateTags", "[{\"key\":\"git-sha\",\"value\":\"" SHA_A "\"}]",
+		"2025-03-04T08:46:00Z");
+	assert_waiting(f, ASG, SHA_A, shared_only);
+	a = asg(f, ASG);
+	detail = h_json_at(a, "waiting_for.detail");
+	assert_non_null(detail);
+	assert_string_equal(h_str(detail, "account"), DEST);
+	assert_string_equal(h_str(detail, "account_name"), "image-builder-stage");
+	assert_string_equal(h_str(detail, "ami.image_id"), AMI_A);
+	assert_string_equal(h_str(detail, "ami.state"), "available");
+	assert_string_equal(h_str(detail, "ami.owner"), OWNER);
+	orgs = json_object_get(detail, "org_shares_unknown");
+	assert_int_equal(json_array_size(orgs), 1);
+	assert_string_equal(json_string_value(json_array_get(orgs, 0)), ORG_UNLISTED);
+	assert_non_null(strstr(h_text(detail, "message"), ORG_UNLISTED));
+	assert_non_null(strstr(h_text(detail, "message"), "unknown"));
+	assert_non_null(strstr(h_text(detail, "message"), DEST));
+	json_decref(a);
+	assert_int_equal(promotion_count(f, ASG), 0);
+	assert_false(h_receiver_wait(f->rx, 1, QUIET_MS));
+	/* the share is stored: once the account is shared directly too, nothing else is missing */
+	{
+		char *share = h_share_variant("orgu-direct", AMI_A, DEST, true, "2025-03-04T08:47:00Z");
+
+		assert_non_null(share);
+		eb(f, share);
+		free(share);
+	}
+	json_decref(wait_promotions(f, ASG, 1, "delivered"));
+}
+
 /* Two ASGs in two accounts follow one repo; the AMI is shared and tagged in one account only. */
 static void two_asgs_two_accounts(void **state)
 {
@@ -953,6 +1233,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(older_head_ami_after_newer_promoted, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(resent_old_push_keeps_head, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(branch_delete_keeps_head_and_pin, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(force_push_back_on_a_stale_branch, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(deletetags_naming_another_value_leaves_the_tag, setup_default,
+						h_fx_teardown),
+		cmocka_unit_test_setup_teardown(deletetags_without_tags_removes_every_tag, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(org_share_counts_for_a_listed_account, setup_org, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(org_share_with_unknown_membership_is_said, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(two_asgs_two_accounts, setup_two_asgs, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(pin_file_deleted_is_rewritten, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(pin_file_corrupt_is_rewritten, setup_default, h_fx_teardown),

@@ -45,6 +45,9 @@
 #define IMG "ami-08fdc871471476ef5"
 #define OWNER "111122223333"
 #define DEST "444455556666"
+/* design §3 org_arns: the ASG's account lists OU_LISTED; ORG_UNLISTED is nobody's */
+#define OU_LISTED "arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdef3456"
+#define ORG_UNLISTED "arn:aws:organizations::999988887777:organization/o-z9y8x7w6v5"
 #define OTHER "777788889999"
 #define EU "eu-west-1"
 #define SHA256_A "5e1b7a6f0b9a4f9a0e1d2c3b4a59687766554433221100ffeeddccbbaa998877"
@@ -105,6 +108,10 @@ struct fcase {
 #define TAGF(t_, o_, a_, k_, v_) \
 	{ .kind = FACT_AMI_TAG, .time_ms = (t_), .region = EU, .image_id = IMG, .owner = (o_), .account = (a_), \
 	  .key = (k_), .value = (v_) }
+/* a DeleteTags of key k_ (NULL: every tag) naming value v_ (NULL: any) */
+#define UNTAGF(t_, a_, k_, v_) \
+	{ .kind = FACT_AMI_TAG, .time_ms = (t_), .region = EU, .image_id = IMG, .account = (a_), .key = (k_), \
+	  .value = (v_), .deleted = true }
 
 static const struct fcase cases[] = {
 	/* --- GitLab ------------------------------------------------------------------- */
@@ -203,6 +210,31 @@ static const struct fcase cases[] = {
 	  .file = F_MODIFY, .source = "eventbridge", .kind = "ami_launch_permission",
 	  .edits = { { "detail.requestParameters.launchPermission", "{\"add\": {\"items\": [{\"group\": \"all\"}]}}" } },
 	  .n = 2, .facts = { SEEN(T_MODIFY, OWNER), SHARE(T_MODIFY, OWNER, "all", true) } },
+	/* design §4: organizationArn / organizationalUnitArn items are shares with the ARN */
+	{ .name = "ModifyImageAttribute sharing with an organization nobody lists: the share, a note",
+	  .file = F_MODIFY, .source = "eventbridge", .kind = "ami_launch_permission",
+	  .edits = { { "detail.requestParameters.launchPermission",
+		       "{\"add\": {\"items\": [{\"organizationArn\": \"" ORG_UNLISTED "\"}]}}" } },
+	  .note = "organization " ORG_UNLISTED "; no configured account lists it under org_arns",
+	  .n = 2, .facts = { SEEN(T_MODIFY, OWNER), SHARE(T_MODIFY, OWNER, ORG_UNLISTED, true) } },
+	{ .name = "ModifyImageAttribute sharing with an OU an account lists: the share, no note",
+	  .file = F_MODIFY, .source = "eventbridge", .kind = "ami_launch_permission",
+	  .edits = { { "detail.requestParameters.launchPermission",
+		       "{\"add\": {\"items\": [{\"organizationalUnitArn\": \"" OU_LISTED "\"}]}}" } },
+	  .n = 2, .facts = { SEEN(T_MODIFY, OWNER), SHARE(T_MODIFY, OWNER, OU_LISTED, true) } },
+	{ .name = "ModifyImageAttribute removing an organization's share: shared false, no note",
+	  .file = F_MODIFY, .source = "eventbridge", .kind = "ami_launch_permission",
+	  .edits = { { "detail.requestParameters.launchPermission",
+		       "{\"remove\": {\"items\": [{\"organizationArn\": \"" ORG_UNLISTED "\"}]}}" } },
+	  .n = 2, .facts = { SEEN(T_MODIFY, OWNER), SHARE(T_MODIFY, OWNER, ORG_UNLISTED, false) } },
+	{ .name = "ModifyImageAttribute mixing an account, an OU and an organization",
+	  .file = F_MODIFY, .source = "eventbridge", .kind = "ami_launch_permission",
+	  .edits = { { "detail.requestParameters.launchPermission",
+		       "{\"add\": {\"items\": [{\"userId\": \"" DEST "\"}, {\"organizationalUnitArn\": \""
+		       OU_LISTED "\"}, {\"organizationArn\": \"" ORG_UNLISTED "\"}]}}" } },
+	  .note = "unknown",
+	  .n = 4, .facts = { SEEN(T_MODIFY, OWNER), SHARE(T_MODIFY, OWNER, DEST, true),
+			     SHARE(T_MODIFY, OWNER, OU_LISTED, true), SHARE(T_MODIFY, OWNER, ORG_UNLISTED, true) } },
 	{ .name = "ModifyImageAttribute without recipientAccountId: caller = envelope account",
 	  .file = F_MODIFY, .source = "eventbridge", .kind = "ami_launch_permission",
 	  .edits = { { "detail.recipientAccountId", NULL }, { "account", "\"222233334444\"" } },
@@ -276,16 +308,34 @@ static const struct fcase cases[] = {
 	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
 	  .edits = { { "detail.requestParameters.tagSet.items", "[{\"key\": \"image-role\", \"value\": \"\"}]" } },
 	  .n = 2, .facts = { SEEN(T_TAGS, NULL), TAGF(T_TAGS, NULL, OWNER, "image-role", "") } },
-	{ .name = "DeleteTags: tag facts with value NULL",
+	/* design §4: DeleteTags removes a key only when no value is given or the value matches */
+	{ .name = "DeleteTags naming values: deletions that name them",
 	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
 	  .edits = { { "detail.eventName", "\"DeleteTags\"" } },
-	  .n = 3, .facts = { SEEN(T_TAGS, NULL), TAGF(T_TAGS, NULL, OWNER, "image-role", NULL),
-			     TAGF(T_TAGS, NULL, OWNER, "git-sha", NULL) } },
-	{ .name = "DeleteTags naming keys only: value NULL",
+	  .n = 3, .facts = { SEEN(T_TAGS, NULL), UNTAGF(T_TAGS, OWNER, "image-role", "worker"),
+			     UNTAGF(T_TAGS, OWNER, "git-sha", AFTER) } },
+	{ .name = "DeleteTags naming keys only: deletions of any value",
 	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
 	  .edits = { { "detail.eventName", "\"DeleteTags\"" },
 		     { "detail.requestParameters.tagSet.items", "[{\"key\": \"git-sha\"}]" } },
-	  .n = 2, .facts = { SEEN(T_TAGS, NULL), TAGF(T_TAGS, NULL, OWNER, "git-sha", NULL) } },
+	  .n = 2, .facts = { SEEN(T_TAGS, NULL), UNTAGF(T_TAGS, OWNER, "git-sha", NULL) } },
+	{ .name = "DeleteTags naming an empty value: only an empty tag goes",
+	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
+	  .edits = { { "detail.eventName", "\"DeleteTags\"" },
+		     { "detail.requestParameters.tagSet.items", "[{\"key\": \"image-role\", \"value\": \"\"}]" } },
+	  .n = 2, .facts = { SEEN(T_TAGS, NULL), UNTAGF(T_TAGS, OWNER, "image-role", "") } },
+	{ .name = "DeleteTags without a tag list: every tag the account set (key NULL)",
+	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
+	  .edits = { { "detail.eventName", "\"DeleteTags\"" }, { "detail.requestParameters.tagSet", NULL } },
+	  .n = 2, .facts = { SEEN(T_TAGS, NULL), UNTAGF(T_TAGS, OWNER, NULL, NULL) } },
+	{ .name = "DeleteTags with an empty tag list: every tag the account set",
+	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
+	  .edits = { { "detail.eventName", "\"DeleteTags\"" }, { "detail.requestParameters.tagSet", "{}" } },
+	  .n = 2, .facts = { SEEN(T_TAGS, NULL), UNTAGF(T_TAGS, OWNER, NULL, NULL) } },
+	{ .name = "CreateTags without a tag list: the AMI seen, no tag",
+	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
+	  .edits = { { "detail.requestParameters.tagSet", NULL } },
+	  .n = 1, .facts = { SEEN(T_TAGS, NULL) } },
 	{ .name = "CreateTags with errorCode: no facts, a note",
 	  .file = F_TAGS, .source = "eventbridge", .kind = "ami_tags",
 	  .edits = { { "detail.errorCode", "\"Client.InvalidAMIID.NotFound\"" } },
@@ -384,7 +434,9 @@ static int group_setup(void **state)
 	if (group_fx == NULL)
 		return -1;
 	if (support_tmpdir(group_fx->dir, sizeof group_fx->dir, NULL, "amicd-test-facts") != 0 ||
-	    (group_fx->cfg = support_config_load(group_fx->dir, NULL)) == NULL) {
+	    (group_fx->cfg = support_config_load(group_fx->dir, &(struct amicd_opts){
+		    .accounts = "  - { name: " SUPPORT_ACCOUNT ", uid: \"" SUPPORT_ACCOUNT_UID "\","
+				" org_arns: [\"" OU_LISTED "\"] }\n" })) == NULL) {
 		group_teardown(NULL);
 		return -1;
 	}

@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -56,6 +57,9 @@
 #define OWNER "111122223333"          /* builds and owns the AMIs */
 #define DEST SUPPORT_ACCOUNT_UID      /* the ASG's account */
 #define OTHER "777788889999"          /* a third account */
+/* design §3 org_arns: the ASG's account lists OU_LISTED; ORG_UNLISTED is nobody's */
+#define OU_LISTED "arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdef3456"
+#define ORG_UNLISTED "arn:aws:organizations::999988887777:organization/o-z9y8x7w6v5"
 #define OTHER_REPO "https://gitlab.example.net/platform/other-images"
 #define ZERO "0000000000000000000000000000000000000000"
 #define T0 INT64_C(1741077600000)     /* 2025-03-04T08:40:00Z; row times are seconds after it */
@@ -114,7 +118,9 @@ static int group_setup(void **state)
 	if (group_fx == NULL)
 		return -1;
 	if (support_tmpdir(group_fx->dir, sizeof group_fx->dir, shm, "amicd-test-store-facts") != 0 ||
-	    (group_fx->cfg = support_config_load(group_fx->dir, NULL)) == NULL ||
+	    (group_fx->cfg = support_config_load(group_fx->dir, &(struct amicd_opts){
+		    .accounts = "  - { name: " SUPPORT_ACCOUNT ", uid: \"" SUPPORT_ACCOUNT_UID "\","
+				" org_arns: [\"" OU_LISTED "\"] }\n" })) == NULL ||
 	    (group_fx->asg = config_find_asg(group_fx->cfg, SUPPORT_ASG)) == NULL) {
 		group_teardown(NULL);
 		return -1;
@@ -378,16 +384,58 @@ static const struct head_case head_cases[] = {
 	  .head = SHA_C, .head_push = 4, .any_order = true },
 	{ .name = "head: re-created at an older commit of the branch: starts afresh",
 	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B), PUSH(ZERO, SHA_A) },
-	  .head = SHA_A, .head_push = 4,
-	  .disagrees = "design §1: \"a re-creation (before all zeros) starts afresh\" (and, read as a cycle "
-		       "A→B→0→A, the most recently received push of it wins: A too). load_head lets the push A→B "
-		       "from before the deletion supersede the re-creation 0→A, so the head is B, a commit the "
-		       "branch no longer has" },
+	  .head = SHA_A, .head_push = 4 },
 	{ .name = "head: re-created at the first push's parent: starts afresh",
 	  .pushes = { PUSH(SHA_P, SHA_A), DELETE(SHA_A), PUSH(ZERO, SHA_P) },
-	  .head = SHA_P, .head_push = 3,
-	  .disagrees = "design §1: \"a re-creation (before all zeros) starts afresh\". load_head lets P→A, "
-		       "from before the deletion, supersede the re-creation 0→P, so the head is A" },
+	  .head = SHA_P, .head_push = 3 },
+	{ .name = "head: re-created at an older commit, then pushed on",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B), PUSH(ZERO, SHA_A), PUSH(SHA_A, SHA_C) },
+	  .head = SHA_C, .head_push = 5, .any_order = true },
+	/* the deletion of the re-created branch leaves it where the re-creation put it, not at B */
+	{ .name = "head: re-created at an older commit, then deleted again: where it was (the re-creation)",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B), PUSH(ZERO, SHA_A), DELETE(SHA_A) },
+	  .head = SHA_A, .head_push = 4 },
+	/* --- cycles (design §1: the most recently received push of the cycle wins) --- */
+	/* the issue-10 history: D is an older push whose successor D→X was lost to a 503, so nothing
+	 * supersedes it; the rollback cycle A→B, B→A must still win over it */
+	{ .name = "head: force-push back on a branch holding a push whose successor was lost",
+	  .pushes = { PUSH(SHA_P, SHA_D), PUSH(SHA_X, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A) },
+	  .head = SHA_A, .head_push = 4 },
+	{ .name = "head: the same, the cycle closed the other way round",
+	  .pushes = { PUSH(SHA_P, SHA_D), PUSH(SHA_X, SHA_A), PUSH(SHA_B, SHA_A), PUSH(SHA_A, SHA_B) },
+	  .head = SHA_B, .head_push = 4 },
+	/* C and the stale D are both unsuperseded: receipt order breaks the tie (not any order) */
+	{ .name = "head: the same, then a push out of the cycle: the new one",
+	  .pushes = { PUSH(SHA_P, SHA_D), PUSH(SHA_X, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A),
+		      PUSH(SHA_A, SHA_C) },
+	  .head = SHA_C, .head_push = 5 },
+	{ .name = "head: a cycle of three (A→B→C, force-pushed back to A)",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_C), PUSH(SHA_C, SHA_A) },
+	  .head = SHA_A, .head_push = 4 },
+	{ .name = "head: force-push back to a commit from two pushes ago, on a stale branch",
+	  .pushes = { PUSH(SHA_P, SHA_D), PUSH(SHA_X, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_C),
+		      PUSH(SHA_C, SHA_A) },
+	  .head = SHA_A, .head_push = 5 },
+	/* a push into the cycle from outside it is not a push of the cycle: re-sent late, it is superseded */
+	{ .name = "head: force-push back, then the first push re-sent late: the cycle's push",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A), PUSH(SHA_P, SHA_A) },
+	  .head = SHA_A, .head_push = 3 },
+	{ .name = "head: force-push back delivered by two hooks: the newer copy",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A), PUSH(SHA_B, SHA_A) },
+	  .head = SHA_A, .head_push = 4 },
+	{ .name = "head: on a stale branch, a late push leading into the cycle: the cycle's push",
+	  .pushes = { PUSH(SHA_P, SHA_D), PUSH(SHA_X, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A),
+		      PUSH(SHA_C, SHA_B) },
+	  .head = SHA_A, .head_push = 4 },
+	{ .name = "head: a cycle left by a push, then force-pushed back into it: the later cycle",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), PUSH(SHA_B, SHA_A), PUSH(SHA_A, SHA_C),
+		      PUSH(SHA_C, SHA_B) },
+	  .head = SHA_B, .head_push = 5 },
+	/* like "back and forth twice": the late copy of a push of the cycle is its newest push;
+	 * only GitLab's branch API (§9) tells them apart */
+	{ .name = "head: re-created at an older commit, then a late copy of the push the deletion followed",
+	  .pushes = { PUSH(SHA_P, SHA_A), PUSH(SHA_A, SHA_B), DELETE(SHA_B), PUSH(ZERO, SHA_A), PUSH(SHA_A, SHA_B) },
+	  .head = SHA_B, .head_push = 5 },
 	/* --- with GitLab's branch API (design §1 "head", §9) --------------------------- */
 	{ .name = "head+api: an observation alone (a fresh amicd, no webhook ever)",
 	  .pushes = { OBSERVED(SHA_A) }, .head = SHA_A, .head_push = 1 },
@@ -537,6 +585,98 @@ static void run_head_case(void **state)
 	}
 }
 
+/*
+ * Long histories: the head rule reads a branch only as far as it needs. A
+ * push re-sent from long ago must not make it walk the whole history (nor win),
+ * and a cycle longer than the walk's bound still leaves a head.
+ */
+#define LONG_PUSHES 3000
+
+static void long_commit(char out[41], size_t i)
+{
+	snprintf(out, 41, "%040zx", i + 1);
+}
+
+/* Push commits 0 → 1 → … → n-1 (as 0 … n-1 received in order), then extra pushes; the head. */
+static void run_long(struct fx *fx, size_t n, const struct push *extra, size_t n_extra, char head[72],
+		     double *load_ms)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct store *st = fresh_store(fx);
+	struct store_asg_facts *f = NULL;
+	const struct decide_input *in;
+	char before[41], after[41];
+	struct timespec t0, t1;
+
+	assert_int_equal(store_begin(st, &err), AMICD_OK);
+	for (size_t i = 0; i < n + n_extra; i++) {
+		struct fact fact = { .kind = FACT_PUSH, .repo = fx->asg->git->url, .branch = fx->asg->git->ref };
+
+		if (i < n) {
+			long_commit(before, i == 0 ? LONG_PUSHES * 2 : i - 1);
+			long_commit(after, i);
+			fact.before = before;
+			fact.after = after;
+		} else {
+			fact.before = extra[i - n].before;
+			fact.after = extra[i - n].after;
+		}
+		apply(st, &fact, put_event(st, "gitlab", "push", i));
+	}
+	assert_int_equal(store_commit(st, &err), AMICD_OK);
+	f = load(fx, st); /* once to warm the page cache and the statements: the second is timed */
+	store_asg_facts_free(&f);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	f = load(fx, st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*load_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	in = store_asg_facts_input(f);
+	snprintf(head, 72, "%s", in->head != NULL ? in->head->commit : "");
+	store_asg_facts_free(&f);
+	drop_store(fx, &st);
+}
+
+static void long_histories(void **state)
+{
+	char first[41], last[41], head[72];
+	double ms = 0;
+
+	(void)state;
+	long_commit(first, 0);
+	long_commit(last, LONG_PUSHES - 1);
+	/* the first push re-sent at the end: still the last commit */
+	{
+		char parent[41];
+		const struct push resent[] = { { .before = parent, .after = first } };
+
+		long_commit(parent, LONG_PUSHES * 2);
+		run_long(group_fx, LONG_PUSHES, resent, 1, head, &ms);
+		print_message("  %d pushes, the first re-sent last: head loaded in %.2f ms\n", LONG_PUSHES, ms);
+		assert_string_equal(head, last);
+	}
+	/* the second push re-sent, then the branch forced back over the whole history: a cycle
+	 * longer than the walk's bound is still the newest push */
+	{
+		const struct push back[] = { { .before = last, .after = first } };
+
+		run_long(group_fx, LONG_PUSHES, back, 1, head, &ms);
+		print_message("  %d pushes, forced back to the first: head loaded in %.2f ms\n", LONG_PUSHES, ms);
+		assert_string_equal(head, first);
+	}
+	/* on a branch holding a stale push whose successor was lost, forced back 100 pushes:
+	 * the cycle, within the walk's bound (store_asg.c HEAD_MAX_EXPLORED) */
+	{
+		char back_to[41];
+		const struct push stale_then_back[] = { { .before = SHA_P, .after = SHA_D },
+							{ .before = last, .after = back_to } };
+
+		long_commit(back_to, LONG_PUSHES - 101);
+		run_long(group_fx, LONG_PUSHES, stale_then_back, 2, head, &ms);
+		print_message("  the same back 100 pushes after a stale push: head loaded in %.2f ms\n", ms);
+		assert_string_equal(head, back_to);
+	}
+}
+
 /* ---- (b) visibility: owner, shares, state and tags in; what the ASG's account sees out ---- */
 
 enum op_kind {
@@ -546,6 +686,7 @@ enum op_kind {
 	OP_UNSHARE,  /* … removed */
 	OP_TAG,      /* tag key = value (NULL: the head commit) set in account */
 	OP_UNTAG,    /* tag key deleted in account; value: the value the request named, if any */
+	OP_UNTAG_ALL, /* a DeleteTags without tags in account: every tag it set (but aws:*) */
 	OP_LISTED,   /* an images observation (design §9): EC2, asked as account at t, listed exactly the
 			images in value (",ami-…,") as tagged git-sha = the head commit there */
 };
@@ -592,6 +733,8 @@ static size_t n_ops(const struct vis_case *c)
 #define UNSHARE(t_, a) { .kind = OP_UNSHARE, .t = (t_), .account = (a) }
 #define TAG(t_, a, k, v) { .kind = OP_TAG, .t = (t_), .account = (a), .key = (k), .value = (v) }
 #define UNTAG(t_, a, k) { .kind = OP_UNTAG, .t = (t_), .account = (a), .key = (k) }
+#define UNTAG_VALUE(t_, a, k, v) { .kind = OP_UNTAG, .t = (t_), .account = (a), .key = (k), .value = (v) }
+#define UNTAG_ALL(t_, a) { .kind = OP_UNTAG_ALL, .t = (t_), .account = (a) }
 #define HEAD_TAG(t_, a) TAG(t_, a, NULL, NULL)
 #define LISTED(t_, a, ids) { .kind = OP_LISTED, .t = (t_), .account = (a), .value = (ids) }
 
@@ -638,6 +781,16 @@ static const struct vis_case vis_cases[] = {
 	{ .name = "visibility: a share with another account removed does not touch the ASG's",
 	  .ops = { SHARE(1, DEST), SHARE(1, OTHER), HEAD_TAG(2, DEST), UNSHARE(3, OTHER) },
 	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 3 } } },
+	/* design §3/§4: an organization or OU share counts for an account whose config lists it */
+	{ .name = "visibility: shared with an OU the account's config lists (org_arns)",
+	  .ops = { STATE(1, "available"), SHARE(2, OU_LISTED), HEAD_TAG(3, DEST) },
+	  .want = { { IMG_A, "available", true, "git-sha=" SHA_C, 1, 3 } } },
+	{ .name = "visibility: shared with an organization the account's config does not list",
+	  .ops = { STATE(1, "available"), SHARE(2, ORG_UNLISTED), HEAD_TAG(3, DEST) },
+	  .want = { { IMG_A, "available", false, "git-sha=" SHA_C, 1, 3 } } },
+	{ .name = "visibility: the OU share removed later",
+	  .ops = { SHARE(1, OU_LISTED), HEAD_TAG(2, DEST), UNSHARE(3, OU_LISTED) },
+	  .want = { { IMG_A, NULL, false, "git-sha=" SHA_C, 1, 3 } } },
 	{ .name = "visibility: an AMI of another region is not the ASG's",
 	  .ops = { { .kind = OP_SHARE, .t = 1, .account = DEST, .region = "us-east-1" },
 		   { .kind = OP_TAG, .t = 2, .account = DEST, .region = "us-east-1" } },
@@ -677,14 +830,57 @@ static const struct vis_case vis_cases[] = {
 	{ .name = "visibility: the head tag deleted in the account: the AMI is not the commit's any more",
 	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), UNTAG(3, DEST, NULL) },
 	  .want = { { NULL } } },
+	/* design §4: DeleteTags removes a key only when no value is given or the value matches;
+	 * with no tag list it removes every tag that account set on the image */
 	{ .name = "visibility: DeleteTags naming another value leaves the tag (design §4)",
 	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "worker"),
-		   { .kind = OP_UNTAG, .t = 3, .account = DEST, .key = "image-role", .value = "builder" } },
-	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=worker", 1, 3 } },
-	  .disagrees = "design §4: \"DeleteTags removes a key only when no value is given or the value "
-		       "matches\". A struct fact of a deletion carries no value (facts.c sets value NULL whatever "
-		       "the request named, and store_fact_apply has nothing to compare), so the store deletes "
-		       "image-role=worker" },
+		   UNTAG_VALUE(3, DEST, "image-role", "builder") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=worker", 1, 3 } } },
+	{ .name = "visibility: DeleteTags naming the tag's value removes it",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "worker"),
+		   UNTAG_VALUE(3, DEST, "image-role", "worker") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: DeleteTags naming another commit leaves the head tag",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), UNTAG_VALUE(3, DEST, NULL, SHA_A) },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 2 } } },
+	{ .name = "visibility: DeleteTags naming an empty value leaves a tag that has one",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "worker"),
+		   UNTAG_VALUE(3, DEST, "image-role", "") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=worker", 1, 3 } } },
+	{ .name = "visibility: DeleteTags naming an empty value removes an empty tag",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", ""),
+		   UNTAG_VALUE(3, DEST, "image-role", "") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 4 } } },
+	/* the deletion meets the value the tag had at its time, whatever arrives first */
+	{ .name = "visibility: DeleteTags naming the value the tag had before: the newer value stays",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "builder"),
+		   TAG(3, DEST, "image-role", "worker"), UNTAG_VALUE(4, DEST, "image-role", "builder") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=worker", 1, 4 } } },
+	{ .name = "visibility: DeleteTags naming the value it meets, after an older value",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "batch"),
+		   TAG(3, DEST, "image-role", "worker"), UNTAG_VALUE(4, DEST, "image-role", "worker") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 5 } } },
+	{ .name = "visibility: DeleteTags naming a value, then the tag set again later",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(2, DEST, "image-role", "worker"),
+		   UNTAG_VALUE(3, DEST, "image-role", "worker"), TAG(4, DEST, "image-role", "batch") },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C ",image-role=batch", 1, 5 } } },
+	{ .name = "visibility: DeleteTags without tags removes every tag the account set",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), TAG(2, DEST, "image-role", "worker"), UNTAG_ALL(3, DEST) },
+	  .want = { { NULL } } },
+	{ .name = "visibility: DeleteTags without tags, then tagged again later: the new tag",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(1, DEST), TAG(1, DEST, "image-role", "worker"), UNTAG_ALL(2, DEST),
+		   HEAD_TAG(3, DEST) },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 5 } } },
+	{ .name = "visibility: DeleteTags without tags in another account leaves the ASG account's",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), HEAD_TAG(2, OWNER), UNTAG_ALL(3, OWNER) },
+	  .want = { { IMG_A, NULL, true, "git-sha=" SHA_C, 1, 2 } } },
+	{ .name = "visibility: DeleteTags without tags leaves AWS's own aws:* tags",
+	  .ops = { SHARE(1, DEST), TAG(2, DEST, "aws:cloudformation:stack-name", "images"), UNTAG_ALL(3, DEST),
+		   HEAD_TAG(4, DEST) },
+	  .want = { { IMG_A, NULL, true, "aws:cloudformation:stack-name=images,git-sha=" SHA_C, 1, 4 } } },
+	{ .name = "visibility: DeleteTags without tags and CreateTags in the same second: deleted",
+	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), UNTAG_ALL(2, DEST) },
+	  .want = { { NULL } } },
 	/* --- images observations (design §9): the whole truth for (account, region, tag, commit) --- */
 	{ .name = "visibility: EC2 asked after the tag, not listing the AMI: no longer the commit's there",
 	  .ops = { SHARE(1, DEST), HEAD_TAG(2, DEST), LISTED(3, DEST, ",") },
@@ -761,7 +957,7 @@ static size_t op_facts(const struct vis_case *c, const struct op *op, struct fac
 {
 	const char *region = op->region != NULL ? op->region : SUPPORT_REGION;
 	const char *image = op->image != NULL ? op->image : IMG_A;
-	bool tag = op->kind == OP_TAG || op->kind == OP_UNTAG;
+	bool tag = op->kind == OP_TAG || op->kind == OP_UNTAG || op->kind == OP_UNTAG_ALL;
 	const char *owner = tag ? NULL : c->owner != NULL ? c->owner : OWNER;
 	int64_t t = T0 + (int64_t)op->t * 1000;
 
@@ -790,8 +986,14 @@ static size_t op_facts(const struct vis_case *c, const struct op *op, struct fac
 		out[1].kind = FACT_AMI_TAG;
 		out[1].account = op->account;
 		out[1].key = op->key != NULL ? op->key : group_fx->asg->git->tag_name;
-		/* a deletion's fact has no value, whatever the request named (facts.h) */
-		out[1].value = op->kind == OP_UNTAG ? NULL : op->value != NULL ? op->value : SHA_C;
+		/* a deletion carries the value the request named, if any (facts.h) */
+		out[1].deleted = op->kind == OP_UNTAG;
+		out[1].value = op->kind == OP_UNTAG ? op->value : op->value != NULL ? op->value : SHA_C;
+		break;
+	case OP_UNTAG_ALL:
+		out[1].kind = FACT_AMI_TAG;
+		out[1].account = op->account;
+		out[1].deleted = true;
 		break;
 	case OP_LISTED:
 		break;
@@ -931,12 +1133,14 @@ static void run_vis_case(void **state)
 
 int main(void)
 {
-	struct CMUnitTest tests[N_HEAD + N_VIS];
+	struct CMUnitTest tests[N_HEAD + 1 + N_VIS];
 	size_t n = 0;
 
 	for (size_t i = 0; i < N_HEAD; i++)
 		tests[n++] = (struct CMUnitTest){ .name = head_cases[i].name, .test_func = run_head_case,
 						  .initial_state = (void *)&head_cases[i] };
+	tests[n++] = (struct CMUnitTest){ .name = "head: long histories are read only as far as needed",
+					  .test_func = long_histories };
 	for (size_t i = 0; i < N_VIS; i++)
 		tests[n++] = (struct CMUnitTest){ .name = vis_cases[i].name, .test_func = run_vis_case,
 						  .initial_state = (void *)&vis_cases[i] };
