@@ -288,14 +288,16 @@ static void test_push_parse_commit_widths(void **state)
 		json_t *body = json_deep_copy(f->push);
 		struct gitlab_push p;
 		struct amicd_error err;
+		enum amicd_rc rc;
 
 		assert_non_null(body);
 		json_object_set_new(body, "before", json_string(c->before));
 		json_object_set_new(body, "after", json_string(c->after));
 		memset(&p, 0xa5, sizeof p);
-		if (gitlab_push_parse(body, &p, &err) != AMICD_OK)
+		rc = gitlab_push_parse(body, &p, &err);
+		if (rc != AMICD_OK)
 			print_error("case %zu: %s\n", i, err.message);
-		assert_int_equal(gitlab_push_parse(body, &p, &err), AMICD_OK);
+		assert_int_equal(rc, AMICD_OK);
 		assert_string_equal(p.before, c->want_before);
 		assert_string_equal(p.after, c->want_after);
 		assert_int_equal(p.created, c->created);
