@@ -447,6 +447,46 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 		     json_pack("{s:o,s:b}", "promotion_id", already ? json_null() : json_integer(promotion_id), "frozen", 1));
 }
 
+/*
+ * Send the current pin's trigger again as a new attempt series (design §4,
+ * §6): attempts start over, and the key is amicd-promotion-<id>-<series>, so
+ * a receiver that remembers the first series' key does not drop it.
+ */
+static void retrigger(struct http_request *req, struct app *app, const struct config_asg *asg, json_t *body)
+{
+	static const char *const keys[] = { "reason", NULL };
+	const char *reason;
+	struct store_pin p;
+	struct amicd_error err = { { 0 }, { 0 } };
+	bool found = false;
+	int series = 0;
+	enum amicd_rc rc;
+
+	if (!only_keys(req, body, keys) || (reason = want_reason(req, body)) == NULL)
+		return;
+	rc = admin_begin(app, &err);
+	if (rc == AMICD_OK)
+		rc = store_pin_get(app->admin, asg->identifier, &p, &found, &err);
+	if (rc == AMICD_OK && !found)
+		rc = amicd_error_set(&err, AMICD_ERR_CONFLICT, NULL,
+				     "ASG %s has no pin yet: there is no trigger to send again", asg->identifier);
+	if (rc == AMICD_OK)
+		rc = store_trigger_retrigger(app->admin, p.promotion_id, "admin", reason, util_now_ms(), &series, &err);
+	rc = admin_end(app, rc, &err);
+	if (rc != AMICD_OK) {
+		LOG(LL_INFO, "retrigger refused", "{s:s,s:s,s:s}", "asg", asg->identifier, "actor", "admin", "error",
+		    err.message);
+		http_reply_error(req, rc, &err);
+		return;
+	}
+	LOG(LL_INFO, "retrigger", "{s:s,s:I,s:s,s:s,s:i,s:s,s:s}", "asg", asg->identifier, "promotion_id",
+	    (json_int_t)p.promotion_id, "commit", p.commit, "image_id", p.image_id, "series", series, "actor", "admin",
+	    "reason", reason);
+	trigger_wake(app->trigger);
+	reply_status(req, app, asg,
+		     json_pack("{s:I,s:i}", "promotion_id", (json_int_t)p.promotion_id, "trigger_series", series));
+}
+
 void admin_asg_action(struct http_request *req, void *cls)
 {
 	struct app *app = cls;
@@ -466,11 +506,11 @@ void admin_asg_action(struct http_request *req, void *cls)
 			}
 	}
 	if (asg == NULL || (strcmp(slash, "/freeze") != 0 && strcmp(slash, "/unfreeze") != 0 &&
-			    strcmp(slash, "/pin") != 0)) {
+			    strcmp(slash, "/pin") != 0 && strcmp(slash, "/retrigger") != 0)) {
 		struct amicd_error err;
 
 		amicd_error_set(&err, AMICD_ERR_NOT_FOUND, NULL, asg == NULL ? "no such ASG in the configuration"
-									     : "no such action (freeze, unfreeze, pin)");
+									     : "no such action (freeze, unfreeze, pin, retrigger)");
 		http_reply_error(req, AMICD_ERR_NOT_FOUND, &err);
 		return;
 	}
@@ -479,6 +519,8 @@ void admin_asg_action(struct http_request *req, void *cls)
 		return;
 	if (strcmp(slash, "/pin") == 0)
 		pin(req, app, asg, index, body);
+	else if (strcmp(slash, "/retrigger") == 0)
+		retrigger(req, app, asg, body);
 	else
 		freeze(req, app, asg, index, strcmp(slash, "/freeze") == 0, body);
 	json_decref(body);

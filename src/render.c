@@ -157,6 +157,14 @@ json_t *render_promotions(const struct store_promotion_list *list)
 
 		if (p->waiting_for_pin_file)
 			json_object_set_new(trigger, "waiting_for_pin_file", json_true()); /* said while it waits */
+		if (p->has_trigger) {
+			json_object_set_new(trigger, "series", json_integer(p->trigger_series));
+			json_object_set_new(trigger, "retriggered",
+					    p->retriggered ? json_pack("{s:s,s:s,s:s}", "at", p->retrigger_at, "actor",
+								      p->retrigger_actor, "reason",
+								      p->retrigger_reason != NULL ? p->retrigger_reason : "")
+							   : json_null());
+		}
 		json_array_append_new(out, json_pack("{s:I,s:s,s:s,s:o,s:o,s:o,s:s,s:s,s:o}", "id", (json_int_t)p->id,
 			"commit", p->commit, "image_id", p->image_id, "previous",
 			p->has_previous ? json_pack("{s:s,s:s}", "commit", p->previous_commit, "image_id", p->previous_image)

@@ -66,13 +66,20 @@ static void add_problem(struct asg_status *out, const char *code, int64_t since_
 		util_format_time_ms(since_ms, p->since, sizeof p->since);
 }
 
-/* sources{} and problems[] of the ASG; the reason leads with the worst problem. */
+/*
+ * sources{} and problems[] of the ASG; the reason leads with the worst problem.
+ * Worst first: trigger_failed (stage may be running an older AMI than the pin
+ * says, and nothing will change that by itself), pinned_ami_unavailable (new
+ * instances cannot launch), source_failing (amicd may be deciding on stale
+ * facts), trigger_retrying (the pin is on its way; amicd is still at it).
+ */
 static enum amicd_rc sources_and_problems(struct store *st, const struct config_asg *asg,
 					  const struct store_asg_facts *facts, struct asg_status *out,
 					  struct amicd_error *err)
 {
 	static const char *const ec2_questions[] = { "images", "pinned" };
 	struct store_source_check c;
+	struct store_trigger_state tr = { .state = "" };
 	char q[STORE_QUESTION_MAX];
 
 	out->gitlab.polled = asg->gitlab_api != NULL && !asg->git->ref_is_sha;
@@ -85,15 +92,42 @@ static enum amicd_rc sources_and_problems(struct store *st, const struct config_
 			return AMICD_ERR_STORE;
 		fold_check(&out->ec2, &c);
 	}
+	if (out->has_pin) {
+		bool found = false;
+
+		if (store_trigger_get(st, out->pin.promotion_id, &tr, &found, err) != AMICD_OK)
+			return AMICD_ERR_STORE;
+		if (found && strcmp(tr.state, "failed") == 0) {
+			/* since: the attempt after which it gave up */
+			add_problem(out, "trigger_failed", 0,
+				    "the trigger of promotion %lld (%.8s, %s) gave up after %d attempt(s): %s;"
+				    " terraform-resources may never have applied the pin (POST /api/v1/admin/asgs/%s/retrigger"
+				    " sends it again)",
+				    (long long)out->pin.promotion_id, out->pin.commit, out->pin.image_id, tr.attempts,
+				    tr.last_error[0] != '\0' ? tr.last_error : "unknown error", asg->identifier);
+			snprintf(out->problems[out->n_problems - 1].since, sizeof out->problems[0].since, "%s",
+				 tr.updated_at);
+		}
+	}
+	if (out->has_pin && !out->pin.available)
+		add_problem(out, "pinned_ami_unavailable", 0, "the pinned AMI %s is %s in account %s",
+			    out->pin.image_id, out->pin.unavailable_reason, asg->account->uid);
 	if (out->gitlab.failing_since_ms != 0)
 		add_problem(out, "source_failing", out->gitlab.failing_since_ms,
 			    "GitLab's branch API cannot be read: %s", out->gitlab.last_error);
 	if (out->ec2.failing_since_ms != 0)
 		add_problem(out, "source_failing", out->ec2.failing_since_ms,
 			    "EC2 DescribeImages in account %s cannot be read: %s", asg->account->uid, out->ec2.last_error);
-	if (out->has_pin && !out->pin.available)
-		add_problem(out, "pinned_ami_unavailable", 0, "the pinned AMI %s is %s in account %s",
-			    out->pin.image_id, out->pin.unavailable_reason, asg->account->uid);
+	if (out->has_pin && strcmp(tr.state, "pending") == 0 && tr.attempts > 0 && tr.last_error[0] != '\0') {
+		/* since: the series' first failure (before migration 0007: the promotion) */
+		add_problem(out, "trigger_retrying", tr.failing_since_ms,
+			    "the trigger of promotion %lld (%.8s, %s) is being retried: %d attempt(s) failed, the last with %s",
+			    (long long)out->pin.promotion_id, out->pin.commit, out->pin.image_id, tr.attempts,
+			    tr.last_error);
+		if (tr.failing_since_ms == 0)
+			snprintf(out->problems[out->n_problems - 1].since, sizeof out->problems[0].since, "%s",
+				 out->pin.promoted_at);
+	}
 	if (out->n_problems > 0) {
 		char rest[sizeof out->reason];
 

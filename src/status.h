@@ -75,10 +75,11 @@ struct asg_status {
 	} gitlab, ec2;
 	/* what an operator must act on although the decision is fine, worst first */
 	struct asg_problem {
-		const char *code;             /* "source_failing", "pinned_ami_unavailable" (static) */
+		const char *code;             /* "trigger_failed", "pinned_ami_unavailable", "source_failing",
+						 "trigger_retrying" (static) */
 		char message[400];
 		char since[32];               /* "" when unknown */
-	} problems[4];
+	} problems[6];
 	size_t n_problems;
 };
 

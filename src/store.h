@@ -260,7 +260,8 @@ struct store_trigger {
 	char asg[128];
 	char commit[72];       /* 40 or 64 hex */
 	char image_id[64];
-	int attempts;
+	int attempts;          /* within the current series */
+	int series;            /* 1: the promotion's own; n: the (n-1)-th retrigger */
 };
 
 /*
@@ -272,13 +273,37 @@ enum amicd_rc store_triggers_due(struct store *st, int64_t now_ms, struct store_
 				 size_t *n, int64_t *next_due_ms, struct amicd_error *err);
 
 /*
- * store_trigger_record — one attempt made at now_ms: attempts + 1,
+ * store_trigger_record — one attempt of series made at now_ms: attempts + 1,
  * last_error, and the new state (delivered when ok; failed when give_up;
- * otherwise pending, due at next_attempt_ms). A trigger superseded meanwhile
- * keeps that state.
+ * otherwise pending, due at next_attempt_ms); the first failure of the series
+ * sets failing_since. A trigger superseded meanwhile keeps that state; an
+ * attempt of a series a retrigger has replaced meanwhile is not recorded.
  */
-enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, bool ok, const char *error,
+enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, int series, bool ok, const char *error,
 				   bool give_up, int64_t next_attempt_ms, int64_t now_ms, struct amicd_error *err);
+
+/* The trigger of one promotion as the ASG's status shows it. */
+struct store_trigger_state {
+	char state[16];             /* pending, delivered, failed, superseded */
+	int attempts;               /* within the current series */
+	int series;
+	char last_error[256];       /* "" none */
+	int64_t failing_since_ms;   /* 0: the series has not failed (or before migration 0007) */
+	char updated_at[32];        /* the last attempt's end: when a failed trigger gave up */
+};
+
+/* store_trigger_get — the trigger of promotion_id; *found false when it has none. */
+enum amicd_rc store_trigger_get(struct store *st, int64_t promotion_id, struct store_trigger_state *out,
+				bool *found, struct amicd_error *err);
+
+/*
+ * store_trigger_retrigger — in the caller's transaction: start a new attempt
+ * series of promotion_id's trigger (series + 1, attempts 0, pending, due at
+ * now_ms) and record who asked and why (table trigger_series). *series gets the
+ * new series number; AMICD_ERR_CONFLICT when the promotion has no trigger.
+ */
+enum amicd_rc store_trigger_retrigger(struct store *st, int64_t promotion_id, const char *actor, const char *reason,
+				      int64_t now_ms, int *series, struct amicd_error *err);
 
 /*
  * store_trigger_pin_written — in a transaction of its own: the pin file of
@@ -311,6 +336,11 @@ struct store_promotion_row {
 	int trigger_attempts;
 	char *trigger_last_error;   /* NULL: none */
 	bool waiting_for_pin_file;  /* its trigger waits for the pin file */
+	int trigger_series;         /* 1: the promotion's own; n: after n-1 retriggers */
+	bool retriggered;           /* the current series is a retrigger's: */
+	char retrigger_at[32];
+	char retrigger_actor[16];
+	char *retrigger_reason;     /* NULL unless retriggered */
 };
 
 struct store_promotion_list {

@@ -123,7 +123,7 @@ enum amicd_rc store_triggers_due(struct store *st, int64_t now_ms, struct store_
 	*n = 0;
 	*next_due_ms = INT64_MAX;
 	pthread_mutex_lock(&st->lock);
-	s = store_prep(st, "SELECT t.promotion_id, p.asg, p.commit_sha, p.image_id, t.attempts, t.next_attempt_ms"
+	s = store_prep(st, "SELECT t.promotion_id, p.asg, p.commit_sha, p.image_id, t.attempts, t.next_attempt_ms, t.series"
 		     " FROM triggers t JOIN promotions p ON p.id = t.promotion_id"
 		     " WHERE t.state = 'pending' AND t.pin_written = 1 ORDER BY t.next_attempt_ms, t.promotion_id", err);
 	if (s == NULL) {
@@ -143,6 +143,7 @@ enum amicd_rc store_triggers_due(struct store *st, int64_t now_ms, struct store_
 		snprintf(out[*n].commit, sizeof out[*n].commit, "%s", sqlite3_column_text(s, 2));
 		snprintf(out[*n].image_id, sizeof out[*n].image_id, "%s", sqlite3_column_text(s, 3));
 		out[*n].attempts = sqlite3_column_int(s, 4);
+		out[*n].series = sqlite3_column_int(s, 6);
 		(*n)++;
 	}
 	if (src != SQLITE_ROW && src != SQLITE_DONE)
@@ -153,7 +154,7 @@ out:
 	return rc;
 }
 
-enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, bool ok, const char *error,
+enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, int series, bool ok, const char *error,
 				   bool give_up, int64_t next_attempt_ms, int64_t now_ms, struct amicd_error *err)
 {
 	char ts[32];
@@ -166,8 +167,9 @@ enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, bool 
 		return rc;
 	pthread_mutex_lock(&st->lock);
 	s = store_prep(st, "UPDATE triggers SET attempts = attempts + 1, last_error = ?2, next_attempt_ms = ?3,"
-		     " updated_at = ?4, state = CASE WHEN state = 'pending' THEN ?5 ELSE state END"
-		     " WHERE promotion_id = ?1", err);
+		     " updated_at = ?4, state = CASE WHEN state = 'pending' THEN ?5 ELSE state END,"
+		     " failing_since_ms = CASE WHEN ?2 IS NULL THEN failing_since_ms ELSE coalesce(failing_since_ms, ?7) END"
+		     " WHERE promotion_id = ?1 AND series = ?6", err);
 	if (s == NULL) {
 		rc = AMICD_ERR_STORE;
 		goto out;
@@ -177,6 +179,8 @@ enum amicd_rc store_trigger_record(struct store *st, int64_t promotion_id, bool 
 	sqlite3_bind_int64(s, 3, next_attempt_ms);
 	sqlite3_bind_text(s, 4, ts, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 5, ok ? "delivered" : give_up ? "failed" : "pending", -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 6, series);
+	sqlite3_bind_int64(s, 7, now_ms);
 	rc = store_step_done(st, s, "record trigger attempt", err);
 out:
 	pthread_mutex_unlock(&st->lock);
@@ -185,6 +189,87 @@ out:
 	if (rc != AMICD_OK)
 		store_rollback(st);
 	return rc;
+}
+
+enum amicd_rc store_trigger_get(struct store *st, int64_t promotion_id, struct store_trigger_state *out,
+				bool *found, struct amicd_error *err)
+{
+	sqlite3_stmt *s;
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	*found = false;
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&st->lock);
+	s = store_prep(st, "SELECT state, attempts, series, last_error, failing_since_ms, updated_at"
+		     " FROM triggers WHERE promotion_id = ?1", err);
+	if (s == NULL) {
+		rc = AMICD_ERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, promotion_id);
+	src = sqlite3_step(s);
+	if (src == SQLITE_ROW) {
+		snprintf(out->state, sizeof out->state, "%s", sqlite3_column_text(s, 0));
+		out->attempts = sqlite3_column_int(s, 1);
+		out->series = sqlite3_column_int(s, 2);
+		if (sqlite3_column_type(s, 3) != SQLITE_NULL)
+			snprintf(out->last_error, sizeof out->last_error, "%s", sqlite3_column_text(s, 3));
+		out->failing_since_ms = sqlite3_column_int64(s, 4);
+		snprintf(out->updated_at, sizeof out->updated_at, "%s", sqlite3_column_text(s, 5));
+		*found = true;
+	} else if (src != SQLITE_DONE) {
+		rc = store_db_error(st, err, "get trigger");
+	}
+	store_release(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+enum amicd_rc store_trigger_retrigger(struct store *st, int64_t promotion_id, const char *actor, const char *reason,
+				      int64_t now_ms, int *series, struct amicd_error *err)
+{
+	char ts[32];
+	sqlite3_stmt *s;
+	enum amicd_rc rc;
+	int src;
+
+	*series = 0;
+	util_format_time_s(now_ms, ts, sizeof ts);
+	s = store_prep(st, "UPDATE triggers SET series = series + 1, attempts = 0, last_error = NULL,"
+		     " failing_since_ms = NULL, state = 'pending', next_attempt_ms = ?2, updated_at = ?3"
+		     " WHERE promotion_id = ?1 RETURNING series", err);
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_int64(s, 1, promotion_id);
+	sqlite3_bind_int64(s, 2, now_ms);
+	sqlite3_bind_text(s, 3, ts, -1, SQLITE_STATIC);
+	src = sqlite3_step(s);
+	if (src == SQLITE_ROW) {
+		*series = sqlite3_column_int(s, 0);
+		src = sqlite3_step(s);
+	}
+	if (src != SQLITE_DONE) {
+		rc = store_db_error(st, err, "start a trigger series");
+		store_release(s);
+		return rc;
+	}
+	store_release(s);
+	if (*series == 0)
+		return amicd_error_set(err, AMICD_ERR_CONFLICT, NULL, "promotion %lld has no trigger to send again",
+				       (long long)promotion_id);
+
+	s = store_prep(st, "INSERT INTO trigger_series (promotion_id, series, asg, actor, reason, at)"
+		     " SELECT ?1, ?2, asg, ?3, ?4, ?5 FROM triggers WHERE promotion_id = ?1", err);
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_int64(s, 1, promotion_id);
+	sqlite3_bind_int(s, 2, *series);
+	sqlite3_bind_text(s, 3, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, ts, -1, SQLITE_STATIC);
+	return store_step_done(st, s, "record the retrigger", err);
 }
 
 enum amicd_rc store_trigger_pin_written(struct store *st, int64_t promotion_id, bool *changed,

@@ -221,6 +221,7 @@ void store_promotion_list_free(struct store_promotion_list *list)
 	for (size_t i = 0; i < list->n; i++) {
 		free(list->rows[i].reason);
 		free(list->rows[i].trigger_last_error);
+		free(list->rows[i].retrigger_reason);
 	}
 	free(list->rows);
 	memset(list, 0, sizeof *list);
@@ -247,6 +248,11 @@ static bool promotion_row(sqlite3_stmt *s, void *row, void *cls)
 	p->trigger_attempts = sqlite3_column_int(s, 10);
 	p->trigger_last_error = store_column_dup(s, 11, &nomem);
 	p->waiting_for_pin_file = sqlite3_column_type(s, 12) == SQLITE_INTEGER && sqlite3_column_int(s, 12) == 0;
+	p->trigger_series = sqlite3_column_int(s, 13);
+	p->retriggered = sqlite3_column_type(s, 14) != SQLITE_NULL;
+	column_copy(s, 14, p->retrigger_at, sizeof p->retrigger_at);
+	column_copy(s, 15, p->retrigger_actor, sizeof p->retrigger_actor);
+	p->retrigger_reason = store_column_dup(s, 16, &nomem);
 	return !nomem;
 }
 
@@ -259,8 +265,10 @@ enum amicd_rc store_promotions_list(struct store *st, const char *asg, int limit
 	memset(out, 0, sizeof *out);
 	pthread_mutex_lock(&st->lock);
 	s = store_prep(st, "SELECT p.id, p.commit_sha, p.image_id, p.previous_commit, p.previous_image, p.cause_event_id,"
-			   " p.reason, p.actor, p.promoted_at, t.state, t.attempts, t.last_error, t.pin_written"
+			   " p.reason, p.actor, p.promoted_at, t.state, t.attempts, t.last_error, t.pin_written,"
+			   " t.series, r.at, r.actor, r.reason"
 			   " FROM promotions p LEFT JOIN triggers t ON t.promotion_id = p.id"
+			   " LEFT JOIN trigger_series r ON r.promotion_id = p.id AND r.series = t.series"
 			   " WHERE p.asg = ?1 ORDER BY p.id DESC LIMIT ?2", err);
 	if (s != NULL) {
 		sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);

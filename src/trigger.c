@@ -90,7 +90,12 @@ static bool deliver_url(struct trigger *t, const struct config_asg *asg, const s
 		snprintf(error, size, "out of memory");
 		goto out;
 	}
-	snprintf(idem, sizeof idem, "Idempotency-Key: amicd-promotion-%lld", (long long)tr->promotion_id);
+	/* the first series keeps the key it always had; a retrigger is a new request to the receiver */
+	if (tr->series > 1)
+		snprintf(idem, sizeof idem, "Idempotency-Key: amicd-promotion-%lld-%d", (long long)tr->promotion_id,
+			 tr->series);
+	else
+		snprintf(idem, sizeof idem, "Idempotency-Key: amicd-promotion-%lld", (long long)tr->promotion_id);
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	hdrs = curl_slist_append(hdrs, idem);
 	hdrs = curl_slist_append(hdrs, "Expect:");
@@ -302,21 +307,21 @@ static void attempt(struct trigger *t, const struct store_trigger *tr)
 		give_up = !ok && attempts >= c->max_attempts;
 		next = now + (ok || give_up ? 0 : trigger_backoff_ms(attempts, c->backoff_max_seconds));
 	}
-	if (store_trigger_record(t->store, tr->promotion_id, ok, error, give_up, next, now, &err) != AMICD_OK)
+	if (store_trigger_record(t->store, tr->promotion_id, tr->series, ok, error, give_up, next, now, &err) != AMICD_OK)
 		LOG(LL_ERROR, "cannot record a trigger attempt", "{s:s,s:I,s:s}", "asg", tr->asg, "promotion_id",
 		    (json_int_t)tr->promotion_id, "error", err.message);
 	if (ok) {
 		atomic_fetch_add(&t->delivered, 1);
-		LOG(LL_INFO, "trigger delivered", "{s:s,s:I,s:s,s:s,s:i,s:f}", "asg", tr->asg, "promotion_id",
+		LOG(LL_INFO, "trigger delivered", "{s:s,s:I,s:s,s:s,s:i,s:i,s:f}", "asg", tr->asg, "promotion_id",
 		    (json_int_t)tr->promotion_id, "commit", tr->commit, "image_id", tr->image_id, "attempts", attempts,
-		    "ms", (double)(util_monotonic_ns() - t0) / 1e6);
+		    "series", tr->series, "ms", (double)(util_monotonic_ns() - t0) / 1e6);
 	} else {
 		atomic_fetch_add(&t->failed_attempts, 1);
 		if (give_up)
 			atomic_fetch_add(&t->gave_up, 1);
 		LOG(give_up ? LL_ERROR : LL_WARN, give_up ? "trigger failed for good" : "trigger attempt failed",
-		    "{s:s,s:I,s:i,s:s,s:I}", "asg", tr->asg, "promotion_id", (json_int_t)tr->promotion_id,
-		    "attempts", attempts, "error", error, "retry_in_ms", (json_int_t)(give_up ? 0 : next - util_now_ms()));
+		    "{s:s,s:I,s:i,s:i,s:s,s:I}", "asg", tr->asg, "promotion_id", (json_int_t)tr->promotion_id,
+		    "attempts", attempts, "series", tr->series, "error", error, "retry_in_ms", (json_int_t)(give_up ? 0 : next - util_now_ms()));
 	}
 }
 

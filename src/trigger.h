@@ -4,7 +4,8 @@
  *
  * One thread takes the due rows of the outbox (table triggers), makes one
  * attempt each — a POST to trigger.url with Idempotency-Key
- * amicd-promotion-<id>, or trigger.command run without a shell with the
+ * amicd-promotion-<id> (amicd-promotion-<id>-<n> for the n-th attempt series,
+ * which an admin's retrigger starts: store_trigger_retrigger), or trigger.command run without a shell with the
  * AMICD_* environment, killed after timeout_seconds — and records it. A failed
  * attempt is retried after 1 s, doubling, capped at backoff_max_seconds, up to
  * max_attempts; the due time is stored, so retries survive restarts. A newer

@@ -423,6 +423,7 @@ static void admin_requires_admin_token(void **state)
 		{ "/api/v1/admin/asgs/" ASG "/freeze", "{\"reason\":\"intruder\"}" },
 		{ "/api/v1/admin/asgs/" ASG "/unfreeze", "{\"reason\":\"intruder\"}" },
 		{ "/api/v1/admin/asgs/" ASG "/pin", "{\"commit\":\"" SHA_B "\",\"reason\":\"intruder\"}" },
+		{ "/api/v1/admin/asgs/" ASG "/retrigger", "{\"reason\":\"intruder\"}" },
 	};
 	int64_t ids[4];
 	char pins_before[256], promos_before[1024], pins_after[256], promos_after[1024];
@@ -463,6 +464,7 @@ static void admin_requires_admin_token(void **state)
 	assert_string_equal(promos_after, promos_before);
 	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events", NULL), events_before);
 	assert_int_equal(h_db_int(p, "SELECT count(*) FROM triggers", NULL), triggers_before);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM trigger_series", NULL), 0); /* no retrigger */
 	assert_true(h_log_contains(p, "admin request refused"));
 	/* the read token still reads */
 	a = h_get_json(p, "/api/v1/asgs/" ASG);

@@ -13,7 +13,11 @@
  *  - command triggers: the AMICD_* environment; a hanging command killed after
  *    timeout_seconds with its whole process group;
  *  - a pin file that cannot be written holds its trigger back (the ASG and
- *    /metrics say so); once it can, the file is written first, then the trigger.
+ *    /metrics say so); once it can, the file is written first, then the trigger;
+ *  - the ASG's problems[]: trigger_retrying while the pin's trigger fails and
+ *    is retried, trigger_failed (first, in the reason) once it gave up;
+ *  - POST …/retrigger: a new attempt series under amicd-promotion-<id>-2,
+ *    recorded in the promotion's history; 409 without a pin; 400 without a reason.
  *
  * Each test starts its own amicd and receiver in setup and stops both in
  * teardown. Every wait polls the REST API, a file, /proc or the receiver until
@@ -325,6 +329,74 @@ static void assert_gap(struct h_fx *f, size_t i, int64_t backoff_ms)
 			 (long long)backoff_ms);
 }
 
+/* POST an admin action on ASG with the admin token; the status, *out the parsed answer (new reference). */
+static long post_action(struct h_fx *f, const char *action, const char *body, json_t **out)
+{
+	const char *h[] = { "Content-Type: application/json", "Authorization: Bearer " SUPPORT_ADMIN_TOKEN, NULL };
+	struct http_result r;
+	char path[200];
+	long status;
+
+	snprintf(path, sizeof path, "/api/v1/admin/asgs/" ASG "/%s", action);
+	assert_int_equal(h_post(&f->p, path, h, body, strlen(body), &r), 0);
+	status = r.status;
+	*out = json_loadb(r.body, r.body_len, 0, NULL);
+	if (*out == NULL)
+		fail_msg("%s answered %ld with a body that is not JSON: %s", path, status, r.body);
+	http_result_free(&r);
+	return status;
+}
+
+/* Request i carried Idempotency-Key key and got status. */
+static void assert_request_key(struct h_fx *f, size_t i, const char *key, unsigned status)
+{
+	struct h_received rec;
+
+	assert_true(h_receiver_get(f->rx, i, &rec));
+	assert_string_equal(rec.idempotency_key, key);
+	assert_int_equal(rec.status, status);
+	h_received_clear(&rec);
+}
+
+struct problem_wait {
+	struct h_fx *f;
+	const char *code;          /* problems[0].code wanted; NULL: no problems */
+	json_t *asg;               /* the ASG when reached */
+};
+
+static bool first_problem(void *ctx)
+{
+	struct problem_wait *w = ctx;
+	json_t *asg = h_asg(&w->f->p, ASG);
+	const json_t *problems = asg != NULL ? h_json_at(asg, "problems") : NULL;
+	bool ok = problems != NULL && json_is_array(problems) &&
+		  (w->code == NULL ? json_array_size(problems) == 0
+				   : strcmp(h_text(asg, "problems.0.code"), w->code) == 0);
+
+	if (ok) {
+		json_decref(w->asg);
+		w->asg = asg;
+		return true;
+	}
+	json_decref(asg);
+	return false;
+}
+
+/* The ASG once its first problem is code (NULL: once it has none). */
+static json_t *wait_problem(struct h_fx *f, const char *code)
+{
+	struct problem_wait w = { f, code, NULL };
+
+	if (!support_wait_until(first_problem, &w, WAIT_MS)) {
+		json_t *asg = h_asg(&f->p, ASG);
+		char *text = asg != NULL ? h_dump(asg) : NULL;
+
+		fail_msg("problems[0] never became %s; the ASG: %s", code != NULL ? code : "(none)",
+			 text != NULL ? text : "(none)");
+	}
+	return w.asg;
+}
+
 /* --- tests: url ---------------------------------------------------------------------------- */
 
 static bool metric_has(struct h_fx *f, const char *line)
@@ -526,6 +598,118 @@ static void max_attempts_failed(void **state)
 	assert_false(h_receiver_wait(f->rx, 3, QUIET_MS));
 	json_decref(p);
 	json_decref(done);
+}
+
+static void retrying_is_a_problem(void **state)
+{
+	struct h_fx *f = *state;
+	json_t *p, *asg;
+	char want[64];
+
+	h_receiver_answer(f->rx, 503, 0, 503);
+	p = promote_a(f);
+	wait_trigger(f, 1, h_num(p, "id"), "pending", 1, WAIT_MS);
+	asg = wait_problem(f, "trigger_retrying");
+	assert_non_null(strstr(h_text(asg, "problems.0.message"), "attempt(s) failed"));
+	assert_non_null(strstr(h_text(asg, "problems.0.message"), "HTTP 503"));
+	assert_non_null(h_str(asg, "problems.0.since"));
+	snprintf(want, sizeof want, "the trigger of promotion %lld", (long long)h_num(p, "id"));
+	assert_int_equal(strncmp(h_text(asg, "reason"), want, strlen(want)), 0);
+	json_decref(asg);
+	json_decref(p);
+}
+
+/* Gave up: the ASG says so first; a retrigger sends a second series, which is delivered. */
+static void failed_then_retriggered(void **state)
+{
+	struct h_fx *f = *state;
+	json_t *p, *done, *asg, *out = NULL, *list;
+	json_int_t id;
+	char key[64], want[64];
+
+	h_receiver_answer(f->rx, 503, 2, 200);
+	p = promote_a(f);
+	id = h_num(p, "id");
+	done = wait_trigger(f, 1, id, "failed", 2, WAIT_MS);
+	assert_string_equal(h_str(done, "trigger.last_error"), "HTTP 503");
+	assert_int_equal(h_num(done, "trigger.series"), 1);
+	asg = wait_problem(f, "trigger_failed");
+	assert_string_equal(h_text(asg, "state"), "up_to_date");
+	assert_non_null(h_str(asg, "problems.0.since"));
+	assert_non_null(strstr(h_text(asg, "problems.0.message"), "gave up after 2 attempt(s): HTTP 503"));
+	/* the reason leads with it: never just "pinned to head …" */
+	snprintf(want, sizeof want, "the trigger of promotion %lld", (long long)id);
+	assert_int_equal(strncmp(h_text(asg, "reason"), want, strlen(want)), 0);
+	assert_true(metric_has(f, "amicd_trigger_gave_up_total 1\n"));
+	json_decref(asg);
+
+	assert_int_equal(post_action(f, "retrigger", "{\"reason\":\"terraform-resources is back\"}", &out), 200);
+	assert_int_equal(h_num(out, "promotion_id"), id);
+	assert_int_equal(h_num(out, "trigger_series"), 2);
+	assert_string_equal(h_text(out, "asg.identifier"), ASG);
+	/* the answer is the ASG after the action: nothing has failed in the new series yet */
+	assert_true(json_array_size(h_json_at(out, "asg.problems")) == 0 ||
+		    strcmp(h_text(out, "asg.problems.0.code"), "trigger_failed") != 0);
+	json_decref(out);
+
+	assert_true(h_receiver_wait(f->rx, 3, WAIT_MS));
+	snprintf(key, sizeof key, "amicd-promotion-%lld", (long long)id);
+	assert_request_key(f, 0, key, 503);
+	assert_request_key(f, 1, key, 503);
+	snprintf(key, sizeof key, "amicd-promotion-%lld-2", (long long)id);
+	assert_request_key(f, 2, key, 200);
+	json_decref(done);
+	done = wait_trigger(f, 1, id, "delivered", 1, WAIT_MS);
+	assert_int_equal(h_num(done, "trigger.attempts"), 1);
+	assert_int_equal(h_num(done, "trigger.series"), 2);
+	assert_string_equal(h_text(done, "trigger.retriggered.actor"), "admin");
+	assert_string_equal(h_text(done, "trigger.retriggered.reason"), "terraform-resources is back");
+	assert_non_null(h_str(done, "trigger.retriggered.at"));
+	asg = wait_problem(f, NULL);
+	json_decref(asg);
+	assert_false(h_receiver_wait(f->rx, 4, QUIET_MS));
+	assert_true(h_log_contains(&f->p, "\"msg\":\"retrigger\""));
+	assert_true(h_log_contains(&f->p, "terraform-resources is back"));
+
+	/* a delivered trigger can be sent again too: series 3 */
+	assert_int_equal(post_action(f, "retrigger", "{\"reason\":\"terraform run lost\"}", &out), 200);
+	assert_int_equal(h_num(out, "trigger_series"), 3);
+	json_decref(out);
+	assert_true(h_receiver_wait(f->rx, 4, WAIT_MS));
+	snprintf(key, sizeof key, "amicd-promotion-%lld-3", (long long)id);
+	assert_request_key(f, 3, key, 200);
+	list = h_promotions(&f->p, ASG);
+	assert_int_equal(json_array_size(list), 1); /* no new promotion: the same pin, sent again */
+	json_decref(list);
+	json_decref(done);
+	json_decref(p);
+}
+
+static void retrigger_refused(void **state)
+{
+	struct h_fx *f = *state;
+	json_t *out = NULL, *p;
+
+	/* no pin yet */
+	assert_int_equal(post_action(f, "retrigger", "{\"reason\":\"try\"}", &out), 409);
+	assert_string_equal(h_text(out, "error.code"), "conflict");
+	assert_non_null(strstr(h_text(out, "error.message"), "no pin"));
+	json_decref(out);
+	/* bodies refused whatever the pin */
+	p = promote_a(f);
+	wait_trigger(f, 1, h_num(p, "id"), "delivered", 1, WAIT_MS);
+	assert_int_equal(post_action(f, "retrigger", "{}", &out), 400);
+	assert_string_equal(h_text(out, "error.path"), "$.reason");
+	json_decref(out);
+	assert_int_equal(post_action(f, "retrigger", "{\"reason\":\"\"}", &out), 400);
+	json_decref(out);
+	assert_int_equal(post_action(f, "retrigger", "{\"reason\":\"x\",\"force\":true}", &out), 400);
+	assert_string_equal(h_text(out, "error.path"), "$.force");
+	json_decref(out);
+	assert_int_equal(post_action(f, "retrigger", "{\"reason\":", &out), 400);
+	json_decref(out);
+	assert_false(h_receiver_wait(f->rx, 2, QUIET_MS)); /* nothing sent again */
+	json_decref(p);
 }
 
 static void newer_promotion_supersedes(void **state)
@@ -737,6 +921,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(command_gets_environment, setup_env_command, teardown),
 		cmocka_unit_test_setup_teardown(command_killed_after_timeout, setup_hang_command, teardown),
 		cmocka_unit_test_setup_teardown(pin_file_blocked_trigger_waits, setup_pins_blocked, teardown),
+		cmocka_unit_test_setup_teardown(retrying_is_a_problem, setup_retry5, teardown),
+		cmocka_unit_test_setup_teardown(failed_then_retriggered, setup_retry2, teardown),
+		cmocka_unit_test_setup_teardown(retrigger_refused, setup_retry2, teardown),
 	};
 
 	return h_run_tests("integration: trigger", tests, NULL, NULL);

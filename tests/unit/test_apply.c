@@ -235,12 +235,83 @@ static void test_status_leads_with_the_pin_file_and_a_pin_gone(void **state)
 	assert_string_equal(s.pin.ami_state, "deregistered");
 }
 
+/*
+ * problems[] worst first, as a table: the pin's trigger (its attempts, whether
+ * it gave up) beside a pinned AMI gone. The reason leads with problems[0].
+ */
+static void test_problems_worst_first(void **state)
+{
+	static const struct {
+		const char *name;
+		int failures;        /* failed attempts of the pin's trigger */
+		bool gave_up;        /* the last one gave up */
+		bool delivered;      /* then one succeeded */
+		bool ami_gone;
+		const char *codes;   /* problems[].code, space-separated */
+		const char *leads;   /* the reason starts with this */
+	} rows[] = {
+		{ "not attempted yet", 0, false, false, false, "", "pinned to head" },
+		{ "delivered", 0, false, true, false, "", "pinned to head" },
+		{ "delivered after failures", 2, false, true, false, "", "pinned to head" },
+		{ "retrying", 1, false, false, false, "trigger_retrying", "the trigger of promotion 1 (aaaaaaaa" },
+		{ "gave up", 2, true, false, false, "trigger_failed", "the trigger of promotion 1 (aaaaaaaa" },
+		{ "gave up, AMI gone", 2, true, false, true, "trigger_failed pinned_ami_unavailable",
+		  "the trigger of promotion 1" },
+		{ "retrying, AMI gone", 1, false, false, true, "pinned_ami_unavailable trigger_retrying",
+		  "the pinned AMI " IMG_A " is deregistered" },
+		{ "delivered, AMI gone", 0, false, true, true, "pinned_ami_unavailable", "the pinned AMI " },
+	};
+
+	(void)state;
+	for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+		struct amicd_error err = { { 0 }, { 0 } };
+		void *fxp = NULL;
+		struct fx *fx;
+		struct asg_status s;
+		char codes[200] = "";
+		size_t n = 0;
+		bool changed = false;
+
+		assert_int_equal(setup(&fxp), 0);
+		fx = fxp;
+		push(fx, SHA_P, SHA_A);
+		ami_ready(fx);
+		(void)decide_at(fx, NOW, false, &n);
+		assert_int_equal(n, 1);
+		assert_int_equal(store_trigger_pin_written(fx->st, 1, &changed, &err), AMICD_OK);
+		for (int i = 0; i < rows[r].failures; i++)
+			assert_int_equal(store_trigger_record(fx->st, 1, 1, false, "HTTP 503",
+							      rows[r].gave_up && i + 1 == rows[r].failures, NOW + 1000,
+							      NOW + i, &err), AMICD_OK);
+		if (rows[r].delivered)
+			assert_int_equal(store_trigger_record(fx->st, 1, 1, true, NULL, false, NOW, NOW + 10, &err),
+					 AMICD_OK);
+		if (rows[r].ami_gone)
+			fact(fx, (struct fact){ .kind = FACT_AMI_STATE, .time_ms = T0 + 9000, .region = "eu-west-1",
+						.image_id = IMG_A, .state = "deregistered" });
+		s = status_of(fx, NULL);
+		for (size_t i = 0; i < s.n_problems; i++) {
+			size_t at = strlen(codes);
+
+			snprintf(codes + at, sizeof codes - at, "%s%s", i > 0 ? " " : "", s.problems[i].code);
+			if (strcmp(s.problems[i].code, "pinned_ami_unavailable") != 0 && s.problems[i].since[0] == '\0')
+				fail_msg("%s: problem %s has no since", rows[r].name, s.problems[i].code);
+		}
+		if (strcmp(codes, rows[r].codes) != 0)
+			fail_msg("%s: problems [%s], expected [%s]", rows[r].name, codes, rows[r].codes);
+		if (strncmp(s.reason, rows[r].leads, strlen(rows[r].leads)) != 0)
+			fail_msg("%s: the reason \"%s\" does not lead with \"%s\"", rows[r].name, s.reason, rows[r].leads);
+		assert_int_equal(teardown(&fxp), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_waiting_says_what_is_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_promotion_is_stamped_with_the_clock_passed_in, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_leads_with_the_pin_file_and_a_pin_gone, setup, teardown),
+		cmocka_unit_test(test_problems_worst_first),
 	};
 
 	return cmocka_run_group_tests_name("apply", tests, NULL, NULL);

@@ -426,6 +426,96 @@ static void test_migrate_embedded(void **state)
 	sqlite3_close(db);
 }
 
+/* --- the trigger outbox: attempt series ------------------------------------ */
+
+static void trigger_of(struct fx *fx, int64_t id, struct store_trigger_state *tr)
+{
+	bool found = false;
+
+	assert_int_equal(store_trigger_get(fx->st, id, tr, &found, &fx->err), AMICD_OK);
+	assert_true(found);
+}
+
+/*
+ * A retrigger starts series 2 afresh (pending, no attempts, no error); an
+ * attempt of series 1 finishing late is not recorded; failing_since is the
+ * series' first failure; a promotion without a trigger is a conflict.
+ */
+static void test_trigger_series(void **state)
+{
+	struct fx *fx = *state;
+	struct store_trigger due[4];
+	struct store_trigger_state tr;
+	struct store_promotion_list list;
+	int64_t id = 0, next = 0;
+	size_t n = 0;
+	bool changed = false;
+	int series = 0;
+
+	open_migrated(fx, 1000);
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_promote(fx->st, "workers-stage", "61c979eab8ea475e0b84db7556d2049e9dae6d89",
+				       "ami-08fdc871471476ef5", 0, "head is ready", "auto", 1000, &id, &fx->err), AMICD_OK);
+	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_trigger_pin_written(fx->st, id, &changed, &fx->err), AMICD_OK);
+	assert_int_equal(store_triggers_due(fx->st, 1000, due, 4, &n, &next, &fx->err), AMICD_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(due[0].series, 1);
+
+	assert_int_equal(store_trigger_record(fx->st, id, 1, false, "HTTP 503", false, 2000, 1500, &fx->err), AMICD_OK);
+	assert_int_equal(store_trigger_record(fx->st, id, 1, false, "HTTP 502", true, 2500, 2500, &fx->err), AMICD_OK);
+	trigger_of(fx, id, &tr);
+	assert_string_equal(tr.state, "failed");
+	assert_int_equal(tr.attempts, 2);
+	assert_string_equal(tr.last_error, "HTTP 502");
+	assert_int_equal(tr.failing_since_ms, 1500);
+
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_trigger_retrigger(fx->st, id, "admin", "terraform-resources is back", 9000, &series,
+						 &fx->err), AMICD_OK);
+	assert_int_equal(store_commit(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(series, 2);
+	trigger_of(fx, id, &tr);
+	assert_string_equal(tr.state, "pending");
+	assert_int_equal(tr.attempts, 0);
+	assert_int_equal(tr.series, 2);
+	assert_string_equal(tr.last_error, "");
+	assert_int_equal(tr.failing_since_ms, 0);
+
+	/* series 1's attempt ends after the retrigger: not counted in series 2 */
+	assert_int_equal(store_trigger_record(fx->st, id, 1, false, "HTTP 503", true, 9100, 9100, &fx->err), AMICD_OK);
+	trigger_of(fx, id, &tr);
+	assert_string_equal(tr.state, "pending");
+	assert_int_equal(tr.attempts, 0);
+
+	assert_int_equal(store_triggers_due(fx->st, 9000, due, 4, &n, &next, &fx->err), AMICD_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(due[0].series, 2);
+	assert_int_equal(due[0].attempts, 0);
+	assert_int_equal(store_trigger_record(fx->st, id, 2, false, "HTTP 503", false, 10000, 9200, &fx->err), AMICD_OK);
+	assert_int_equal(store_trigger_record(fx->st, id, 2, false, "HTTP 503", false, 12000, 10000, &fx->err), AMICD_OK);
+	trigger_of(fx, id, &tr);
+	assert_int_equal(tr.failing_since_ms, 9200);
+	assert_int_equal(tr.attempts, 2);
+	assert_int_equal(store_trigger_record(fx->st, id, 2, true, NULL, false, 12000, 12000, &fx->err), AMICD_OK);
+	trigger_of(fx, id, &tr);
+	assert_string_equal(tr.state, "delivered");
+	assert_int_equal(tr.attempts, 3);
+
+	assert_int_equal(store_promotions_list(fx->st, "workers-stage", 10, &list, &fx->err), AMICD_OK);
+	assert_int_equal(list.n, 1);
+	assert_int_equal(list.rows[0].trigger_series, 2);
+	assert_true(list.rows[0].retriggered);
+	assert_string_equal(list.rows[0].retrigger_actor, "admin");
+	assert_string_equal(list.rows[0].retrigger_reason, "terraform-resources is back");
+	store_promotion_list_free(&list);
+
+	assert_int_equal(store_begin(fx->st, &fx->err), AMICD_OK);
+	assert_int_equal(store_trigger_retrigger(fx->st, id + 1, "admin", "no such", 13000, &series, &fx->err),
+			 AMICD_ERR_CONFLICT);
+	store_rollback(fx->st);
+}
+
 /* --- connection ----------------------------------------------------------- */
 
 static void test_open_wal_mode(void **state)
@@ -1157,6 +1247,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_record_fails_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_read_applied_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_embedded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trigger_series, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_wal_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_pragmas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_fails_cleanly, setup, teardown),
