@@ -484,8 +484,7 @@ static void freeze(struct http_request *req, struct app *app, const struct confi
 static void block(struct http_request *req, struct app *app, const struct config_asg *asg, size_t index,
 		  bool blocking, json_t *body)
 {
-	static const char *const block_keys[] = { "commit", "reason", NULL };
-	static const char *const unblock_keys[] = { "commit", "reason", NULL };
+	static const char *const keys[] = { "commit", "reason", NULL }; /* reason: optional for unblock */
 	const char *reason = NULL;
 	char commit[72];
 	struct amicd_error err;
@@ -493,7 +492,7 @@ static void block(struct http_request *req, struct app *app, const struct config
 	int64_t now = util_now_ms();
 	enum amicd_rc rc;
 
-	if (!only_keys(req, body, blocking ? block_keys : unblock_keys))
+	if (!only_keys(req, body, keys))
 		return;
 	if (blocking && (reason = want_reason(req, body)) == NULL)
 		return;
