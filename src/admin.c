@@ -8,6 +8,7 @@
 #include "admin.h"
 
 #include "app.h"
+#include "apply.h"
 #include "auth.h"
 #include "decide.h"
 #include "log.h"
@@ -207,7 +208,7 @@ out:
 	json_decref(body);
 }
 
-/* --- freeze, unfreeze, pin ------------------------------------------------------ */
+/* --- freeze, unfreeze, pin, block, unblock ------------------------------------------------------ */
 
 /*
  * Wait (bounded) until the worker has processed every event stored so far —
@@ -310,25 +311,31 @@ static const char *want_reason(struct http_request *req, json_t *body)
 	return reason;
 }
 
-static void reply_status(struct http_request *req, struct app *app, const struct config_asg *asg, json_t *extra)
+/*
+ * Answer with the ASG as it is now (after the action's transaction and the
+ * decision it ran), extra's fields beside it (extra is taken; may be NULL).
+ * "promotion_id": the promotion the action started for this ASG, or null.
+ */
+static void reply_status(struct http_request *req, struct app *app, const struct config_asg *asg, json_t *extra,
+			 int64_t promotion_id)
 {
 	struct amicd_error err;
-	struct asg_status s;
-	json_t *status;
-	enum amicd_rc rc = app_asg_status(app, asg, &s, &err);
+	struct asg_status *s = calloc(1, sizeof *s);
+	enum amicd_rc rc = s != NULL ? app_asg_status(app, asg, s, &err)
+				     : amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
 
 	if (rc != AMICD_OK) {
 		json_decref(extra);
+		free(s);
 		http_reply_error(req, rc, &err);
 		return;
 	}
-	status = render_asg_status(&s);
-	if (extra != NULL) {
-		json_object_set_new(extra, "asg", status);
-		http_reply_json(req, 200, extra);
-		return;
-	}
-	http_reply_json(req, 200, json_pack("{s:o}", "asg", status));
+	if (extra == NULL)
+		extra = json_object();
+	json_object_set_new(extra, "promotion_id", promotion_id > 0 ? json_integer(promotion_id) : json_null());
+	json_object_set_new(extra, "asg", render_asg_status(s));
+	free(s);
+	http_reply_json(req, 200, extra);
 }
 
 /*
@@ -353,74 +360,228 @@ static enum amicd_rc admin_end(struct app *app, enum amicd_rc rc, struct amicd_e
 	return rc;
 }
 
+/*
+ * The decision the action causes, in its transaction, as the worker makes it
+ * (design §4: every admin answer is the ASG after the decision it caused).
+ * promoted: cfg->n_asgs entries.
+ */
+static enum amicd_rc decide_now(struct app *app, bool *promoted, int64_t now_ms, struct amicd_error *err)
+{
+	size_t n_promoted = 0;
+
+	return apply_decide_all(app->cfg, app->admin, now_ms, false, NULL, promoted, &n_promoted, err);
+}
+
+/* After the commit: pin files and triggers of what decide_now promoted; the promotion of asg (0: none). */
+static int64_t after_decision(struct app *app, const struct config_asg *asg, size_t index, const bool *promoted)
+{
+	struct store_pin p;
+	struct amicd_error err;
+	bool found = false;
+
+	after_promotions(app, promoted);
+	if (!promoted[index] || store_pin_get(app->reader, asg->identifier, &p, &found, &err) != AMICD_OK || !found)
+		return 0;
+	LOG(LL_INFO, "admin action started a promotion", "{s:s,s:s,s:s,s:I}", "asg", asg->identifier, "commit", p.commit,
+	    "image_id", p.image_id, "promotion_id", (json_int_t)p.promotion_id);
+	return p.promotion_id;
+}
+
+/*
+ * The commit $.commit names for asg, lower-case, into out: a full commit id,
+ * or a unique prefix of at least 7 hex digits (any case) of a commit amicd
+ * knows for the ASG (pushed to its branch, tagged on an AMI in its region,
+ * or blocked for it). A full id amicd does not know is taken only when
+ * allow_unknown. false with the answer sent: 400 (not hex, too short,
+ * ambiguous: the candidates named), 404 (nothing known by that name).
+ */
+static bool resolve_commit(struct http_request *req, struct app *app, const struct config_asg *asg, json_t *body,
+			   bool allow_unknown, char out[72])
+{
+	const char *given = json_string_value(json_object_get(body, "commit"));
+	char prefix[72], found[8][72];
+	struct amicd_error err = { { 0 }, { 0 } };
+	size_t len = given != NULL ? strlen(given) : 0, n = 0;
+	enum amicd_rc rc;
+
+	if (given == NULL || len < 7 || len > 64 || strspn(given, "0123456789abcdefABCDEF") != len) {
+		reply_invalid(req, "$.commit", "commit must be a commit id or a unique prefix of at least 7 hex digits");
+		return false;
+	}
+	for (size_t i = 0; i <= len; i++)
+		prefix[i] = (char)(given[i] >= 'A' && given[i] <= 'F' ? given[i] + 32 : given[i]);
+	rc = store_commits_matching(app->reader, asg->identifier, asg->git->url, asg->git->ref, asg->region,
+				    asg->git->tag_name, prefix, found, 8, &n, &err);
+	if (rc != AMICD_OK) {
+		http_reply_error(req, rc, &err);
+		return false;
+	}
+	if (n == 1 || (n == 0 && allow_unknown && util_is_commit(prefix))) {
+		snprintf(out, 72, "%s", n == 1 ? found[0] : prefix);
+		return true;
+	}
+	if (n == 0) {
+		amicd_error_set(&err, AMICD_ERR_NOT_FOUND, "$.commit",
+				"no push or AMI of %s is known for ASG %s (%s %s, tag %s in %s)", prefix, asg->identifier,
+				asg->git->url_given, asg->git->ref, asg->git->tag_name, asg->region);
+		http_reply_error_with(req, AMICD_ERR_NOT_FOUND, &err, json_pack("{s:s}", "commit", prefix));
+		return false;
+	}
+	{
+		json_t *candidates = json_array();
+		char list[8 * 42 + 16] = "";
+		size_t at = 0;
+
+		for (size_t i = 0; i < n && i < 8; i++) {
+			json_array_append_new(candidates, json_string(found[i]));
+			at += (size_t)snprintf(list + at, sizeof list - at, "%s%.12s", i > 0 ? ", " : "", found[i]);
+			if (at >= sizeof list)
+				break;
+		}
+		amicd_error_set(&err, AMICD_ERR_INVALID, "$.commit", "commit prefix %s is ambiguous: %s%s; give more digits",
+				prefix, list, n > 8 ? ", …" : "");
+		http_reply_error_with(req, AMICD_ERR_INVALID, &err, json_pack("{s:o}", "candidates", candidates));
+	}
+	return false;
+}
+
 static void freeze(struct http_request *req, struct app *app, const struct config_asg *asg, size_t index,
 		   bool frozen, json_t *body)
 {
 	static const char *const keys[] = { "reason", NULL };
 	const char *reason;
 	struct amicd_error err;
+	bool *promoted = NULL;
+	int64_t now = util_now_ms();
 	enum amicd_rc rc;
 
 	if (!only_keys(req, body, keys) || (reason = want_reason(req, body)) == NULL)
 		return;
+	promoted = calloc(app->cfg->n_asgs + 1, sizeof *promoted);
+	if (promoted == NULL) {
+		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		http_reply_error(req, AMICD_ERR_NOMEM, &err);
+		return;
+	}
 	rc = admin_begin(app, &err);
 	if (rc == AMICD_OK)
-		rc = store_asg_frozen_set(app->admin, asg->identifier, frozen, reason, "admin", util_now_ms(), &err);
+		rc = store_asg_frozen_set(app->admin, asg->identifier, frozen, reason, "admin", now, &err);
+	if (rc == AMICD_OK)
+		rc = decide_now(app, promoted, now, &err); /* unfrozen: automation resumes now */
 	rc = admin_end(app, rc, &err);
 	if (rc != AMICD_OK) {
+		free(promoted);
 		http_reply_error(req, rc, &err);
 		return;
 	}
 	LOG(LL_INFO, frozen ? "asg frozen" : "asg unfrozen", "{s:s,s:s,s:s}", "asg", asg->identifier, "actor", "admin",
 	    "reason", reason);
-	if (!frozen)
-		worker_pin_changed(app->worker, index); /* re-decide now: automation resumes */
-	reply_status(req, app, asg, NULL);
+	reply_status(req, app, asg, NULL, after_decision(app, asg, index, promoted));
+	free(promoted);
 }
 
-static void pin(struct http_request *req, struct app *app, const struct config_asg *asg, size_t index, json_t *body)
+/* POST …/block {"commit","reason"} and …/unblock {"commit"} (design §1, §2). */
+static void block(struct http_request *req, struct app *app, const struct config_asg *asg, size_t index,
+		  bool blocking, json_t *body)
 {
-	static const char *const keys[] = { "commit", "reason", NULL };
-	const char *commit = json_string_value(json_object_get(body, "commit"));
-	const char *reason;
-	char commit_lc[65], why[300];
-	struct store_asg_facts *facts = NULL;
-	struct decide_readiness r;
-	struct amicd_error err = { { 0 }, { 0 } };
-	int64_t promotion_id = 0;
-	bool already = false;
+	static const char *const keys[] = { "commit", "reason", NULL }; /* reason: optional for unblock */
+	const char *reason = NULL;
+	char commit[72];
+	struct amicd_error err;
+	bool *promoted = NULL, was = false;
 	int64_t now = util_now_ms();
 	enum amicd_rc rc;
 
 	if (!only_keys(req, body, keys))
 		return;
-	if (commit == NULL || !util_is_commit(commit)) {
-		reply_invalid(req, "$.commit", "commit must be a 40- or 64-hex commit id");
+	if (blocking && (reason = want_reason(req, body)) == NULL)
+		return;
+	if (!resolve_commit(req, app, asg, body, blocking, commit))
+		return;
+	promoted = calloc(app->cfg->n_asgs + 1, sizeof *promoted);
+	if (promoted == NULL) {
+		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		http_reply_error(req, AMICD_ERR_NOMEM, &err);
 		return;
 	}
+	rc = admin_begin(app, &err);
+	if (rc == AMICD_OK)
+		rc = blocking ? store_block_set(app->admin, asg->identifier, commit, reason, "admin", now, &was, &err)
+			      : store_block_clear(app->admin, asg->identifier, commit, &was, &err);
+	if (rc == AMICD_OK)
+		rc = decide_now(app, promoted, now, &err);
+	rc = admin_end(app, rc, &err);
+	if (rc != AMICD_OK) {
+		free(promoted);
+		http_reply_error(req, rc, &err);
+		return;
+	}
+	if (blocking)
+		LOG(LL_INFO, "commit blocked", "{s:s,s:s,s:s,s:s,s:b}", "asg", asg->identifier, "commit", commit, "actor",
+		    "admin", "reason", reason, "already_blocked", was);
+	else
+		LOG(LL_INFO, "commit unblocked", "{s:s,s:s,s:s,s:s,s:b}", "asg", asg->identifier, "commit", commit, "actor",
+		    "admin", "reason", json_string_value(json_object_get(body, "reason")) != NULL
+				       ? json_string_value(json_object_get(body, "reason")) : "",
+		    "was_blocked", was);
+	reply_status(req, app, asg,
+		     blocking ? json_pack("{s:s,s:b}", "commit", commit, "already_blocked", was)
+			      : json_pack("{s:s,s:b}", "commit", commit, "was_blocked", was),
+		     after_decision(app, asg, index, promoted));
+	free(promoted);
+}
+
+static void pin(struct http_request *req, struct app *app, const struct config_asg *asg, size_t index, json_t *body)
+{
+	static const char *const keys[] = { "commit", "reason", NULL };
+	const char *reason;
+	char commit_lc[72], why[300];
+	struct store_asg_facts *facts = NULL;
+	struct decide_readiness r;
+	struct amicd_error err = { { 0 }, { 0 } };
+	int64_t promotion_id = 0;
+	bool already = false, *promoted = NULL;
+	int64_t now = util_now_ms();
+	enum amicd_rc rc;
+
+	if (!only_keys(req, body, keys))
+		return;
+	if (!resolve_commit(req, app, asg, body, false, commit_lc))
+		return;
 	reason = want_reason(req, body);
 	if (reason == NULL)
 		return;
-	snprintf(commit_lc, sizeof commit_lc, "%s", commit); /* 40 or 64 digits: it fits */
-	for (char *c = commit_lc; *c != '\0'; c++)
-		*c = (char)(*c >= 'A' && *c <= 'F' ? *c + 32 : *c);
 	snprintf(why, sizeof why, "manual pin: %s", reason);
+	promoted = calloc(app->cfg->n_asgs + 1, sizeof *promoted);
+	if (promoted == NULL) {
+		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		http_reply_error(req, AMICD_ERR_NOMEM, &err);
+		return;
+	}
 
 	rc = admin_begin(app, &err);
 	if (rc == AMICD_OK)
 		rc = store_asg_facts_load_for(app->admin, asg, (const char *const[]){ commit_lc }, 1, &facts, &err);
 	if (rc == AMICD_OK) {
 		const struct decide_input *in = store_asg_facts_input(facts);
+		bool blocked = decide_blocked(in, commit_lc);
 
 		decide_ready(in->asg, in->amis, in->n_amis, commit_lc, &r);
-		if (r.missing != 0) {
+		if (r.missing != 0 || blocked) {
+			unsigned missing = r.missing | (blocked ? (unsigned)MISSING_BLOCKED : 0u);
+
 			admin_end(app, AMICD_ERR_NOT_READY, NULL);
 			store_asg_facts_free(&facts);
-			LOG(LL_INFO, "manual pin refused: commit not ready", "{s:s,s:s,s:s}", "asg", asg->identifier,
-			    "commit", commit_lc, "actor", "admin");
-			amicd_error_set(&err, AMICD_ERR_NOT_READY, NULL, "the commit is not ready for this ASG; see missing");
+			free(promoted);
+			LOG(LL_INFO, blocked ? "manual pin refused: commit blocked" : "manual pin refused: commit not ready",
+			    "{s:s,s:s,s:s}", "asg", asg->identifier, "commit", commit_lc, "actor", "admin");
+			if (blocked)
+				amicd_error_set(&err, AMICD_ERR_NOT_READY, NULL,
+						"commit %.12s is blocked for this ASG; unblock it first", commit_lc);
+			else
+				amicd_error_set(&err, AMICD_ERR_NOT_READY, NULL, "the commit is not ready for this ASG; see missing");
 			http_reply_error_with(req, AMICD_ERR_NOT_READY, &err,
-					      json_pack("{s:s,s:o}", "commit", commit_lc, "missing", render_missing(r.missing)));
+					      json_pack("{s:s,s:o}", "commit", commit_lc, "missing", render_missing(missing)));
 			return;
 		}
 		already = in->pin != NULL && strcmp(in->pin->commit, commit_lc) == 0 &&
@@ -431,9 +592,12 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 	}
 	if (rc == AMICD_OK)
 		rc = store_asg_frozen_set(app->admin, asg->identifier, true, why, "admin", now, &err);
+	if (rc == AMICD_OK)
+		rc = decide_now(app, promoted, now, &err); /* frozen: this ASG stays; others as the worker would */
 	rc = admin_end(app, rc, &err);
 	if (rc != AMICD_OK) {
 		store_asg_facts_free(&facts);
+		free(promoted);
 		http_reply_error(req, rc, &err);
 		return;
 	}
@@ -442,9 +606,10 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 	    "already_pinned", already);
 	store_asg_facts_free(&facts);
 	if (!already)
-		worker_pin_changed(app->worker, index); /* its pin file, then its trigger */
-	reply_status(req, app, asg,
-		     json_pack("{s:o,s:b}", "promotion_id", already ? json_null() : json_integer(promotion_id), "frozen", 1));
+		promoted[index] = true; /* its pin file, then its trigger */
+	after_promotions(app, promoted);
+	free(promoted);
+	reply_status(req, app, asg, json_pack("{s:s,s:b}", "commit", commit_lc, "frozen", 1), promotion_id);
 }
 
 /*
@@ -483,8 +648,8 @@ static void retrigger(struct http_request *req, struct app *app, const struct co
 	    (json_int_t)p.promotion_id, "commit", p.commit, "image_id", p.image_id, "series", series, "actor", "admin",
 	    "reason", reason);
 	trigger_wake(app->trigger);
-	reply_status(req, app, asg,
-		     json_pack("{s:I,s:i}", "promotion_id", (json_int_t)p.promotion_id, "trigger_series", series));
+	/* the promotion whose trigger is sent again (none is started) */
+	reply_status(req, app, asg, json_pack("{s:i}", "trigger_series", series), p.promotion_id);
 }
 
 void admin_asg_action(struct http_request *req, void *cls)
@@ -506,11 +671,13 @@ void admin_asg_action(struct http_request *req, void *cls)
 			}
 	}
 	if (asg == NULL || (strcmp(slash, "/freeze") != 0 && strcmp(slash, "/unfreeze") != 0 &&
-			    strcmp(slash, "/pin") != 0 && strcmp(slash, "/retrigger") != 0)) {
+			    strcmp(slash, "/pin") != 0 && strcmp(slash, "/retrigger") != 0 && strcmp(slash, "/block") != 0 &&
+			    strcmp(slash, "/unblock") != 0)) {
 		struct amicd_error err;
 
-		amicd_error_set(&err, AMICD_ERR_NOT_FOUND, NULL, asg == NULL ? "no such ASG in the configuration"
-									     : "no such action (freeze, unfreeze, pin, retrigger)");
+		amicd_error_set(&err, AMICD_ERR_NOT_FOUND, NULL,
+				asg == NULL ? "no such ASG in the configuration"
+					    : "no such action (freeze, unfreeze, pin, retrigger, block, unblock)");
 		http_reply_error(req, AMICD_ERR_NOT_FOUND, &err);
 		return;
 	}
@@ -521,6 +688,8 @@ void admin_asg_action(struct http_request *req, void *cls)
 		pin(req, app, asg, index, body);
 	else if (strcmp(slash, "/retrigger") == 0)
 		retrigger(req, app, asg, body);
+	else if (strcmp(slash, "/block") == 0 || strcmp(slash, "/unblock") == 0)
+		block(req, app, asg, index, strcmp(slash, "/block") == 0, body);
 	else
 		freeze(req, app, asg, index, strcmp(slash, "/freeze") == 0, body);
 	json_decref(body);

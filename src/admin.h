@@ -1,6 +1,6 @@
 /*
  * admin.h — POST /api/v1/admin/…: replay stored events, freeze and unfreeze an
- * ASG, pin an ASG to a ready commit by hand.
+ * ASG, pin an ASG to a ready commit by hand, block and unblock a commit for an ASG.
  *
  * Always behind the admin Bearer token (constant-time compare; 401 without it).
  * Every action is logged with actor "admin" and shows in the ASG's status and
@@ -24,7 +24,12 @@ void admin_replay(struct http_request *req, void *cls);
  * are after it.
  */
 void admin_reconcile(struct http_request *req, void *cls);
-/* POST /api/v1/admin/asgs/{identifier}/freeze | unfreeze | pin */
+/*
+ * POST /api/v1/admin/asgs/{identifier}/freeze | unfreeze | pin | block | unblock:
+ * each runs the decision it causes in its own transaction and answers with the
+ * ASG after it (and the promotion it started, if any). pin, block and unblock
+ * name the commit by a full id or a unique prefix of 7+ hex digits.
+ */
 void admin_asg_action(struct http_request *req, void *cls);
 
 #endif

@@ -191,6 +191,8 @@ static enum amicd_rc readiness(struct app *app, const char *repo, const char *br
 			return rc;
 		in = store_asg_facts_input(facts);
 		decide_ready(in->asg, in->amis, in->n_amis, commit, &r);
+		if (decide_blocked(in, commit))
+			r.missing |= MISSING_BLOCKED; /* never a candidate for this ASG */
 		json_object_set_new(ready_for, asg->identifier,
 				    json_pack("{s:b,s:o,s:o}", "ready", r.missing == 0, "image_id",
 					      r.ami != NULL ? json_string(r.ami->image_id) : json_null(), "missing",
@@ -326,7 +328,7 @@ void api_amis(struct http_request *req, void *cls)
 			if (tagged == NULL)
 				continue;
 			decide_ready(in->asg, ami, 1, tagged, &r);
-			if (r.missing != 0)
+			if (r.missing != 0 || decide_blocked(in, tagged))
 				continue;
 			json_array_foreach(list, i, a)
 				if (strcmp(json_string_value(json_object_get(a, "image_id")), ami->image_id) == 0 &&

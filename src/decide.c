@@ -17,6 +17,7 @@ const char *decide_missing_name(unsigned bit)
 	case MISSING_SHARED: return "shared";
 	case MISSING_STATIC_TAGS: return "static_tags";
 	case MISSING_CONFIRMED: return "confirmed";
+	case MISSING_BLOCKED: return "blocked";
 	default: return "unknown";
 	}
 }
@@ -150,9 +151,14 @@ static void wait_for(const struct decide_input *in, const char *commit, unsigned
 	out->state = in->asg->frozen ? DECIDE_FROZEN : DECIDE_WAITING;
 	out->waiting_commit = commit;
 	out->missing = missing;
-	snprintf(out->reason, sizeof out->reason, "%s%s %s is not ready (missing: %s); keeping %s",
-		 in->asg->frozen ? "frozen; " : "", why, sha, what,
-		 in->pin != NULL ? "the current pin" : "no pin");
+	if (missing & MISSING_BLOCKED)
+		snprintf(out->reason, sizeof out->reason, "%s%s %s is blocked for this ASG; keeping %s until %s",
+			 in->asg->frozen ? "frozen; " : "", why, sha, in->pin != NULL ? "the current pin" : "no pin",
+			 in->asg->ref_commit != NULL ? "it is unblocked" : "a newer push or an unblock");
+	else
+		snprintf(out->reason, sizeof out->reason, "%s%s %s is not ready (missing: %s); keeping %s",
+			 in->asg->frozen ? "frozen; " : "", why, sha, what,
+			 in->pin != NULL ? "the current pin" : "no pin");
 }
 
 static bool pinned_to(const struct decide_pin *pin, const char *commit, const struct decide_ami *ami)
@@ -180,6 +186,14 @@ static void at_target(const struct decide_input *in, const struct decide_commit 
 	out->state = in->asg->frozen ? DECIDE_FROZEN : DECIDE_UP_TO_DATE;
 	snprintf(out->reason, sizeof out->reason, "%spinned to %s %.8s", in->asg->frozen ? "frozen; " : "", why,
 		 target);
+}
+
+bool decide_blocked(const struct decide_input *in, const char *commit)
+{
+	for (size_t i = 0; i < in->n_blocked; i++)
+		if (same_commit(in->blocked[i], commit))
+			return true;
+	return false;
 }
 
 /* The push order of the pinned commit; -1 when there is no pin or it was never pushed. */
@@ -219,7 +233,9 @@ void decide(const struct decide_input *in, struct decide_result *out)
 	decide_ready(asg, in->amis, in->n_amis, target, &r);
 	if (asg->ref_commit == NULL && in->head_unconfirmed)
 		r.missing |= MISSING_CONFIRMED; /* a late copy of a rolled-back push is never applied */
-	if (in->pin != NULL && same_commit(in->pin->commit, target)) {
+	if (decide_blocked(in, target))
+		r.missing |= MISSING_BLOCKED; /* waits until a newer push (head) or an unblock */
+	if (in->pin != NULL && same_commit(in->pin->commit, target) && !(r.missing & MISSING_BLOCKED)) {
 		at_target(in, c, target, &r, why, out);
 		return;
 	}
@@ -236,7 +252,7 @@ void decide(const struct decide_input *in, struct decide_result *out)
 			struct decide_readiness pr;
 
 			if (p->order <= pinned_order || p->order > in->head->order ||
-			    (in->head_unconfirmed && same_commit(p->commit, target)))
+			    (in->head_unconfirmed && same_commit(p->commit, target)) || decide_blocked(in, p->commit))
 				continue;
 			decide_ready(asg, in->amis, in->n_amis, p->commit, &pr);
 			if (pr.missing != 0)

@@ -25,8 +25,9 @@ enum decide_missing {
 	MISSING_SHARED = 1 << 2,      /* its AMI is not owned by, shared with or public to the account */
 	MISSING_STATIC_TAGS = 1 << 3, /* its AMI fails a static tag filter */
 	MISSING_CONFIRMED = 1 << 4,   /* the head came from a push GitLab's branch API has not confirmed yet */
+	MISSING_BLOCKED = 1 << 5,     /* an admin blocked the commit for this ASG: never a candidate */
 };
-#define DECIDE_MISSING_COUNT 5
+#define DECIDE_MISSING_COUNT 6
 
 struct decide_tag {
 	const char *key;
@@ -80,6 +81,8 @@ struct decide_input {
 	size_t n_amis;
 	const struct decide_pin *pin;       /* NULL: never pinned */
 	const struct decide_ami *pin_ami;   /* the pinned AMI as the account sees it, or NULL when unknown */
+	const char *const *blocked;         /* commits blocked for the ASG (any case), never candidates */
+	size_t n_blocked;
 };
 
 enum decide_action { DECIDE_KEEP = 0, DECIDE_PROMOTE };
@@ -110,7 +113,14 @@ struct decide_result {
 void decide_ready(const struct decide_asg *asg, const struct decide_ami *amis, size_t n_amis,
 		  const char *commit, struct decide_readiness *out);
 
-/* decide — the decision for one ASG. */
+/* decide_blocked — true when commit is one of in's blocked commits (case-insensitive). */
+bool decide_blocked(const struct decide_input *in, const char *commit);
+
+/*
+ * decide — the decision for one ASG. A blocked target (head or configured
+ * commit) is never promoted: the ASG waits with MISSING_BLOCKED, even when it
+ * is pinned to it; under policy latest blocked commits are skipped.
+ */
 void decide(const struct decide_input *in, struct decide_result *out);
 
 /*
@@ -121,7 +131,7 @@ void decide(const struct decide_input *in, struct decide_result *out);
  */
 bool decide_pin_unavailable(const struct decide_input *in, const char **why);
 
-/* Names for the API: "image", "available", "shared", "static_tags"; state names. */
+/* Names for the API: "image", "available", "shared", "static_tags", "confirmed", "blocked"; state names. */
 const char *decide_missing_name(unsigned bit);
 const char *decide_state_name(enum decide_state state);
 

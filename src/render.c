@@ -67,6 +67,17 @@ static json_t *render_waiting_detail(const struct asg_status *s)
 			 "org_shares_unknown", orgs, "static_tags", statics, "message", str_or_null(s->detail.message));
 }
 
+/* blocked[]: the commits an admin blocked for the ASG, oldest first. */
+static json_t *render_blocked(const struct asg_status *s)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; list != NULL && i < s->n_blocked && i < sizeof s->blocked / sizeof s->blocked[0]; i++)
+		json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "commit", s->blocked[i].commit, "reason",
+						      s->blocked[i].reason, "at", s->blocked[i].at));
+	return list;
+}
+
 json_t *render_asg_status(const struct asg_status *s)
 {
 	const struct config_asg *asg = s->asg;
@@ -96,6 +107,7 @@ json_t *render_asg_status(const struct asg_status *s)
 								    "missing", render_missing(s->missing),
 								    "detail", render_waiting_detail(s))
 							  : json_null());
+	json_object_set_new(j, "blocked", render_blocked(s));
 	json_object_set_new(j, "sources", json_pack("{s:o,s:o}", "gitlab", render_source(&s->gitlab), "ec2",
 						    render_source(&s->ec2)));
 	json_object_set_new(j, "problems", render_problems(s));

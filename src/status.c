@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 bool status_head_held(const struct config_asg *asg, const struct store_asg_facts *f, int64_t now_ms)
 {
@@ -211,6 +212,11 @@ static void waiting_detail(const struct config_asg *asg, const struct decide_inp
 			    out->detail.statics[i].key, out->detail.statics[i].expected);
 	if (out->missing & MISSING_CONFIRMED)
 		say(out, "the head came from a push GitLab's branch API has not confirmed yet");
+	for (size_t i = 0; (out->missing & MISSING_BLOCKED) && i < out->n_blocked && i < 16; i++)
+		if (strcasecmp(out->blocked[i].commit, out->waiting_commit) == 0)
+			say(out, "%.12s was blocked for this ASG at %s (%s); %s", out->waiting_commit, out->blocked[i].at,
+			    out->blocked[i].reason,
+			    asg->git->ref_is_sha ? "unblock it to let it go" : "a newer push or an unblock moves it on");
 	utf8_repair(out->detail.message);
 }
 
@@ -264,6 +270,17 @@ enum amicd_rc asg_status_get(struct store *st, const struct config_asg *asg, con
 	} else if (d.action == DECIDE_PROMOTE) {
 		out->waiting = true; /* nothing missing: the worker promotes it next */
 		snprintf(out->waiting_commit, sizeof out->waiting_commit, "%s", d.commit);
+	}
+	{
+		size_t n_blocked;
+		const struct store_blocked *b = store_asg_facts_blocked(facts, &n_blocked);
+
+		out->n_blocked = n_blocked;
+		for (size_t i = 0; i < n_blocked && i < sizeof out->blocked / sizeof out->blocked[0]; i++) {
+			snprintf(out->blocked[i].commit, sizeof out->blocked[i].commit, "%s", b[i].commit);
+			utf8_copy(out->blocked[i].reason, sizeof out->blocked[i].reason, b[i].reason);
+			snprintf(out->blocked[i].at, sizeof out->blocked[i].at, "%s", b[i].at);
+		}
 	}
 	if (out->waiting)
 		waiting_detail(asg, in, out);

@@ -63,6 +63,13 @@ struct asg_status {
 		size_t n_statics;
 		char message[800];             /* one sentence per thing missing */
 	} detail;
+	/* the commits an admin blocked for the ASG (design §1), oldest first; n_blocked counts them all */
+	struct {
+		char commit[72];
+		char reason[256];
+		char at[32];
+	} blocked[16];
+	size_t n_blocked;
 	bool pin_file_failing;                /* the pin file cannot be written: its trigger waits */
 	char pin_file_error[256];
 	char head_source[16];                 /* "gitlab" (a push), "gitlab-api" (GitLab's branch API) */

@@ -317,7 +317,31 @@ enum amicd_rc store_trigger_pin_written(struct store *st, int64_t promotion_id, 
 enum amicd_rc store_asg_frozen_set(struct store *st, const char *asg, bool frozen, const char *reason,
 				   const char *actor, int64_t now_ms, struct amicd_error *err);
 
+/*
+ * store_block_set — block commit (lower-case hex) for asg with a reason, actor
+ * and time, in the caller's transaction (design §1: never a candidate for the
+ * ASG until unblocked). Blocking it again replaces the reason; *was_blocked
+ * (may be NULL) tells whether it already was.
+ */
+enum amicd_rc store_block_set(struct store *st, const char *asg, const char *commit, const char *reason,
+			      const char *actor, int64_t now_ms, bool *was_blocked, struct amicd_error *err);
+
+/* store_block_clear — unblock commit for asg, in the caller's transaction; *found: it was blocked. */
+enum amicd_rc store_block_clear(struct store *st, const char *asg, const char *commit, bool *found,
+				struct amicd_error *err);
+
 /* --- queries for the REST API and /metrics (store_query.c) -------------------- */
+
+/*
+ * store_commits_matching — the distinct commits (lower-case) starting with
+ * prefix (lower-case hex) that amicd knows for an ASG: pushed to repo/branch,
+ * tagged tag_name on an AMI in region (as any account sees it), or blocked for
+ * asg. Fills at most max entries of out, in order; *n counts them all (up to
+ * max + 1, so a caller asking for max can tell "more").
+ */
+enum amicd_rc store_commits_matching(struct store *st, const char *asg, const char *repo, const char *branch,
+				     const char *region, const char *tag_name, const char *prefix,
+				     char (*out)[72], size_t max, size_t *n, struct amicd_error *err);
 
 /* One promotion of an ASG with its trigger; strings are "" where none. */
 struct store_promotion_row {

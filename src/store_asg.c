@@ -39,6 +39,8 @@ struct store_asg_facts {
 	const struct decide_ami *pin_ami;
 	struct decide_ami pin_ami_store;
 	const char *pin_owner;         /* the pinned AMI's owner account, NULL when unknown */
+	const char **blocked;          /* the blocked commits (decide_input.blocked) … */
+	struct store_blocked *blocked_rows; /* … with their reasons */
 	char **strings;                /* everything the pointers above point to */
 	size_t n_strings;
 };
@@ -74,6 +76,8 @@ void store_asg_facts_free(struct store_asg_facts **pf)
 	free(f->pushed);
 	free(f->amis);
 	free(f->tags);
+	free(f->blocked);
+	free(f->blocked_rows);
 	free(f);
 	*pf = NULL;
 }
@@ -92,6 +96,11 @@ const char *store_asg_facts_pin_promoted_at(const struct store_asg_facts *f) { r
 const struct decide_ami *store_asg_facts_pin_ami(const struct store_asg_facts *f) { return f->pin_ami; }
 const char *store_asg_facts_pin_owner(const struct store_asg_facts *f) { return f->pin_owner; }
 const struct store_asg_state *store_asg_facts_state(const struct store_asg_facts *f) { return &f->state; }
+const struct store_blocked *store_asg_facts_blocked(const struct store_asg_facts *f, size_t *n)
+{
+	*n = f->in.n_blocked;
+	return f->blocked_rows;
+}
 
 /*
  * The push rule (design §1) over the pushes of one branch received after a
@@ -959,6 +968,59 @@ static char *org_list(const struct config_account *account)
 	return out;
 }
 
+/* The commits blocked for asg, oldest block first. */
+static enum amicd_rc load_blocked(struct store *st, struct store_asg_facts *f, const char *asg, struct amicd_error *err)
+{
+	sqlite3_stmt *s = store_prep(st, "SELECT commit_sha, reason, actor, blocked_at FROM blocked_commits WHERE asg = ?1"
+				   " ORDER BY blocked_at, commit_sha", err);
+	size_t n = 0, cap = 0;
+	int src;
+
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_blocked *row;
+
+		if (n == cap) {
+			size_t grown_cap = cap > 0 ? cap * 2 : 4;
+			const char **gb = realloc(f->blocked, grown_cap * sizeof *gb);
+			struct store_blocked *gr;
+
+			if (gb == NULL) {
+				src = SQLITE_NOMEM;
+				break;
+			}
+			f->blocked = gb;
+			gr = realloc(f->blocked_rows, grown_cap * sizeof *gr);
+			if (gr == NULL) {
+				src = SQLITE_NOMEM;
+				break;
+			}
+			f->blocked_rows = gr;
+			cap = grown_cap;
+		}
+		row = &f->blocked_rows[n];
+		row->commit = keep(f, sqlite3_column_text(s, 0));
+		row->reason = keep(f, sqlite3_column_text(s, 1));
+		row->actor = keep(f, sqlite3_column_text(s, 2));
+		row->at = keep(f, sqlite3_column_text(s, 3));
+		if (row->commit == NULL || row->reason == NULL || row->actor == NULL || row->at == NULL) {
+			src = SQLITE_NOMEM;
+			break;
+		}
+		f->blocked[n++] = row->commit;
+	}
+	store_release(s);
+	f->in.blocked = f->blocked;
+	f->in.n_blocked = n;
+	if (src == SQLITE_NOMEM)
+		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
+	if (src != SQLITE_DONE)
+		return store_db_error(st, err, "load blocked commits");
+	return AMICD_OK;
+}
+
 static enum amicd_rc load_pin_and_state(struct store *st, struct store_asg_facts *f, const char *asg,
 					struct amicd_error *err)
 {
@@ -998,7 +1060,7 @@ static enum amicd_rc load_pin_and_state(struct store *st, struct store_asg_facts
 	store_release(s);
 	if (src != SQLITE_ROW && src != SQLITE_DONE)
 		return store_db_error(st, err, "load ASG state");
-	return AMICD_OK;
+	return load_blocked(st, f, asg, err);
 }
 
 enum amicd_rc store_asg_facts_load(struct store *st, const struct config_asg *asg,

@@ -96,6 +96,15 @@ struct store_asg_state {
 	char changed_at[32];
 };
 const struct store_asg_state *store_asg_facts_state(const struct store_asg_facts *f);
+/* A commit blocked for the ASG (design §1): why, by whom, when. */
+struct store_blocked {
+	const char *commit;     /* lower-case hex */
+	const char *reason;
+	const char *actor;
+	const char *at;         /* RFC 3339 */
+};
+/* The ASG's blocked commits, oldest block first; *n counts them. */
+const struct store_blocked *store_asg_facts_blocked(const struct store_asg_facts *f, size_t *n);
 void store_asg_facts_free(struct store_asg_facts **f);
 
 #endif

@@ -320,3 +320,52 @@ enum amicd_rc store_asg_frozen_set(struct store *st, const char *asg, bool froze
 	return store_step_done(st, s, "set frozen", err);
 }
 
+
+/* --- blocked commits -------------------------------------------------------------------- */
+
+enum amicd_rc store_block_set(struct store *st, const char *asg, const char *commit, const char *reason,
+			      const char *actor, int64_t now_ms, bool *was_blocked, struct amicd_error *err)
+{
+	char ts[32];
+	sqlite3_stmt *s = store_prep(st, "SELECT 1 FROM blocked_commits WHERE asg = ?1 AND commit_sha = ?2", err);
+	int src;
+
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, commit, -1, SQLITE_STATIC);
+	src = sqlite3_step(s);
+	store_release(s);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return store_db_error(st, err, "look up blocked commit");
+	if (was_blocked != NULL)
+		*was_blocked = src == SQLITE_ROW;
+	s = store_prep(st, "INSERT INTO blocked_commits (asg, commit_sha, reason, actor, blocked_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+		     " ON CONFLICT (asg, commit_sha) DO UPDATE SET reason = excluded.reason, actor = excluded.actor,"
+		     " blocked_at = excluded.blocked_at", err);
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	util_format_time_s(now_ms, ts, sizeof ts);
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, commit, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, ts, -1, SQLITE_STATIC);
+	return store_step_done(st, s, "block commit", err);
+}
+
+enum amicd_rc store_block_clear(struct store *st, const char *asg, const char *commit, bool *found,
+				struct amicd_error *err)
+{
+	sqlite3_stmt *s = store_prep(st, "DELETE FROM blocked_commits WHERE asg = ?1 AND commit_sha = ?2", err);
+	enum amicd_rc rc;
+
+	*found = false;
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, asg, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, commit, -1, SQLITE_STATIC);
+	rc = store_step_done(st, s, "unblock commit", err);
+	*found = rc == AMICD_OK && sqlite3_changes(st->db) > 0;
+	return rc;
+}

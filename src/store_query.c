@@ -506,3 +506,49 @@ enum amicd_rc store_counts_get(struct store *st, struct store_counts *out, struc
 		store_counts_free(out);
 	return rc;
 }
+
+/* --- commits by prefix (admin pin / block / unblock) ---------------------------------- */
+
+enum amicd_rc store_commits_matching(struct store *st, const char *asg, const char *repo, const char *branch,
+				     const char *region, const char *tag_name, const char *prefix,
+				     char (*out)[72], size_t max, size_t *n, struct amicd_error *err)
+{
+	sqlite3_stmt *s;
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	s = store_prep(st, "SELECT c FROM ("
+		     " SELECT lower(after_sha) AS c FROM pushes WHERE repo = ?1 AND branch = ?2 AND deleted = 0"
+		     "  AND lower(substr(after_sha, 1, ?7)) = ?6"
+		     " UNION SELECT lower(commit_sha) FROM branch_observations WHERE repo = ?1 AND branch = ?2"
+		     "  AND commit_sha IS NOT NULL AND lower(substr(commit_sha, 1, ?7)) = ?6"
+		     " UNION SELECT lower(value) FROM ami_tags WHERE region = ?3 AND key = ?4 AND value IS NOT NULL"
+		     "  AND lower(substr(value, 1, ?7)) = ?6"
+		     " UNION SELECT commit_sha FROM blocked_commits WHERE asg = ?5 AND substr(commit_sha, 1, ?7) = ?6)"
+		     " WHERE length(c) IN (40, 64) AND c NOT GLOB '*[^0-9a-f]*' ORDER BY c LIMIT ?8", err);
+	if (s == NULL) {
+		rc = AMICD_ERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, branch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, tag_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, asg, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 7, (int)strlen(prefix));
+	sqlite3_bind_int64(s, 8, (sqlite3_int64)max + 1);
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n < max)
+			snprintf(out[*n], sizeof out[*n], "%s", sqlite3_column_text(s, 0));
+		(*n)++;
+	}
+	if (src != SQLITE_DONE)
+		rc = store_db_error(st, err, "commits by prefix");
+	store_release(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}

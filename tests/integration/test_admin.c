@@ -13,7 +13,13 @@
  *    malformed replay bodies are 400 with the JSON path at fault;
  *  - freeze stops automatic promotion (decisions still shown), unfreeze resumes it;
  *  - manual pin (rollback) by an admin freezes the ASG and rewrites the pin file;
- *    a commit without an AMI is 409 not_ready with what is missing;
+ *    a commit without an AMI is 409 not_ready with what is missing, a commit
+ *    amicd knows nothing of is 404 with its own message;
+ *  - roll back, block the bad commit, unfreeze: no re-promotion, waiting with
+ *    missing ["blocked"], the next good push promoted; every admin answer is the
+ *    ASG after the decision it caused (promotion_id of a promotion it started);
+ *  - pin / block / unblock by a unique prefix of 7+ hex digits; ambiguous → 400
+ *    naming the candidates;
  *  - /metrics: delivery counters by outcome, the latency histogram, promotions by
  *    actor, build info, and the pinned AMI becoming unavailable (deregistered,
  *    unshared, shared again) — reported, never moving the pin.
@@ -45,7 +51,12 @@
 #define SHA_PARENT "60c8eedbd9916e98e042832de430e52be7ffe0ac"
 #define SHA_A "61c979eab8ea475e0b84db7556d2049e9dae6d89"           /* the fixtures' commit */
 #define SHA_B "5d1f0c9b8a7e6d5c4b3a29181706f5e4d3c2b1a0"           /* a later commit */
-#define SHA_C "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3"           /* pushed nowhere, no AMI */
+#define SHA_C "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3"           /* no AMI */
+#define SHA_D "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4"           /* the next good commit */
+#define SHA_X1 "abcdef12aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"          /* X1 and X2 share 7 digits */
+#define SHA_X2 "abcdef13bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define AMI_C "ami-0c3c3c3c3c3c3c3c3"
+#define AMI_D "ami-0d4d4d4d4d4d4d4d4"
 #define AMI_A "ami-08fdc871471476ef5"
 #define AMI_B "ami-0a1b2c3d4e5f60718"
 #define OTHER_REPO "https://gitlab.example.net/platform/other-images"
@@ -879,6 +890,13 @@ static void freeze_stops_and_unfreeze_resumes(void **state)
 	/* unfreeze: automation resumes */
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/unfreeze", "{\"reason\":\"freeze over\"}", &out), 200);
 	assert_false(json_is_true(json_object_get(json_object_get(out, "asg"), "frozen")));
+	/* the answer is the ASG after the decision the unfreeze caused: promoted, and says by which promotion */
+	assert_string_equal(h_text(out, "asg.state"), "up_to_date");
+	assert_string_equal(h_text(out, "asg.pin.commit"), SHA_B);
+	assert_true(json_is_null(json_object_get(json_object_get(out, "asg"), "waiting_for")));
+	assert_true(json_is_integer(json_object_get(out, "promotion_id")));
+	assert_int_equal(h_int(out, "promotion_id"), h_int(out, "asg.pin.promotion_id"));
+	assert_null(strstr(h_text(out, "asg.reason"), "is ready"));
 	json_decref(out);
 	assert_true(h_wait_pin(p, ASG, SHA_B, WAIT_MS));
 	a = get_asg(p);
@@ -951,6 +969,8 @@ static void manual_pin_rollback_and_resume(void **state)
 	/* not ready: 409 with what is missing; nothing changes */
 	pin_summary(p, pins_before, sizeof pins_before);
 	promotions_summary(p, promos_before, sizeof promos_before);
+	deliver_push(p, SHA_B, SHA_C, &ids[0]);
+	assert_true(h_wait_event_done(p, ids[0], WAIT_MS));
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/pin",
 				    "{\"commit\":\"" SHA_C "\",\"reason\":\"roll forward\"}", &out), 409);
 	assert_string_equal(h_text(out, "error.code"), "not_ready");
@@ -958,6 +978,12 @@ static void manual_pin_rollback_and_resume(void **state)
 	assert_int_equal(json_array_size(json_object_get(json_object_get(out, "error"), "missing")), 1);
 	assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(out, "error"), "missing"), 0)),
 			    "image");
+	json_decref(out);
+	/* a commit amicd knows nothing of: its own message, not missing image */
+	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/pin",
+				    "{\"commit\":\"" SHA_D "\",\"reason\":\"roll forward\"}", &out), 404);
+	assert_string_equal(h_text(out, "error.code"), "not_found");
+	assert_non_null(strstr(h_text(out, "error.message"), "no push or AMI of " SHA_D " is known"));
 	json_decref(out);
 	/* malformed: 400 with the path */
 	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/pin", "{\"commit\":\"abc\",\"reason\":\"x\"}", &out), 400);
@@ -976,18 +1002,262 @@ static void manual_pin_rollback_and_resume(void **state)
 	json_decref(a);
 	assert_true(h_wait_file_contains(pin_file, "commit: " SHA_A, WAIT_MS));
 
-	/* unfreeze: the head policy takes over again and the head B is ready */
-	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/unfreeze", "{\"reason\":\"fixed in B\"}", &out), 200);
+	/* unfreeze: the head policy takes over again; the head C is not built yet, then its AMI comes */
+	assert_int_equal(post_admin(p, "/api/v1/admin/asgs/" ASG "/unfreeze", "{\"reason\":\"fixed in C\"}", &out), 200);
+	assert_string_equal(h_text(out, "asg.state"), "waiting");
+	assert_string_equal(h_text(out, "asg.waiting_for.commit"), SHA_C);
+	assert_true(json_is_null(json_object_get(out, "promotion_id")));
 	json_decref(out);
-	assert_true(h_wait_pin(p, ASG, SHA_B, WAIT_MS));
+	deliver_shared(p, AMI_C, SHA_C, &ids[1]);
+	assert_true(h_wait_pin(p, ASG, SHA_C, WAIT_MS));
 	list = get_promotions(p);
 	assert_int_equal(json_array_size(list), 4);
 	pr = json_array_get(list, 0);
 	assert_string_equal(h_text(pr, "actor"), "auto");
-	assert_string_equal(h_text(pr, "commit"), SHA_B);
+	assert_string_equal(h_text(pr, "commit"), SHA_C);
 	assert_string_equal(h_text(pr, "previous.commit"), SHA_A);
 	json_decref(list);
-	assert_true(h_wait_file_contains(pin_file, "commit: " SHA_B, WAIT_MS));
+	assert_true(h_wait_file_contains(pin_file, "commit: " SHA_C, WAIT_MS));
+}
+
+/* --- tests: block, unblock, commit prefixes (design §1, §2, §4) ---------------------------- */
+
+/* POST an admin action on ASG; expects status and returns the answer. */
+static json_t *act(const struct amicd_proc *p, const char *action, const char *body, long want)
+{
+	char path[128];
+	json_t *out = NULL;
+	long status;
+
+	snprintf(path, sizeof path, "/api/v1/admin/asgs/" ASG "/%s", action);
+	status = post_admin(p, path, body, &out);
+	if (status != want) {
+		char *text = json_dumps(out, JSON_COMPACT);
+
+		fail_msg("%s %s answered %ld, not %ld: %s", action, body, status, want, text != NULL ? text : "");
+	}
+	return out;
+}
+
+static bool missing_has(const json_t *missing, const char *name)
+{
+	size_t i;
+	json_t *m;
+
+	json_array_foreach(missing, i, m)
+		if (strcmp(json_string_value(m), name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The on-call scenario of issue 11: B is bad. Roll back to A (pin by a short
+ * SHA, which freezes), block B, unfreeze: B is not promoted again, the ASG
+ * waits with missing ["blocked"], and every answer is the ASG after the
+ * decision. The next good push D is promoted; unblocking B changes nothing.
+ */
+static void rollback_block_unfreeze(void **state)
+{
+	struct h_fx *f = *state;
+	struct amicd_proc *p = &f->p;
+	int64_t ids[4], d_push = 0, d_ami = 0;
+	char pin_file[400];
+	json_t *out, *list, *a;
+	const json_t *blocked;
+
+	scenario_two(p, ids);
+	h_pin_file(p, ASG, pin_file, sizeof pin_file);
+
+	out = act(p, "pin", "{\"commit\":\"61c979ea\",\"reason\":\"INC-9: B panics\"}", 200);
+	assert_string_equal(h_text(out, "commit"), SHA_A);
+	assert_string_equal(h_text(out, "asg.pin.commit"), SHA_A);
+	assert_string_equal(h_text(out, "asg.state"), "frozen");
+	json_decref(out);
+
+	/* block B by a 7-digit upper-case prefix */
+	out = act(p, "block", "{\"commit\":\"5D1F0C9\",\"reason\":\"INC-9: kernel panic on boot\"}", 200);
+	assert_string_equal(h_text(out, "commit"), SHA_B);
+	assert_false(json_is_true(json_object_get(out, "already_blocked")));
+	assert_true(json_is_null(json_object_get(out, "promotion_id")));
+	blocked = h_json_at(out, "asg.blocked");
+	assert_true(json_is_array(blocked));
+	assert_int_equal(json_array_size(blocked), 1);
+	assert_string_equal(h_text(json_array_get(blocked, 0), "commit"), SHA_B);
+	assert_string_equal(h_text(json_array_get(blocked, 0), "reason"), "INC-9: kernel panic on boot");
+	assert_true(json_is_string(json_object_get(json_array_get(blocked, 0), "at")));
+	assert_string_equal(h_text(out, "asg.state"), "frozen");
+	assert_string_equal(h_text(out, "asg.waiting_for.commit"), SHA_B);
+	assert_true(missing_has(h_json_at(out, "asg.waiting_for.missing"), "blocked"));
+	json_decref(out);
+	assert_true(h_wait_log(p, "commit blocked", WAIT_MS));
+
+	/* a manual pin to a blocked commit: 409 with missing blocked, nothing changes */
+	out = act(p, "pin", "{\"commit\":\"" SHA_B "\",\"reason\":\"try again\"}", 409);
+	assert_string_equal(h_text(out, "error.code"), "not_ready");
+	assert_true(missing_has(h_json_at(out, "error.missing"), "blocked"));
+	assert_non_null(strstr(h_text(out, "error.message"), "blocked"));
+	json_decref(out);
+	assert_true(h_pin_is(p, ASG, SHA_A));
+
+	/* unfreeze: no re-promotion of B; the answer says waiting for B, blocked, and never "is ready" */
+	out = act(p, "unfreeze", "{\"reason\":\"rolled back, B blocked\"}", 200);
+	assert_false(json_is_true(json_object_get(json_object_get(out, "asg"), "frozen")));
+	assert_string_equal(h_text(out, "asg.state"), "waiting");
+	assert_string_equal(h_text(out, "asg.pin.commit"), SHA_A);
+	assert_string_equal(h_text(out, "asg.waiting_for.commit"), SHA_B);
+	assert_int_equal(json_array_size(h_json_at(out, "asg.waiting_for.missing")), 1);
+	assert_true(missing_has(h_json_at(out, "asg.waiting_for.missing"), "blocked"));
+	assert_non_null(strstr(h_text(out, "asg.reason"), "blocked"));
+	assert_null(strstr(h_text(out, "asg.reason"), "is ready"));
+	assert_non_null(strstr(h_text(out, "asg.waiting_for.detail.message"), "INC-9: kernel panic on boot"));
+	assert_true(json_is_null(json_object_get(out, "promotion_id")));
+	json_decref(out);
+	a = get_asg(p);
+	assert_string_equal(h_text(a, "state"), "waiting");
+	assert_string_equal(h_text(a, "pin.commit"), SHA_A);
+	json_decref(a);
+	assert_int_equal(n_promotions(p), 3);
+
+	/* the next good push is promoted */
+	deliver_push(p, SHA_B, SHA_D, &d_push);
+	deliver_shared(p, AMI_D, SHA_D, &d_ami);
+	assert_true(h_wait_pin(p, ASG, SHA_D, WAIT_MS));
+	list = get_promotions(p);
+	assert_int_equal(json_array_size(list), 4);
+	assert_string_equal(h_text(json_array_get(list, 0), "commit"), SHA_D);
+	assert_string_equal(h_text(json_array_get(list, 0), "actor"), "auto");
+	assert_string_equal(h_text(json_array_get(list, 0), "previous.commit"), SHA_A);
+	json_decref(list);
+	assert_true(h_wait_file_contains(pin_file, "commit: " SHA_D, WAIT_MS));
+	a = get_asg(p);
+	assert_string_equal(h_text(a, "state"), "up_to_date");
+	assert_int_equal(json_array_size(json_object_get(a, "blocked")), 1);
+	json_decref(a);
+
+	/* blocking again replaces the reason; unblocking lifts it and says so */
+	out = act(p, "block", "{\"commit\":\"" SHA_B "\",\"reason\":\"INC-9 confirmed\"}", 200);
+	assert_true(json_is_true(json_object_get(out, "already_blocked")));
+	assert_string_equal(h_text(json_array_get(h_json_at(out, "asg.blocked"), 0), "reason"), "INC-9 confirmed");
+	json_decref(out);
+	out = act(p, "unblock", "{\"commit\":\"5d1f0c9b\"}", 200);
+	assert_string_equal(h_text(out, "commit"), SHA_B);
+	assert_true(json_is_true(json_object_get(out, "was_blocked")));
+	assert_int_equal(json_array_size(h_json_at(out, "asg.blocked")), 0);
+	assert_string_equal(h_text(out, "asg.pin.commit"), SHA_D);
+	assert_string_equal(h_text(out, "asg.state"), "up_to_date");
+	json_decref(out);
+	assert_true(h_wait_log(p, "commit unblocked", WAIT_MS));
+	assert_int_equal(n_promotions(p), 4);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM blocked_commits", NULL), 0);
+}
+
+/* Unblocking the head while it waits: the unblock answer shows the promotion it started. */
+static void unblock_answers_with_its_promotion(void **state)
+{
+	struct h_fx *f = *state;
+	struct amicd_proc *p = &f->p;
+	int64_t ids[4];
+	json_t *out;
+
+	scenario_one(p, ids);
+	out = act(p, "block", "{\"commit\":\"5d1f0c9b8a7e\",\"reason\":\"known bad before it is built\"}", 404);
+	assert_string_equal(h_text(out, "error.code"), "not_found");
+	json_decref(out);
+	/* a full commit id amicd has not seen yet may be blocked ahead of time */
+	out = act(p, "block", "{\"commit\":\"" SHA_B "\",\"reason\":\"known bad before it is built\"}", 200);
+	assert_int_equal(json_array_size(h_json_at(out, "asg.blocked")), 1);
+	json_decref(out);
+	deliver_push(p, SHA_A, SHA_B, &ids[2]);
+	deliver_shared(p, AMI_B, SHA_B, &ids[3]);
+	assert_true(h_wait_event_done(p, ids[2], WAIT_MS));
+	assert_true(h_wait_event_done(p, ids[3], WAIT_MS));
+	out = act(p, "freeze", "{\"reason\":\"look at B\"}", 200); /* a freeze answers too */
+	assert_string_equal(h_text(out, "asg.state"), "frozen");
+	assert_true(json_is_null(json_object_get(out, "promotion_id")));
+	json_decref(out);
+	out = act(p, "unfreeze", "{\"reason\":\"still blocked\"}", 200);
+	assert_string_equal(h_text(out, "asg.state"), "waiting");
+	assert_string_equal(h_text(out, "asg.pin.commit"), SHA_A);
+	assert_true(missing_has(h_json_at(out, "asg.waiting_for.missing"), "blocked"));
+	json_decref(out);
+	assert_true(h_pin_is(p, ASG, SHA_A));
+
+	out = act(p, "unblock", "{\"commit\":\"" SHA_B "\",\"reason\":\"false alarm\"}", 200);
+	assert_true(json_is_true(json_object_get(out, "was_blocked")));
+	assert_true(json_is_integer(json_object_get(out, "promotion_id")));
+	assert_int_equal(h_int(out, "promotion_id"), h_int(out, "asg.pin.promotion_id"));
+	assert_string_equal(h_text(out, "asg.pin.commit"), SHA_B);
+	assert_string_equal(h_text(out, "asg.state"), "up_to_date");
+	assert_null(strstr(h_text(out, "asg.reason"), "is ready"));
+	json_decref(out);
+	assert_true(h_wait_pin(p, ASG, SHA_B, WAIT_MS));
+	assert_int_equal(n_promotions(p), 2);
+}
+
+/* pin and block take a unique prefix of 7+ hex digits; ambiguous → 400 naming the candidates. */
+static void commit_prefixes(void **state)
+{
+	struct h_fx *f = *state;
+	struct amicd_proc *p = &f->p;
+	int64_t ids[4];
+	const json_t *cand;
+	json_t *out;
+
+	scenario_one(p, ids);
+	deliver_push(p, SHA_A, SHA_X1, &ids[2]);
+	deliver_push(p, SHA_X1, SHA_X2, &ids[3]);
+	assert_true(h_wait_event_done(p, ids[3], WAIT_MS));
+
+	out = act(p, "pin", "{\"commit\":\"abcdef1\",\"reason\":\"x\"}", 400);
+	assert_string_equal(h_text(out, "error.code"), "invalid_request");
+	assert_string_equal(h_text(out, "error.path"), "$.commit");
+	assert_non_null(strstr(h_text(out, "error.message"), "ambiguous"));
+	assert_non_null(strstr(h_text(out, "error.message"), "abcdef12aaaa"));
+	assert_non_null(strstr(h_text(out, "error.message"), "abcdef13bbbb"));
+	cand = h_json_at(out, "error.candidates");
+	assert_int_equal(json_array_size(cand), 2);
+	assert_string_equal(json_string_value(json_array_get(cand, 0)), SHA_X1);
+	assert_string_equal(json_string_value(json_array_get(cand, 1)), SHA_X2);
+	json_decref(out);
+	out = act(p, "block", "{\"commit\":\"ABCDEF1\",\"reason\":\"x\"}", 400);
+	assert_int_equal(json_array_size(h_json_at(out, "error.candidates")), 2);
+	json_decref(out);
+
+	/* one more digit makes it unique: resolved to the full commit, which has no AMI */
+	out = act(p, "pin", "{\"commit\":\"ABCDEF12\",\"reason\":\"x\"}", 409);
+	assert_string_equal(h_text(out, "error.code"), "not_ready");
+	assert_string_equal(h_text(out, "error.commit"), SHA_X1);
+	json_decref(out);
+
+	/* unknown, by prefix or in full: its own message */
+	out = act(p, "pin", "{\"commit\":\"c3c3c3c\",\"reason\":\"x\"}", 404);
+	assert_string_equal(h_text(out, "error.code"), "not_found");
+	assert_non_null(strstr(h_text(out, "error.message"), "no push or AMI of c3c3c3c is known"));
+	json_decref(out);
+	out = act(p, "pin", "{\"commit\":\"" SHA_C "\",\"reason\":\"x\"}", 404);
+	assert_non_null(strstr(h_text(out, "error.message"), "no push or AMI of " SHA_C));
+	json_decref(out);
+	out = act(p, "unblock", "{\"commit\":\"" SHA_C "\"}", 404);
+	json_decref(out);
+
+	/* too short, not hex */
+	out = act(p, "pin", "{\"commit\":\"61c979\",\"reason\":\"x\"}", 400);
+	assert_string_equal(h_text(out, "error.path"), "$.commit");
+	json_decref(out);
+	out = act(p, "block", "{\"commit\":\"61c979eg\",\"reason\":\"x\"}", 400);
+	assert_string_equal(h_text(out, "error.path"), "$.commit");
+	json_decref(out);
+	out = act(p, "block", "{\"commit\":\"61c979ea\"}", 400);
+	assert_string_equal(h_text(out, "error.path"), "$.reason");
+	json_decref(out);
+
+	/* the pinned A by its 7-digit prefix: already pinned, no new promotion */
+	out = act(p, "pin", "{\"commit\":\"61c979e\",\"reason\":\"hold A\"}", 200);
+	assert_string_equal(h_text(out, "commit"), SHA_A);
+	assert_true(json_is_null(json_object_get(out, "promotion_id")));
+	assert_string_equal(h_text(out, "asg.state"), "frozen");
+	json_decref(out);
+	assert_int_equal(n_promotions(p), 1);
 }
 
 /* --- tests: /metrics ---------------------------------------------------------------------- */
@@ -1155,6 +1425,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(replay_dry_run_range_ids_and_bad_bodies, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(freeze_stops_and_unfreeze_resumes, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(manual_pin_rollback_and_resume, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(rollback_block_unfreeze, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(unblock_answers_with_its_promotion, setup_default, teardown),
+		cmocka_unit_test_setup_teardown(commit_prefixes, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(metrics_counters_and_unavailable_pin, setup_default, teardown),
 		cmocka_unit_test_setup_teardown(pinned_ami_unshared_then_shared_again, setup_default, teardown),
 	};

@@ -606,7 +606,7 @@ static void sha256_repository(void **state)
 	assert_non_null(commits);
 	assert_string_equal(h_str(commits, "amis.0.image_id"), AMI_A);
 	json_decref(commits);
-	/* the admin pin takes a 64-hex id (upper-case too); a 63-digit one is refused */
+	/* the admin pin takes a 64-hex id (upper-case too), or a unique prefix of it; 65 digits are refused */
 	assert_int_equal(h_post(&f->p, "/api/v1/admin/asgs/" ASG "/pin", admin, pin_body, strlen(pin_body), &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, SHA256_A));
@@ -617,9 +617,15 @@ static void sha256_repository(void **state)
 	json_decref(a);
 	{
 		const char *short_body = "{\"commit\":\"5e1b7a6f0b9a4f9a0e1d2c3b4a59687766554433221100ffeeddccbbaa99887\","
-					 "\"reason\":\"typo\"}";
+					 "\"reason\":\"a prefix\"}";
+		const char *long_body = "{\"commit\":\"5e1b7a6f0b9a4f9a0e1d2c3b4a59687766554433221100ffeeddccbbaa998877a\","
+					"\"reason\":\"typo\"}";
 
 		assert_int_equal(h_post(&f->p, "/api/v1/admin/asgs/" ASG "/pin", admin, short_body, strlen(short_body), &r), 0);
+		assert_int_equal(r.status, 200);
+		assert_non_null(strstr(r.body, SHA256_A));
+		http_result_free(&r);
+		assert_int_equal(h_post(&f->p, "/api/v1/admin/asgs/" ASG "/pin", admin, long_body, strlen(long_body), &r), 0);
 		assert_int_equal(r.status, 400);
 		http_result_free(&r);
 	}

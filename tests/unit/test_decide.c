@@ -120,6 +120,7 @@ struct dcase {
 	struct decide_commit pushed[MAX_PUSHED];
 	struct ami_row amis[MAX_AMIS];
 	struct decide_pin pin;    /* commit NULL: never pinned */
+	const char *blocked[3];   /* commits an admin blocked for the ASG */
 	/* the decision */
 	struct want want;
 };
@@ -301,6 +302,66 @@ static const struct dcase cases[] = {
 	  .amis = { READY("ami-0c3", C3, MIN(5), 31, 35), READY("ami-0c2", C2, MIN(7), 36, 50) },
 	  .pin = { C3, "ami-0c3" },
 	  .want = { KEEP, UP_TO_DATE, NULL, NULL, 0, NULL, 0, NULL } },
+
+	/* --- blocked commits (design §1, §2) ------------------------------------------------ */
+	{ .name = "blocked head, ready: wait with missing blocked, keep the rolled-back pin",
+	  .head = C3, .pushed = PUSHED_1234,
+	  .amis = { READY("ami-0c1", C1, MIN(1), 11, 11), READY("ami-0c3", C3, MIN(5), 31, 35) },
+	  .pin = { C1, "ami-0c1" }, .blocked = { C3 },
+	  .want = { KEEP, WAITING, NULL, NULL, 0, C3, (unsigned)MISSING_BLOCKED, "head 61c979ea is blocked" } },
+	{ .name = "blocked head named in upper case: still blocked",
+	  .head = C3, .pushed = PUSHED_1234,
+	  .amis = { READY("ami-0c3", C3, MIN(5), 31, 35) },
+	  .blocked = { C3_UPPER },
+	  .want = { KEEP, WAITING, NULL, NULL, 0, C3, (unsigned)MISSING_BLOCKED, "keeping no pin" } },
+	{ .name = "blocked head, not built: both missing",
+	  .head = C3, .pushed = PUSHED_1234,
+	  .pin = { C1, "ami-0c1" }, .blocked = { C3 },
+	  .want = { KEEP, WAITING, NULL, NULL, 0, C3, M_IMAGE | (unsigned)MISSING_BLOCKED, NULL } },
+	{ .name = "blocked head, frozen: frozen, waiting for it with missing blocked",
+	  .frozen = true, .head = C3, .pushed = PUSHED_1234,
+	  .amis = { READY("ami-0c1", C1, MIN(1), 11, 11), READY("ami-0c3", C3, MIN(5), 31, 35) },
+	  .pin = { C1, "ami-0c1" }, .blocked = { C3 },
+	  .want = { KEEP, FROZEN, NULL, NULL, 0, C3, (unsigned)MISSING_BLOCKED, "frozen; head 61c979ea is blocked" } },
+	{ .name = "blocked head, a newer push ready: promote the newer head",
+	  .head = C4, .pushed = PUSHED_1234,
+	  .amis = { READY("ami-0c1", C1, MIN(1), 11, 11), READY("ami-0c3", C3, MIN(5), 31, 35),
+		    READY("ami-0c4", C4, MIN(8), 41, 45) },
+	  .pin = { C1, "ami-0c1" }, .blocked = { C3 },
+	  .want = { PROMOTE, UP_TO_DATE, C4, "ami-0c4", 45, NULL, 0, NULL } },
+	{ .name = "pinned to the head and the head blocked: waiting with missing blocked, never up_to_date",
+	  .head = C3, .pushed = PUSHED_1234,
+	  .amis = { READY("ami-0c3", C3, MIN(5), 31, 35) },
+	  .pin = { C3, "ami-0c3" }, .blocked = { C3 },
+	  .want = { KEEP, WAITING, NULL, NULL, 0, C3, (unsigned)MISSING_BLOCKED, NULL } },
+	{ .name = "policy latest: blocked head skipped, the newest ready unblocked commit newer than the pin goes",
+	  .policy = DECIDE_LATEST, .head = C4, .pushed = PUSHED_1234,
+	  .amis = { READY("ami-0c1", C1, MIN(1), 11, 11), READY("ami-0c2", C2, MIN(3), 21, 22),
+		    READY("ami-0c4", C4, MIN(6), 41, 44) },
+	  .pin = { C1, "ami-0c1" }, .blocked = { C4 },
+	  .want = { PROMOTE, WAITING, C2, "ami-0c2", 22, C4, (unsigned)MISSING_BLOCKED, "newest ready commit a580d6e1" } },
+	{ .name = "policy latest: a blocked commit between the pin and the head is skipped",
+	  .policy = DECIDE_LATEST, .head = C4, .pushed = PUSHED_1234,
+	  .amis = { READY("ami-0c1", C1, MIN(1), 11, 11), READY("ami-0c2", C2, MIN(3), 21, 22),
+		    READY("ami-0c3", C3, MIN(5), 31, 35), AMI("ami-0c4", "pending", true, MIN(6), 41, 42, SHA(C4)) },
+	  .pin = { C1, "ami-0c1" }, .blocked = { C3 },
+	  .want = { PROMOTE, WAITING, C2, "ami-0c2", 22, C4, M_AVAILABLE, NULL } },
+	{ .name = "policy latest: everything newer than the pin blocked -> keep, waiting for the head",
+	  .policy = DECIDE_LATEST, .head = C3, .pushed = PUSHED_1234,
+	  .amis = { READY("ami-0c1", C1, MIN(1), 11, 11), READY("ami-0c2", C2, MIN(3), 21, 22),
+		    READY("ami-0c3", C3, MIN(5), 31, 35) },
+	  .pin = { C1, "ami-0c1" }, .blocked = { C2, C3 },
+	  .want = { KEEP, WAITING, NULL, NULL, 0, C3, (unsigned)MISSING_BLOCKED, NULL } },
+	{ .name = "configured ref commit blocked: waits until unblocked",
+	  .ref_commit = C3, .pushed = PUSHED_1234,
+	  .amis = { READY("ami-0c1", C1, MIN(1), 11, 11), READY("ami-0c3", C3, MIN(5), 31, 35) },
+	  .pin = { C1, "ami-0c1" }, .blocked = { C3 },
+	  .want = { KEEP, WAITING, NULL, NULL, 0, C3, (unsigned)MISSING_BLOCKED, "until it is unblocked" } },
+	{ .name = "a blocked commit that is neither head nor candidate changes nothing",
+	  .head = C3, .pushed = PUSHED_1234,
+	  .amis = { READY("ami-0c3", C3, MIN(5), 31, 35) },
+	  .pin = { C1, "ami-0c1" }, .blocked = { C2 },
+	  .want = { PROMOTE, UP_TO_DATE, C3, "ami-0c3", 35, NULL, 0, NULL } },
 
 	/* --- policy latest ------------------------------------------------------------------- */
 	{ .name = "policy latest: head ready -> promote the head",
@@ -516,6 +577,9 @@ static void build(const struct dcase *c, bool reversed, struct built *b)
 	}
 	b->in.amis = n_amis > 0 ? b->amis : NULL;
 	b->in.n_amis = n_amis;
+	while (b->in.n_blocked < 3 && c->blocked[b->in.n_blocked] != NULL)
+		b->in.n_blocked++;
+	b->in.blocked = b->in.n_blocked > 0 ? c->blocked : NULL;
 
 	if (c->pin.commit != NULL) {
 		b->pin = c->pin;
@@ -761,6 +825,7 @@ static void test_missing_names(void **state)
 	assert_string_equal(decide_missing_name(MISSING_SHARED), "shared");
 	assert_string_equal(decide_missing_name(MISSING_STATIC_TAGS), "static_tags");
 	assert_string_equal(decide_missing_name(MISSING_CONFIRMED), "confirmed");
+	assert_string_equal(decide_missing_name(MISSING_BLOCKED), "blocked");
 	assert_string_equal(decide_missing_name(0), "unknown");
 	assert_string_equal(decide_missing_name(MISSING_IMAGE | MISSING_SHARED), "unknown");
 	assert_string_equal(decide_missing_name(1u << DECIDE_MISSING_COUNT), "unknown");
@@ -770,7 +835,8 @@ static void test_missing_names(void **state)
 	assert_int_equal(MISSING_SHARED, 4);
 	assert_int_equal(MISSING_STATIC_TAGS, 8);
 	assert_int_equal(MISSING_CONFIRMED, 16);
-	assert_int_equal(DECIDE_MISSING_COUNT, 5);
+	assert_int_equal(MISSING_BLOCKED, 32);
+	assert_int_equal(DECIDE_MISSING_COUNT, 6);
 }
 
 static void test_state_names(void **state)
