@@ -15,7 +15,9 @@
 #include <sqlite3.h>
 
 #define STORE_STMT_SLOTS 16
-#define STORE_CACHE_SLOTS 64
+/* store_prep's cache: room for every statement literal amicd has (57 store_prep
+ * sites at the last count) several times over — a full cache fails a statement */
+#define STORE_CACHE_SLOTS 256
 
 struct store_cached {
 	const char *sql;      /* the literal's address is the key */
