@@ -6,6 +6,7 @@
 #include "app.h"
 #include "auth.h"
 #include "decide.h"
+#include "log.h"
 #include "metrics.h"
 #include "render.h"
 #include "repourl.h"
@@ -28,12 +29,15 @@ enum amicd_rc api_read_precheck(struct http_request *req, void *cls, struct amic
 {
 	const struct app *app = cls;
 	const char *authz;
+	char remote[64];
 
 	if (app->cfg->auth.read_token.bytes == NULL)
 		return AMICD_OK;
 	authz = http_header(req, "Authorization");
 	if (auth_bearer(&app->cfg->auth.read_token, authz) | auth_bearer(&app->cfg->auth.admin_token, authz))
 		return AMICD_OK;
+	LOG(LL_WARN, "read request refused: bad token", "{s:s,s:s,s:s?}", "path", http_path(req),
+	    "remote", http_remote(req, remote, sizeof remote), "forwarded_for", http_header(req, "X-Forwarded-For"));
 	return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");
 }
 
@@ -258,6 +262,26 @@ out:
 	free(repo);
 }
 
+/* 400 for ?account= naming no configured account, with the ones there are. */
+static void reply_unknown_account(struct http_request *req, const struct config *cfg, const char *account)
+{
+	struct amicd_error err;
+	char known[512] = "";
+	size_t at = 0;
+
+	for (size_t k = 0; k < cfg->n_accounts && at < sizeof known; k++) {
+		int n = snprintf(known + at, sizeof known - at, "%s%s (%s)", k > 0 ? ", " : "", cfg->accounts[k].name,
+				 cfg->accounts[k].uid);
+
+		if (n < 0)
+			break;
+		at += (size_t)n;
+	}
+	amicd_error_set(&err, AMICD_ERR_INVALID, "query.account",
+			"account \"%.64s\" is not in the configuration; accounts: %s", account, known);
+	http_reply_error(req, AMICD_ERR_INVALID, &err);
+}
+
 void api_amis(struct http_request *req, void *cls)
 {
 	struct app *app = cls;
@@ -275,9 +299,20 @@ void api_amis(struct http_request *req, void *cls)
 		json_decref(list);
 		return;
 	}
-	for (size_t k = 0; account != NULL && k < app->cfg->n_accounts; k++)
-		if (strcmp(app->cfg->accounts[k].name, account) == 0)
-			account = app->cfg->accounts[k].uid; /* a name works as well as the id */
+	if (account != NULL) {
+		const char *uid = NULL;
+
+		for (size_t k = 0; k < app->cfg->n_accounts; k++)
+			if (strcmp(app->cfg->accounts[k].name, account) == 0 || strcmp(app->cfg->accounts[k].uid, account) == 0)
+				uid = app->cfg->accounts[k].uid; /* a name works as well as the id */
+		if (uid == NULL) {
+			/* a misspelt account would list nothing, which reads as "no AMI": say so instead */
+			reply_unknown_account(req, app->cfg, account);
+			json_decref(list);
+			return;
+		}
+		account = uid;
+	}
 	rc = store_amis_list(app->reader, commit, account, (int)limit, &amis, &err);
 	if (rc != AMICD_OK) {
 		json_decref(list);
