@@ -27,10 +27,12 @@
 enum amicd_rc admin_precheck(struct http_request *req, void *cls, struct amicd_error *err)
 {
 	const struct app *app = cls;
+	char remote[64];
 
 	if (auth_bearer(&app->cfg->auth.admin_token, http_header(req, "Authorization")))
 		return AMICD_OK;
-	LOG(LL_WARN, "admin request refused: bad token", "{s:s}", "path", http_path(req));
+	LOG(LL_WARN, "admin request refused: bad token", "{s:s,s:s,s:s?}", "path", http_path(req),
+	    "remote", http_remote(req, remote, sizeof remote), "forwarded_for", http_header(req, "X-Forwarded-For"));
 	return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");
 }
 
@@ -98,6 +100,43 @@ static void after_promotions(struct app *app, const bool *promoted)
 			worker_pin_changed(app->worker, i);
 }
 
+/*
+ * Whether every id names a stored event; when some do not, a 400 naming them
+ * (a replay of nothing would otherwise answer "replayed: 0" as if it had worked).
+ */
+static bool ids_exist(struct http_request *req, struct app *app, const int64_t *ids, size_t n)
+{
+	struct amicd_error err;
+	char missing[400] = "";
+	size_t at = 0, n_missing = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct store_event_row row;
+		enum amicd_rc rc = store_event_get(app->reader, ids[i], &row, &err);
+
+		if (rc == AMICD_ERR_NOT_FOUND) {
+			int len = snprintf(missing + at, sizeof missing - at, "%s%lld", n_missing > 0 ? ", " : "",
+					   (long long)ids[i]);
+
+			n_missing++;
+			if (len > 0 && at + (size_t)len < sizeof missing)
+				at += (size_t)len;
+			continue;
+		}
+		if (rc != AMICD_OK) {
+			http_reply_error(req, rc, &err);
+			return false;
+		}
+		store_event_row_free(&row);
+	}
+	if (n_missing == 0)
+		return true;
+	amicd_error_set(&err, AMICD_ERR_INVALID, "$.event_ids", "no stored event with id %s; nothing was replayed",
+			missing);
+	http_reply_error(req, AMICD_ERR_INVALID, &err);
+	return false;
+}
+
 void admin_replay(struct http_request *req, void *cls)
 {
 	static const char *const keys[] = { "event_ids", "from_id", "to_id", "dry_run", NULL };
@@ -153,6 +192,8 @@ void admin_replay(struct http_request *req, void *cls)
 		rq.kind = REPLAY_IDS;
 		rq.ids = id_list;
 		rq.n_ids = json_array_size(ids);
+		if (!ids_exist(req, app, id_list, rq.n_ids))
+			goto out;
 	}
 	if (json_object_get(body, "from_id") != NULL || json_object_get(body, "to_id") != NULL) {
 		json_t *f = json_object_get(body, "from_id"), *t = json_object_get(body, "to_id");
@@ -675,9 +716,13 @@ void admin_asg_action(struct http_request *req, void *cls)
 			    strcmp(slash, "/unblock") != 0)) {
 		struct amicd_error err;
 
-		amicd_error_set(&err, AMICD_ERR_NOT_FOUND, NULL,
-				asg == NULL ? "no such ASG in the configuration"
-					    : "no such action (freeze, unfreeze, pin, retrigger, block, unblock)");
+		if (asg == NULL)
+			amicd_error_set(&err, AMICD_ERR_NOT_FOUND, NULL, "no ASG \"%.*s\" in the configuration",
+					(int)(slash != NULL ? (size_t)(slash - rest) : strlen(rest)), rest);
+		else
+			amicd_error_set(&err, AMICD_ERR_NOT_FOUND, NULL,
+					"no action %s for ASG %s (freeze, unfreeze, pin, retrigger, block, unblock)", slash,
+					asg->identifier);
 		http_reply_error(req, AMICD_ERR_NOT_FOUND, &err);
 		return;
 	}

@@ -6,6 +6,7 @@
 #include "app.h"
 #include "auth.h"
 #include "decide.h"
+#include "log.h"
 #include "metrics.h"
 #include "render.h"
 #include "repourl.h"
@@ -28,12 +29,15 @@ enum amicd_rc api_read_precheck(struct http_request *req, void *cls, struct amic
 {
 	const struct app *app = cls;
 	const char *authz;
+	char remote[64];
 
 	if (app->cfg->auth.read_token.bytes == NULL)
 		return AMICD_OK;
 	authz = http_header(req, "Authorization");
 	if (auth_bearer(&app->cfg->auth.read_token, authz) | auth_bearer(&app->cfg->auth.admin_token, authz))
 		return AMICD_OK;
+	LOG(LL_WARN, "read request refused: bad token", "{s:s,s:s,s:s?}", "path", http_path(req),
+	    "remote", http_remote(req, remote, sizeof remote), "forwarded_for", http_header(req, "X-Forwarded-For"));
 	return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");
 }
 
@@ -260,6 +264,26 @@ out:
 	free(repo);
 }
 
+/* 400 for ?account= naming no configured account, with the ones there are. */
+static void reply_unknown_account(struct http_request *req, const struct config *cfg, const char *account)
+{
+	struct amicd_error err;
+	char known[512] = "";
+	size_t at = 0;
+
+	for (size_t k = 0; k < cfg->n_accounts && at < sizeof known; k++) {
+		int n = snprintf(known + at, sizeof known - at, "%s%s (%s)", k > 0 ? ", " : "", cfg->accounts[k].name,
+				 cfg->accounts[k].uid);
+
+		if (n < 0)
+			break;
+		at += (size_t)n;
+	}
+	amicd_error_set(&err, AMICD_ERR_INVALID, "query.account",
+			"account \"%.64s\" is not in the configuration; accounts: %s", account, known);
+	http_reply_error(req, AMICD_ERR_INVALID, &err);
+}
+
 void api_amis(struct http_request *req, void *cls)
 {
 	struct app *app = cls;
@@ -277,9 +301,20 @@ void api_amis(struct http_request *req, void *cls)
 		json_decref(list);
 		return;
 	}
-	for (size_t k = 0; account != NULL && k < app->cfg->n_accounts; k++)
-		if (strcmp(app->cfg->accounts[k].name, account) == 0)
-			account = app->cfg->accounts[k].uid; /* a name works as well as the id */
+	if (account != NULL) {
+		const char *uid = NULL;
+
+		for (size_t k = 0; k < app->cfg->n_accounts; k++)
+			if (strcmp(app->cfg->accounts[k].name, account) == 0 || strcmp(app->cfg->accounts[k].uid, account) == 0)
+				uid = app->cfg->accounts[k].uid; /* a name works as well as the id */
+		if (uid == NULL) {
+			/* a misspelt account would list nothing, which reads as "no AMI": say so instead */
+			reply_unknown_account(req, app->cfg, account);
+			json_decref(list);
+			return;
+		}
+		account = uid;
+	}
 	rc = store_amis_list(app->reader, commit, account, (int)limit, &amis, &err);
 	if (rc != AMICD_OK) {
 		json_decref(list);
@@ -351,6 +386,66 @@ void api_amis(struct http_request *req, void *cls)
 static void gauge_header(FILE *out, const char *name, const char *type, const char *help)
 {
 	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* RFC 3339 time as Unix seconds; 0 when s is empty or not a time. */
+static double unix_seconds(const char *s)
+{
+	int64_t ms = 0;
+
+	return s[0] != '\0' && util_parse_time(s, &ms) ? (double)ms / 1000 : 0;
+}
+
+/*
+ * The per-ASG gauges (design §4) an alert can be written on: the state (one
+ * line per state, 1 for the current one), frozen and since when, how long the
+ * head has waited, the last promotion, and problems[] by code (every code on
+ * every ASG, 0 when absent, so an alert never depends on a series appearing).
+ */
+static void asg_gauges(FILE *out, const struct config *cfg, const struct asg_status *status, int64_t now_ms)
+{
+	static const enum decide_state states[] = { DECIDE_UP_TO_DATE, DECIDE_WAITING, DECIDE_FROZEN, DECIDE_NO_PUSHES };
+	static const char *const codes[] = { "trigger_failed", "trigger_retrying", "pinned_ami_unavailable",
+					     "source_failing" };
+
+	gauge_header(out, "amicd_asg_state", "gauge", "1 for the state an ASG is in now (as its status says), 0 for the others.");
+	for (size_t k = 0; k < cfg->n_asgs; k++)
+		for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+			fprintf(out, "amicd_asg_state{asg=\"%s\",state=\"%s\"} %d\n", cfg->asgs[k].identifier,
+				decide_state_name(states[i]), status[k].state == states[i] ? 1 : 0);
+	gauge_header(out, "amicd_asg_frozen", "gauge", "1 while an ASG is frozen (no automatic promotion).");
+	for (size_t k = 0; k < cfg->n_asgs; k++)
+		fprintf(out, "amicd_asg_frozen{asg=\"%s\"} %d\n", cfg->asgs[k].identifier, status[k].frozen ? 1 : 0);
+	gauge_header(out, "amicd_asg_frozen_since_timestamp_seconds", "gauge",
+		     "When a frozen ASG was frozen (Unix time; 0 when not frozen or unknown).");
+	for (size_t k = 0; k < cfg->n_asgs; k++)
+		fprintf(out, "amicd_asg_frozen_since_timestamp_seconds{asg=\"%s\"} %.3f\n", cfg->asgs[k].identifier,
+			status[k].frozen ? unix_seconds(status[k].frozen_at) : 0);
+	gauge_header(out, "amicd_asg_head_waiting_seconds", "gauge",
+		     "While an ASG is waiting: seconds since its head commit was received; 0 otherwise.");
+	for (size_t k = 0; k < cfg->n_asgs; k++) {
+		double since = status[k].state == DECIDE_WAITING && status[k].has_head ?
+			unix_seconds(status[k].head.received_at) : 0;
+		double waited = since > 0 && (double)now_ms / 1000 > since ? (double)now_ms / 1000 - since : 0;
+
+		fprintf(out, "amicd_asg_head_waiting_seconds{asg=\"%s\"} %.3f\n", cfg->asgs[k].identifier, waited);
+	}
+	gauge_header(out, "amicd_asg_last_promotion_timestamp_seconds", "gauge",
+		     "When the ASG's pin was last promoted (Unix time; 0: never).");
+	for (size_t k = 0; k < cfg->n_asgs; k++)
+		fprintf(out, "amicd_asg_last_promotion_timestamp_seconds{asg=\"%s\"} %.3f\n", cfg->asgs[k].identifier,
+			status[k].has_pin ? unix_seconds(status[k].pin.promoted_at) : 0);
+	gauge_header(out, "amicd_asg_problems", "gauge",
+		     "1 while an ASG's problems[] holds a problem of this code, 0 otherwise.");
+	for (size_t k = 0; k < cfg->n_asgs; k++)
+		for (size_t c = 0; c < sizeof codes / sizeof codes[0]; c++) {
+			int has = 0;
+
+			for (size_t i = 0; i < status[k].n_problems; i++)
+				has |= status[k].problems[i].code != NULL && strcmp(status[k].problems[i].code, codes[c]) == 0;
+			fprintf(out, "amicd_asg_problems{asg=\"%s\",code=\"%s\"} %d\n", cfg->asgs[k].identifier,
+				codes[c], has);
+		}
 }
 
 void api_metrics(struct http_request *req, void *cls)
@@ -473,6 +568,8 @@ void api_metrics(struct http_request *req, void *cls)
 				app->cfg->asgs[k].identifier, status[k].ec2.failing_since_ms != 0 ? 1 : 0);
 		}
 	}
+	if (status_ok)
+		asg_gauges(out, app->cfg, status, util_now_ms());
 	free(status);
 	fclose(out);
 	http_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", text);

@@ -181,9 +181,10 @@ static void finish_event(struct http_request *req, void *cls)
 	} else {
 		bool queued = strcmp(ev->status, "queued") == 0;
 
-		LOG(LL_INFO, "delivery stored", "{s:I,s:s,s:s,s:s,s:s?,s:f}", "event_id", (json_int_t)ev->id,
+		/* an ignored delivery's note says why (a branch or repository not tracked): the line an operator greps */
+		LOG(LL_INFO, "delivery stored", "{s:I,s:s,s:s,s:s,s:s?,s:s?,s:f}", "event_id", (json_int_t)ev->id,
 		    "source", d->source, "kind", ev->kind, "status", ev->status, "delivery_id", ev->delivery_id,
-		    "ms", elapsed_ms(d));
+		    "note", queued ? NULL : ev->note, "ms", elapsed_ms(d));
 		if (queued)
 			http_reply_json(req, 202, json_pack("{s:I,s:s}", "event_id", (json_int_t)ev->id, "status", "queued"));
 		else
@@ -333,16 +334,17 @@ static void reply_nomem(struct http_request *req)
 enum amicd_rc hooks_gitlab_precheck(struct http_request *req, void *cls, struct amicd_error *err)
 {
 	const struct config_auth *a = &((const struct app *)cls)->cfg->auth;
+	char remote[64];
 
 	if (a->gitlab_token.bytes != NULL && !auth_token(&a->gitlab_token, http_header(req, "X-Gitlab-Token"))) {
-		LOG(LL_WARN, "gitlab delivery refused: bad token", NULL);
+		LOG(LL_WARN, "gitlab delivery refused: bad token", "{s:s,s:s?}", "remote", http_remote(req, remote, sizeof remote), "forwarded_for", http_header(req, "X-Forwarded-For"));
 		return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");
 	}
 	if (a->gitlab_signing_key.bytes != NULL) {
 		if (http_header(req, "webhook-id") == NULL || http_header(req, "webhook-timestamp") == NULL ||
 		    http_header(req, "webhook-signature") == NULL) {
-			LOG(LL_WARN, "gitlab delivery refused: bad signature", "{s:s}", "reason",
-			    "webhook-id, webhook-timestamp or webhook-signature missing");
+			LOG(LL_WARN, "gitlab delivery refused: bad signature", "{s:s,s:s,s:s?}", "reason",
+			    "webhook-id, webhook-timestamp or webhook-signature missing", "remote", http_remote(req, remote, sizeof remote), "forwarded_for", http_header(req, "X-Forwarded-For"));
 			return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");
 		}
 		http_defer_media_type(req);
@@ -400,7 +402,10 @@ void hooks_gitlab(struct http_request *req, void *cls)
 					    http_header(req, "webhook-timestamp"), http_header(req, "webhook-signature"),
 					    body, len, util_now_ms() / 1000, &err);
 		if (rc != AMICD_OK) {
-			LOG(LL_WARN, "gitlab delivery refused: bad signature", "{s:s}", "reason", err.message);
+			char remote[64];
+
+			LOG(LL_WARN, "gitlab delivery refused: bad signature", "{s:s,s:s,s:s?}", "reason", err.message,
+			    "remote", http_remote(req, remote, sizeof remote), "forwarded_for", http_header(req, "X-Forwarded-For"));
 			amicd_error_set(&err, AMICD_ERR_AUTH, NULL, "unauthorized");
 			http_reply_error(req, AMICD_ERR_AUTH, &err);
 			return;
@@ -468,7 +473,9 @@ enum amicd_rc hooks_eventbridge_precheck(struct http_request *req, void *cls, st
 	const char *key = a->eventbridge_api_key_header != NULL ? http_header(req, a->eventbridge_api_key_header) : NULL;
 
 	if (!auth_eventbridge(a, key, http_header(req, "Authorization"))) {
-		LOG(LL_WARN, "eventbridge delivery refused: bad credentials", NULL);
+		char remote[64];
+
+		LOG(LL_WARN, "eventbridge delivery refused: bad credentials", "{s:s,s:s?}", "remote", http_remote(req, remote, sizeof remote), "forwarded_for", http_header(req, "X-Forwarded-For"));
 		return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");
 	}
 	return AMICD_OK;

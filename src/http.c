@@ -133,6 +133,20 @@ static int64_t now_ns(void)
 const char *http_method(const struct http_request *req) { return req->method; }
 const char *http_path(const struct http_request *req) { return req->url; }
 
+const char *http_remote(const struct http_request *req, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = info != NULL ? info->client_addr : NULL;
+	socklen_t len = sa == NULL ? 0 : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+
+	if (size == 0)
+		return "";
+	if (sa == NULL || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+	    getnameinfo(sa, len, buf, (socklen_t)size, NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(buf, size, "unknown");
+	return buf;
+}
+
 const char *http_header(const struct http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);

@@ -132,6 +132,8 @@ uint64_t http_shutdown(struct http_server **srv, int64_t timeout_ms);
  */
 const char *http_method(const struct http_request *req);
 const char *http_path(const struct http_request *req);
+/* http_remote — the client's numeric address into buf ("unknown" when it cannot be had); returns buf. */
+const char *http_remote(const struct http_request *req, char *buf, size_t size);
 const char *http_header(const struct http_request *req, const char *name);
 const char *http_query(const struct http_request *req, const char *name);
 const void *http_body(const struct http_request *req, size_t *len);

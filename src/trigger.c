@@ -69,6 +69,28 @@ static int abort_if_stopping(void *cls, curl_off_t dt, curl_off_t dn, curl_off_t
 }
 
 /* POST the promotion; true on 2xx. error gets the reason otherwise. */
+/*
+ * url as the log may show it: without user:password@ and without the query
+ * (either may hold a credential). "(unparsable URL)" when curl cannot parse it.
+ */
+static void loggable_url(const char *url, char *buf, size_t size)
+{
+	CURLU *u = curl_url();
+	char *out = NULL;
+
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_USER, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_OPTIONS, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_QUERY, NULL, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK)
+		snprintf(buf, size, "%s", out);
+	else
+		snprintf(buf, size, "(unparsable URL)");
+	curl_free(out);
+	curl_url_cleanup(u);
+}
+
 static bool deliver_url(struct trigger *t, const struct config_asg *asg, const struct store_trigger *tr,
 			char *error, size_t size)
 {
@@ -319,9 +341,14 @@ static void attempt(struct trigger *t, const struct store_trigger *tr)
 		atomic_fetch_add(&t->failed_attempts, 1);
 		if (give_up)
 			atomic_fetch_add(&t->gave_up, 1);
+		char url[512];
+
+		if (c->url != NULL)
+			loggable_url(c->url, url, sizeof url);
 		LOG(give_up ? LL_ERROR : LL_WARN, give_up ? "trigger failed for good" : "trigger attempt failed",
-		    "{s:s,s:I,s:i,s:i,s:s,s:I}", "asg", tr->asg, "promotion_id", (json_int_t)tr->promotion_id,
-		    "attempts", attempts, "series", tr->series, "error", error, "retry_in_ms", (json_int_t)(give_up ? 0 : next - util_now_ms()));
+		    "{s:s,s:I,s:i,s:i,s:s,s:s?,s:I}", "asg", tr->asg, "promotion_id", (json_int_t)tr->promotion_id,
+		    "attempts", attempts, "series", tr->series, "error", error, "url", c->url != NULL ? url : NULL,
+		    "retry_in_ms", (json_int_t)(give_up ? 0 : next - util_now_ms()));
 	}
 }
 

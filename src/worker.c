@@ -246,10 +246,12 @@ static void check_pinned_amis(struct worker *w)
 			return;
 		bad = s.has_pin && !s.pin.available;
 		if (bad && !w->pin_bad[i])
-			LOG(LL_WARN, "pinned AMI unavailable", "{s:s,s:s}", "asg", w->cfg->asgs[i].identifier, "reason",
-			    s.pin.unavailable_reason);
+			LOG(LL_WARN, "pinned AMI unavailable", "{s:s,s:s,s:s,s:s,s:s}", "asg", w->cfg->asgs[i].identifier,
+			    "image_id", s.pin.image_id, "commit", s.pin.commit, "account", w->cfg->asgs[i].account->uid,
+			    "reason", s.pin.unavailable_reason);
 		else if (!bad && w->pin_bad[i])
-			LOG(LL_INFO, "pinned AMI available again", "{s:s}", "asg", w->cfg->asgs[i].identifier);
+			LOG(LL_INFO, "pinned AMI available again", "{s:s,s:s}", "asg", w->cfg->asgs[i].identifier,
+			    "image_id", s.pin.image_id);
 		w->pin_bad[i] = bad;
 	}
 }

@@ -790,9 +790,9 @@ static void replay_dry_run_range_ids_and_bad_bodies(void **state)
 	assert_int_equal(h_int(out, "replayed"), 1);
 	assert_int_equal(h_int(out, "promotions"), 0);
 	json_decref(out);
-	/* an id beyond the last event replays nothing */
-	out = replay(p, "{\"event_ids\":[999999]}");
-	assert_int_equal(h_int(out, "replayed"), 0);
+	/* an id beyond the last event: 400 naming it, nothing replayed (issue 11, item 10) */
+	assert_int_equal(post_admin(p, "/api/v1/admin/replay", "{\"event_ids\":[999999]}", &out), 400);
+	assert_non_null(strstr(h_text(out, "error.message"), "999999"));
 	json_decref(out);
 	assert_int_equal(n_promotions(p), 1);
 

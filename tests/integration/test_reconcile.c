@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SHA_X "1111111111111111111111111111111111111111"
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -835,6 +836,9 @@ static void metrics_pass_promtool(void **state)
 	FILE *p;
 	size_t n;
 	int status;
+	int64_t id;
+	const char *waited;
+	double secs;
 
 	if (system("command -v promtool >/dev/null 2>&1") != 0) {
 		print_message("promtool not installed (scripts/deps.sh test installs it): skipped\n");
@@ -848,6 +852,34 @@ static void metrics_pass_promtool(void **state)
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "amicd_source_requests_total{source=\"ec2-api\",outcome=\"ok\"}"));
 	assert_non_null(strstr(r.body, "amicd_source_failing{asg=\"" SUPPORT_ASG "\",source=\"gitlab\"} 0"));
+	/* the per-ASG gauges (design §4): every state and every problem code, 0 or 1 */
+	assert_non_null(strstr(r.body, "amicd_asg_state{asg=\"" SUPPORT_ASG "\",state=\"up_to_date\"} 1\n"));
+	assert_non_null(strstr(r.body, "amicd_asg_state{asg=\"" SUPPORT_ASG "\",state=\"waiting\"} 0\n"));
+	assert_non_null(strstr(r.body, "amicd_asg_frozen{asg=\"" SUPPORT_ASG "\"} 0\n"));
+	assert_non_null(strstr(r.body, "amicd_asg_head_waiting_seconds{asg=\"" SUPPORT_ASG "\"} 0.000\n"));
+	assert_non_null(strstr(r.body, "amicd_asg_last_promotion_timestamp_seconds{asg=\"" SUPPORT_ASG "\"} 1"));
+	for (size_t i = 0; i < 4; i++) {
+		static const char *const codes[] = { "trigger_failed", "trigger_retrying", "pinned_ami_unavailable",
+						     "source_failing" };
+		char line[160];
+
+		snprintf(line, sizeof line, "amicd_asg_problems{asg=\"%s\",code=\"%s\"} 0\n", SUPPORT_ASG, codes[i]);
+		if (strstr(r.body, line) == NULL)
+			fail_msg("no line %s in /metrics", line);
+	}
+	http_result_free(&r);
+	/* a new head without its AMI: waiting, and the head's wait counts up from its received_at */
+	set_head(SHA_B);
+	assert_int_equal(push(&f->p, SHA_A, SHA_B, NULL, &id), 202);
+	assert_true(wait_head(&f->p, SHA_B, 5000));
+	usleep(1100 * 1000);
+	assert_int_equal(h_get(&f->p, "/metrics", NULL, &r), 0);
+	assert_non_null(strstr(r.body, "amicd_asg_state{asg=\"" SUPPORT_ASG "\",state=\"waiting\"} 1\n"));
+	waited = strstr(r.body, "amicd_asg_head_waiting_seconds{asg=\"" SUPPORT_ASG "\"} ");
+	assert_non_null(waited);
+	secs = strtod(strchr(waited, '}') + 2, NULL);
+	if (secs < 0.5 || secs > 30)
+		fail_msg("head waiting %.3f s, expected about 1 s", secs);
 	snprintf(path, sizeof path, "%s/metrics.txt", f->p.dir);
 	assert_int_equal(support_write_file(f->p.dir, "metrics.txt", r.body), 0);
 	http_result_free(&r);
