@@ -30,6 +30,7 @@ struct walker {
 	const char *file;
 	yaml_document_t *doc;
 	struct config_diag *diag;
+	bool offline;             /* CONFIG_LOAD_OFFLINE: secrets are checked in form, never read */
 };
 
 static void diag_vadd(struct config_diag *d, const char *file, const yaml_mark_t *mark,
@@ -212,7 +213,10 @@ static void trim_trailing_space(struct secret *s)
 
 /*
  * A secret given as <base>_file or <base>_env under map. what names it in
- * messages; the value is never part of a message.
+ * messages; the value is never part of a message. True when the secret is
+ * given (and, unless the walker is offline, read and not empty); offline, a
+ * given secret leaves *out empty: the file is not opened, the variable not
+ * looked up.
  */
 static bool want_secret(struct walker *w, yaml_node_t *map, const char *base, bool required,
 			const char *what, struct secret *out)
@@ -243,6 +247,8 @@ static bool want_secret(struct walker *w, yaml_node_t *map, const char *base, bo
 			fail(w, fv, "\"%s\" must be a file name", fkey);
 			return false;
 		}
+		if (w->offline)
+			return true;
 		if (util_read_file(scalar(fv), SECRET_MAX_BYTES, &buf, &len, &err) != AMICD_OK) {
 			fail(w, fv, "%s: secret file cannot be read: %s", what, err.message);
 			return false;
@@ -256,6 +262,8 @@ static bool want_secret(struct walker *w, yaml_node_t *map, const char *base, bo
 			fail(w, ev, "\"%s\" must be an environment variable name", ekey);
 			return false;
 		}
+		if (w->offline)
+			return true;
 		val = getenv(scalar(ev));
 		if (val == NULL) {
 			fail(w, ev, "%s: environment variable %s is not set", what, scalar(ev));
@@ -382,7 +390,7 @@ static void parse_auth(struct walker *w, yaml_node_t *root, struct config *cfg)
 		struct secret raw = { 0 };
 
 		check_keys(w, m, signing_keys, "auth.gitlab_signing");
-		if (want_secret(w, m, "secret", true, "auth.gitlab_signing", &raw)) {
+		if (want_secret(w, m, "secret", true, "auth.gitlab_signing", &raw) && raw.bytes != NULL) {
 			const char *b64 = (const char *)raw.bytes;
 			unsigned char *key = NULL;
 			size_t key_len = 0;
@@ -512,8 +520,7 @@ static void parse_trigger(struct walker *w, yaml_node_t *root, struct config *cf
 				fail(w, cmd, "trigger.command: the program must be an absolute path (no shell, no PATH search)");
 		}
 	}
-	want_secret(w, m, "token", false, "trigger", &t->token);
-	if (t->token.bytes != NULL && t->url == NULL)
+	if (want_secret(w, m, "token", false, "trigger", &t->token) && t->url == NULL)
 		fail(w, m, "trigger: a token is only used with \"url\"");
 	want_int(w, m, "timeout_seconds", 1, 3600, 10, &v);
 	t->timeout_seconds = (int)v;
@@ -1148,13 +1155,18 @@ static void walk(struct walker *w, struct config *cfg)
 
 enum amicd_rc config_load(const char *path, struct config **out, struct config_diag *diag)
 {
+	return config_load_with(path, 0, out, diag);
+}
+
+enum amicd_rc config_load_with(const char *path, unsigned flags, struct config **out, struct config_diag *diag)
+{
 	enum amicd_rc rc = AMICD_OK;
 	struct config *cfg = NULL;
 	FILE *f = NULL;
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	bool parser_ready = false, doc_ready = false;
-	struct walker w = { .file = path, .doc = &doc, .diag = diag };
+	struct walker w = { .file = path, .doc = &doc, .diag = diag, .offline = (flags & CONFIG_LOAD_OFFLINE) != 0 };
 
 	*out = NULL;
 	diag->lines = NULL;

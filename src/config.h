@@ -163,6 +163,20 @@ struct config_diag {
  */
 enum amicd_rc config_load(const char *path, struct config **out, struct config_diag *diag);
 
+/* Flags of config_load_with. */
+enum config_load_flags {
+	/*
+	 * Check every secret's key (given, a string, not both *_file and *_env)
+	 * but read none: no file is opened, no variable looked up, and every
+	 * struct secret stays empty. For check-config away from the pod (CI,
+	 * ConfigMap review); such a config must never serve.
+	 */
+	CONFIG_LOAD_OFFLINE = 1 << 0,
+};
+
+/* config_load_with — config_load with flags (CONFIG_LOAD_*). */
+enum amicd_rc config_load_with(const char *path, unsigned flags, struct config **out, struct config_diag *diag);
+
 /* config_free — release cfg and everything it owns; NULL is a no-op. */
 void config_free(struct config *cfg);
 

@@ -82,8 +82,8 @@ static char *replace_once(const char *text, const char *find, const char *repl)
 	return out;
 }
 
-/* Write text (with "@D@" standing for the temp dir) as <dir>/name and load it. */
-static enum amicd_rc load_named(struct fx *fx, const char *name, const char *text)
+/* Write text (with "@D@" standing for the temp dir) as <dir>/name and load it with flags (CONFIG_LOAD_*). */
+static enum amicd_rc load_with(struct fx *fx, const char *name, const char *text, unsigned flags)
 {
 	char *body = support_replace_all(text, "@D@", fx->dir, NULL);
 
@@ -97,7 +97,13 @@ static enum amicd_rc load_named(struct fx *fx, const char *name, const char *tex
 		fail_msg("cannot write %s", fx->path);
 	}
 	free(body);
-	return config_load(fx->path, &fx->cfg, &fx->diag);
+	return flags == 0 ? config_load(fx->path, &fx->cfg, &fx->diag)
+			  : config_load_with(fx->path, flags, &fx->cfg, &fx->diag);
+}
+
+static enum amicd_rc load_named(struct fx *fx, const char *name, const char *text)
+{
+	return load_with(fx, name, text, 0);
 }
 
 static enum amicd_rc load(struct fx *fx, const char *text)
@@ -1332,6 +1338,77 @@ static void test_ref_valid_lock_component(void **state)
 
 /* ---- several errors at once --------------------------------------------- */
 
+/*
+ * CONFIG_LOAD_OFFLINE: a *_file that does not exist and an unset *_env are not
+ * errors and nothing is read; the secrets' keys and everything else are still
+ * checked, each error positioned.
+ */
+static void test_offline(void **state)
+{
+	struct fx *fx = *state;
+	static const char offline[] =
+		"auth:\n"
+		"  gitlab: { token_file: /no/such/gitlab-token }\n"
+		"  gitlab_signing: { secret_file: /no/such/signing }\n"
+		"  eventbridge: { api_key_header: x-api-key, api_key_env: " ENV_UNSET " }\n"
+		"  admin: { token_file: @D@/admin-token }\n"
+		"trigger:\n"
+		"  url: http://127.0.0.1:9000/hook\n"
+		"  token_file: /no/such/trigger-token\n"
+		"accounts:\n"
+		"  - { name: stage, uid: \"444455556666\", aws: { access_key_id_file: /no/a, secret_access_key_env: "
+		ENV_UNSET " } }\n"
+		"gitlab_api:\n"
+		"  - { url: https://gitlab.example.net, token_file: /no/such/api-token }\n"
+		"terraformResources:\n"
+		"  - provider: asg\n"
+		"    identifier: workers-stage\n"
+		"    account: stage\n"
+		"    region: eu-west-1\n"
+		"    image:\n"
+		MIN_REPO_LINE;
+	char *text = NULL;
+	enum amicd_rc rc;
+
+	fx->label = "offline: every secret missing";
+	rc = load(fx, offline);
+	assert_failed(fx, rc, AMICD_ERR_CONFIG, 7);
+	assert_diag(fx, 2, 25, "auth.gitlab: secret file cannot be read");
+	assert_diag(fx, 4, 58, "auth.eventbridge: environment variable " ENV_UNSET " is not set");
+
+	rc = load_with(fx, "amicd.yml", offline, CONFIG_LOAD_OFFLINE);
+	assert_loaded(fx, rc);
+	assert_null(fx->cfg->auth.gitlab_token.bytes);
+	assert_null(fx->cfg->auth.gitlab_signing_key.bytes);
+	assert_null(fx->cfg->auth.eventbridge_api_key.bytes);
+	assert_null(fx->cfg->auth.admin_token.bytes); /* not read either, though it exists */
+	assert_null(fx->cfg->trigger.token.bytes);
+	assert_null(fx->cfg->gitlab_apis[0].token.bytes);
+	assert_true(fx->cfg->accounts[0].has_aws);
+	assert_string_equal(fx->cfg->asgs[0].identifier, "workers-stage");
+
+	/* the secrets' keys and everything else are still checked */
+	fx->label = "offline: other errors";
+	{
+		char *t1 = replace_once(offline, "  admin: { token_file: @D@/admin-token }\n",
+					"  admin: { token_env: X, token_file: @D@/admin-token }\n  read: { }\n");
+		char *t2 = replace_once(t1, "region: eu-west-1", "region: EU");
+
+		text = replace_once(t2, "  url: http://127.0.0.1:9000/hook\n", "  command: [true]\n");
+		free(t1);
+		free(t2);
+	}
+	rc = load_with(fx, "offline.yml", text, CONFIG_LOAD_OFFLINE);
+	free(text);
+	assert_failed(fx, rc, AMICD_ERR_CONFIG, 5);
+	assert_diag(fx, 5, 23, "auth.admin: give either \"token_file\" or \"token_env\", not both");
+	assert_diag(fx, 6, 9, "auth.read: missing \"token_file\" or \"token_env\"");
+	assert_diag(fx, 8, 12, "trigger.command: the program must be an absolute path");
+	assert_diag(fx, 8, 3, "trigger: a token is only used with \"url\"");
+	assert_diag(fx, 18, 13, "\"EU\" is not an AWS region name");
+	fx->label = NULL;
+}
+
 static void test_all_errors_reported(void **state)
 {
 	struct fx *fx = *state;
@@ -1532,6 +1609,7 @@ int main(void)
 		cmocka_unit_test(test_ref_valid),
 		cmocka_unit_test(test_ref_valid_lock_component),
 		cmocka_unit_test_setup_teardown(test_all_errors_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_offline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
 		cmocka_unit_test(test_free_null_and_diag_free_twice),
