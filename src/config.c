@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +27,26 @@
 
 #define SECRET_MAX_BYTES 65536
 
+#define WALKER_MAX_NEAR 64
+
+/*
+ * An unknown key that is a near miss of an allowed key absent from the same
+ * mapping ("triger:" with no "trigger:"): the section under it is checked as
+ * the allowed key's would be, so the typo hides none of its errors.
+ */
+struct near_key {
+	const yaml_node_t *map;
+	const char *key;          /* the allowed key (a static string) */
+	yaml_node_t *value;       /* the value under the misspelt key */
+};
+
 struct walker {
 	const char *file;
 	yaml_document_t *doc;
 	struct config_diag *diag;
 	bool offline;             /* CONFIG_LOAD_OFFLINE: secrets are checked in form, never read */
+	struct near_key near[WALKER_MAX_NEAR];
+	size_t n_near;
 };
 
 static void diag_vadd(struct config_diag *d, const char *file, const yaml_mark_t *mark,
@@ -92,12 +108,73 @@ static const char *type_name(const yaml_node_t *n)
 	}
 }
 
-/* Report keys of map that are not in allowed (NULL-terminated), and repeated keys. */
+#define NEAR_MAX_LEN 64
+
+/*
+ * The edit distance (insertions, deletions, substitutions; letters compared
+ * without case) between a and b, or SIZE_MAX when either is longer than
+ * NEAR_MAX_LEN.
+ */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t row[NEAR_MAX_LEN + 1];
+
+	if (la > NEAR_MAX_LEN || lb > NEAR_MAX_LEN)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t sub = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+			size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+
+			row[j] = sub < best ? sub : best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/*
+ * The candidate (n of them, or NULL-terminated when n is SIZE_MAX) that word
+ * is a near miss of: equal but for case, or at most 2 edits away and not
+ * wholly replaced; the nearest, the first of equals. NULL when none is.
+ */
+static const char *nearest(const char *word, const char *const *candidates, size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = 3, len = strlen(word);
+
+	for (size_t i = 0; i < n && candidates[i] != NULL; i++) {
+		size_t d = strcasecmp(word, candidates[i]) == 0 ? 0 : edit_distance(word, candidates[i]);
+
+		if (d < best_d && d < len && strcmp(word, candidates[i]) != 0) {
+			best = candidates[i];
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+/* The value under key in map, as written: no near misses. */
+static yaml_node_t *lookup(struct walker *w, yaml_node_t *map, const char *key);
+
+/*
+ * Report keys of map that are not in allowed (NULL-terminated), each with the
+ * allowed key it is a near miss of, and repeated keys. A near miss of an
+ * allowed key the map lacks is remembered for lookup_section.
+ */
 static void check_keys(struct walker *w, yaml_node_t *map, const char *const *allowed,
 		       const char *where)
 {
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = node_at(w, p->key);
+		const char *near;
 		bool known = false;
 
 		if (k == NULL || k->type != YAML_SCALAR_NODE) {
@@ -107,7 +184,14 @@ static void check_keys(struct walker *w, yaml_node_t *map, const char *const *al
 		for (const char *const *a = allowed; *a != NULL; a++)
 			known = known || strcmp(*a, scalar(k)) == 0;
 		if (!known) {
-			fail(w, k, "unknown key \"%s\" in %s", scalar(k), where);
+			near = nearest(scalar(k), allowed, SIZE_MAX);
+			if (near == NULL) {
+				fail(w, k, "unknown key \"%s\" in %s", scalar(k), where);
+				continue;
+			}
+			fail(w, k, "unknown key \"%s\" in %s (did you mean \"%s\"?)", scalar(k), where, near);
+			if (lookup(w, map, near) == NULL && w->n_near < WALKER_MAX_NEAR)
+				w->near[w->n_near++] = (struct near_key){ map, near, node_at(w, p->value) };
 			continue;
 		}
 		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
@@ -134,7 +218,25 @@ static yaml_node_t *lookup(struct walker *w, yaml_node_t *map, const char *key)
 	return NULL;
 }
 
-/* The mapping under key, NULL (reported when required) when absent or of another type. */
+/*
+ * The value under key in map; when key is absent, it is reported as missing
+ * if required, and the value under a misspelling of it (check_keys) is
+ * returned, so the section is still checked. NULL when there is neither.
+ */
+static yaml_node_t *lookup_section(struct walker *w, yaml_node_t *map, const char *key, bool required)
+{
+	yaml_node_t *v = lookup(w, map, key);
+
+	if (v != NULL)
+		return v;
+	if (required)
+		fail(w, map, "missing required key \"%s\"", key);
+	for (size_t i = 0; i < w->n_near; i++)
+		if (w->near[i].map == map && strcmp(w->near[i].key, key) == 0)
+			return w->near[i].value;
+	return NULL;
+}
+
 /* Whether map has key with a value other than null. */
 static bool present(struct walker *w, yaml_node_t *map, const char *key)
 {
@@ -143,15 +245,17 @@ static bool present(struct walker *w, yaml_node_t *map, const char *key)
 	return v != NULL && !is_null_scalar(v);
 }
 
+/* The mapping under key (or a misspelling of it: lookup_section), NULL (reported when required) when absent or of another type. */
 static yaml_node_t *want_map(struct walker *w, yaml_node_t *map, const char *key, bool required)
 {
 	yaml_node_t *v = lookup(w, map, key);
 
-	if (v == NULL || is_null_scalar(v)) {
-		if (required)
-			fail(w, map, "missing required key \"%s\"", key);
+	if (v == NULL)
+		v = lookup_section(w, map, key, required); /* reports the missing key */
+	else if (is_null_scalar(v) && required)
+		fail(w, map, "missing required key \"%s\"", key);
+	if (v == NULL || is_null_scalar(v))
 		return NULL;
-	}
 	if (v->type != YAML_MAPPING_NODE) {
 		fail(w, v, "\"%s\" must be a mapping, not %s", key, type_name(v));
 		return NULL;
@@ -409,9 +513,10 @@ static void parse_auth(struct walker *w, yaml_node_t *root, struct config *cfg)
 	}
 	m = want_map(w, auth, "eventbridge", true);
 	if (m != NULL) {
-		yaml_node_t *basic = want_map(w, m, "basic", false);
+		yaml_node_t *basic;
 
 		check_keys(w, m, eb_keys, "auth.eventbridge");
+		basic = want_map(w, m, "basic", false);
 		if (basic != NULL) {
 			check_keys(w, basic, basic_keys, "auth.eventbridge.basic");
 			want_string(w, basic, "user", true, &a->eventbridge_basic_user);
@@ -787,13 +892,11 @@ static void account_free(struct config_account *a)
 static void parse_accounts(struct walker *w, yaml_node_t *root, struct config *cfg)
 {
 	static const char *const keys[] = { "name", "uid", "aws", "org_arns", NULL };
-	yaml_node_t *seq = lookup(w, root, "accounts");
+	yaml_node_t *seq = lookup_section(w, root, "accounts", true);
 	size_t cap;
 
-	if (seq == NULL) {
-		fail(w, root, "missing required key \"accounts\"");
+	if (seq == NULL)
 		return;
-	}
 	if (seq->type != YAML_SEQUENCE_NODE) {
 		fail(w, seq, "\"accounts\" must be a list");
 		return;
@@ -884,7 +987,7 @@ static void parse_aws(struct walker *w, yaml_node_t *root, struct config *cfg)
 static void parse_gitlab_api(struct walker *w, yaml_node_t *root, struct config *cfg)
 {
 	static const char *const keys[] = { "url", "token_file", "token_env", NULL };
-	yaml_node_t *seq = lookup(w, root, "gitlab_api");
+	yaml_node_t *seq = lookup_section(w, root, "gitlab_api", false);
 	size_t cap;
 
 	if (seq == NULL || is_null_scalar(seq))
@@ -974,8 +1077,11 @@ static void parse_image(struct walker *w, yaml_node_t *asg_map, struct config_as
 	size_t n_git = 0;
 
 	if (img == NULL) {
-		fail(w, asg_map, "ASG \"%s\": missing required key \"image\"", asg->identifier);
-		return;
+		fail(w, asg_map, "ASG \"%s\": missing required key \"image\"",
+		     asg->identifier != NULL ? asg->identifier : "?");
+		img = lookup_section(w, asg_map, "image", false); /* a misspelt "image:" is still checked */
+		if (img == NULL)
+			return;
 	}
 	if (img->type == YAML_MAPPING_NODE) {
 		yaml_node_t *repo;
@@ -1037,17 +1143,32 @@ static void parse_image(struct walker *w, yaml_node_t *asg_map, struct config_as
 	}
 }
 
+/* Report account as unknown, with the configured account name it is a near miss of. */
+static void unknown_account(struct walker *w, yaml_node_t *at, const struct config *cfg, const char *account)
+{
+	const char **names = calloc(cfg->n_accounts + 1, sizeof *names);
+	const char *near = NULL;
+
+	for (size_t i = 0; names != NULL && i < cfg->n_accounts; i++)
+		names[i] = cfg->accounts[i].name;
+	if (names != NULL)
+		near = nearest(account, names, cfg->n_accounts);
+	if (near != NULL)
+		fail(w, at, "unknown account \"%s\" (not in accounts; did you mean \"%s\"?)", account, near);
+	else
+		fail(w, at, "unknown account \"%s\" (not in accounts)", account);
+	free(names);
+}
+
 static void parse_asgs(struct walker *w, yaml_node_t *root, struct config *cfg)
 {
 	static const char *const keys[] = { "provider", "identifier", "account", "region", "policy", "image", "pin", NULL };
 	static const char *const pin_keys[] = { "file", NULL };
-	yaml_node_t *seq = lookup(w, root, "terraformResources");
+	yaml_node_t *seq = lookup_section(w, root, "terraformResources", true);
 	size_t cap;
 
-	if (seq == NULL) {
-		fail(w, root, "missing required key \"terraformResources\"");
+	if (seq == NULL)
 		return;
-	}
 	if (seq->type != YAML_SEQUENCE_NODE) {
 		fail(w, seq, "\"terraformResources\" must be a list");
 		return;
@@ -1085,7 +1206,7 @@ static void parse_asgs(struct walker *w, yaml_node_t *root, struct config *cfg)
 				if (strcmp(cfg->accounts[i].name, account) == 0)
 					asg->account = &cfg->accounts[i];
 			if (asg->account == NULL)
-				fail(w, lookup(w, m, "account"), "unknown account \"%s\" (not in accounts)", account);
+				unknown_account(w, lookup(w, m, "account"), cfg, account);
 		}
 		free(account);
 		if (want_string(w, m, "region", true, &asg->region) &&

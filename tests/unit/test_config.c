@@ -27,6 +27,14 @@
  * of good and bad values; config_gitlab_api_for by longest prefix at a '/'
  * boundary, scheme and port included.
  *
+ * Near misses (test_near_misses, a table): an unknown key within two edits
+ * (or equal but for case) of an allowed one says "did you mean", a far one
+ * does not; a misspelt section (top level, "image", optional "limits") is
+ * still checked under its misspelling while the real key is reported
+ * missing; a typo inside a section leaves the rest of it checked; an unknown
+ * account name gets the nearest configured one. CONFIG_LOAD_OFFLINE
+ * (test_offline): no secret read, everything else checked.
+ *
  * Every file lives in a mkdtemp directory made in setup and removed in
  * teardown; secret files are named by absolute path. Environment variables
  * used: AMICD_TEST_CFG_READ (set here), AMICD_TEST_CFG_UNSET (unset here),
@@ -730,6 +738,99 @@ static void test_errors(void **state)
 		free(text);
 		assert_failed(fx, rc, AMICD_ERR_CONFIG, c->n);
 		assert_diag(fx, c->line, c->col, c->msg);
+	}
+	fx->label = NULL;
+}
+
+/* ---- near misses: "did you mean", and a typo hides nothing under it ------ */
+
+struct near_want {
+	unsigned line, col;
+	const char *msg;
+};
+
+struct near_case {
+	const char *name;
+	const char *find;  /* in MINIMAL, exactly once */
+	const char *repl;
+	int n;             /* diagnostics expected, all listed in want */
+	struct near_want want[4];
+};
+
+static const struct near_case near_cases[] = {
+	/* top level: the misspelt section is checked as the one it stands for, and the real one is missing */
+	{ "top-level typo", "trigger:\n", "triger:\n", 2,
+	  { { 5, 1, "unknown key \"triger\" in the configuration (did you mean \"trigger\"?)" },
+	    { 1, 1, "missing required key \"trigger\"" } } },
+	{ "top-level typo, errors under it", "trigger:\n" L6, "triger:\n  url: ftp://x\n  timeout_seconds: 0\n", 4,
+	  { { 5, 1, "unknown key \"triger\" in the configuration (did you mean \"trigger\"?)" },
+	    { 1, 1, "missing required key \"trigger\"" },
+	    { 6, 8, "trigger.url must be an http:// or https:// URL" },
+	    { 7, 20, "\"timeout_seconds\" must be between 1 and 3600, not 0" } } },
+	{ "top-level case", "trigger:\n", "Trigger:\n", 2,
+	  { { 5, 1, "unknown key \"Trigger\" in the configuration (did you mean \"trigger\"?)" },
+	    { 1, 1, "missing required key \"trigger\"" } } },
+	{ "top-level far miss", "trigger:\n", "bogus:\n", 2,
+	  { { 5, 1, "unknown key \"bogus\" in the configuration" }, { 1, 1, "missing required key \"trigger\"" } } },
+	{ "accounts misspelt: its entries checked, the ASG's account found", "accounts:\n" L8,
+	  "acounts:\n  - { name: stage, uid: \"4444\" }\n", 3,
+	  { { 7, 1, "unknown key \"acounts\" in the configuration (did you mean \"accounts\"?)" },
+	    { 1, 1, "missing required key \"accounts\"" },
+	    { 8, 25, "account \"stage\": uid must be a 12-digit AWS account id" } } },
+	{ "terraformResources misspelt: its entries checked",
+	  "terraformResources:\n  - provider: asg\n    identifier: workers-stage\n    account: stage\n" L13,
+	  "terraformresources:\n  - provider: asg\n    identifier: workers-stage\n    account: stage\n    region: EU\n", 3,
+	  { { 9, 1, "unknown key \"terraformresources\" in the configuration (did you mean \"terraformResources\"?)" },
+	    { 1, 1, "missing required key \"terraformResources\"" },
+	    { 13, 13, "\"EU\" is not an AWS region name" } } },
+	{ "optional section misspelt: still checked", "accounts:\n", "limts: { max_body_bytes: 1 }\naccounts:\n", 2,
+	  { { 7, 1, "unknown key \"limts\" in the configuration (did you mean \"limits\"?)" },
+	    { 7, 26, "\"max_body_bytes\" must be between 1024 and 67108864, not 1" } } },
+	/* inside a section: the rest of it is checked */
+	{ "trigger key typo", L6, "  urll: http://127.0.0.1:9000/hook\n  timeout_seconds: 0\n", 3,
+	  { { 6, 3, "unknown key \"urll\" in trigger (did you mean \"url\"?)" },
+	    { 6, 3, "trigger: missing \"url\" or \"command\"" },
+	    { 7, 20, "\"timeout_seconds\" must be between 1 and 3600, not 0" } } },
+	{ "limits key typo", "accounts:\n", "limits: { max_body_byte: 10, busy_timeout_ms: 1 }\naccounts:\n", 2,
+	  { { 7, 11, "unknown key \"max_body_byte\" in limits (did you mean \"max_body_bytes\"?)" },
+	    { 7, 47, "\"busy_timeout_ms\" must be between 10 and 60000, not 1" } } },
+	{ "secret key typo", L4, "  admin: { token_fil: @D@/admin-token }\n", 2,
+	  { { 4, 12, "unknown key \"token_fil\" in auth.admin (did you mean \"token_file\"?)" },
+	    { 4, 10, "auth.admin: missing \"token_file\" or \"token_env\"" } } },
+	{ "image misspelt: its filters checked", "    image:\n      repo: { url: https://gitlab.example.net/platform/golden-images, ref: main,",
+	  "    imag:\n      repo: { url: https://gitlab.example.net/platform/golden-images, ref: ma..in,", 3,
+	  { { 14, 5, "unknown key \"imag\" in a terraformResources entry (did you mean \"image\"?)" },
+	    { 10, 5, "ASG \"workers-stage\": missing required key \"image\"" },
+	    { 15, MIN_REF_COL, "ref \"ma..in\" is neither a branch name nor a 40- or 64-hex commit" } } },
+	/* account names */
+	{ "account name typo", "    account: stage\n", "    account: stgae\n", 1,
+	  { { 12, 14, "unknown account \"stgae\" (not in accounts; did you mean \"stage\"?)" } } },
+	{ "account name case", "    account: stage\n", "    account: Stage\n", 1,
+	  { { 12, 14, "unknown account \"Stage\" (not in accounts; did you mean \"stage\"?)" } } },
+	{ "account name far", "    account: stage\n", "    account: prod\n", 1,
+	  { { 12, 14, "unknown account \"prod\" (not in accounts)" } } },
+};
+
+static void test_near_misses(void **state)
+{
+	struct fx *fx = *state;
+
+	for (size_t i = 0; i < sizeof near_cases / sizeof near_cases[0]; i++) {
+		const struct near_case *c = &near_cases[i];
+		char *text = replace_once(MINIMAL, c->find, c->repl);
+		enum amicd_rc rc;
+		bool suggests = false;
+
+		fx->label = c->name;
+		rc = load(fx, text);
+		free(text);
+		assert_failed(fx, rc, AMICD_ERR_CONFIG, c->n);
+		for (int k = 0; k < c->n; k++) {
+			assert_diag(fx, c->want[k].line, c->want[k].col, c->want[k].msg);
+			suggests = suggests || strstr(c->want[k].msg, "did you mean") != NULL;
+		}
+		if (!suggests)
+			assert_no_diag_contains(fx, "did you mean");
 	}
 	fx->label = NULL;
 }
@@ -1595,6 +1696,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repo_path_case, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_basic_ipv6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_near_misses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_identifiers_same_pin_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_hide_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconciler_keys, setup, teardown),
