@@ -27,7 +27,7 @@ enum amicd_rc admin_precheck(struct http_request *req, void *cls, struct amicd_e
 {
 	const struct app *app = cls;
 
-	if (auth_bearer(&app->cfg->auth.admin_token, http_header(req, "Authorization")))
+	if (auth_bearer(&app_auth(app)->admin_token, http_header(req, "Authorization")))
 		return AMICD_OK;
 	LOG(LL_WARN, "admin request refused: bad token", "{s:s}", "path", http_path(req));
 	return amicd_error_set(err, AMICD_ERR_AUTH, NULL, "unauthorized");

@@ -1428,6 +1428,156 @@ void config_diag_free(struct config_diag *diag)
 	diag->n = 0;
 }
 
+/* ---- config_diff -------------------------------------------------------- */
+
+static bool str_same(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool secret_same(const struct secret *a, const struct secret *b)
+{
+	return a->len == b->len && (a->len == 0 || memcmp(a->bytes, b->bytes, a->len) == 0) &&
+	       (a->bytes == NULL) == (b->bytes == NULL);
+}
+
+static bool strv_same(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!str_same(a[i], b[i]))
+			return false;
+	return true;
+}
+
+static bool auth_same(const struct config_auth *a, const struct config_auth *b)
+{
+	return secret_same(&a->gitlab_token, &b->gitlab_token) &&
+	       secret_same(&a->gitlab_signing_key, &b->gitlab_signing_key) &&
+	       str_same(a->eventbridge_api_key_header, b->eventbridge_api_key_header) &&
+	       secret_same(&a->eventbridge_api_key, &b->eventbridge_api_key) &&
+	       str_same(a->eventbridge_basic_user, b->eventbridge_basic_user) &&
+	       secret_same(&a->eventbridge_basic_password, &b->eventbridge_basic_password) &&
+	       secret_same(&a->admin_token, &b->admin_token) && secret_same(&a->read_token, &b->read_token);
+}
+
+static bool limits_same(const struct config_limits *a, const struct config_limits *b)
+{
+	return a->max_body_bytes == b->max_body_bytes && a->max_inflight_bytes == b->max_inflight_bytes &&
+	       a->busy_timeout_ms == b->busy_timeout_ms && a->max_inflight == b->max_inflight &&
+	       a->rejected_keep == b->rejected_keep && a->rejected_keep_bytes == b->rejected_keep_bytes &&
+	       a->max_connections == b->max_connections &&
+	       a->max_connections_per_address == b->max_connections_per_address &&
+	       a->request_timeout_seconds == b->request_timeout_seconds &&
+	       a->idle_timeout_seconds == b->idle_timeout_seconds;
+}
+
+static bool trigger_same(const struct config_trigger *a, const struct config_trigger *b)
+{
+	return str_same(a->url, b->url) && secret_same(&a->token, &b->token) &&
+	       strv_same(a->command, a->n_command, b->command, b->n_command) &&
+	       a->timeout_seconds == b->timeout_seconds && a->max_attempts == b->max_attempts &&
+	       a->backoff_max_seconds == b->backoff_max_seconds;
+}
+
+static bool accounts_same(const struct config *a, const struct config *b)
+{
+	if (a->n_accounts != b->n_accounts)
+		return false;
+	for (size_t i = 0; i < a->n_accounts; i++) {
+		const struct config_account *x = &a->accounts[i], *y = &b->accounts[i];
+
+		if (!str_same(x->name, y->name) || !str_same(x->uid, y->uid) || x->has_aws != y->has_aws ||
+		    !secret_same(&x->aws.access_key_id, &y->aws.access_key_id) ||
+		    !secret_same(&x->aws.secret_access_key, &y->aws.secret_access_key) ||
+		    !str_same(x->aws.role_arn, y->aws.role_arn) ||
+		    !strv_same(x->org_arns, x->n_org_arns, y->org_arns, y->n_org_arns))
+			return false;
+	}
+	return true;
+}
+
+static bool asgs_same(const struct config *a, const struct config *b)
+{
+	if (a->n_asgs != b->n_asgs)
+		return false;
+	for (size_t i = 0; i < a->n_asgs; i++) {
+		const struct config_asg *x = &a->asgs[i], *y = &b->asgs[i];
+
+		if (!str_same(x->identifier, y->identifier) || !str_same(x->account->name, y->account->name) ||
+		    !str_same(x->region, y->region) || x->policy != y->policy || !str_same(x->pin_file, y->pin_file) ||
+		    x->n_filters != y->n_filters)
+			return false;
+		for (size_t k = 0; k < x->n_filters; k++) {
+			const struct config_filter *f = &x->filters[k], *g = &y->filters[k];
+
+			if (f->provider != g->provider || !str_same(f->tag_name, g->tag_name) || !str_same(f->url, g->url) ||
+			    !str_same(f->ref, g->ref) || !str_same(f->value, g->value))
+				return false;
+		}
+	}
+	return true;
+}
+
+unsigned config_diff(const struct config *a, const struct config *b)
+{
+	unsigned d = 0;
+	bool gitlab_api_same = a->n_gitlab_apis == b->n_gitlab_apis;
+
+	for (size_t i = 0; gitlab_api_same && i < a->n_gitlab_apis; i++)
+		gitlab_api_same = str_same(a->gitlab_apis[i].url, b->gitlab_apis[i].url) &&
+				  secret_same(&a->gitlab_apis[i].token, &b->gitlab_apis[i].token);
+	if (!str_same(a->listen_host, b->listen_host) || a->listen_port != b->listen_port)
+		d |= CONFIG_LISTEN;
+	if (!str_same(a->database, b->database))
+		d |= CONFIG_DATABASE;
+	if (!str_same(a->pins_dir, b->pins_dir))
+		d |= CONFIG_PINS_DIR;
+	if (!str_same(a->log_level, b->log_level))
+		d |= CONFIG_LOG_LEVEL;
+	if (!auth_same(&a->auth, &b->auth))
+		d |= CONFIG_AUTH;
+	if (!limits_same(&a->limits, &b->limits))
+		d |= CONFIG_LIMITS;
+	if (!trigger_same(&a->trigger, &b->trigger))
+		d |= CONFIG_TRIGGER;
+	if (!accounts_same(a, b))
+		d |= CONFIG_ACCOUNTS;
+	if (!str_same(a->aws.web_identity_token_file, b->aws.web_identity_token_file) ||
+	    !str_same(a->aws.role_arn, b->aws.role_arn) || !str_same(a->aws.endpoint_ec2, b->aws.endpoint_ec2) ||
+	    !str_same(a->aws.endpoint_sts, b->aws.endpoint_sts) || !str_same(a->aws.sts_region, b->aws.sts_region))
+		d |= CONFIG_AWS;
+	if (!gitlab_api_same)
+		d |= CONFIG_GITLAB_API;
+	if (a->reconcile.interval_seconds != b->reconcile.interval_seconds ||
+	    a->reconcile.waiting_interval_seconds != b->reconcile.waiting_interval_seconds ||
+	    a->reconcile.timeout_seconds != b->reconcile.timeout_seconds)
+		d |= CONFIG_RECONCILE;
+	if (!asgs_same(a, b))
+		d |= CONFIG_RESOURCES;
+	return d;
+}
+
+const char *config_section_name(enum config_section section)
+{
+	switch (section) {
+	case CONFIG_LISTEN: return "listen";
+	case CONFIG_DATABASE: return "database";
+	case CONFIG_PINS_DIR: return "pins_dir";
+	case CONFIG_LOG_LEVEL: return "log_level";
+	case CONFIG_AUTH: return "auth";
+	case CONFIG_LIMITS: return "limits";
+	case CONFIG_TRIGGER: return "trigger";
+	case CONFIG_ACCOUNTS: return "accounts";
+	case CONFIG_AWS: return "aws";
+	case CONFIG_GITLAB_API: return "gitlab_api";
+	case CONFIG_RECONCILE: return "reconcile";
+	case CONFIG_RESOURCES: return "terraformResources";
+	default: return "?";
+	}
+}
+
 const struct config_asg *config_find_asg(const struct config *cfg, const char *identifier)
 {
 	for (size_t i = 0; i < cfg->n_asgs; i++)
