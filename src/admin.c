@@ -29,7 +29,7 @@ enum amicd_rc admin_precheck(struct http_request *req, void *cls, struct amicd_e
 	const struct app *app = cls;
 	char remote[64];
 
-	if (auth_bearer(&app->cfg->auth.admin_token, http_header(req, "Authorization")))
+	if (auth_bearer(&app_auth(app)->admin_token, http_header(req, "Authorization")))
 		return AMICD_OK;
 	LOG(LL_WARN, "admin request refused: bad token", "{s:s,s:s,s:s?}", "path", http_path(req),
 	    "remote", http_remote(req, remote, sizeof remote), "forwarded_for", http_header(req, "X-Forwarded-For"));

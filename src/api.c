@@ -27,14 +27,14 @@
 
 enum amicd_rc api_read_precheck(struct http_request *req, void *cls, struct amicd_error *err)
 {
-	const struct app *app = cls;
+	const struct config_auth *a = app_auth(cls);
 	const char *authz;
 	char remote[64];
 
-	if (app->cfg->auth.read_token.bytes == NULL)
+	if (a->read_token.bytes == NULL)
 		return AMICD_OK;
 	authz = http_header(req, "Authorization");
-	if (auth_bearer(&app->cfg->auth.read_token, authz) | auth_bearer(&app->cfg->auth.admin_token, authz))
+	if (auth_bearer(&a->read_token, authz) | auth_bearer(&a->admin_token, authz))
 		return AMICD_OK;
 	LOG(LL_WARN, "read request refused: bad token", "{s:s,s:s,s:s?}", "path", http_path(req),
 	    "remote", http_remote(req, remote, sizeof remote), "forwarded_for", http_header(req, "X-Forwarded-For"));

@@ -36,7 +36,19 @@ struct app {
 	struct metrics *metrics;
 	int64_t started_ms;
 	atomic_bool stopping;       /* set at the start of server_stop: long work gives up */
+	/*
+	 * The credentials requests are checked against: cfg->auth at the start,
+	 * then those of the last config SIGHUP applied (server.c). Read it with
+	 * app_auth(); what it points to stays valid until the server stops.
+	 */
+	const struct config_auth *_Atomic auth;
 };
+
+/* app_auth — the credentials in force now (see struct app's auth). */
+static inline const struct config_auth *app_auth(const struct app *app)
+{
+	return atomic_load(&app->auth);
+}
 
 /*
  * app_asg_status — the status of one ASG as the running server sees it: the

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +27,26 @@
 
 #define SECRET_MAX_BYTES 65536
 
+#define WALKER_MAX_NEAR 64
+
+/*
+ * An unknown key that is a near miss of an allowed key absent from the same
+ * mapping ("triger:" with no "trigger:"): the section under it is checked as
+ * the allowed key's would be, so the typo hides none of its errors.
+ */
+struct near_key {
+	const yaml_node_t *map;
+	const char *key;          /* the allowed key (a static string) */
+	yaml_node_t *value;       /* the value under the misspelt key */
+};
+
 struct walker {
 	const char *file;
 	yaml_document_t *doc;
 	struct config_diag *diag;
+	bool offline;             /* CONFIG_LOAD_OFFLINE: secrets are checked in form, never read */
+	struct near_key near[WALKER_MAX_NEAR];
+	size_t n_near;
 };
 
 static void diag_vadd(struct config_diag *d, const char *file, const yaml_mark_t *mark,
@@ -91,12 +108,73 @@ static const char *type_name(const yaml_node_t *n)
 	}
 }
 
-/* Report keys of map that are not in allowed (NULL-terminated), and repeated keys. */
+#define NEAR_MAX_LEN 64
+
+/*
+ * The edit distance (insertions, deletions, substitutions; letters compared
+ * without case) between a and b, or SIZE_MAX when either is longer than
+ * NEAR_MAX_LEN.
+ */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t row[NEAR_MAX_LEN + 1];
+
+	if (la > NEAR_MAX_LEN || lb > NEAR_MAX_LEN)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t sub = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+			size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+
+			row[j] = sub < best ? sub : best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/*
+ * The candidate (n of them, or NULL-terminated when n is SIZE_MAX) that word
+ * is a near miss of: equal but for case, or at most 2 edits away and not
+ * wholly replaced; the nearest, the first of equals. NULL when none is.
+ */
+static const char *nearest(const char *word, const char *const *candidates, size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = 3, len = strlen(word);
+
+	for (size_t i = 0; i < n && candidates[i] != NULL; i++) {
+		size_t d = strcasecmp(word, candidates[i]) == 0 ? 0 : edit_distance(word, candidates[i]);
+
+		if (d < best_d && d < len && strcmp(word, candidates[i]) != 0) {
+			best = candidates[i];
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+/* The value under key in map, as written: no near misses. */
+static yaml_node_t *lookup(struct walker *w, yaml_node_t *map, const char *key);
+
+/*
+ * Report keys of map that are not in allowed (NULL-terminated), each with the
+ * allowed key it is a near miss of, and repeated keys. A near miss of an
+ * allowed key the map lacks is remembered for lookup_section.
+ */
 static void check_keys(struct walker *w, yaml_node_t *map, const char *const *allowed,
 		       const char *where)
 {
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = node_at(w, p->key);
+		const char *near;
 		bool known = false;
 
 		if (k == NULL || k->type != YAML_SCALAR_NODE) {
@@ -106,7 +184,14 @@ static void check_keys(struct walker *w, yaml_node_t *map, const char *const *al
 		for (const char *const *a = allowed; *a != NULL; a++)
 			known = known || strcmp(*a, scalar(k)) == 0;
 		if (!known) {
-			fail(w, k, "unknown key \"%s\" in %s", scalar(k), where);
+			near = nearest(scalar(k), allowed, SIZE_MAX);
+			if (near == NULL) {
+				fail(w, k, "unknown key \"%s\" in %s", scalar(k), where);
+				continue;
+			}
+			fail(w, k, "unknown key \"%s\" in %s (did you mean \"%s\"?)", scalar(k), where, near);
+			if (lookup(w, map, near) == NULL && w->n_near < WALKER_MAX_NEAR)
+				w->near[w->n_near++] = (struct near_key){ map, near, node_at(w, p->value) };
 			continue;
 		}
 		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
@@ -133,7 +218,25 @@ static yaml_node_t *lookup(struct walker *w, yaml_node_t *map, const char *key)
 	return NULL;
 }
 
-/* The mapping under key, NULL (reported when required) when absent or of another type. */
+/*
+ * The value under key in map; when key is absent, it is reported as missing
+ * if required, and the value under a misspelling of it (check_keys) is
+ * returned, so the section is still checked. NULL when there is neither.
+ */
+static yaml_node_t *lookup_section(struct walker *w, yaml_node_t *map, const char *key, bool required)
+{
+	yaml_node_t *v = lookup(w, map, key);
+
+	if (v != NULL)
+		return v;
+	if (required)
+		fail(w, map, "missing required key \"%s\"", key);
+	for (size_t i = 0; i < w->n_near; i++)
+		if (w->near[i].map == map && strcmp(w->near[i].key, key) == 0)
+			return w->near[i].value;
+	return NULL;
+}
+
 /* Whether map has key with a value other than null. */
 static bool present(struct walker *w, yaml_node_t *map, const char *key)
 {
@@ -142,15 +245,17 @@ static bool present(struct walker *w, yaml_node_t *map, const char *key)
 	return v != NULL && !is_null_scalar(v);
 }
 
+/* The mapping under key (or a misspelling of it: lookup_section), NULL (reported when required) when absent or of another type. */
 static yaml_node_t *want_map(struct walker *w, yaml_node_t *map, const char *key, bool required)
 {
 	yaml_node_t *v = lookup(w, map, key);
 
-	if (v == NULL || is_null_scalar(v)) {
-		if (required)
-			fail(w, map, "missing required key \"%s\"", key);
+	if (v == NULL)
+		v = lookup_section(w, map, key, required); /* reports the missing key */
+	else if (is_null_scalar(v) && required)
+		fail(w, map, "missing required key \"%s\"", key);
+	if (v == NULL || is_null_scalar(v))
 		return NULL;
-	}
 	if (v->type != YAML_MAPPING_NODE) {
 		fail(w, v, "\"%s\" must be a mapping, not %s", key, type_name(v));
 		return NULL;
@@ -212,7 +317,10 @@ static void trim_trailing_space(struct secret *s)
 
 /*
  * A secret given as <base>_file or <base>_env under map. what names it in
- * messages; the value is never part of a message.
+ * messages; the value is never part of a message. True when the secret is
+ * given (and, unless the walker is offline, read and not empty); offline, a
+ * given secret leaves *out empty: the file is not opened, the variable not
+ * looked up.
  */
 static bool want_secret(struct walker *w, yaml_node_t *map, const char *base, bool required,
 			const char *what, struct secret *out)
@@ -243,6 +351,8 @@ static bool want_secret(struct walker *w, yaml_node_t *map, const char *base, bo
 			fail(w, fv, "\"%s\" must be a file name", fkey);
 			return false;
 		}
+		if (w->offline)
+			return true;
 		if (util_read_file(scalar(fv), SECRET_MAX_BYTES, &buf, &len, &err) != AMICD_OK) {
 			fail(w, fv, "%s: secret file cannot be read: %s", what, err.message);
 			return false;
@@ -256,6 +366,8 @@ static bool want_secret(struct walker *w, yaml_node_t *map, const char *base, bo
 			fail(w, ev, "\"%s\" must be an environment variable name", ekey);
 			return false;
 		}
+		if (w->offline)
+			return true;
 		val = getenv(scalar(ev));
 		if (val == NULL) {
 			fail(w, ev, "%s: environment variable %s is not set", what, scalar(ev));
@@ -382,7 +494,7 @@ static void parse_auth(struct walker *w, yaml_node_t *root, struct config *cfg)
 		struct secret raw = { 0 };
 
 		check_keys(w, m, signing_keys, "auth.gitlab_signing");
-		if (want_secret(w, m, "secret", true, "auth.gitlab_signing", &raw)) {
+		if (want_secret(w, m, "secret", true, "auth.gitlab_signing", &raw) && raw.bytes != NULL) {
 			const char *b64 = (const char *)raw.bytes;
 			unsigned char *key = NULL;
 			size_t key_len = 0;
@@ -401,9 +513,10 @@ static void parse_auth(struct walker *w, yaml_node_t *root, struct config *cfg)
 	}
 	m = want_map(w, auth, "eventbridge", true);
 	if (m != NULL) {
-		yaml_node_t *basic = want_map(w, m, "basic", false);
+		yaml_node_t *basic;
 
 		check_keys(w, m, eb_keys, "auth.eventbridge");
+		basic = want_map(w, m, "basic", false);
 		if (basic != NULL) {
 			check_keys(w, basic, basic_keys, "auth.eventbridge.basic");
 			want_string(w, basic, "user", true, &a->eventbridge_basic_user);
@@ -512,8 +625,7 @@ static void parse_trigger(struct walker *w, yaml_node_t *root, struct config *cf
 				fail(w, cmd, "trigger.command: the program must be an absolute path (no shell, no PATH search)");
 		}
 	}
-	want_secret(w, m, "token", false, "trigger", &t->token);
-	if (t->token.bytes != NULL && t->url == NULL)
+	if (want_secret(w, m, "token", false, "trigger", &t->token) && t->url == NULL)
 		fail(w, m, "trigger: a token is only used with \"url\"");
 	want_int(w, m, "timeout_seconds", 1, 3600, 10, &v);
 	t->timeout_seconds = (int)v;
@@ -780,13 +892,11 @@ static void account_free(struct config_account *a)
 static void parse_accounts(struct walker *w, yaml_node_t *root, struct config *cfg)
 {
 	static const char *const keys[] = { "name", "uid", "aws", "org_arns", NULL };
-	yaml_node_t *seq = lookup(w, root, "accounts");
+	yaml_node_t *seq = lookup_section(w, root, "accounts", true);
 	size_t cap;
 
-	if (seq == NULL) {
-		fail(w, root, "missing required key \"accounts\"");
+	if (seq == NULL)
 		return;
-	}
 	if (seq->type != YAML_SEQUENCE_NODE) {
 		fail(w, seq, "\"accounts\" must be a list");
 		return;
@@ -877,7 +987,7 @@ static void parse_aws(struct walker *w, yaml_node_t *root, struct config *cfg)
 static void parse_gitlab_api(struct walker *w, yaml_node_t *root, struct config *cfg)
 {
 	static const char *const keys[] = { "url", "token_file", "token_env", NULL };
-	yaml_node_t *seq = lookup(w, root, "gitlab_api");
+	yaml_node_t *seq = lookup_section(w, root, "gitlab_api", false);
 	size_t cap;
 
 	if (seq == NULL || is_null_scalar(seq))
@@ -967,8 +1077,11 @@ static void parse_image(struct walker *w, yaml_node_t *asg_map, struct config_as
 	size_t n_git = 0;
 
 	if (img == NULL) {
-		fail(w, asg_map, "ASG \"%s\": missing required key \"image\"", asg->identifier);
-		return;
+		fail(w, asg_map, "ASG \"%s\": missing required key \"image\"",
+		     asg->identifier != NULL ? asg->identifier : "?");
+		img = lookup_section(w, asg_map, "image", false); /* a misspelt "image:" is still checked */
+		if (img == NULL)
+			return;
 	}
 	if (img->type == YAML_MAPPING_NODE) {
 		yaml_node_t *repo;
@@ -1030,17 +1143,32 @@ static void parse_image(struct walker *w, yaml_node_t *asg_map, struct config_as
 	}
 }
 
+/* Report account as unknown, with the configured account name it is a near miss of. */
+static void unknown_account(struct walker *w, yaml_node_t *at, const struct config *cfg, const char *account)
+{
+	const char **names = calloc(cfg->n_accounts + 1, sizeof *names);
+	const char *near = NULL;
+
+	for (size_t i = 0; names != NULL && i < cfg->n_accounts; i++)
+		names[i] = cfg->accounts[i].name;
+	if (names != NULL)
+		near = nearest(account, names, cfg->n_accounts);
+	if (near != NULL)
+		fail(w, at, "unknown account \"%s\" (not in accounts; did you mean \"%s\"?)", account, near);
+	else
+		fail(w, at, "unknown account \"%s\" (not in accounts)", account);
+	free(names);
+}
+
 static void parse_asgs(struct walker *w, yaml_node_t *root, struct config *cfg)
 {
 	static const char *const keys[] = { "provider", "identifier", "account", "region", "policy", "image", "pin", NULL };
 	static const char *const pin_keys[] = { "file", NULL };
-	yaml_node_t *seq = lookup(w, root, "terraformResources");
+	yaml_node_t *seq = lookup_section(w, root, "terraformResources", true);
 	size_t cap;
 
-	if (seq == NULL) {
-		fail(w, root, "missing required key \"terraformResources\"");
+	if (seq == NULL)
 		return;
-	}
 	if (seq->type != YAML_SEQUENCE_NODE) {
 		fail(w, seq, "\"terraformResources\" must be a list");
 		return;
@@ -1078,7 +1206,7 @@ static void parse_asgs(struct walker *w, yaml_node_t *root, struct config *cfg)
 				if (strcmp(cfg->accounts[i].name, account) == 0)
 					asg->account = &cfg->accounts[i];
 			if (asg->account == NULL)
-				fail(w, lookup(w, m, "account"), "unknown account \"%s\" (not in accounts)", account);
+				unknown_account(w, lookup(w, m, "account"), cfg, account);
 		}
 		free(account);
 		if (want_string(w, m, "region", true, &asg->region) &&
@@ -1148,13 +1276,18 @@ static void walk(struct walker *w, struct config *cfg)
 
 enum amicd_rc config_load(const char *path, struct config **out, struct config_diag *diag)
 {
+	return config_load_with(path, 0, out, diag);
+}
+
+enum amicd_rc config_load_with(const char *path, unsigned flags, struct config **out, struct config_diag *diag)
+{
 	enum amicd_rc rc = AMICD_OK;
 	struct config *cfg = NULL;
 	FILE *f = NULL;
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	bool parser_ready = false, doc_ready = false;
-	struct walker w = { .file = path, .doc = &doc, .diag = diag };
+	struct walker w = { .file = path, .doc = &doc, .diag = diag, .offline = (flags & CONFIG_LOAD_OFFLINE) != 0 };
 
 	*out = NULL;
 	diag->lines = NULL;
@@ -1293,6 +1426,156 @@ void config_diag_free(struct config_diag *diag)
 	free(diag->lines);
 	diag->lines = NULL;
 	diag->n = 0;
+}
+
+/* ---- config_diff -------------------------------------------------------- */
+
+static bool str_same(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool secret_same(const struct secret *a, const struct secret *b)
+{
+	return a->len == b->len && (a->len == 0 || memcmp(a->bytes, b->bytes, a->len) == 0) &&
+	       (a->bytes == NULL) == (b->bytes == NULL);
+}
+
+static bool strv_same(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!str_same(a[i], b[i]))
+			return false;
+	return true;
+}
+
+static bool auth_same(const struct config_auth *a, const struct config_auth *b)
+{
+	return secret_same(&a->gitlab_token, &b->gitlab_token) &&
+	       secret_same(&a->gitlab_signing_key, &b->gitlab_signing_key) &&
+	       str_same(a->eventbridge_api_key_header, b->eventbridge_api_key_header) &&
+	       secret_same(&a->eventbridge_api_key, &b->eventbridge_api_key) &&
+	       str_same(a->eventbridge_basic_user, b->eventbridge_basic_user) &&
+	       secret_same(&a->eventbridge_basic_password, &b->eventbridge_basic_password) &&
+	       secret_same(&a->admin_token, &b->admin_token) && secret_same(&a->read_token, &b->read_token);
+}
+
+static bool limits_same(const struct config_limits *a, const struct config_limits *b)
+{
+	return a->max_body_bytes == b->max_body_bytes && a->max_inflight_bytes == b->max_inflight_bytes &&
+	       a->busy_timeout_ms == b->busy_timeout_ms && a->max_inflight == b->max_inflight &&
+	       a->rejected_keep == b->rejected_keep && a->rejected_keep_bytes == b->rejected_keep_bytes &&
+	       a->max_connections == b->max_connections &&
+	       a->max_connections_per_address == b->max_connections_per_address &&
+	       a->request_timeout_seconds == b->request_timeout_seconds &&
+	       a->idle_timeout_seconds == b->idle_timeout_seconds;
+}
+
+static bool trigger_same(const struct config_trigger *a, const struct config_trigger *b)
+{
+	return str_same(a->url, b->url) && secret_same(&a->token, &b->token) &&
+	       strv_same(a->command, a->n_command, b->command, b->n_command) &&
+	       a->timeout_seconds == b->timeout_seconds && a->max_attempts == b->max_attempts &&
+	       a->backoff_max_seconds == b->backoff_max_seconds;
+}
+
+static bool accounts_same(const struct config *a, const struct config *b)
+{
+	if (a->n_accounts != b->n_accounts)
+		return false;
+	for (size_t i = 0; i < a->n_accounts; i++) {
+		const struct config_account *x = &a->accounts[i], *y = &b->accounts[i];
+
+		if (!str_same(x->name, y->name) || !str_same(x->uid, y->uid) || x->has_aws != y->has_aws ||
+		    !secret_same(&x->aws.access_key_id, &y->aws.access_key_id) ||
+		    !secret_same(&x->aws.secret_access_key, &y->aws.secret_access_key) ||
+		    !str_same(x->aws.role_arn, y->aws.role_arn) ||
+		    !strv_same(x->org_arns, x->n_org_arns, y->org_arns, y->n_org_arns))
+			return false;
+	}
+	return true;
+}
+
+static bool asgs_same(const struct config *a, const struct config *b)
+{
+	if (a->n_asgs != b->n_asgs)
+		return false;
+	for (size_t i = 0; i < a->n_asgs; i++) {
+		const struct config_asg *x = &a->asgs[i], *y = &b->asgs[i];
+
+		if (!str_same(x->identifier, y->identifier) || !str_same(x->account->name, y->account->name) ||
+		    !str_same(x->region, y->region) || x->policy != y->policy || !str_same(x->pin_file, y->pin_file) ||
+		    x->n_filters != y->n_filters)
+			return false;
+		for (size_t k = 0; k < x->n_filters; k++) {
+			const struct config_filter *f = &x->filters[k], *g = &y->filters[k];
+
+			if (f->provider != g->provider || !str_same(f->tag_name, g->tag_name) || !str_same(f->url, g->url) ||
+			    !str_same(f->ref, g->ref) || !str_same(f->value, g->value))
+				return false;
+		}
+	}
+	return true;
+}
+
+unsigned config_diff(const struct config *a, const struct config *b)
+{
+	unsigned d = 0;
+	bool gitlab_api_same = a->n_gitlab_apis == b->n_gitlab_apis;
+
+	for (size_t i = 0; gitlab_api_same && i < a->n_gitlab_apis; i++)
+		gitlab_api_same = str_same(a->gitlab_apis[i].url, b->gitlab_apis[i].url) &&
+				  secret_same(&a->gitlab_apis[i].token, &b->gitlab_apis[i].token);
+	if (!str_same(a->listen_host, b->listen_host) || a->listen_port != b->listen_port)
+		d |= CONFIG_LISTEN;
+	if (!str_same(a->database, b->database))
+		d |= CONFIG_DATABASE;
+	if (!str_same(a->pins_dir, b->pins_dir))
+		d |= CONFIG_PINS_DIR;
+	if (!str_same(a->log_level, b->log_level))
+		d |= CONFIG_LOG_LEVEL;
+	if (!auth_same(&a->auth, &b->auth))
+		d |= CONFIG_AUTH;
+	if (!limits_same(&a->limits, &b->limits))
+		d |= CONFIG_LIMITS;
+	if (!trigger_same(&a->trigger, &b->trigger))
+		d |= CONFIG_TRIGGER;
+	if (!accounts_same(a, b))
+		d |= CONFIG_ACCOUNTS;
+	if (!str_same(a->aws.web_identity_token_file, b->aws.web_identity_token_file) ||
+	    !str_same(a->aws.role_arn, b->aws.role_arn) || !str_same(a->aws.endpoint_ec2, b->aws.endpoint_ec2) ||
+	    !str_same(a->aws.endpoint_sts, b->aws.endpoint_sts) || !str_same(a->aws.sts_region, b->aws.sts_region))
+		d |= CONFIG_AWS;
+	if (!gitlab_api_same)
+		d |= CONFIG_GITLAB_API;
+	if (a->reconcile.interval_seconds != b->reconcile.interval_seconds ||
+	    a->reconcile.waiting_interval_seconds != b->reconcile.waiting_interval_seconds ||
+	    a->reconcile.timeout_seconds != b->reconcile.timeout_seconds)
+		d |= CONFIG_RECONCILE;
+	if (!asgs_same(a, b))
+		d |= CONFIG_RESOURCES;
+	return d;
+}
+
+const char *config_section_name(enum config_section section)
+{
+	switch (section) {
+	case CONFIG_LISTEN: return "listen";
+	case CONFIG_DATABASE: return "database";
+	case CONFIG_PINS_DIR: return "pins_dir";
+	case CONFIG_LOG_LEVEL: return "log_level";
+	case CONFIG_AUTH: return "auth";
+	case CONFIG_LIMITS: return "limits";
+	case CONFIG_TRIGGER: return "trigger";
+	case CONFIG_ACCOUNTS: return "accounts";
+	case CONFIG_AWS: return "aws";
+	case CONFIG_GITLAB_API: return "gitlab_api";
+	case CONFIG_RECONCILE: return "reconcile";
+	case CONFIG_RESOURCES: return "terraformResources";
+	default: return "?";
+	}
 }
 
 const struct config_asg *config_find_asg(const struct config *cfg, const char *identifier)

@@ -163,11 +163,52 @@ struct config_diag {
  */
 enum amicd_rc config_load(const char *path, struct config **out, struct config_diag *diag);
 
+/* Flags of config_load_with. */
+enum config_load_flags {
+	/*
+	 * Check every secret's key (given, a string, not both *_file and *_env)
+	 * but read none: no file is opened, no variable looked up, and every
+	 * struct secret stays empty. For check-config away from the pod (CI,
+	 * ConfigMap review); such a config must never serve.
+	 */
+	CONFIG_LOAD_OFFLINE = 1 << 0,
+};
+
+/* config_load_with — config_load with flags (CONFIG_LOAD_*). */
+enum amicd_rc config_load_with(const char *path, unsigned flags, struct config **out, struct config_diag *diag);
+
 /* config_free — release cfg and everything it owns; NULL is a no-op. */
 void config_free(struct config *cfg);
 
 /* config_diag_free — release the lines of diag and empty it. */
 void config_diag_free(struct config_diag *diag);
+
+/* The top-level sections of the file, as config_diff reports them (named by config_section_name). */
+enum config_section {
+	CONFIG_LISTEN = 1 << 0,
+	CONFIG_DATABASE = 1 << 1,
+	CONFIG_PINS_DIR = 1 << 2,
+	CONFIG_LOG_LEVEL = 1 << 3,
+	CONFIG_AUTH = 1 << 4,
+	CONFIG_LIMITS = 1 << 5,
+	CONFIG_TRIGGER = 1 << 6,
+	CONFIG_ACCOUNTS = 1 << 7,
+	CONFIG_AWS = 1 << 8,
+	CONFIG_GITLAB_API = 1 << 9,
+	CONFIG_RECONCILE = 1 << 10,
+	CONFIG_RESOURCES = 1 << 11,
+	CONFIG_SECTIONS_ALL = (1 << 12) - 1,
+};
+
+/*
+ * config_diff — the sections (CONFIG_* bits) whose parsed values differ
+ * between a and b, secrets' bytes included (a rotated token file is a change).
+ * Pure: compares what config_load parsed, no file is read.
+ */
+unsigned config_diff(const struct config *a, const struct config *b);
+
+/* config_section_name — the YAML key of one section ("listen", "terraformResources", …); "?" for another value. */
+const char *config_section_name(enum config_section section);
 
 /* config_find_asg — the ASG with this identifier, or NULL. */
 const struct config_asg *config_find_asg(const struct config *cfg, const char *identifier);

@@ -64,7 +64,7 @@ static void delivery_free(void *p)
 static bool keep_header(const char *name, void *cls)
 {
 	const struct app *app = cls;
-	const char *api_key = app->cfg->auth.eventbridge_api_key_header;
+	const char *api_key = app_auth(app)->eventbridge_api_key_header;
 	static const char *const allowed[] = { "x-gitlab-event", "x-gitlab-instance", "x-gitlab-webhook-uuid",
 					       "x-gitlab-event-uuid", "idempotency-key", "webhook-id",
 					       "webhook-timestamp", "user-agent", "content-type", "content-length",
@@ -333,7 +333,7 @@ static void reply_nomem(struct http_request *req)
  */
 enum amicd_rc hooks_gitlab_precheck(struct http_request *req, void *cls, struct amicd_error *err)
 {
-	const struct config_auth *a = &((const struct app *)cls)->cfg->auth;
+	const struct config_auth *a = app_auth(cls);
 	char remote[64];
 
 	if (a->gitlab_token.bytes != NULL && !auth_token(&a->gitlab_token, http_header(req, "X-Gitlab-Token"))) {
@@ -394,11 +394,11 @@ void hooks_gitlab(struct http_request *req, void *cls)
 		reply_nomem(req);
 		return;
 	}
-	if (app->cfg->auth.gitlab_signing_key.bytes != NULL) {
+	if (app_auth(app)->gitlab_signing_key.bytes != NULL) {
 		size_t len;
 		const void *body = http_body(req, &len);
 
-		rc = auth_webhook_signature(&app->cfg->auth.gitlab_signing_key, http_header(req, "webhook-id"),
+		rc = auth_webhook_signature(&app_auth(app)->gitlab_signing_key, http_header(req, "webhook-id"),
 					    http_header(req, "webhook-timestamp"), http_header(req, "webhook-signature"),
 					    body, len, util_now_ms() / 1000, &err);
 		if (rc != AMICD_OK) {
@@ -469,7 +469,7 @@ out:
 enum amicd_rc hooks_eventbridge_precheck(struct http_request *req, void *cls, struct amicd_error *err)
 {
 	const struct app *app = cls;
-	const struct config_auth *a = &app->cfg->auth;
+	const struct config_auth *a = app_auth(app);
 	const char *key = a->eventbridge_api_key_header != NULL ? http_header(req, a->eventbridge_api_key_header) : NULL;
 
 	if (!auth_eventbridge(a, key, http_header(req, "Authorization"))) {

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum log_level log_threshold = LL_INFO;
+_Atomic enum log_level log_threshold = LL_INFO; /* SIGHUP may change it while threads log */
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 

@@ -19,7 +19,7 @@
 
 enum log_level { LL_DEBUG = 0, LL_INFO, LL_WARN, LL_ERROR };
 
-extern enum log_level log_threshold;
+extern _Atomic enum log_level log_threshold;
 
 #define LOG(lvl, msg, ...)                                   \
 	do {                                                 \

@@ -2,9 +2,19 @@
  * server.c — the serve command (see server.h). Owns the route table, and
  * app_asg_status (app.h), the one ASG status every answer renders.
  *
- * Signals: SIGTERM and SIGINT are blocked in every thread (the mask is set
- * before any thread starts) and taken by sigwait() in the main thread, so no
- * handler runs on an arbitrary thread.
+ * Signals: SIGTERM, SIGINT and SIGHUP are blocked in every thread (the mask is
+ * set before any thread starts) and taken by sigwait() in the main thread, so
+ * no handler runs on an arbitrary thread.
+ *
+ * SIGHUP (design §8) re-reads the config file in the main thread while the
+ * others keep serving. An invalid file is logged, every error, and changes
+ * nothing. Of a valid one, log_level and auth (secrets re-read: a rotated
+ * token) apply at once: the threshold is atomic, and app->auth is swapped to
+ * the new config's credentials, every config whose credentials were ever in
+ * force kept until the server stops, since a request may still hold them.
+ * Every other section is read once at start by a thread that holds it (the
+ * HTTP engine, the writer, the worker, the trigger, the reconciler), so a
+ * change there is logged as needing a restart and the running values stay.
  *
  * Stopping, in order: stop accepting; let the requests in flight finish (a
  * delivery waits for its commit); drain the writer, which commits what is
@@ -130,6 +140,7 @@ enum amicd_rc server_start(const struct config *cfg, struct app **out, struct am
 	if (app == NULL)
 		return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");
 	app->cfg = cfg;
+	atomic_init(&app->auth, &cfg->auth);
 	app->started_ms = util_now_ms();
 	pthread_mutex_init(&app->admin_lock, NULL);
 	opt.threads = cpus > 0 ? (unsigned)cpus : 1;
@@ -214,10 +225,86 @@ bool server_stop(struct app **papp, int64_t drain_timeout_ms)
 	return true;
 }
 
+/* What SIGHUP applied, kept for the life of the server (see the top of this file). */
+struct reloads {
+	struct config **kept;      /* configs whose auth was put in force, oldest first */
+	size_t n;
+	char level[8];             /* the log_level in force ("" until one is applied) */
+};
+
+/* names of the CONFIG_* bits in sections, ", "-separated, into buf */
+static const char *section_list(unsigned sections, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (unsigned bit = 1; bit & CONFIG_SECTIONS_ALL; bit <<= 1)
+		if ((sections & bit) != 0 && len < size)
+			len += (size_t)snprintf(buf + len, size - len, "%s%s", len > 0 ? ", " : "",
+						config_section_name((enum config_section)bit));
+	return buf;
+}
+
+/*
+ * reload — SIGHUP: load boot's file again and apply what can change while
+ * running (log_level, auth); say which sections need a restart. Never stops
+ * the server: every failure is logged and the running config stays.
+ */
+static void reload(struct app *app, const struct config *boot, struct reloads *r)
+{
+	const struct config *in_force = r->n > 0 ? r->kept[r->n - 1] : boot;
+	struct config *next = NULL;
+	struct config **grown;
+	struct config_diag diag;
+	unsigned restart, applied = 0;
+	char applied_list[64], restart_list[256];
+	const char *level;
+
+	LOG(LL_INFO, "SIGHUP: reloading the configuration", "{s:s}", "config", boot->path);
+	if (config_load(boot->path, &next, &diag) != AMICD_OK) {
+		for (size_t i = 0; i < diag.n; i++)
+			LOG(LL_ERROR, "config reload: error", "{s:s}", "error", diag.lines[i]);
+		LOG(LL_ERROR, "config reload failed; keeping the running config", "{s:s,s:i}", "config", boot->path,
+		    "errors", (int)diag.n);
+		config_diag_free(&diag);
+		return;
+	}
+	/* every section but the hot ones is compared with what started: that is what runs */
+	restart = config_diff(boot, next) & ~(unsigned)(CONFIG_LOG_LEVEL | CONFIG_AUTH);
+	level = next->log_level != NULL ? next->log_level : "info";
+	if (getenv("AMICD_LOG_LEVEL") != NULL) {
+		LOG(LL_INFO, "config reload: AMICD_LOG_LEVEL is set and keeps the log level", NULL);
+	} else if (strcmp(level, r->level[0] != '\0' ? r->level : boot->log_level != NULL ? boot->log_level : "info") != 0 &&
+		   log_set_level_name(level) == 0) {
+		snprintf(r->level, sizeof r->level, "%s", level);
+		applied |= CONFIG_LOG_LEVEL;
+	}
+	if ((config_diff(in_force, next) & CONFIG_AUTH) != 0) {
+		grown = realloc(r->kept, (r->n + 1) * sizeof *grown);
+		if (grown == NULL) {
+			LOG(LL_ERROR, "config reload: out of memory; keeping the running credentials", NULL);
+		} else {
+			r->kept = grown;
+			r->kept[r->n++] = next;
+			atomic_store(&app->auth, &next->auth);
+			next = NULL; /* kept: requests may hold its credentials */
+			applied |= CONFIG_AUTH;
+		}
+	}
+	config_free(next);
+	if (restart != 0)
+		LOG(LL_WARN, "config changed; restart amicd to apply it", "{s:s,s:s}", "sections",
+		    section_list(restart, restart_list, sizeof restart_list), "config", boot->path);
+	LOG(LL_INFO, applied != 0 ? "config reloaded" : "config reloaded: nothing to apply", "{s:s,s:s}", "applied",
+	    section_list(applied, applied_list, sizeof applied_list), "restart_needed",
+	    section_list(restart, restart_list, sizeof restart_list));
+}
+
 int server_run(const struct config *cfg)
 {
 	struct app *app = NULL;
 	struct amicd_error err = { { 0 }, { 0 } };
+	struct reloads reloads = { 0 };
 	sigset_t sigs;
 	int sig = 0;
 
@@ -225,6 +312,7 @@ int server_run(const struct config *cfg)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -236,14 +324,22 @@ int server_run(const struct config *cfg)
 	LOG(LL_INFO, "listening", "{s:s,s:i,s:s,s:s,s:i}", "host", cfg->listen_host, "port", (int)server_port(app),
 	    "database", cfg->database, "version", version_number(), "asgs", (int)cfg->n_asgs);
 
-	while (sigwait(&sigs, &sig) != 0)
-		;
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			break;
+		reload(app, cfg, &reloads);
+	}
 	LOG(LL_INFO, "stopping", "{s:s}", "signal", strsignal(sig));
 	if (!server_stop(&app, DRAIN_TIMEOUT_MS)) {
 		/* a part is stuck in I/O: what it holds was never acknowledged; leave without it */
 		LOG(LL_ERROR, "stopped without a clean drain", NULL);
 		_exit(0);
 	}
+	for (size_t i = 0; i < reloads.n; i++)
+		config_free(reloads.kept[i]);
+	free(reloads.kept);
 	curl_global_cleanup();
 	LOG(LL_INFO, "stopped", NULL);
 	return 0;

@@ -27,6 +27,14 @@
  * of good and bad values; config_gitlab_api_for by longest prefix at a '/'
  * boundary, scheme and port included.
  *
+ * Near misses (test_near_misses, a table): an unknown key within two edits
+ * (or equal but for case) of an allowed one says "did you mean", a far one
+ * does not; a misspelt section (top level, "image", optional "limits") is
+ * still checked under its misspelling while the real key is reported
+ * missing; a typo inside a section leaves the rest of it checked; an unknown
+ * account name gets the nearest configured one. CONFIG_LOAD_OFFLINE
+ * (test_offline): no secret read, everything else checked.
+ *
  * Every file lives in a mkdtemp directory made in setup and removed in
  * teardown; secret files are named by absolute path. Environment variables
  * used: AMICD_TEST_CFG_READ (set here), AMICD_TEST_CFG_UNSET (unset here),
@@ -82,8 +90,8 @@ static char *replace_once(const char *text, const char *find, const char *repl)
 	return out;
 }
 
-/* Write text (with "@D@" standing for the temp dir) as <dir>/name and load it. */
-static enum amicd_rc load_named(struct fx *fx, const char *name, const char *text)
+/* Write text (with "@D@" standing for the temp dir) as <dir>/name and load it with flags (CONFIG_LOAD_*). */
+static enum amicd_rc load_with(struct fx *fx, const char *name, const char *text, unsigned flags)
 {
 	char *body = support_replace_all(text, "@D@", fx->dir, NULL);
 
@@ -97,7 +105,13 @@ static enum amicd_rc load_named(struct fx *fx, const char *name, const char *tex
 		fail_msg("cannot write %s", fx->path);
 	}
 	free(body);
-	return config_load(fx->path, &fx->cfg, &fx->diag);
+	return flags == 0 ? config_load(fx->path, &fx->cfg, &fx->diag)
+			  : config_load_with(fx->path, flags, &fx->cfg, &fx->diag);
+}
+
+static enum amicd_rc load_named(struct fx *fx, const char *name, const char *text)
+{
+	return load_with(fx, name, text, 0);
 }
 
 static enum amicd_rc load(struct fx *fx, const char *text)
@@ -728,6 +742,99 @@ static void test_errors(void **state)
 	fx->label = NULL;
 }
 
+/* ---- near misses: "did you mean", and a typo hides nothing under it ------ */
+
+struct near_want {
+	unsigned line, col;
+	const char *msg;
+};
+
+struct near_case {
+	const char *name;
+	const char *find;  /* in MINIMAL, exactly once */
+	const char *repl;
+	int n;             /* diagnostics expected, all listed in want */
+	struct near_want want[4];
+};
+
+static const struct near_case near_cases[] = {
+	/* top level: the misspelt section is checked as the one it stands for, and the real one is missing */
+	{ "top-level typo", "trigger:\n", "triger:\n", 2,
+	  { { 5, 1, "unknown key \"triger\" in the configuration (did you mean \"trigger\"?)" },
+	    { 1, 1, "missing required key \"trigger\"" } } },
+	{ "top-level typo, errors under it", "trigger:\n" L6, "triger:\n  url: ftp://x\n  timeout_seconds: 0\n", 4,
+	  { { 5, 1, "unknown key \"triger\" in the configuration (did you mean \"trigger\"?)" },
+	    { 1, 1, "missing required key \"trigger\"" },
+	    { 6, 8, "trigger.url must be an http:// or https:// URL" },
+	    { 7, 20, "\"timeout_seconds\" must be between 1 and 3600, not 0" } } },
+	{ "top-level case", "trigger:\n", "Trigger:\n", 2,
+	  { { 5, 1, "unknown key \"Trigger\" in the configuration (did you mean \"trigger\"?)" },
+	    { 1, 1, "missing required key \"trigger\"" } } },
+	{ "top-level far miss", "trigger:\n", "bogus:\n", 2,
+	  { { 5, 1, "unknown key \"bogus\" in the configuration" }, { 1, 1, "missing required key \"trigger\"" } } },
+	{ "accounts misspelt: its entries checked, the ASG's account found", "accounts:\n" L8,
+	  "acounts:\n  - { name: stage, uid: \"4444\" }\n", 3,
+	  { { 7, 1, "unknown key \"acounts\" in the configuration (did you mean \"accounts\"?)" },
+	    { 1, 1, "missing required key \"accounts\"" },
+	    { 8, 25, "account \"stage\": uid must be a 12-digit AWS account id" } } },
+	{ "terraformResources misspelt: its entries checked",
+	  "terraformResources:\n  - provider: asg\n    identifier: workers-stage\n    account: stage\n" L13,
+	  "terraformresources:\n  - provider: asg\n    identifier: workers-stage\n    account: stage\n    region: EU\n", 3,
+	  { { 9, 1, "unknown key \"terraformresources\" in the configuration (did you mean \"terraformResources\"?)" },
+	    { 1, 1, "missing required key \"terraformResources\"" },
+	    { 13, 13, "\"EU\" is not an AWS region name" } } },
+	{ "optional section misspelt: still checked", "accounts:\n", "limts: { max_body_bytes: 1 }\naccounts:\n", 2,
+	  { { 7, 1, "unknown key \"limts\" in the configuration (did you mean \"limits\"?)" },
+	    { 7, 26, "\"max_body_bytes\" must be between 1024 and 67108864, not 1" } } },
+	/* inside a section: the rest of it is checked */
+	{ "trigger key typo", L6, "  urll: http://127.0.0.1:9000/hook\n  timeout_seconds: 0\n", 3,
+	  { { 6, 3, "unknown key \"urll\" in trigger (did you mean \"url\"?)" },
+	    { 6, 3, "trigger: missing \"url\" or \"command\"" },
+	    { 7, 20, "\"timeout_seconds\" must be between 1 and 3600, not 0" } } },
+	{ "limits key typo", "accounts:\n", "limits: { max_body_byte: 10, busy_timeout_ms: 1 }\naccounts:\n", 2,
+	  { { 7, 11, "unknown key \"max_body_byte\" in limits (did you mean \"max_body_bytes\"?)" },
+	    { 7, 47, "\"busy_timeout_ms\" must be between 10 and 60000, not 1" } } },
+	{ "secret key typo", L4, "  admin: { token_fil: @D@/admin-token }\n", 2,
+	  { { 4, 12, "unknown key \"token_fil\" in auth.admin (did you mean \"token_file\"?)" },
+	    { 4, 10, "auth.admin: missing \"token_file\" or \"token_env\"" } } },
+	{ "image misspelt: its filters checked", "    image:\n      repo: { url: https://gitlab.example.net/platform/golden-images, ref: main,",
+	  "    imag:\n      repo: { url: https://gitlab.example.net/platform/golden-images, ref: ma..in,", 3,
+	  { { 14, 5, "unknown key \"imag\" in a terraformResources entry (did you mean \"image\"?)" },
+	    { 10, 5, "ASG \"workers-stage\": missing required key \"image\"" },
+	    { 15, MIN_REF_COL, "ref \"ma..in\" is neither a branch name nor a 40- or 64-hex commit" } } },
+	/* account names */
+	{ "account name typo", "    account: stage\n", "    account: stgae\n", 1,
+	  { { 12, 14, "unknown account \"stgae\" (not in accounts; did you mean \"stage\"?)" } } },
+	{ "account name case", "    account: stage\n", "    account: Stage\n", 1,
+	  { { 12, 14, "unknown account \"Stage\" (not in accounts; did you mean \"stage\"?)" } } },
+	{ "account name far", "    account: stage\n", "    account: prod\n", 1,
+	  { { 12, 14, "unknown account \"prod\" (not in accounts)" } } },
+};
+
+static void test_near_misses(void **state)
+{
+	struct fx *fx = *state;
+
+	for (size_t i = 0; i < sizeof near_cases / sizeof near_cases[0]; i++) {
+		const struct near_case *c = &near_cases[i];
+		char *text = replace_once(MINIMAL, c->find, c->repl);
+		enum amicd_rc rc;
+		bool suggests = false;
+
+		fx->label = c->name;
+		rc = load(fx, text);
+		free(text);
+		assert_failed(fx, rc, AMICD_ERR_CONFIG, c->n);
+		for (int k = 0; k < c->n; k++) {
+			assert_diag(fx, c->want[k].line, c->want[k].col, c->want[k].msg);
+			suggests = suggests || strstr(c->want[k].msg, "did you mean") != NULL;
+		}
+		if (!suggests)
+			assert_no_diag_contains(fx, "did you mean");
+	}
+	fx->label = NULL;
+}
+
 /* Two ASGs without an identifier sharing a pin file: every error, never a crash (it was a NULL strcmp). */
 static void test_no_identifiers_same_pin_file(void **state)
 {
@@ -1332,6 +1439,77 @@ static void test_ref_valid_lock_component(void **state)
 
 /* ---- several errors at once --------------------------------------------- */
 
+/*
+ * CONFIG_LOAD_OFFLINE: a *_file that does not exist and an unset *_env are not
+ * errors and nothing is read; the secrets' keys and everything else are still
+ * checked, each error positioned.
+ */
+static void test_offline(void **state)
+{
+	struct fx *fx = *state;
+	static const char offline[] =
+		"auth:\n"
+		"  gitlab: { token_file: /no/such/gitlab-token }\n"
+		"  gitlab_signing: { secret_file: /no/such/signing }\n"
+		"  eventbridge: { api_key_header: x-api-key, api_key_env: " ENV_UNSET " }\n"
+		"  admin: { token_file: @D@/admin-token }\n"
+		"trigger:\n"
+		"  url: http://127.0.0.1:9000/hook\n"
+		"  token_file: /no/such/trigger-token\n"
+		"accounts:\n"
+		"  - { name: stage, uid: \"444455556666\", aws: { access_key_id_file: /no/a, secret_access_key_env: "
+		ENV_UNSET " } }\n"
+		"gitlab_api:\n"
+		"  - { url: https://gitlab.example.net, token_file: /no/such/api-token }\n"
+		"terraformResources:\n"
+		"  - provider: asg\n"
+		"    identifier: workers-stage\n"
+		"    account: stage\n"
+		"    region: eu-west-1\n"
+		"    image:\n"
+		MIN_REPO_LINE;
+	char *text = NULL;
+	enum amicd_rc rc;
+
+	fx->label = "offline: every secret missing";
+	rc = load(fx, offline);
+	assert_failed(fx, rc, AMICD_ERR_CONFIG, 7);
+	assert_diag(fx, 2, 25, "auth.gitlab: secret file cannot be read");
+	assert_diag(fx, 4, 58, "auth.eventbridge: environment variable " ENV_UNSET " is not set");
+
+	rc = load_with(fx, "amicd.yml", offline, CONFIG_LOAD_OFFLINE);
+	assert_loaded(fx, rc);
+	assert_null(fx->cfg->auth.gitlab_token.bytes);
+	assert_null(fx->cfg->auth.gitlab_signing_key.bytes);
+	assert_null(fx->cfg->auth.eventbridge_api_key.bytes);
+	assert_null(fx->cfg->auth.admin_token.bytes); /* not read either, though it exists */
+	assert_null(fx->cfg->trigger.token.bytes);
+	assert_null(fx->cfg->gitlab_apis[0].token.bytes);
+	assert_true(fx->cfg->accounts[0].has_aws);
+	assert_string_equal(fx->cfg->asgs[0].identifier, "workers-stage");
+
+	/* the secrets' keys and everything else are still checked */
+	fx->label = "offline: other errors";
+	{
+		char *t1 = replace_once(offline, "  admin: { token_file: @D@/admin-token }\n",
+					"  admin: { token_env: X, token_file: @D@/admin-token }\n  read: { }\n");
+		char *t2 = replace_once(t1, "region: eu-west-1", "region: EU");
+
+		text = replace_once(t2, "  url: http://127.0.0.1:9000/hook\n", "  command: [true]\n");
+		free(t1);
+		free(t2);
+	}
+	rc = load_with(fx, "offline.yml", text, CONFIG_LOAD_OFFLINE);
+	free(text);
+	assert_failed(fx, rc, AMICD_ERR_CONFIG, 5);
+	assert_diag(fx, 5, 23, "auth.admin: give either \"token_file\" or \"token_env\", not both");
+	assert_diag(fx, 6, 9, "auth.read: missing \"token_file\" or \"token_env\"");
+	assert_diag(fx, 8, 12, "trigger.command: the program must be an absolute path");
+	assert_diag(fx, 8, 3, "trigger: a token is only used with \"url\"");
+	assert_diag(fx, 18, 13, "\"EU\" is not an AWS region name");
+	fx->label = NULL;
+}
+
 static void test_all_errors_reported(void **state)
 {
 	struct fx *fx = *state;
@@ -1518,6 +1696,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repo_path_case, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_basic_ipv6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_near_misses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_identifiers_same_pin_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_hide_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconciler_keys, setup, teardown),
@@ -1532,6 +1711,7 @@ int main(void)
 		cmocka_unit_test(test_ref_valid),
 		cmocka_unit_test(test_ref_valid_lock_component),
 		cmocka_unit_test_setup_teardown(test_all_errors_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_offline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
 		cmocka_unit_test(test_free_null_and_diag_free_twice),
