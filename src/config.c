@@ -321,38 +321,67 @@ bool config_ref_valid(const char *ref)
 	return true;
 }
 
-static void parse_listen(struct walker *w, yaml_node_t *root, struct config *cfg)
+/*
+ * A "host:port" address under key ("[v6]:port" too) into *host and *port.
+ * Absent: false, and nothing set.
+ */
+static bool parse_address(struct walker *w, yaml_node_t *root, const char *key, char **host, unsigned *port)
 {
-	yaml_node_t *v = lookup(w, root, "listen");
+	yaml_node_t *v = lookup(w, root, key);
 	const char *s, *colon;
 	char *end = NULL;
-	long port;
+	long n;
 
-	if (v == NULL) {
-		cfg->listen_host = strdup("127.0.0.1");
-		cfg->listen_port = 8080;
-		return;
-	}
+	if (v == NULL)
+		return false;
 	if (v->type != YAML_SCALAR_NODE) {
-		fail(w, v, "\"listen\" must be \"host:port\"");
-		return;
+		fail(w, v, "\"%s\" must be \"host:port\"", key);
+		return false;
 	}
 	s = scalar(v);
 	colon = strrchr(s, ':');
 	if (colon == NULL || colon == s) {
-		fail(w, v, "\"listen\" must be \"host:port\", not \"%s\"", s);
-		return;
+		fail(w, v, "\"%s\" must be \"host:port\", not \"%s\"", key, s);
+		return false;
 	}
-	port = strtol(colon + 1, &end, 10);
-	if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535) {
-		fail(w, v, "\"listen\": bad port in \"%s\"", s);
-		return;
+	n = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end != '\0' || n < 0 || n > 65535) {
+		fail(w, v, "\"%s\": bad port in \"%s\"", key, s);
+		return false;
 	}
 	if (s[0] == '[' && colon[-1] == ']')
-		cfg->listen_host = strndup(s + 1, (size_t)(colon - s - 2));
+		*host = strndup(s + 1, (size_t)(colon - s - 2));
 	else
-		cfg->listen_host = strndup(s, (size_t)(colon - s));
-	cfg->listen_port = (unsigned)port;
+		*host = strndup(s, (size_t)(colon - s));
+	*port = (unsigned)n;
+	return *host != NULL;
+}
+
+static bool any_address(const char *host)
+{
+	return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || host[0] == '\0';
+}
+
+/*
+ * "listen" (default 127.0.0.1:8080) and the optional "public_listen" (design
+ * §4: only the hooks and /healthz). The two cannot share a port on a common
+ * address; port 0 (any free port) never clashes.
+ */
+static void parse_listen(struct walker *w, yaml_node_t *root, struct config *cfg)
+{
+	if (!parse_address(w, root, "listen", &cfg->listen_host, &cfg->listen_port) && cfg->listen_host == NULL) {
+		cfg->listen_host = strdup("127.0.0.1");
+		cfg->listen_port = 8080;
+	}
+	if (!parse_address(w, root, "public_listen", &cfg->public_listen_host, &cfg->public_listen_port) ||
+	    cfg->listen_host == NULL)
+		return;
+	if (cfg->public_listen_port != 0 && cfg->public_listen_port == cfg->listen_port &&
+	    (strcmp(cfg->public_listen_host, cfg->listen_host) == 0 || any_address(cfg->public_listen_host) ||
+	     any_address(cfg->listen_host)))
+		fail(w, lookup(w, root, "public_listen"),
+		     "\"public_listen\" must differ from \"listen\" (%s:%u): it serves only the hooks and /healthz, "
+		     "on a port of its own", cfg->listen_host, cfg->listen_port);
 }
 
 static void parse_auth(struct walker *w, yaml_node_t *root, struct config *cfg)
@@ -1113,7 +1142,7 @@ static void parse_asgs(struct walker *w, yaml_node_t *root, struct config *cfg)
 
 static void walk(struct walker *w, struct config *cfg)
 {
-	static const char *const top_keys[] = { "listen", "database", "pins_dir", "log_level", "auth", "limits",
+	static const char *const top_keys[] = { "listen", "public_listen", "database", "pins_dir", "log_level", "auth", "limits",
 						"trigger", "accounts", "aws", "gitlab_api", "reconcile",
 						"terraformResources", NULL };
 	yaml_node_t *root = yaml_document_get_root_node(w->doc);
@@ -1243,6 +1272,7 @@ void config_free(struct config *cfg)
 		return;
 	free(cfg->path);
 	free(cfg->listen_host);
+	free(cfg->public_listen_host);
 	free(cfg->database);
 	free(cfg->pins_dir);
 	free(cfg->log_level);

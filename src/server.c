@@ -48,11 +48,19 @@ enum amicd_rc app_asg_status(struct app *app, const struct config_asg *asg, stru
 #define DRAIN_TIMEOUT_MS 15000
 #define ANSWER_TIMEOUT_MS 5000
 
+/* The routes served on public_listen too (design §4): the hooks and /healthz. */
+#define ROUTE_HOOKS_GITLAB                                                                                  \
+	{ .method = "POST", .path = "/hooks/gitlab", .handle = hooks_gitlab,                                \
+	  .precheck = hooks_gitlab_precheck, .json_body = true }
+#define ROUTE_HOOKS_EVENTBRIDGE                                                                             \
+	{ .method = "POST", .path = "/hooks/eventbridge", .handle = hooks_eventbridge,                      \
+	  .precheck = hooks_eventbridge_precheck, .json_body = true }
+#define ROUTE_HEALTHZ { .method = "GET", .path = "/healthz", .handle = api_healthz }
+
+/* listen: everything. */
 static const struct http_route routes[] = {
-	{ .method = "POST", .path = "/hooks/gitlab", .handle = hooks_gitlab,
-	  .precheck = hooks_gitlab_precheck, .json_body = true },
-	{ .method = "POST", .path = "/hooks/eventbridge", .handle = hooks_eventbridge,
-	  .precheck = hooks_eventbridge_precheck, .json_body = true },
+	ROUTE_HOOKS_GITLAB,
+	ROUTE_HOOKS_EVENTBRIDGE,
 	{ .method = "GET", .path = "/api/v1/events", .handle = api_events_list, .precheck = api_read_precheck,
 	  .blocking = true },
 	{ .method = "GET", .path = "/api/v1/events/*", .handle = api_event_get, .precheck = api_read_precheck,
@@ -72,8 +80,15 @@ static const struct http_route routes[] = {
 	{ .method = "POST", .path = "/api/v1/admin/asgs/*", .handle = admin_asg_action, .precheck = admin_precheck,
 	  .json_body = true, .blocking = true },
 	{ .method = "GET", .path = "/metrics", .handle = api_metrics, .blocking = true },
-	{ .method = "GET", .path = "/healthz", .handle = api_healthz },
+	ROUTE_HEALTHZ,
 	{ .method = "GET", .path = "/readyz", .handle = api_readyz },
+};
+
+/* public_listen: what the internet may reach through the Route; anything else is 404 there. */
+static const struct http_route public_routes[] = {
+	ROUTE_HOOKS_GITLAB,
+	ROUTE_HOOKS_EVENTBRIDGE,
+	ROUTE_HEALTHZ,
 };
 
 /* Every answered request: hook deliveries are counted for /metrics. */
@@ -165,6 +180,12 @@ enum amicd_rc server_start(const struct config *cfg, struct app **out, struct am
 	rc = ingest_start(&iopt, &app->ingest, err);
 	if (rc == AMICD_OK)
 		rc = http_start(&opt, routes, sizeof routes / sizeof routes[0], app, &app->http, err);
+	if (rc == AMICD_OK && cfg->public_listen_host != NULL) {
+		opt.host = cfg->public_listen_host;
+		opt.port = cfg->public_listen_port;
+		rc = http_start(&opt, public_routes, sizeof public_routes / sizeof public_routes[0], app,
+				&app->public_http, err);
+	}
 	if (rc != AMICD_OK)
 		goto fail;
 	*out = app;
@@ -179,6 +200,11 @@ unsigned server_port(const struct app *app)
 	return http_port(app->http);
 }
 
+unsigned server_public_port(const struct app *app)
+{
+	return app->public_http != NULL ? http_port(app->public_http) : 0;
+}
+
 bool server_stop(struct app **papp, int64_t drain_timeout_ms)
 {
 	struct app *app;
@@ -189,12 +215,13 @@ bool server_stop(struct app **papp, int64_t drain_timeout_ms)
 	app = *papp;
 	atomic_store(&app->stopping, true);
 	http_quiesce(app->http);
-	left = http_drain(app->http, drain_timeout_ms);
+	http_quiesce(app->public_http);
+	left = http_drain(app->http, drain_timeout_ms) + http_drain(app->public_http, drain_timeout_ms);
 	if (left > 0)
 		LOG(LL_WARN, "requests still in flight after the drain; answering them", "{s:I}", "count", (json_int_t)left);
 	ingest_drain(app->ingest); /* queued deliveries are committed or answered 503 */
-	left = http_drain(app->http, ANSWER_TIMEOUT_MS);
-	if (!http_stop(&app->http)) {
+	left = http_drain(app->http, ANSWER_TIMEOUT_MS) + http_drain(app->public_http, ANSWER_TIMEOUT_MS);
+	if (!http_stop(&app->http) || !http_stop(&app->public_http)) {
 		LOG(LL_ERROR, "requests still suspended: a part is stuck; exiting without them", "{s:I}", "count",
 		    (json_int_t)left);
 		return false;
@@ -233,6 +260,10 @@ int server_run(const struct config *cfg)
 		curl_global_cleanup();
 		return 1;
 	}
+	/* before "listening": whoever waits for that line finds the public port too */
+	if (cfg->public_listen_host != NULL)
+		LOG(LL_INFO, "listening for the public: hooks and /healthz only", "{s:s,s:i}", "public_host",
+		    cfg->public_listen_host, "public_port", (int)server_public_port(app));
 	LOG(LL_INFO, "listening", "{s:s,s:i,s:s,s:s,s:i}", "host", cfg->listen_host, "port", (int)server_port(app),
 	    "database", cfg->database, "version", version_number(), "asgs", (int)cfg->n_asgs);
 

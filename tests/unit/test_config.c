@@ -415,6 +415,8 @@ static void test_minimal_defaults(void **state)
 	c = fx->cfg;
 	assert_string_equal(c->listen_host, "127.0.0.1");
 	assert_int_equal(c->listen_port, 8080);
+	assert_null(c->public_listen_host);
+	assert_int_equal(c->public_listen_port, 0);
 	assert_string_equal(c->database, "var/amicd.db");
 	assert_string_equal(c->pins_dir, "var/pins");
 	assert_string_equal(c->asgs[0].pin_file, "var/pins/workers-stage.yml");
@@ -448,6 +450,7 @@ static void test_command_basic_ipv6(void **state)
 	const struct config *c;
 	static const char text[] =
 		"listen: \"[::1]:8081\"\n"
+		"public_listen: 127.0.0.2:8081\n" /* another address, same port: allowed */
 		"auth:\n"
 		"  gitlab: { token_env: " ENV_SET " }\n"
 		"  eventbridge:\n"
@@ -473,6 +476,8 @@ static void test_command_basic_ipv6(void **state)
 	c = fx->cfg;
 	assert_string_equal(c->listen_host, "::1");
 	assert_int_equal(c->listen_port, 8081);
+	assert_string_equal(c->public_listen_host, "127.0.0.2");
+	assert_int_equal(c->public_listen_port, 8081);
 	assert_secret(&c->auth.gitlab_token, "read-t0ken");
 	assert_null(c->auth.eventbridge_api_key_header);
 	assert_null(c->auth.eventbridge_api_key.bytes);
@@ -529,6 +534,17 @@ static const struct err_case err_cases[] = {
 	{ "unknown key in auth", L4, L4 "  gitlab_token: { token_file: x }\n", 5, 3, "unknown key \"gitlab_token\" in auth",
 	  1 },
 	{ "repeated key", L13, L13 "    region: eu-west-2\n", 14, 5, "duplicate key \"region\"", 1 },
+	/* public_listen (design §4) */
+	{ "public_listen equal to listen", "accounts:\n",
+	  "listen: 127.0.0.1:8080\npublic_listen: 127.0.0.1:8080\naccounts:\n", 8, 16,
+	  "\"public_listen\" must differ from \"listen\" (127.0.0.1:8080)", 1 },
+	{ "public_listen on all addresses, listen's port", "accounts:\n",
+	  "public_listen: 0.0.0.0:8080\naccounts:\n", 7, 16,
+	  "\"public_listen\" must differ from \"listen\" (127.0.0.1:8080)", 1 },
+	{ "public_listen without a host", "accounts:\n", "public_listen: 8443\naccounts:\n", 7, 16,
+	  "\"public_listen\" must be \"host:port\", not \"8443\"", 1 },
+	{ "public_listen bad port", "accounts:\n", "public_listen: 0.0.0.0:http\naccounts:\n", 7, 16,
+	  "\"public_listen\": bad port in \"0.0.0.0:http\"", 1 },
 	/* wrong types */
 	{ "mapping where a string is expected", L13, "    region: { name: eu-west-1 }\n", 13, 13,
 	  "\"region\" must be a string, not a mapping", 1 },
