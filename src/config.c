@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #define SECRET_MAX_BYTES 65536
@@ -498,11 +499,12 @@ static void parse_limits(struct walker *w, yaml_node_t *root, struct config *cfg
 
 static void parse_trigger(struct walker *w, yaml_node_t *root, struct config *cfg)
 {
-	static const char *const keys[] = { "url", "token_file", "token_env", "command", "timeout_seconds",
-					     "max_attempts", "backoff_max_seconds", NULL };
+	static const char *const keys[] = { "url", "token_file", "token_env", "token_optional", "command",
+					     "timeout_seconds", "max_attempts", "backoff_max_seconds", NULL };
 	struct config_trigger *t = &cfg->trigger;
 	yaml_node_t *m = want_map(w, root, "trigger", true);
-	yaml_node_t *cmd;
+	yaml_node_t *cmd, *opt, *file, *env;
+	bool optional = false, absent = false;
 	long long v;
 
 	if (m == NULL)
@@ -541,7 +543,22 @@ static void parse_trigger(struct walker *w, yaml_node_t *root, struct config *cf
 				fail(w, cmd, "trigger.command: the program must be an absolute path (no shell, no PATH search)");
 		}
 	}
-	want_secret(w, m, "token", false, "trigger", &t->token);
+	opt = lookup(w, m, "token_optional");
+	if (opt != NULL && (opt->type != YAML_SCALAR_NODE ||
+			    (strcmp(scalar(opt), "true") != 0 && strcmp(scalar(opt), "false") != 0)))
+		fail(w, opt, "trigger.token_optional must be true or false");
+	else if (opt != NULL && strcmp(scalar(opt), "true") == 0)
+		optional = true;
+	/* token_optional: a token_file that does not exist, or a token_env not set, means no token
+	 * (a Secret key marked optional, design §8); one that exists is read and checked as always */
+	file = lookup(w, m, "token_file");
+	env = lookup(w, m, "token_env");
+	if (optional && file != NULL && env == NULL && file->type == YAML_SCALAR_NODE)
+		absent = access(scalar(file), F_OK) != 0 && errno == ENOENT;
+	else if (optional && env != NULL && file == NULL && env->type == YAML_SCALAR_NODE)
+		absent = getenv(scalar(env)) == NULL;
+	if (!absent)
+		want_secret(w, m, "token", false, "trigger", &t->token);
 	if (t->token.bytes != NULL && t->url == NULL)
 		fail(w, m, "trigger: a token is only used with \"url\"");
 	want_int(w, m, "timeout_seconds", 1, 3600, 10, &v);

@@ -443,6 +443,26 @@ static void test_gitlab_signing_only(void **state)
 	assert_secret(&fx->cfg->auth.gitlab_signing_key, "amicd-test-signing-key-32-bytes!");
 }
 
+/* trigger.token_optional (a Secret key marked optional): absent file or unset variable → no token; present → read. */
+static void test_trigger_token_optional(void **state)
+{
+	struct fx *fx = *state;
+#define TRIGGER_URL_LINE "  url: http://127.0.0.1:9000/hook\n"
+	char *absent = replace_once(MINIMAL, TRIGGER_URL_LINE, TRIGGER_URL_LINE "  token_file: @D@/no-such-token\n  token_optional: true\n");
+	char *unset = replace_once(MINIMAL, TRIGGER_URL_LINE, TRIGGER_URL_LINE "  token_env: " ENV_UNSET "\n  token_optional: true\n");
+	char *present = replace_once(MINIMAL, TRIGGER_URL_LINE, TRIGGER_URL_LINE "  token_file: @D@/admin-token\n  token_optional: true\n");
+
+	assert_loaded(fx, load(fx, absent));
+	assert_null(fx->cfg->trigger.token.bytes);
+	assert_loaded(fx, load(fx, unset)); /* load() frees the previous config */
+	assert_null(fx->cfg->trigger.token.bytes);
+	assert_loaded(fx, load(fx, present));
+	assert_non_null(fx->cfg->trigger.token.bytes);
+	free(absent);
+	free(unset);
+	free(present);
+}
+
 /* The other branches: trigger command, EventBridge Basic, IPv6 listen, limits given. */
 static void test_command_basic_ipv6(void **state)
 {
@@ -612,6 +632,12 @@ static const struct err_case err_cases[] = {
 	{ "repo url without a path", "url: https://gitlab.example.net/platform/golden-images,",
 	  "url: https://gitlab.example.net,", 15, 20, "\"https://gitlab.example.net\" is not a repository URL", 1 },
 	/* trigger */
+	{ "trigger.token_optional not a boolean", L6, L6 "  token_optional: maybe\n", 7, 19,
+	  "trigger.token_optional must be true or false", 1 },
+	{ "trigger token file missing, not optional", L6, L6 "  token_file: @D@/no-such-token\n", 7, 15,
+	  "trigger: secret file cannot be read", 1 },
+	{ "trigger.token_optional: an empty file is still an error", L6,
+	  L6 "  token_file: @D@/empty-token\n  token_optional: true\n", 7, 15, "trigger: the secret is empty", 1 },
 	{ "trigger with url and command", L6, L6 "  command: [/usr/local/bin/run-terraform-resources]\n", 7, 12,
 	  "trigger: give either \"url\" or \"command\", not both", 1 },
 	{ "trigger with neither", L6, "  timeout_seconds: 5\n", 6, 3, "trigger: missing \"url\" or \"command\"", 1 },
@@ -1531,6 +1557,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_minimal_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gitlab_signing_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trigger_token_optional, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repo_path_case, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_basic_ipv6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
