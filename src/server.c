@@ -48,19 +48,12 @@ enum amicd_rc app_asg_status(struct app *app, const struct config_asg *asg, stru
 #define DRAIN_TIMEOUT_MS 15000
 #define ANSWER_TIMEOUT_MS 5000
 
-/* The routes served on public_listen too (design §4): the hooks and /healthz. */
-#define ROUTE_HOOKS_GITLAB                                                                                  \
-	{ .method = "POST", .path = "/hooks/gitlab", .handle = hooks_gitlab,                                \
-	  .precheck = hooks_gitlab_precheck, .json_body = true }
-#define ROUTE_HOOKS_EVENTBRIDGE                                                                             \
-	{ .method = "POST", .path = "/hooks/eventbridge", .handle = hooks_eventbridge,                      \
-	  .precheck = hooks_eventbridge_precheck, .json_body = true }
-#define ROUTE_HEALTHZ { .method = "GET", .path = "/healthz", .handle = api_healthz }
-
 /* listen: everything. */
 static const struct http_route routes[] = {
-	ROUTE_HOOKS_GITLAB,
-	ROUTE_HOOKS_EVENTBRIDGE,
+	{ .method = "POST", .path = "/hooks/gitlab", .handle = hooks_gitlab,
+	  .precheck = hooks_gitlab_precheck, .json_body = true },
+	{ .method = "POST", .path = "/hooks/eventbridge", .handle = hooks_eventbridge,
+	  .precheck = hooks_eventbridge_precheck, .json_body = true },
 	{ .method = "GET", .path = "/api/v1/events", .handle = api_events_list, .precheck = api_read_precheck,
 	  .blocking = true },
 	{ .method = "GET", .path = "/api/v1/events/*", .handle = api_event_get, .precheck = api_read_precheck,
@@ -80,16 +73,24 @@ static const struct http_route routes[] = {
 	{ .method = "POST", .path = "/api/v1/admin/asgs/*", .handle = admin_asg_action, .precheck = admin_precheck,
 	  .json_body = true, .blocking = true },
 	{ .method = "GET", .path = "/metrics", .handle = api_metrics, .blocking = true },
-	ROUTE_HEALTHZ,
+	{ .method = "GET", .path = "/healthz", .handle = api_healthz },
 	{ .method = "GET", .path = "/readyz", .handle = api_readyz },
 };
 
-/* public_listen: what the internet may reach through the Route; anything else is 404 there. */
-static const struct http_route public_routes[] = {
-	ROUTE_HOOKS_GITLAB,
-	ROUTE_HOOKS_EVENTBRIDGE,
-	ROUTE_HEALTHZ,
-};
+/* public_listen (design §4): the routes above the internet may reach through the Route; anything else is 404 there. */
+static const char *const public_paths[] = { "/hooks/gitlab", "/hooks/eventbridge", "/healthz" };
+
+/* The routes of routes[] whose path is in public_paths, into out (room for all of public_paths); how many. */
+static size_t public_routes(struct http_route *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		for (size_t k = 0; k < sizeof public_paths / sizeof public_paths[0]; k++)
+			if (strcmp(routes[i].path, public_paths[k]) == 0 && n < PUBLIC_ROUTES_MAX)
+				out[n++] = routes[i];
+	return n;
+}
 
 /* Every answered request: hook deliveries are counted for /metrics. */
 static void observe(const char *path, unsigned status, const char *tag, double seconds, void *cls)
@@ -183,8 +184,8 @@ enum amicd_rc server_start(const struct config *cfg, struct app **out, struct am
 	if (rc == AMICD_OK && cfg->public_listen_host != NULL) {
 		opt.host = cfg->public_listen_host;
 		opt.port = cfg->public_listen_port;
-		rc = http_start(&opt, public_routes, sizeof public_routes / sizeof public_routes[0], app,
-				&app->public_http, err);
+		rc = http_start(&opt, app->public_routes, public_routes(app->public_routes), app, &app->public_http,
+				err);
 	}
 	if (rc != AMICD_OK)
 		goto fail;
