@@ -16,8 +16,9 @@
  *     container port (by name or number) that equals
  *     the port of `listen:` in the embedded amicd.yml, which must not be a
  *     loopback address; the Deployment's selector and each Service's selector
- *     match the pod labels; every Service port targets that port; the Route
- *     points at a Service of the Template, on a port it has, with
+ *     match the pod labels; every Service port targets that port or the one of
+ *     `public_listen:`; the Route points at a Service of the Template, on the
+ *     port of `public_listen:` (design §4: hooks and /healthz only), with
  *     tls.termination edge and no plain-HTTP access;
  *   - the probe paths are routes amicd serves: they appear with method GET in
  *     the route table of src/server.c (read as text);
@@ -35,8 +36,9 @@
  *   - the embedded amicd.yml passes config_load: template parameters expanded
  *     (their default, else a plausible value from TEST_VALUES below), every
  *     *_file rewritten to a temp file this test creates, nothing else touched;
- *     once as shipped and once with the optional commented-out auth lines
- *     enabled. amicd's own pin file paths (default <pins_dir>/<id>.yml) must
+ *     once as shipped, once with the optional commented-out auth lines
+ *     enabled, and once as shipped without the trigger-token file (an
+ *     optional Secret key); auth.read is on and public_listen parsed. amicd's own pin file paths (default <pins_dir>/<id>.yml) must
  *     land on the PVC.
  *
  * Failure messages name the file, the line and the field. The repository
