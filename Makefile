@@ -4,6 +4,8 @@
 #   make test            unit + integration tests
 #   make SANITIZE=address,undefined test   the same under ASan/UBSan, built in build/sanitize
 #   make run             serve examples/amicd.yml, database under var/
+#   make demo            the example config end to end: fixture deliveries in, a promotion and its
+#                        trigger out (temp dir and free port; var/ untouched)
 #   make bench           wrk against amicd, a bare libmicrohttpd server and adnanh/webhook;
 #                        the promotion latency; the reconciler against fake GitLab/EC2
 #   make fuzz            every libFuzzer harness for FUZZ_SECONDS (clang; installed as needed)
@@ -63,7 +65,7 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz_replay_%)
 
-.PHONY: all deps test unit integration run bench install clean check-config fuzz
+.PHONY: all deps test unit integration run demo bench install clean check-config fuzz
 
 all: $(BUILD)/amicd
 
@@ -142,16 +144,16 @@ $(INTEG_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(UNIT_SUP
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
-test: $(BUILD)/amicd $(UNIT_BIN) $(FUZZ_REPLAY) $(INTEG_BIN) | deps
-	@AMICD_BIN=$(abspath $(BUILD)/amicd) AMICD_TEST_DATA=$(abspath tests/data) AMICD_FUZZ_DIR=$(abspath tests/fuzz) \
+test: $(BUILD)/amicd $(BUILD)/demo $(UNIT_BIN) $(FUZZ_REPLAY) $(INTEG_BIN) | deps
+	@AMICD_BIN=$(abspath $(BUILD)/amicd) AMICD_DEMO_BIN=$(abspath $(BUILD)/demo) AMICD_TEST_DATA=$(abspath tests/data) AMICD_FUZZ_DIR=$(abspath tests/fuzz) \
 		scripts/run-tests.sh $(UNIT_BIN) $(FUZZ_REPLAY) $(INTEG_BIN)
 
 unit: $(UNIT_BIN) $(FUZZ_REPLAY) | deps
 	@AMICD_TEST_DATA=$(abspath tests/data) AMICD_FUZZ_DIR=$(abspath tests/fuzz) \
 		scripts/run-tests.sh $(UNIT_BIN) $(FUZZ_REPLAY)
 
-integration: $(BUILD)/amicd $(INTEG_BIN) | deps
-	@AMICD_BIN=$(abspath $(BUILD)/amicd) AMICD_TEST_DATA=$(abspath tests/data) \
+integration: $(BUILD)/amicd $(BUILD)/demo $(INTEG_BIN) | deps
+	@AMICD_BIN=$(abspath $(BUILD)/amicd) AMICD_DEMO_BIN=$(abspath $(BUILD)/demo) AMICD_TEST_DATA=$(abspath tests/data) \
 		scripts/run-tests.sh $(INTEG_BIN)
 
 # --- fuzzing (clang's libFuzzer) -----------------------------------------------
@@ -190,6 +192,17 @@ fuzz: $(FUZZ_BIN) | deps
 run: $(BUILD)/amicd
 	@mkdir -p var/pins
 	exec $(BUILD)/amicd serve --config examples/amicd.yml
+
+# scripts/demo.c starts amicd on a temp copy of examples/amicd.yml (its own
+# database, pins dir and port), plays terraform-resources, sends tests/data's
+# deliveries in order and prints the ASG after each; it stops amicd at the end.
+$(BUILD)/demo: scripts/demo.c | deps
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+demo: $(BUILD)/amicd $(BUILD)/demo
+	$(BUILD)/demo $(BUILD)/amicd examples/amicd.yml tests/data
 
 check-config: $(BUILD)/amicd
 	$(BUILD)/amicd check-config --config examples/amicd.yml

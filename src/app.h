@@ -23,11 +23,15 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#define PUBLIC_ROUTES_MAX 3 /* the routes public_listen serves (server.c) */
+
 struct app {
 	const struct config *cfg;
 	struct ingest *ingest;   /* the one writer of the inbox */
 	struct store *reader;    /* shared read connection for the API */
-	struct http_server *http;
+	struct http_server *http;        /* listen: every route */
+	struct http_server *public_http; /* public_listen: hooks and /healthz; NULL when not configured */
+	struct http_route public_routes[PUBLIC_ROUTES_MAX]; /* its table (server.c's, filtered) */
 	struct worker *worker;   /* facts, decisions, promotions */
 	struct trigger *trigger; /* the outbox dispatcher */
 	struct reconcile *reconcile; /* asks the sources of truth (design §9) */

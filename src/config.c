@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #define SECRET_MAX_BYTES 65536
@@ -433,38 +434,67 @@ bool config_ref_valid(const char *ref)
 	return true;
 }
 
-static void parse_listen(struct walker *w, yaml_node_t *root, struct config *cfg)
+/*
+ * A "host:port" address under key ("[v6]:port" too) into *host and *port.
+ * Absent: false, and nothing set.
+ */
+static bool parse_address(struct walker *w, yaml_node_t *root, const char *key, char **host, unsigned *port)
 {
-	yaml_node_t *v = lookup(w, root, "listen");
+	yaml_node_t *v = lookup(w, root, key);
 	const char *s, *colon;
 	char *end = NULL;
-	long port;
+	long n;
 
-	if (v == NULL) {
-		cfg->listen_host = strdup("127.0.0.1");
-		cfg->listen_port = 8080;
-		return;
-	}
+	if (v == NULL)
+		return false;
 	if (v->type != YAML_SCALAR_NODE) {
-		fail(w, v, "\"listen\" must be \"host:port\"");
-		return;
+		fail(w, v, "\"%s\" must be \"host:port\"", key);
+		return false;
 	}
 	s = scalar(v);
 	colon = strrchr(s, ':');
 	if (colon == NULL || colon == s) {
-		fail(w, v, "\"listen\" must be \"host:port\", not \"%s\"", s);
-		return;
+		fail(w, v, "\"%s\" must be \"host:port\", not \"%s\"", key, s);
+		return false;
 	}
-	port = strtol(colon + 1, &end, 10);
-	if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535) {
-		fail(w, v, "\"listen\": bad port in \"%s\"", s);
-		return;
+	n = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end != '\0' || n < 0 || n > 65535) {
+		fail(w, v, "\"%s\": bad port in \"%s\"", key, s);
+		return false;
 	}
 	if (s[0] == '[' && colon[-1] == ']')
-		cfg->listen_host = strndup(s + 1, (size_t)(colon - s - 2));
+		*host = strndup(s + 1, (size_t)(colon - s - 2));
 	else
-		cfg->listen_host = strndup(s, (size_t)(colon - s));
-	cfg->listen_port = (unsigned)port;
+		*host = strndup(s, (size_t)(colon - s));
+	*port = (unsigned)n;
+	return *host != NULL;
+}
+
+static bool any_address(const char *host)
+{
+	return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || host[0] == '\0';
+}
+
+/*
+ * "listen" (default 127.0.0.1:8080) and the optional "public_listen" (design
+ * §4: only the hooks and /healthz). The two cannot share a port on a common
+ * address; port 0 (any free port) never clashes.
+ */
+static void parse_listen(struct walker *w, yaml_node_t *root, struct config *cfg)
+{
+	if (!parse_address(w, root, "listen", &cfg->listen_host, &cfg->listen_port) && cfg->listen_host == NULL) {
+		cfg->listen_host = strdup("127.0.0.1");
+		cfg->listen_port = 8080;
+	}
+	if (!parse_address(w, root, "public_listen", &cfg->public_listen_host, &cfg->public_listen_port) ||
+	    cfg->listen_host == NULL)
+		return;
+	if (cfg->public_listen_port != 0 && cfg->public_listen_port == cfg->listen_port &&
+	    (strcmp(cfg->public_listen_host, cfg->listen_host) == 0 || any_address(cfg->public_listen_host) ||
+	     any_address(cfg->listen_host)))
+		fail(w, lookup(w, root, "public_listen"),
+		     "\"public_listen\" must differ from \"listen\" (%s:%u): it serves only the hooks and /healthz, "
+		     "on a port of its own", cfg->listen_host, cfg->listen_port);
 }
 
 static void parse_auth(struct walker *w, yaml_node_t *root, struct config *cfg)
@@ -582,11 +612,12 @@ static void parse_limits(struct walker *w, yaml_node_t *root, struct config *cfg
 
 static void parse_trigger(struct walker *w, yaml_node_t *root, struct config *cfg)
 {
-	static const char *const keys[] = { "url", "token_file", "token_env", "command", "timeout_seconds",
-					     "max_attempts", "backoff_max_seconds", NULL };
+	static const char *const keys[] = { "url", "token_file", "token_env", "token_optional", "command",
+					     "timeout_seconds", "max_attempts", "backoff_max_seconds", NULL };
 	struct config_trigger *t = &cfg->trigger;
 	yaml_node_t *m = want_map(w, root, "trigger", true);
-	yaml_node_t *cmd;
+	yaml_node_t *cmd, *opt, *file, *env;
+	bool optional = false, absent = false;
 	long long v;
 
 	if (m == NULL)
@@ -625,7 +656,24 @@ static void parse_trigger(struct walker *w, yaml_node_t *root, struct config *cf
 				fail(w, cmd, "trigger.command: the program must be an absolute path (no shell, no PATH search)");
 		}
 	}
-	if (want_secret(w, m, "token", false, "trigger", &t->token) && t->url == NULL)
+	opt = lookup(w, m, "token_optional");
+	if (opt != NULL && (opt->type != YAML_SCALAR_NODE ||
+			    (strcmp(scalar(opt), "true") != 0 && strcmp(scalar(opt), "false") != 0)))
+		fail(w, opt, "trigger.token_optional must be true or false");
+	else if (opt != NULL && strcmp(scalar(opt), "true") == 0)
+		optional = true;
+	/* token_optional: a token_file that does not exist, or a token_env not set, means no token
+	 * (a Secret key marked optional, design §8); one that exists is read and checked as always */
+	file = lookup(w, m, "token_file");
+	env = lookup(w, m, "token_env");
+	if (optional && w->offline)
+		absent = false; /* offline, nothing is looked at: checked in form like any secret */
+	else if (optional && file != NULL && env == NULL && file->type == YAML_SCALAR_NODE)
+		absent = access(scalar(file), F_OK) != 0 && errno == ENOENT;
+	else if (optional && env != NULL && file == NULL && env->type == YAML_SCALAR_NODE)
+		absent = getenv(scalar(env)) == NULL;
+	/* want_secret: true when given (offline too, where nothing is read) */
+	if (!absent && want_secret(w, m, "token", false, "trigger", &t->token) && t->url == NULL)
 		fail(w, m, "trigger: a token is only used with \"url\"");
 	want_int(w, m, "timeout_seconds", 1, 3600, 10, &v);
 	t->timeout_seconds = (int)v;
@@ -1241,7 +1289,7 @@ static void parse_asgs(struct walker *w, yaml_node_t *root, struct config *cfg)
 
 static void walk(struct walker *w, struct config *cfg)
 {
-	static const char *const top_keys[] = { "listen", "database", "pins_dir", "log_level", "auth", "limits",
+	static const char *const top_keys[] = { "listen", "public_listen", "database", "pins_dir", "log_level", "auth", "limits",
 						"trigger", "accounts", "aws", "gitlab_api", "reconcile",
 						"terraformResources", NULL };
 	yaml_node_t *root = yaml_document_get_root_node(w->doc);
@@ -1376,6 +1424,7 @@ void config_free(struct config *cfg)
 		return;
 	free(cfg->path);
 	free(cfg->listen_host);
+	free(cfg->public_listen_host);
 	free(cfg->database);
 	free(cfg->pins_dir);
 	free(cfg->log_level);

@@ -133,6 +133,8 @@ struct config {
 	char *path;
 	char *listen_host;
 	unsigned listen_port;
+	char *public_listen_host;  /* NULL: no public listener (design §4: hooks and /healthz only) */
+	unsigned public_listen_port;
 	char *database;
 	char *pins_dir;
 	char *log_level;

@@ -58,6 +58,7 @@ enum amicd_rc app_asg_status(struct app *app, const struct config_asg *asg, stru
 #define DRAIN_TIMEOUT_MS 15000
 #define ANSWER_TIMEOUT_MS 5000
 
+/* listen: everything. */
 static const struct http_route routes[] = {
 	{ .method = "POST", .path = "/hooks/gitlab", .handle = hooks_gitlab,
 	  .precheck = hooks_gitlab_precheck, .json_body = true },
@@ -85,6 +86,21 @@ static const struct http_route routes[] = {
 	{ .method = "GET", .path = "/healthz", .handle = api_healthz },
 	{ .method = "GET", .path = "/readyz", .handle = api_readyz },
 };
+
+/* public_listen (design §4): the routes above the internet may reach through the Route; anything else is 404 there. */
+static const char *const public_paths[] = { "/hooks/gitlab", "/hooks/eventbridge", "/healthz" };
+
+/* The routes of routes[] whose path is in public_paths, into out (room for all of public_paths); how many. */
+static size_t public_routes(struct http_route *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		for (size_t k = 0; k < sizeof public_paths / sizeof public_paths[0]; k++)
+			if (strcmp(routes[i].path, public_paths[k]) == 0 && n < PUBLIC_ROUTES_MAX)
+				out[n++] = routes[i];
+	return n;
+}
 
 /* Every answered request: hook deliveries are counted for /metrics. */
 static void observe(const char *path, unsigned status, const char *tag, double seconds, void *cls)
@@ -176,6 +192,12 @@ enum amicd_rc server_start(const struct config *cfg, struct app **out, struct am
 	rc = ingest_start(&iopt, &app->ingest, err);
 	if (rc == AMICD_OK)
 		rc = http_start(&opt, routes, sizeof routes / sizeof routes[0], app, &app->http, err);
+	if (rc == AMICD_OK && cfg->public_listen_host != NULL) {
+		opt.host = cfg->public_listen_host;
+		opt.port = cfg->public_listen_port;
+		rc = http_start(&opt, app->public_routes, public_routes(app->public_routes), app, &app->public_http,
+				err);
+	}
 	if (rc != AMICD_OK)
 		goto fail;
 	*out = app;
@@ -190,6 +212,11 @@ unsigned server_port(const struct app *app)
 	return http_port(app->http);
 }
 
+unsigned server_public_port(const struct app *app)
+{
+	return app->public_http != NULL ? http_port(app->public_http) : 0;
+}
+
 bool server_stop(struct app **papp, int64_t drain_timeout_ms)
 {
 	struct app *app;
@@ -200,12 +227,13 @@ bool server_stop(struct app **papp, int64_t drain_timeout_ms)
 	app = *papp;
 	atomic_store(&app->stopping, true);
 	http_quiesce(app->http);
-	left = http_drain(app->http, drain_timeout_ms);
+	http_quiesce(app->public_http);
+	left = http_drain(app->http, drain_timeout_ms) + http_drain(app->public_http, drain_timeout_ms);
 	if (left > 0)
 		LOG(LL_WARN, "requests still in flight after the drain; answering them", "{s:I}", "count", (json_int_t)left);
 	ingest_drain(app->ingest); /* queued deliveries are committed or answered 503 */
-	left = http_drain(app->http, ANSWER_TIMEOUT_MS);
-	if (!http_stop(&app->http)) {
+	left = http_drain(app->http, ANSWER_TIMEOUT_MS) + http_drain(app->public_http, ANSWER_TIMEOUT_MS);
+	if (!http_stop(&app->http) || !http_stop(&app->public_http)) {
 		LOG(LL_ERROR, "requests still suspended: a part is stuck; exiting without them", "{s:I}", "count",
 		    (json_int_t)left);
 		return false;
@@ -321,6 +349,10 @@ int server_run(const struct config *cfg)
 		curl_global_cleanup();
 		return 1;
 	}
+	/* before "listening": whoever waits for that line finds the public port too */
+	if (cfg->public_listen_host != NULL)
+		LOG(LL_INFO, "listening for the public: hooks and /healthz only", "{s:s,s:i}", "public_host",
+		    cfg->public_listen_host, "public_port", (int)server_public_port(app));
 	LOG(LL_INFO, "listening", "{s:s,s:i,s:s,s:s,s:i}", "host", cfg->listen_host, "port", (int)server_port(app),
 	    "database", cfg->database, "version", version_number(), "asgs", (int)cfg->n_asgs);
 

@@ -24,6 +24,8 @@ enum amicd_rc server_start(const struct config *cfg, struct app **out, struct am
 
 /* server_port — the port actually bound (listen port 0 picks a free one). */
 unsigned server_port(const struct app *app);
+/* server_public_port — the port bound for public_listen; 0 when none is configured. */
+unsigned server_public_port(const struct app *app);
 
 /*
  * server_stop — stop accepting, answer the requests in flight (their

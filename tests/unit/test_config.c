@@ -429,6 +429,8 @@ static void test_minimal_defaults(void **state)
 	c = fx->cfg;
 	assert_string_equal(c->listen_host, "127.0.0.1");
 	assert_int_equal(c->listen_port, 8080);
+	assert_null(c->public_listen_host);
+	assert_int_equal(c->public_listen_port, 0);
 	assert_string_equal(c->database, "var/amicd.db");
 	assert_string_equal(c->pins_dir, "var/pins");
 	assert_string_equal(c->asgs[0].pin_file, "var/pins/workers-stage.yml");
@@ -455,6 +457,26 @@ static void test_gitlab_signing_only(void **state)
 	assert_secret(&fx->cfg->auth.gitlab_signing_key, "amicd-test-signing-key-32-bytes!");
 }
 
+/* trigger.token_optional (a Secret key marked optional): absent file or unset variable → no token; present → read. */
+static void test_trigger_token_optional(void **state)
+{
+	struct fx *fx = *state;
+#define TRIGGER_URL_LINE "  url: http://127.0.0.1:9000/hook\n"
+	char *absent = replace_once(MINIMAL, TRIGGER_URL_LINE, TRIGGER_URL_LINE "  token_file: @D@/no-such-token\n  token_optional: true\n");
+	char *unset = replace_once(MINIMAL, TRIGGER_URL_LINE, TRIGGER_URL_LINE "  token_env: " ENV_UNSET "\n  token_optional: true\n");
+	char *present = replace_once(MINIMAL, TRIGGER_URL_LINE, TRIGGER_URL_LINE "  token_file: @D@/admin-token\n  token_optional: true\n");
+
+	assert_loaded(fx, load(fx, absent));
+	assert_null(fx->cfg->trigger.token.bytes);
+	assert_loaded(fx, load(fx, unset)); /* load() frees the previous config */
+	assert_null(fx->cfg->trigger.token.bytes);
+	assert_loaded(fx, load(fx, present));
+	assert_non_null(fx->cfg->trigger.token.bytes);
+	free(absent);
+	free(unset);
+	free(present);
+}
+
 /* The other branches: trigger command, EventBridge Basic, IPv6 listen, limits given. */
 static void test_command_basic_ipv6(void **state)
 {
@@ -462,6 +484,7 @@ static void test_command_basic_ipv6(void **state)
 	const struct config *c;
 	static const char text[] =
 		"listen: \"[::1]:8081\"\n"
+		"public_listen: 127.0.0.2:8081\n" /* another address, same port: allowed */
 		"auth:\n"
 		"  gitlab: { token_env: " ENV_SET " }\n"
 		"  eventbridge:\n"
@@ -487,6 +510,8 @@ static void test_command_basic_ipv6(void **state)
 	c = fx->cfg;
 	assert_string_equal(c->listen_host, "::1");
 	assert_int_equal(c->listen_port, 8081);
+	assert_string_equal(c->public_listen_host, "127.0.0.2");
+	assert_int_equal(c->public_listen_port, 8081);
 	assert_secret(&c->auth.gitlab_token, "read-t0ken");
 	assert_null(c->auth.eventbridge_api_key_header);
 	assert_null(c->auth.eventbridge_api_key.bytes);
@@ -543,6 +568,17 @@ static const struct err_case err_cases[] = {
 	{ "unknown key in auth", L4, L4 "  gitlab_token: { token_file: x }\n", 5, 3, "unknown key \"gitlab_token\" in auth",
 	  1 },
 	{ "repeated key", L13, L13 "    region: eu-west-2\n", 14, 5, "duplicate key \"region\"", 1 },
+	/* public_listen (design §4) */
+	{ "public_listen equal to listen", "accounts:\n",
+	  "listen: 127.0.0.1:8080\npublic_listen: 127.0.0.1:8080\naccounts:\n", 8, 16,
+	  "\"public_listen\" must differ from \"listen\" (127.0.0.1:8080)", 1 },
+	{ "public_listen on all addresses, listen's port", "accounts:\n",
+	  "public_listen: 0.0.0.0:8080\naccounts:\n", 7, 16,
+	  "\"public_listen\" must differ from \"listen\" (127.0.0.1:8080)", 1 },
+	{ "public_listen without a host", "accounts:\n", "public_listen: 8443\naccounts:\n", 7, 16,
+	  "\"public_listen\" must be \"host:port\", not \"8443\"", 1 },
+	{ "public_listen bad port", "accounts:\n", "public_listen: 0.0.0.0:http\naccounts:\n", 7, 16,
+	  "\"public_listen\": bad port in \"0.0.0.0:http\"", 1 },
 	/* wrong types */
 	{ "mapping where a string is expected", L13, "    region: { name: eu-west-1 }\n", 13, 13,
 	  "\"region\" must be a string, not a mapping", 1 },
@@ -610,6 +646,12 @@ static const struct err_case err_cases[] = {
 	{ "repo url without a path", "url: https://gitlab.example.net/platform/golden-images,",
 	  "url: https://gitlab.example.net,", 15, 20, "\"https://gitlab.example.net\" is not a repository URL", 1 },
 	/* trigger */
+	{ "trigger.token_optional not a boolean", L6, L6 "  token_optional: maybe\n", 7, 19,
+	  "trigger.token_optional must be true or false", 1 },
+	{ "trigger token file missing, not optional", L6, L6 "  token_file: @D@/no-such-token\n", 7, 15,
+	  "trigger: secret file cannot be read", 1 },
+	{ "trigger.token_optional: an empty file is still an error", L6,
+	  L6 "  token_file: @D@/empty-token\n  token_optional: true\n", 7, 15, "trigger: the secret is empty", 1 },
 	{ "trigger with url and command", L6, L6 "  command: [/usr/local/bin/run-terraform-resources]\n", 7, 12,
 	  "trigger: give either \"url\" or \"command\", not both", 1 },
 	{ "trigger with neither", L6, "  timeout_seconds: 5\n", 6, 3, "trigger: missing \"url\" or \"command\"", 1 },
@@ -1693,6 +1735,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_minimal_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gitlab_signing_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trigger_token_optional, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repo_path_case, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_basic_ipv6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),

@@ -16,8 +16,9 @@
  *     container port (by name or number) that equals
  *     the port of `listen:` in the embedded amicd.yml, which must not be a
  *     loopback address; the Deployment's selector and each Service's selector
- *     match the pod labels; every Service port targets that port; the Route
- *     points at a Service of the Template, on a port it has, with
+ *     match the pod labels; every Service port targets that port or the one of
+ *     `public_listen:`; the Route points at a Service of the Template, on the
+ *     port of `public_listen:` (design §4: hooks and /healthz only), with
  *     tls.termination edge and no plain-HTTP access;
  *   - the probe paths are routes amicd serves: they appear with method GET in
  *     the route table of src/server.c (read as text);
@@ -35,8 +36,9 @@
  *   - the embedded amicd.yml passes config_load: template parameters expanded
  *     (their default, else a plausible value from TEST_VALUES below), every
  *     *_file rewritten to a temp file this test creates, nothing else touched;
- *     once as shipped and once with the optional commented-out auth lines
- *     enabled. amicd's own pin file paths (default <pins_dir>/<id>.yml) must
+ *     once as shipped, once with the optional commented-out auth lines
+ *     enabled, and once as shipped without the trigger-token file (an
+ *     optional Secret key); auth.read is on and public_listen parsed. amicd's own pin file paths (default <pins_dir>/<id>.yml) must
  *     land on the PVC.
  *
  * Failure messages name the file, the line and the field. The repository
@@ -977,24 +979,34 @@ static long container_port(const struct tpl *t, const yaml_node_t *port)
 	return -1;
 }
 
-/* The port of `listen:` in amicd.yml (host must not be loopback). */
-static long listen_port(const struct tpl *t, const struct inner *in)
+/* The port of key (`listen:`, `public_listen:`) in amicd.yml (host must not be loopback); -1 when absent. */
+static long address_port(const struct tpl *t, const struct inner *in, const char *key)
 {
-	yaml_node_t *n = yget((yaml_document_t *)&in->doc, in->root, "listen");
+	yaml_node_t *n = yget((yaml_document_t *)&in->doc, in->root, key);
 	const char *s = ystr(n), *colon;
 	char host[256];
 
 	if (s == NULL)
-		ifail(t, in, in->root, "no \"listen:\" (amicd's default 127.0.0.1:8080 is unreachable from the Service)");
+		return -1;
 	colon = strrchr(s, ':');
 	if (colon == NULL || !all_digits(colon + 1))
-		ifail(t, in, n, "listen: \"%s\" is not host:port", s);
+		ifail(t, in, n, "%s: \"%s\" is not host:port", key, s);
 	snprintf(host, sizeof host, "%.*s", (int)(colon - s), s);
 	if (strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
 	    strcmp(host, "::1") == 0)
-		ifail(t, in, n, "listen: \"%s\" is a loopback address: the kubelet's probes and the Service reach the "
-		      "pod IP (use 0.0.0.0)", s);
+		ifail(t, in, n, "%s: \"%s\" is a loopback address: the kubelet's probes and the Service reach the "
+		      "pod IP (use 0.0.0.0)", key, s);
 	return atol(colon + 1);
+}
+
+/* The port of `listen:` in amicd.yml, which must be there. */
+static long listen_port(const struct tpl *t, const struct inner *in)
+{
+	long port = address_port(t, in, "listen");
+
+	if (port < 0)
+		ifail(t, in, in->root, "no \"listen:\" (amicd's default 127.0.0.1:8080 is unreachable from the Service)");
+	return port;
 }
 
 static void check_deployment(struct tpl *t)
@@ -1050,6 +1062,7 @@ static void check_ports(struct tpl *t)
 	struct inner inners[2];
 	size_t n_inner = inner_variants(t, inners);
 	long port = listen_port(t, &inners[0]);
+	long public_port = address_port(t, &inners[0], "public_listen");
 	yaml_node_t *pod_labels = ypath(t->doc, t->deploy, "spec.template.metadata.labels");
 	size_t n_services = 0, n_routes = 0;
 
@@ -1076,9 +1089,10 @@ static void check_ports(struct tpl *t)
 			yaml_node_t *target = yget(t->doc, p, "targetPort");
 			long n = container_port(t, target != NULL ? target : yget(t->doc, p, "port"));
 
-			if (n != port)
+			if (n != port && n != public_port)
 				tfail(t, p, "Service %s: spec.ports[%zu].targetPort \"%s\" is port %ld, but amicd.yml listens "
-				      "on %ld", obj_name(t, svc), j, ystr(target) ?: ypath_str(t->doc, p, "port"), n, port);
+				      "on %ld (listen) and %ld (public_listen)", obj_name(t, svc), j,
+				      ystr(target) ?: ypath_str(t->doc, p, "port"), n, port, public_port);
 		}
 	}
 	if (n_services == 0)
@@ -1102,21 +1116,33 @@ static void check_ports(struct tpl *t)
 		if (svc == NULL)
 			tfail(t, rt, "Route %s: spec.to.name \"%s\" is no Service of the Template", obj_name(t, rt),
 			      to_name ?: "(none)");
-		if (tport != NULL) { /* a name is the Service port's name; a number the pod's port */
+		/* design §4: the Route reaches public_listen only (hooks and /healthz), never listen */
+		if (public_port < 0)
+			tfail(t, rt, "Route %s: amicd.yml has no public_listen, so the Route would expose the read API, "
+			      "/metrics and the admin API (design §4)", obj_name(t, rt));
+		if (tport == NULL)
+			tfail(t, rt, "Route %s: no spec.port.targetPort: the router would use every port of Service %s, "
+			      "listen's too; name the public_listen port", obj_name(t, rt), to_name);
+		{ /* a name is the Service port's name; a number the pod's port */
 			yaml_node_t *sports = ypath(t->doc, svc, "spec.ports");
-			bool found = false;
+			long reached = -1;
 
 			for (size_t j = 0; j < ylen(sports); j++) {
 				yaml_node_t *sp = yat(t->doc, sports, j);
+				yaml_node_t *target = yget(t->doc, sp, "targetPort");
 
 				if (all_digits(ystr(tport) ?: "x"))
-					found = found || atol(ystr(tport)) == port;
-				else
-					found = found || strcmp(ypath_str(t->doc, sp, "name") ?: "", ystr(tport) ?: "") == 0;
+					reached = atol(ystr(tport));
+				else if (strcmp(ypath_str(t->doc, sp, "name") ?: "", ystr(tport) ?: "") == 0)
+					reached = container_port(t, target != NULL ? target : yget(t->doc, sp, "port"));
 			}
-			if (!found)
+			if (reached < 0)
 				tfail(t, tport, "Route %s: spec.port.targetPort \"%s\" matches no port of Service %s",
 				      obj_name(t, rt), ystr(tport) ?: "?", to_name);
+			if (reached != public_port)
+				tfail(t, tport, "Route %s: spec.port.targetPort \"%s\" reaches port %ld, not public_listen's "
+				      "%ld: the Route must expose only the hooks and /healthz", obj_name(t, rt),
+				      ystr(tport) ?: "?", reached, public_port);
 		}
 		if (term == NULL || strcmp(term, "edge") != 0)
 			tfail(t, rt, "Route %s: spec.tls.termination is %s, want edge", obj_name(t, rt), term ?: "(none)");
@@ -1432,6 +1458,7 @@ struct rewrite {
 	size_t n;
 	char env[16][128];
 	size_t n_env;
+	bool no_trigger_token;     /* leave trigger-token out, as a Secret without that optional key */
 };
 
 static void plan_secret(const struct tpl *t, const struct inner *in, yaml_node_t *k, yaml_node_t *v, void *ctx)
@@ -1452,7 +1479,9 @@ static void plan_secret(const struct tpl *t, const struct inner *in, yaml_node_t
 	assert_true(rw->n < sizeof rw->r / sizeof rw->r[0]);
 	base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
 	snprintf(file, sizeof file, "%s/%u-%s", rw->dir, ++rw->w->serial, base);
-	if (support_write_file(NULL, file, strcmp(key, "secret_file") == 0 ? WHSEC : "test-secret-value\n") != 0)
+	if (rw->no_trigger_token && strcmp(base, "trigger-token") == 0)
+		; /* the file stays absent */
+	else if (support_write_file(NULL, file, strcmp(key, "secret_file") == 0 ? WHSEC : "test-secret-value\n") != 0)
 		fail_msg("cannot write %s: %s", file, strerror(errno));
 	rw->r[rw->n].line = yline(v);
 	snprintf(rw->r[rw->n].key, sizeof rw->r[0].key, "%s", key);
@@ -1509,9 +1538,11 @@ static void check_config_loads(struct tpl *t)
 	struct inner inners[2];
 	size_t n_inner = inner_variants(t, inners);
 	long want_port = listen_port(t, &inners[0]);
+	long want_public = address_port(t, &inners[0], "public_listen");
 
-	for (size_t v = 0; v < n_inner; v++) {
-		struct inner *in = &inners[v];
+	/* each variant, then the shipped one once more without the optional trigger-token key */
+	for (size_t v = 0; v <= n_inner; v++) {
+		struct inner *in = &inners[v < n_inner ? v : 0];
 		struct rewrite *rw = calloc(1, sizeof *rw);
 		char cfg_path[PATH_MAX + 64];
 		struct config *cfg = NULL;
@@ -1521,6 +1552,7 @@ static void check_config_loads(struct tpl *t)
 
 		assert_non_null(rw);
 		rw->w = t->w;
+		rw->no_trigger_token = v == n_inner;
 		snprintf(rw->dir, sizeof rw->dir, "%s", t->w->tmp);
 		each_secret_key(t, in, plan_secret, rw);
 		text = apply_rewrites(t, in, rw);
@@ -1535,9 +1567,21 @@ static void check_config_loads(struct tpl *t)
 				    "written to %s:\n%s\n", t->cm_name, in->what, cfg_path, text);
 			for (size_t i = 0; i < diag.n; i++)
 				print_error("  %s\n", diag.lines[i]);
-			fail_msg("%s:%u: ConfigMap %s, key %s (%s): config_load() = %d with %zu diagnostics (above), want "
-				 "AMICD_OK", t->file, yline(t->cm_value), t->cm_name, t->cm_key, in->what, (int)rc, diag.n);
+			fail_msg("%s:%u: ConfigMap %s, key %s (%s%s): config_load() = %d with %zu diagnostics (above), "
+				 "want AMICD_OK", t->file, yline(t->cm_value), t->cm_name, t->cm_key, in->what,
+				 rw->no_trigger_token ? ", Secret without key trigger-token, which must stay optional" : "",
+				 (int)rc, diag.n);
 		}
+		if (want_public >= 0 && (cfg->public_listen_host == NULL || (long)cfg->public_listen_port != want_public))
+			fail_msg("%s: ConfigMap %s: amicd parsed public_listen port %u, the test read %ld", t->file, t->cm_name,
+				 cfg->public_listen_port, want_public);
+		/* design §4: the Template turns auth.read on (event payloads are not for every pod of the cluster) */
+		if (cfg->auth.read_token.bytes == NULL)
+			fail_msg("%s: ConfigMap %s (%s): auth.read is off: GET /api/v1/* would be open to the cluster",
+				 t->file, t->cm_name, in->what);
+		if (rw->no_trigger_token && cfg->trigger.token.bytes != NULL)
+			fail_msg("%s: ConfigMap %s: a trigger token was loaded from a file that is not there", t->file,
+				 t->cm_name);
 		if ((long)cfg->listen_port != want_port)
 			fail_msg("%s: ConfigMap %s: amicd parsed listen port %u, the test read %ld", t->file, t->cm_name,
 				 cfg->listen_port, want_port);
