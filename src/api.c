@@ -23,7 +23,6 @@
 
 #define EVENTS_DEFAULT_LIMIT 50
 #define EVENTS_MAX_LIMIT 500
-#define STALL_MS 30000            /* work waiting this long without being taken: not ready */
 
 enum amicd_rc api_read_precheck(struct http_request *req, void *cls, struct amicd_error *err)
 {
@@ -594,21 +593,29 @@ void api_readyz(struct http_request *req, void *cls)
 	struct ingest_health ih;
 	struct worker_health wh;
 	char since[32], reason[600];
-	int64_t now = util_now_ms();
+	int64_t now = util_now_ms(), stall_ms = (int64_t)app->cfg->limits.stall_seconds * 1000;
 
 	ingest_health_get(app->ingest, &ih);
 	worker_health_get(app->worker, &wh);
 	if (ih.db_moved || ih.failing) {
 		util_format_time_s(ih.failing_since_ms, since, sizeof since);
 		snprintf(reason, sizeof reason, "the database cannot be written: %s", ih.error);
-	} else if (ih.waiting_since_ms != 0 && now - ih.waiting_since_ms > STALL_MS) {
+	} else if (ih.writing_since_ms != 0 && now - ih.writing_since_ms > stall_ms) {
+		util_format_time_s(ih.writing_since_ms, since, sizeof since);
+		snprintf(reason, sizeof reason, "the writer's commit has not returned for %lld s (the disk hangs)",
+			 (long long)(now - ih.writing_since_ms) / 1000);
+	} else if (ih.waiting_since_ms != 0 && now - ih.waiting_since_ms > stall_ms) {
 		util_format_time_s(ih.waiting_since_ms, since, sizeof since);
 		snprintf(reason, sizeof reason, "the writer has not taken a delivery for %lld s (a commit hangs)",
 			 (long long)(now - ih.waiting_since_ms) / 1000);
 	} else if (wh.failing) {
 		util_format_time_s(wh.failing_since_ms, since, sizeof since);
 		snprintf(reason, sizeof reason, "the worker cannot record facts and decisions: %s", wh.error);
-	} else if (wh.woken_since_ms != 0 && now - wh.woken_since_ms > STALL_MS) {
+	} else if (wh.pass_since_ms != 0 && now - wh.pass_since_ms > stall_ms) {
+		util_format_time_s(wh.pass_since_ms, since, sizeof since);
+		snprintf(reason, sizeof reason, "the worker's pass has not finished for %lld s (the disk hangs)",
+			 (long long)(now - wh.pass_since_ms) / 1000);
+	} else if (wh.woken_since_ms != 0 && now - wh.woken_since_ms > stall_ms) {
 		util_format_time_s(wh.woken_since_ms, since, sizeof since);
 		snprintf(reason, sizeof reason, "the worker has not started on new events for %lld s",
 			 (long long)(now - wh.woken_since_ms) / 1000);

@@ -577,7 +577,7 @@ static void parse_limits(struct walker *w, yaml_node_t *root, struct config *cfg
 	static const char *const keys[] = { "max_body_bytes", "max_inflight_bytes", "busy_timeout_ms", "max_inflight",
 					    "rejected_keep",
 					    "rejected_keep_bytes", "max_connections", "max_connections_per_address",
-					    "request_timeout_seconds", "idle_timeout_seconds", NULL };
+					    "request_timeout_seconds", "idle_timeout_seconds", "stall_seconds", NULL };
 	yaml_node_t *m = want_map(w, root, "limits", false);
 	long long v;
 
@@ -608,6 +608,8 @@ static void parse_limits(struct walker *w, yaml_node_t *root, struct config *cfg
 	cfg->limits.request_timeout_seconds = (unsigned)v;
 	want_int(w, m, "idle_timeout_seconds", 1, 3600, 60, &v);
 	cfg->limits.idle_timeout_seconds = (unsigned)v;
+	want_int(w, m, "stall_seconds", 1, 3600, 30, &v);
+	cfg->limits.stall_seconds = (unsigned)v;
 }
 
 static void parse_trigger(struct walker *w, yaml_node_t *root, struct config *cfg)
@@ -1519,7 +1521,7 @@ static bool limits_same(const struct config_limits *a, const struct config_limit
 	       a->max_connections == b->max_connections &&
 	       a->max_connections_per_address == b->max_connections_per_address &&
 	       a->request_timeout_seconds == b->request_timeout_seconds &&
-	       a->idle_timeout_seconds == b->idle_timeout_seconds;
+	       a->idle_timeout_seconds == b->idle_timeout_seconds && a->stall_seconds == b->stall_seconds;
 }
 
 static bool trigger_same(const struct config_trigger *a, const struct config_trigger *b)

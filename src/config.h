@@ -127,6 +127,7 @@ struct config_limits {
 	unsigned max_connections_per_address; /* … from one client address (0: no limit) */
 	unsigned request_timeout_seconds; /* a request's head and body must arrive within this */
 	unsigned idle_timeout_seconds;    /* a silent connection is closed after this */
+	unsigned stall_seconds;           /* work waiting this long for the writer or the worker: not ready */
 };
 
 struct config {

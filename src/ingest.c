@@ -165,6 +165,7 @@ static void writer(struct bgthread *bt, void *arg)
 		n = ig->queued;
 		ig->head = ig->tail = NULL;
 		ig->health.waiting_since_ms = 0;
+		ig->health.writing_since_ms = util_now_ms();
 		ig->queued = 0;
 		ig->writing = n;
 		pthread_mutex_unlock(&ig->lock);
@@ -175,6 +176,7 @@ static void writer(struct bgthread *bt, void *arg)
 			LOG(LL_WARN, "commit failed", "{s:s,s:I}", "error", err.message, "deliveries", (json_int_t)n);
 
 		pthread_mutex_lock(&ig->lock);
+		ig->health.writing_since_ms = 0;
 		ig->stats.batches++;
 		ig->stats.items += n;
 		if (rc != AMICD_OK)

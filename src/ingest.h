@@ -62,6 +62,7 @@ struct ingest_health {
 	int64_t failing_since_ms;       /* when the current failure began (0: not failing) */
 	int64_t last_ok_ms;             /* the last successful commit or probe (0: none yet) */
 	int64_t waiting_since_ms;       /* the oldest delivery not yet taken by the writer (0: none) */
+	int64_t writing_since_ms;       /* the commit under way started then (0: none) */
 	char error[256];                /* the last failure, for /readyz and the log */
 };
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 enum stmt_id {
@@ -217,6 +218,7 @@ enum amicd_rc store_open(const char *path, int busy_timeout_ms, struct store **o
 	}
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, busy_timeout_ms);
+	st->busy_timeout_ms = busy_timeout_ms;
 	snprintf(pragmas, sizeof pragmas,
 		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
 	rc = store_exec(st, pragmas, err);
@@ -280,8 +282,21 @@ static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 enum amicd_rc store_begin(struct store *st, struct amicd_error *err)
 {
 	enum amicd_rc rc;
+	struct timespec deadline;
 
-	pthread_mutex_lock(&write_lock);
+	/* bounded like SQLite's own busy wait: a writer that hangs (a disk that
+	 * does not answer) makes the others fail within busy_timeout, not wait forever */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += st->busy_timeout_ms / 1000;
+	deadline.tv_nsec += (long)(st->busy_timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	if (pthread_mutex_timedlock(&write_lock, &deadline) != 0)
+		return amicd_error_set(err, AMICD_ERR_STORE, NULL,
+				       "the database is busy: another write has not finished within %d ms",
+				       st->busy_timeout_ms);
 	rc = run(st, ST_BEGIN, err);
 	if (rc != AMICD_OK) {
 		if (!sqlite3_get_autocommit(st->db))

@@ -30,6 +30,7 @@ struct store {
 	struct store_cached cache[STORE_CACHE_SLOTS]; /* statements made by store_prep */
 	pthread_mutex_t lock; /* serialises threads sharing this connection */
 	bool holds_write_lock; /* this connection owns the process's write lock (store_begin) */
+	int busy_timeout_ms;  /* how long store_begin waits for that lock (and SQLite for its own) */
 	bool shadow;          /* derived facts and event statuses go to private temp tables (store_shadow.c) */
 	char *path;
 	char *wal_path;       /* path-wal, and the file that was there when first seen */

@@ -149,6 +149,7 @@ static bool write_pins(struct worker *w)
 static void record_pass(struct worker *w, enum amicd_rc rc, const struct amicd_error *err)
 {
 	pthread_mutex_lock(&w->lock);
+	w->health.pass_since_ms = 0;
 	if (rc == AMICD_OK) {
 		w->health.failing = false;
 		w->health.failing_since_ms = 0;
@@ -176,10 +177,14 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 	*more = false;
 	pthread_mutex_lock(&w->lock);
 	w->health.woken_since_ms = 0; /* the wake-up is being answered */
+	w->health.pass_since_ms = util_now_ms();
 	pthread_mutex_unlock(&w->lock);
 	if (promoted == NULL || b == NULL) {
 		free(promoted);
 		free(b);
+		pthread_mutex_lock(&w->lock);
+		w->health.pass_since_ms = 0;
+		pthread_mutex_unlock(&w->lock);
 		return AMICD_ERR_NOMEM;
 	}
 	b->cfg = w->cfg;

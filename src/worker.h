@@ -38,6 +38,7 @@ struct worker_health {
 	bool failing;                    /* the last pass failed (it is retried) */
 	int64_t failing_since_ms;
 	int64_t woken_since_ms;          /* new events wait for a pass since then (0: none waits) */
+	int64_t pass_since_ms;           /* the pass under way started then (0: none) */
 	int64_t last_ok_ms;
 	char error[256];
 };

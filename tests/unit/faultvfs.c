@@ -24,6 +24,13 @@ static sqlite3_vfs *real_vfs;
 static sqlite3_vfs shim;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t released = PTHREAD_COND_INITIALIZER;
+static struct {
+	bool holding;
+	unsigned ops;
+	char thread[16];             /* "" : any */
+	int waiting;
+} hold;
 static struct {
 	bool armed;
 	unsigned ops;
@@ -56,12 +63,27 @@ static int op_index(unsigned op)
 	}
 }
 
+/* Whether the calling thread is the one hold names (any, when none is named). */
+static bool held_thread(void)
+{
+	char name[16];
+
+	return hold.thread[0] == '\0' ||
+	       (pthread_getname_np(pthread_self(), name, sizeof name) == 0 && strcmp(name, hold.thread) == 0);
+}
+
 /* 0 to go ahead with the call, or the error code it must fail with. */
 static int fault_check(const struct ffile *f, unsigned op)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&lock);
+	if (hold.holding && (hold.ops & op) != 0 && held_thread()) {
+		hold.waiting++;
+		while (hold.holding)
+			pthread_cond_wait(&released, &lock);
+		hold.waiting--;
+	}
 	if (!on_chosen_thread()) {
 		pthread_mutex_unlock(&lock);
 		return 0;
@@ -264,6 +286,8 @@ void faultvfs_disarm(void)
 	pthread_mutex_lock(&lock);
 	state.armed = false;
 	state.thread[0] = '\0';
+	hold.holding = false; /* nothing is left waiting */
+	pthread_cond_broadcast(&released);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -309,4 +333,31 @@ int faultvfs_ioerr_rc(unsigned op)
 	case FAULTVFS_TRUNCATE: return SQLITE_IOERR_TRUNCATE;
 	default: return SQLITE_IOERR_READ;
 	}
+}
+
+void faultvfs_hold(unsigned ops, const char *thread)
+{
+	pthread_mutex_lock(&lock);
+	hold.holding = true;
+	hold.ops = ops;
+	snprintf(hold.thread, sizeof hold.thread, "%s", thread != NULL ? thread : "");
+	pthread_mutex_unlock(&lock);
+}
+
+void faultvfs_release(void)
+{
+	pthread_mutex_lock(&lock);
+	hold.holding = false;
+	pthread_cond_broadcast(&released);
+	pthread_mutex_unlock(&lock);
+}
+
+int faultvfs_held(void)
+{
+	int n;
+
+	pthread_mutex_lock(&lock);
+	n = hold.waiting;
+	pthread_mutex_unlock(&lock);
+	return n;
 }

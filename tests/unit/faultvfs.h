@@ -47,6 +47,15 @@ void faultvfs_arm(unsigned ops, enum faultvfs_file file, int nth, bool persisten
  */
 void faultvfs_only_thread(const char *name);
 
+/*
+ * faultvfs_hold — from now on, calls of ops made by the thread called thread
+ * (pthread_setname_np; NULL: any) wait, as on a hung disk, until
+ * faultvfs_release. faultvfs_held — how many calls are waiting now.
+ */
+void faultvfs_hold(unsigned ops, const char *thread);
+void faultvfs_release(void);
+int faultvfs_held(void);
+
 /* faultvfs_disarm — stop failing calls. */
 void faultvfs_disarm(void);
 

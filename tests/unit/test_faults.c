@@ -20,6 +20,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -132,11 +133,12 @@ static bool wait_db(struct fx *fx, const char *sql, int64_t want, int timeout_ms
 	return support_wait_until(reached, &u, timeout_ms);
 }
 
-static int setup(void **state)
+static int setup_with(void **state, const char *limits_extra)
 {
 	struct fx *fx = calloc(1, sizeof *fx);
 	struct amicd_error err = { { 0 }, { 0 } };
-	const struct amicd_opts opts = { .log_level = "error", .trigger_extra = "  max_attempts: 1\n" };
+	const struct amicd_opts opts = { .log_level = "error", .trigger_extra = "  max_attempts: 1\n",
+					 .limits_extra = limits_extra };
 
 	if (fx == NULL)
 		return -1;
@@ -158,6 +160,17 @@ static int setup(void **state)
 	snprintf(fx->base, sizeof fx->base, "http://127.0.0.1:%u", server_port(fx->app));
 	*state = fx;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, NULL);
+}
+
+/* /readyz turns not ready after 1 s of work not taken (limits.stall_seconds) */
+static int setup_stall(void **state)
+{
+	return setup_with(state, "  stall_seconds: 1\n");
 }
 
 static int teardown(void **state)
@@ -422,6 +435,90 @@ static void test_wal_removed(void **state)
 	assert_true(wait_status(fx, "/readyz", 503, WAIT_MS));
 }
 
+/* --- a hung disk: readiness says so while it lasts, and recovers ----------------- */
+
+struct bg_delivery {
+	struct fx *fx;
+	long status;
+	pthread_t thread;
+};
+
+static void *deliver_in_background(void *arg)
+{
+	struct bg_delivery *d = arg;
+	struct http_result r;
+
+	d->status = deliver(d->fx, &r);
+	http_result_free(&r);
+	return NULL;
+}
+
+static bool some_call_held(void *ctx)
+{
+	(void)ctx;
+	return faultvfs_held() > 0;
+}
+
+/* The /readyz reason, or "" (the caller frees nothing: static buffer). */
+static const char *ready_reason(struct fx *fx)
+{
+	static char reason[512];
+	struct http_result r;
+	json_t *j;
+
+	request(fx, "GET", "/readyz", NULL, NULL, &r);
+	j = r.body != NULL ? json_loads(r.body, 0, NULL) : NULL;
+	snprintf(reason, sizeof reason, "%s", json_string_value(json_object_get(j, "reason")) != NULL
+						      ? json_string_value(json_object_get(j, "reason")) : "");
+	json_decref(j);
+	http_result_free(&r);
+	return reason;
+}
+
+/* The writer's commit hangs (its fsync never returns): not ready after stall_seconds, ready once it returns. */
+static void test_writer_hung(void **state)
+{
+	struct fx *fx = *state;
+	struct bg_delivery d = { .fx = fx };
+
+	assert_int_equal(get_status(fx, "/readyz"), 200);
+	faultvfs_hold(FAULTVFS_SYNC, "amicd-ingest");
+	assert_int_equal(pthread_create(&d.thread, NULL, deliver_in_background, &d), 0);
+	assert_true(support_wait_until(some_call_held, NULL, WAIT_MS));
+	assert_true(wait_status(fx, "/readyz", 503, WAIT_MS));
+	assert_non_null(strstr(ready_reason(fx), "writer"));
+	faultvfs_release();
+	pthread_join(d.thread, NULL);
+	assert_int_equal(d.status, 202); /* acknowledged once it was on disk */
+	assert_true(wait_status(fx, "/readyz", 200, WAIT_MS));
+}
+
+/*
+ * The worker's commit hangs: not ready after stall_seconds; a delivery meanwhile
+ * is answered 503 + Retry-After (the write lock is not waited for without
+ * bound); ready again, and every stored event taken, once the commit returns.
+ */
+static void test_worker_hung(void **state)
+{
+	struct fx *fx = *state;
+	struct http_result r;
+
+	assert_int_equal(get_status(fx, "/readyz"), 200);
+	faultvfs_hold(FAULTVFS_SYNC, "amicd-worker");
+	assert_int_equal(deliver(fx, &r), 202); /* the writer is fine: stored */
+	http_result_free(&r);
+	assert_true(support_wait_until(some_call_held, NULL, WAIT_MS));
+	assert_true(wait_status(fx, "/readyz", 503, WAIT_MS));
+	assert_non_null(strstr(ready_reason(fx), "worker"));
+	/* the hung pass holds the write lock: a delivery gets 503 within busy_timeout, never hangs */
+	assert_int_equal(deliver(fx, &r), 503);
+	assert_retry_after(&r);
+	http_result_free(&r);
+	faultvfs_release();
+	assert_true(wait_status(fx, "/readyz", 200, WAIT_MS));
+	assert_true(wait_db(fx, "SELECT count(*) FROM events WHERE status = 'queued'", 0, WAIT_MS));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +527,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_every_call_of_an_admin_action, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_database_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_hung, setup_stall, teardown),
+		cmocka_unit_test_setup_teardown(test_worker_hung, setup_stall, teardown),
 	};
 	int rc;
 
