@@ -1094,6 +1094,68 @@ static void org_share_with_unknown_membership_is_said(void **state)
 	json_decref(wait_promotions(f, ASG, 1, "delivered"));
 }
 
+/* One ASG with a static tag filter (image-role = batch) beside the git filter. */
+static int setup_static_filter(void **state)
+{
+	struct amicd_opts o = {
+		.resources = "  - provider: asg\n"
+			     "    identifier: " ASG "\n"
+			     "    account: image-builder-stage\n"
+			     "    region: eu-west-1\n"
+			     "    image:\n"
+			     "      - { provider: git, tag_name: git-sha, url: " REPO ", ref: main }\n"
+			     "      - { provider: static, tag_name: image-role, value: batch }\n",
+	};
+
+	return h_fx_setup(state, &o, H_FX_RECEIVER);
+}
+
+/*
+ * waiting_for.detail names the things (#11 item 5): the closest AMI (id,
+ * state, owner), the account, and each expected static tag beside what the
+ * account sees: the fixture's AMI carries image-role = worker, then builder,
+ * then batch (promoted).
+ */
+static void static_tags_named_in_detail(void **state)
+{
+	struct h_fx *f = *state;
+	static const char *const static_only[] = { "static_tags", NULL };
+	const json_t *detail, *tag;
+	json_t *a;
+
+	push_commit(f, "st-push", SHA_PARENT, SHA_A);
+	eb_fixture(f, "eventbridge-ami-state-change.json");
+	eb_shared(f, "st-share", AMI_A, SHA_A, DEST, true);
+	assert_waiting(f, ASG, SHA_A, static_only);
+	a = asg(f, ASG);
+	detail = h_json_at(a, "waiting_for.detail");
+	assert_non_null(detail);
+	assert_string_equal(h_str(detail, "account"), DEST);
+	assert_string_equal(h_str(detail, "ami.image_id"), AMI_A);
+	assert_string_equal(h_str(detail, "ami.state"), "available");
+	assert_string_equal(h_str(detail, "ami.owner"), OWNER);
+	tag = json_array_get(json_object_get(detail, "static_tags"), 0);
+	assert_string_equal(h_str(tag, "key"), "image-role");
+	assert_string_equal(h_str(tag, "expected"), "batch");
+	assert_string_equal(h_str(tag, "seen"), "worker");
+	assert_non_null(strstr(h_text(detail, "message"), "image-role"));
+	json_decref(a);
+
+	eb_tags(f, "st-tag-1", DEST, "CreateTags", "[{\"key\":\"image-role\",\"value\":\"builder\"}]",
+		"2025-03-04T08:50:00Z");
+	assert_waiting(f, ASG, SHA_A, static_only);
+	a = asg(f, ASG);
+	tag = json_array_get(json_object_get(h_json_at(a, "waiting_for.detail"), "static_tags"), 0);
+	assert_string_equal(h_str(tag, "seen"), "builder");
+	json_decref(a);
+	assert_int_equal(promotion_count(f, ASG), 0);
+
+	eb_tags(f, "st-tag-2", DEST, "CreateTags", "[{\"key\":\"image-role\",\"value\":\"batch\"}]",
+		"2025-03-04T08:51:00Z");
+	json_decref(wait_promotions(f, ASG, 1, "delivered"));
+	assert_pinned(f, ASG, SHA_A, AMI_A);
+}
+
 /* Two ASGs in two accounts follow one repo; the AMI is shared and tagged in one account only. */
 static void two_asgs_two_accounts(void **state)
 {
@@ -1245,6 +1307,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(deletetags_without_tags_removes_every_tag, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(org_share_counts_for_a_listed_account, setup_org, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(org_share_with_unknown_membership_is_said, setup_default, h_fx_teardown),
+		cmocka_unit_test_setup_teardown(static_tags_named_in_detail, setup_static_filter, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(two_asgs_two_accounts, setup_two_asgs, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(pin_file_deleted_is_rewritten, setup_default, h_fx_teardown),
 		cmocka_unit_test_setup_teardown(pin_file_corrupt_is_rewritten, setup_default, h_fx_teardown),
