@@ -100,6 +100,20 @@ static void after_promotions(struct app *app, const bool *promoted)
 			worker_pin_changed(app->worker, i);
 }
 
+
+/* The per-ASG flags a decision sets for the promotions it made; NULL (and 503 answered) when out of memory. */
+static bool *promoted_flags(struct http_request *req, struct app *app)
+{
+	bool *promoted = calloc(app->cfg->n_asgs + 1, sizeof *promoted);
+	struct amicd_error err;
+
+	if (promoted == NULL) {
+		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		http_reply_error(req, AMICD_ERR_NOMEM, &err);
+	}
+	return promoted;
+}
+
 /*
  * Whether every id names a stored event; when some do not, a 400 naming them
  * (a replay of nothing would otherwise answer "replayed: 0" as if it had worked).
@@ -213,12 +227,9 @@ void admin_replay(struct http_request *req, void *cls)
 			goto out;
 		}
 	}
-	promoted = calloc(app->cfg->n_asgs + 1, sizeof *promoted);
-	if (promoted == NULL) {
-		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
-		http_reply_error(req, AMICD_ERR_NOMEM, &err);
+	promoted = promoted_flags(req, app);
+	if (promoted == NULL)
 		goto out;
-	}
 	if (pthread_mutex_trylock(&one_at_a_time) != 0) {
 		amicd_error_set(&err, AMICD_ERR_CONFLICT, NULL, "a replay is already running; try again when it is done");
 		http_reply_error(req, AMICD_ERR_CONFLICT, &err);
@@ -498,12 +509,9 @@ static void freeze(struct http_request *req, struct app *app, const struct confi
 
 	if (!only_keys(req, body, keys) || (reason = want_reason(req, body)) == NULL)
 		return;
-	promoted = calloc(app->cfg->n_asgs + 1, sizeof *promoted);
-	if (promoted == NULL) {
-		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
-		http_reply_error(req, AMICD_ERR_NOMEM, &err);
+	promoted = promoted_flags(req, app);
+	if (promoted == NULL)
 		return;
-	}
 	rc = admin_begin(app, &err);
 	if (rc == AMICD_OK)
 		rc = store_asg_frozen_set(app->admin, asg->identifier, frozen, reason, "admin", now, &err);
@@ -539,12 +547,9 @@ static void block(struct http_request *req, struct app *app, const struct config
 		return;
 	if (!resolve_commit(req, app, asg, body, blocking, commit))
 		return;
-	promoted = calloc(app->cfg->n_asgs + 1, sizeof *promoted);
-	if (promoted == NULL) {
-		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
-		http_reply_error(req, AMICD_ERR_NOMEM, &err);
+	promoted = promoted_flags(req, app);
+	if (promoted == NULL)
 		return;
-	}
 	rc = admin_begin(app, &err);
 	if (rc == AMICD_OK)
 		rc = blocking ? store_block_set(app->admin, asg->identifier, commit, reason, "admin", now, &was, &err)
@@ -593,12 +598,9 @@ static void pin(struct http_request *req, struct app *app, const struct config_a
 	if (reason == NULL)
 		return;
 	snprintf(why, sizeof why, "manual pin: %s", reason);
-	promoted = calloc(app->cfg->n_asgs + 1, sizeof *promoted);
-	if (promoted == NULL) {
-		amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
-		http_reply_error(req, AMICD_ERR_NOMEM, &err);
+	promoted = promoted_flags(req, app);
+	if (promoted == NULL)
 		return;
-	}
 
 	rc = admin_begin(app, &err);
 	if (rc == AMICD_OK)
