@@ -608,7 +608,7 @@ static void retrying_is_a_problem(void **state)
 
 	h_receiver_answer(f->rx, 503, 0, 503);
 	p = promote_a(f);
-	wait_trigger(f, 1, h_num(p, "id"), "pending", 1, WAIT_MS);
+	json_decref(wait_trigger(f, 1, h_num(p, "id"), "pending", 1, WAIT_MS));
 	asg = wait_problem(f, "trigger_retrying");
 	assert_non_null(strstr(h_text(asg, "problems.0.message"), "attempt(s) failed"));
 	assert_non_null(strstr(h_text(asg, "problems.0.message"), "HTTP 503"));
@@ -697,7 +697,7 @@ static void retrigger_refused(void **state)
 	json_decref(out);
 	/* bodies refused whatever the pin */
 	p = promote_a(f);
-	wait_trigger(f, 1, h_num(p, "id"), "delivered", 1, WAIT_MS);
+	json_decref(wait_trigger(f, 1, h_num(p, "id"), "delivered", 1, WAIT_MS));
 	assert_int_equal(post_action(f, "retrigger", "{}", &out), 400);
 	assert_string_equal(h_text(out, "error.path"), "$.reason");
 	json_decref(out);
