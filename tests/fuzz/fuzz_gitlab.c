@@ -2,8 +2,8 @@
  * fuzz_gitlab.c — a GitLab delivery: the first line is the X-Gitlab-Event
  * header (and the Idempotency-Key), the rest the body. Runs the kind, the push
  * parser, the dedup key and the facts of a push. Properties: a parsed push has
- * 40-hex lower-case before/after and a normal-form repo URL; facts point into
- * valid strings.
+ * lower-case hex before/after of 40 (SHA-1) or 64 (SHA-256) digits and a
+ * normal-form repo URL; facts point into valid strings.
  */
 #include "fuzz.h"
 #include "fuzz_common.h"
@@ -14,9 +14,18 @@
 #include "repourl.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* 40 or 64 lower-case hex digits: a SHA-1 or SHA-256 commit id (all zeros for none). */
+static bool commit_shaped(const char *s)
+{
+	size_t n = strlen(s);
+
+	return (n == 40 || n == 64) && strspn(s, "0123456789abcdef") == n;
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -54,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (gitlab_push_parse(doc, &push, &err) == AMICD_OK) {
 			struct fact_list facts = { 0 };
 
-			fuzz_check(strlen(push.before) == 40 && strlen(push.after) == 40);
+			fuzz_check(commit_shaped(push.before) && commit_shaped(push.after));
 			fuzz_check(push.repo_urls[0] != NULL);
 			{
 				char *again = repo_url_normalize(push.repo_urls[0]);
