@@ -7,7 +7,8 @@
 #   make demo            the example config end to end: fixture deliveries in, a promotion and its
 #                        trigger out (temp dir and free port; var/ untouched)
 #   make bench           wrk against amicd, a bare libmicrohttpd server and adnanh/webhook;
-#                        the promotion latency; the reconciler against fake GitLab/EC2
+#                        the promotion latency; the reconciler against fake GitLab/EC2;
+#                        growth with history (GROWTH_EVENTS, GROWTH_AMIS, GROWTH_SECONDS)
 #   make fuzz            every libFuzzer harness for FUZZ_SECONDS (clang; installed as needed)
 #   make install         PREFIX=/usr/local DESTDIR=
 .DELETE_ON_ERROR:
@@ -215,6 +216,10 @@ $(BUILD)/bench/promotion_latency: bench/promotion_latency.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PKG_LIBS)
 
+$(BUILD)/bench/growth: bench/growth.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PKG_LIBS)
+
 # The reconciler against the tests' fakes (GitLab, EC2 and STS verifying SigV4):
 # the fakes' sources are compiled in, and libamicd.a supplies crypto.c for sigv4.c.
 BENCH_RECONCILE_SRC := bench/reconcile.c tests/unit/fakehttp.c tests/unit/sigv4.c
@@ -222,10 +227,11 @@ $(BUILD)/bench/reconcile: $(BENCH_RECONCILE_SRC) tests/unit/fakehttp.h tests/uni
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $(BENCH_RECONCILE_SRC) $(BUILD)/libamicd.a $(PKG_LIBS)
 
-bench: $(BUILD)/amicd $(BUILD)/bench/bare $(BUILD)/bench/promotion_latency $(BUILD)/bench/reconcile | deps
+bench: $(BUILD)/amicd $(BUILD)/bench/bare $(BUILD)/bench/promotion_latency $(BUILD)/bench/reconcile $(BUILD)/bench/growth | deps
 	AMICD_BIN=$(abspath $(BUILD)/amicd) BARE_BIN=$(abspath $(BUILD)/bench/bare) scripts/bench.sh
 	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/promotion_latency $(or $(PROMOTIONS),200)
 	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/reconcile $(or $(RECONCILE_ROUNDS),50)
+	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/growth $(or $(GROWTH_EVENTS),1000000) $(or $(GROWTH_AMIS),100000) $(or $(GROWTH_SECONDS),10)
 
 install: $(BUILD)/amicd
 	install -d $(DESTDIR)$(PREFIX)/bin
