@@ -147,7 +147,7 @@ static bool write_config(struct amicd *a)
 	if (f == NULL)
 		return false;
 	/* the trigger points at a closed port: promotions are not what is measured here */
-	fprintf(f, "listen: 127.0.0.1:0\ndatabase: %s/db\npins_dir: %s/pins\nlog_level: warn\n"
+	fprintf(f, "listen: 127.0.0.1:0\ndatabase: %s/db\npins_dir: %s/pins\nlog_level: info\n"
 		   "auth:\n  gitlab: {token_file: %s/t}\n  eventbridge: {api_key_header: x-api-key, api_key_file: %s/k}\n"
 		   "  admin: {token_file: %s/t}\n  read: {token_file: %s/r}\n"
 		   "trigger: {url: \"http://127.0.0.1:9/tr\", timeout_seconds: 1}\n"
@@ -164,6 +164,7 @@ static bool write_config(struct amicd *a)
 
 static bool amicd_start(struct amicd *a, const char *bin)
 {
+	unlink(a->log); /* the last run's "listening" line must not be read as this one's */
 	a->pid = fork();
 	if (a->pid == 0) {
 		int fd = open(a->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
