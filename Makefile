@@ -231,7 +231,7 @@ bench: $(BUILD)/amicd $(BUILD)/bench/bare $(BUILD)/bench/promotion_latency $(BUI
 	AMICD_BIN=$(abspath $(BUILD)/amicd) BARE_BIN=$(abspath $(BUILD)/bench/bare) scripts/bench.sh
 	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/promotion_latency $(or $(PROMOTIONS),200)
 	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/reconcile $(or $(RECONCILE_ROUNDS),50)
-	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/growth $(or $(GROWTH_EVENTS),1000000) $(or $(GROWTH_AMIS),100000) $(or $(GROWTH_SECONDS),10)
+	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/growth $(or $(GROWTH_EVENTS),1000000) $(or $(GROWTH_AMIS),100000) $(or $(GROWTH_SECONDS),5)
 
 install: $(BUILD)/amicd
 	install -d $(DESTDIR)$(PREFIX)/bin
