@@ -757,6 +757,23 @@ static enum MHD_Result queue_reply(struct http_request *req)
 	return r;
 }
 
+/*
+ * Quiesced: a new connection is closed as soon as it is accepted. This stands
+ * in for MHD_quiesce_daemon(), which on an epoll daemon with its own threads
+ * races the event loop for the listen socket's epoll entry and can abort the
+ * process ("Failed to remove listen FD from epoll set": an open
+ * libmicrohttpd defect, ENOENT on the loser's EPOLL_CTL_DEL). The port is
+ * released by http_stop.
+ */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	const struct http_server *srv = cls;
+
+	(void)addr;
+	(void)addrlen;
+	return atomic_load(&srv->closing) ? MHD_NO : MHD_YES;
+}
+
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 				      const char *method, const char *version, const char *upload_data,
 				      size_t *upload_data_size, void **con_cls)
@@ -982,7 +999,7 @@ enum amicd_rc http_start(const struct http_options *opt, const struct http_route
 		}
 		srv->watchdog_started = true;
 	}
-	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, srv,
+	srv->daemon = MHD_start_daemon(flags, 0, accept_policy, srv, access_handler, srv,
 				       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				       MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 				       MHD_OPTION_CONNECTION_LIMIT,
@@ -1037,13 +1054,9 @@ void http_stats_get(struct http_server *srv, struct http_stats *out)
 
 void http_quiesce(struct http_server *srv)
 {
-	int fd;
-
-	if (srv == NULL || atomic_exchange(&srv->closing, true))
-		return;
-	fd = MHD_quiesce_daemon(srv->daemon);
-	if (fd >= 0)
-		close(fd);
+	/* no MHD_quiesce_daemon: see accept_policy */
+	if (srv != NULL)
+		atomic_store(&srv->closing, true);
 }
 
 uint64_t http_drain(struct http_server *srv, int64_t timeout_ms)

@@ -104,7 +104,11 @@ unsigned http_port(const struct http_server *srv);
 /* http_stats_get — a snapshot of the counters. */
 void http_stats_get(struct http_server *srv, struct http_stats *out);
 
-/* http_quiesce — stop accepting connections; the open ones are served, and told to close. */
+/*
+ * http_quiesce — stop taking connections (a new one is closed at once; the
+ * port itself is released by http_stop); the open ones are served, and told
+ * to close.
+ */
 void http_quiesce(struct http_server *srv);
 
 /* http_drain — wait up to timeout_ms for the requests in flight to be answered; how many are left. */
