@@ -172,6 +172,28 @@ static void accounts_in(const struct config *cfg, const char *arn, char *buf, si
  * accounts whose config lists it under org_arns). An org share no configured
  * account lists is said in the note: which accounts it reaches is unknown.
  */
+/* The tags of a JSON object ({"key": "value", …}) as account sees them on an image: one fact each. */
+static enum amicd_rc tags_seen_by(struct fact_list *out, const json_t *tags, const char *region, const char *image,
+				  const char *owner, const char *account, int64_t t, struct amicd_error *err)
+{
+	const char *key;
+	const json_t *value;
+
+	json_object_foreach((json_t *)tags, key, value) {
+		struct fact *f;
+
+		if (!json_is_string(value) || key[0] == '\0')
+			continue;
+		f = ami_fact(out, FACT_AMI_TAG, t, region, image, owner);
+		if (f == NULL)
+			return nomem(err);
+		f->account = account;
+		f->key = key;
+		f->value = json_string_value(value);
+	}
+	return AMICD_OK;
+}
+
 static enum amicd_rc launch_permission_facts(const struct config *cfg, const json_t *detail, const char *region,
 					     const char *owner, int64_t t, struct fact_list *out,
 					     struct amicd_error *err)
@@ -281,8 +303,6 @@ static enum amicd_rc shared_facts(const json_t *detail, int64_t t, struct fact_l
 	const char *owner, *dest;
 	const char *state = str(detail, "State");
 	const json_t *tags = json_object_get(detail, "Tags");
-	const char *key;
-	const json_t *value;
 	struct fact *f;
 
 	if (account_at(out, detail, "OwnerAccount", &owner, err) != AMICD_OK ||
@@ -301,17 +321,7 @@ static enum amicd_rc shared_facts(const json_t *detail, int64_t t, struct fact_l
 		return nomem(err);
 	f->account = dest;
 	f->shared = true;
-	json_object_foreach((json_t *)tags, key, value) {
-		if (!json_is_string(value) || key[0] == '\0')
-			continue;
-		f = ami_fact(out, FACT_AMI_TAG, t, region, image, owner);
-		if (f == NULL)
-			return nomem(err);
-		f->account = dest;
-		f->key = key;
-		f->value = json_string_value(value);
-	}
-	return AMICD_OK;
+	return tags_seen_by(out, tags, region, image, owner, dest, t, err);
 }
 
 static enum amicd_rc eventbridge_facts(const struct config *cfg, const json_t *payload, struct fact_list *out,
@@ -423,8 +433,6 @@ static enum amicd_rc listed_image_facts(const json_t *img, const char *account, 
 {
 	const char *image = str(img, "imageId"), *state = str(img, "imageState"), *owner = str(img, "imageOwnerId");
 	const json_t *created = json_object_get(img, "creation_ms"), *tags = json_object_get(img, "tags");
-	const char *key;
-	const json_t *value;
 	struct fact *f;
 
 	if (image == NULL || state == NULL || owner == NULL || !json_is_integer(created) ||
@@ -445,17 +453,7 @@ static enum amicd_rc listed_image_facts(const json_t *img, const char *account, 
 		f->account = account;
 		f->shared = true;
 	}
-	json_object_foreach((json_t *)tags, key, value) {
-		if (!json_is_string(value) || key[0] == '\0')
-			continue;
-		f = ami_fact(out, FACT_AMI_TAG, t, region, image, owner);
-		if (f == NULL)
-			return nomem(err);
-		f->account = account;
-		f->key = key;
-		f->value = json_string_value(value);
-	}
-	return AMICD_OK;
+	return tags_seen_by(out, tags, region, image, owner, account, t, err);
 }
 
 /*
