@@ -489,6 +489,10 @@ void api_metrics(struct http_request *req, void *cls)
 	fprintf(out, "amicd_events_processed_total %llu\n", (unsigned long long)ws.events_processed);
 	gauge_header(out, "amicd_facts_applied_total", "counter", "Facts applied by the worker.");
 	fprintf(out, "amicd_facts_applied_total %llu\n", (unsigned long long)ws.facts_applied);
+	gauge_header(out, "amicd_events_parsed_by_worker_total", "counter",
+		     "Queued events whose stored payload the worker parsed: replays of the backlog after a start, "
+		     "or deliveries whose facts from receipt were not at hand.");
+	fprintf(out, "amicd_events_parsed_by_worker_total %llu\n", (unsigned long long)ws.events_parsed);
 	gauge_header(out, "amicd_trigger_attempts_total", "counter", "Trigger attempts made, by outcome.");
 	fprintf(out, "amicd_trigger_attempts_total{outcome=\"delivered\"} %llu\n", (unsigned long long)ts.delivered);
 	fprintf(out, "amicd_trigger_attempts_total{outcome=\"failed\"} %llu\n", (unsigned long long)ts.failed_attempts);

@@ -10,19 +10,14 @@
 #include <stdio.h>
 #include <string.h>
 
-void apply_event_prepare(const struct config *cfg, const struct store_queued *ev, struct apply_event *out)
+/* The facts of a parsed payload and the status they give the event. */
+static void derive(const struct config *cfg, const char *source, const char *kind, const json_t *doc,
+		   struct apply_event *out)
 {
 	struct amicd_error perr = { { 0 }, { 0 } };
 
-	memset(out, 0, sizeof *out);
-	out->id = ev->id;
-	snprintf(out->kind, sizeof out->kind, "%s", ev->kind);
 	out->status = "processed";
-	out->payload = json_loadb(ev->payload, ev->payload_len, 0, NULL);
-	if (out->payload == NULL) {
-		out->status = "failed";
-		snprintf(out->note, sizeof out->note, "stored payload is not JSON");
-	} else if (facts_from_event(cfg, ev->source, ev->kind, out->payload, &out->facts, &perr) != AMICD_OK) {
+	if (facts_from_event(cfg, source, kind, doc, &out->facts, &perr) != AMICD_OK) {
 		out->status = "failed";
 		utf8_copy(out->note, sizeof out->note, perr.message);
 	} else {
@@ -31,6 +26,33 @@ void apply_event_prepare(const struct config *cfg, const struct store_queued *ev
 			out->status = "ignored";
 		utf8_copy(out->note, sizeof out->note, out->facts.note);
 	}
+}
+
+void apply_event_prepare(const struct config *cfg, const struct store_queued *ev, struct apply_event *out)
+{
+	memset(out, 0, sizeof *out);
+	out->id = ev->id;
+	snprintf(out->kind, sizeof out->kind, "%s", ev->kind);
+	out->payload = json_loadb(ev->payload, ev->payload_len, 0, NULL);
+	if (out->payload == NULL) {
+		out->status = "failed";
+		snprintf(out->note, sizeof out->note, "stored payload is not JSON");
+		return;
+	}
+	derive(cfg, ev->source, ev->kind, out->payload, out);
+}
+
+enum amicd_rc apply_event_prepare_doc(const struct config *cfg, const char *source, const char *kind,
+				      const json_t *doc, struct apply_event *out)
+{
+	memset(out, 0, sizeof *out);
+	snprintf(out->kind, sizeof out->kind, "%s", kind);
+	derive(cfg, source, kind, doc, out);
+	if (fact_list_detach(&out->facts) != AMICD_OK) {
+		fact_list_free(&out->facts);
+		return AMICD_ERR_NOMEM;
+	}
+	return AMICD_OK;
 }
 
 enum amicd_rc apply_event_write(struct store *st, const struct apply_event *ev, struct amicd_error *err)

@@ -40,6 +40,16 @@ struct apply_event {
  */
 void apply_event_prepare(const struct config *cfg, const struct store_queued *ev, struct apply_event *out);
 
+/*
+ * apply_event_prepare_doc — the same from a payload already parsed (a delivery
+ * on its request path): facts and status exactly as apply_event_prepare would
+ * derive them from the stored bytes, but the facts own their strings (payload
+ * stays NULL), so doc may be freed at once. id is left 0 for the caller to
+ * set. AMICD_ERR_NOMEM leaves nothing to release.
+ */
+enum amicd_rc apply_event_prepare_doc(const struct config *cfg, const char *source, const char *kind,
+				      const json_t *doc, struct apply_event *out);
+
 /* apply_event_write — write a prepared event's facts and status, in the caller's transaction. */
 enum amicd_rc apply_event_write(struct store *st, const struct apply_event *ev, struct amicd_error *err);
 

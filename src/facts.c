@@ -71,6 +71,60 @@ void fact_list_free(struct fact_list *l)
 	memset(l, 0, sizeof *l);
 }
 
+#define FACT_STRINGS 12
+
+/* Where a fact's string fields are, for fact_list_detach. */
+static void fact_strings(struct fact *f, const char **out[FACT_STRINGS])
+{
+	const char **fields[FACT_STRINGS] = { &f->region, &f->image_id, &f->owner, &f->state,
+					      &f->account, &f->key, &f->value, &f->repo,
+					      &f->branch, &f->before, &f->after, &f->listed };
+
+	memcpy(out, fields, sizeof fields);
+}
+
+enum amicd_rc fact_list_detach(struct fact_list *l)
+{
+	const char **fields[FACT_STRINGS];
+	size_t total = 0, used = 0;
+	char **owned;
+	char *arena;
+
+	for (size_t i = 0; i < l->n; i++) {
+		fact_strings(&l->items[i], fields);
+		for (size_t j = 0; j < FACT_STRINGS; j++)
+			if (*fields[j] != NULL)
+				total += strlen(*fields[j]) + 1;
+	}
+	arena = malloc(total > 0 ? total : 1);
+	owned = malloc(sizeof *owned);
+	if (arena == NULL || owned == NULL) {
+		free(arena);
+		free(owned);
+		return AMICD_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		fact_strings(&l->items[i], fields);
+		for (size_t j = 0; j < FACT_STRINGS; j++) {
+			size_t len;
+
+			if (*fields[j] == NULL)
+				continue;
+			len = strlen(*fields[j]) + 1;
+			memcpy(arena + used, *fields[j], len);
+			*fields[j] = arena + used;
+			used += len;
+		}
+	}
+	for (size_t i = 0; i < l->n_owned; i++)
+		free(l->owned[i]);
+	free(l->owned);
+	owned[0] = arena;
+	l->owned = owned;
+	l->n_owned = 1;
+	return AMICD_OK;
+}
+
 static enum amicd_rc nomem(struct amicd_error *err)
 {
 	return amicd_error_set(err, AMICD_ERR_NOMEM, NULL, "out of memory");

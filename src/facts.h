@@ -81,6 +81,14 @@ enum amicd_rc facts_from_event(const struct config *cfg, const char *source, con
 void fact_list_free(struct fact_list *list);
 
 /*
+ * fact_list_detach — copy every string the facts point to into the list
+ * itself, so that the payload they were derived from can be freed (the facts
+ * a delivery's request derived travel to the worker this way). On
+ * AMICD_ERR_NOMEM the list is unchanged.
+ */
+enum amicd_rc fact_list_detach(struct fact_list *list);
+
+/*
  * fact_state_rank — where an AMI state stands in its lifecycle, for states
  * reported with equal event times: pending (and transient) 0 < available 1 <
  * failed, error, invalid and unknown states 2 < disabled 3 < deregistered 4.

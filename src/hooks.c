@@ -24,6 +24,9 @@
 struct delivery {
 	struct ingest_item item;
 	struct http_request *req;
+	struct app *app;
+	struct apply_event *prepared; /* the facts derived on receipt, until offered to the worker */
+	int64_t offered_id;         /* the id they were offered under (0: not offered) */
 	const char *source;
 	char *headers_json;
 	char *dedup_key;
@@ -49,6 +52,9 @@ static void delivery_free(void *p)
 	free(d->dedup_key);
 	free(d->delivery_id);
 	free(d->kind);
+	if (d->prepared != NULL)
+		apply_event_release(d->prepared);
+	free(d->prepared);
 	free(d);
 }
 
@@ -116,6 +122,7 @@ static struct delivery *delivery_new(struct http_request *req, struct app *app, 
 	if (d == NULL)
 		return NULL;
 	d->req = req;
+	d->app = app;
 	d->source = source;
 	d->t0_ns = util_monotonic_ns();
 	headers = http_headers_json(req, keep_header, app);
@@ -146,12 +153,28 @@ static double elapsed_ms(const struct delivery *d)
 	return (double)(util_monotonic_ns() - d->t0_ns) / 1e6;
 }
 
+/* Writer thread: the row has its id; the commit comes next. The facts derived
+ * on receipt go to the worker now, so that it finds them whenever it sees the row. */
+static void event_stored(struct ingest_item *item)
+{
+	struct delivery *d = item->cls;
+
+	if (d->prepared == NULL)
+		return;
+	d->prepared->id = item->event.id;
+	d->offered_id = item->event.id;
+	worker_offer(d->app->worker, d->prepared);
+	d->prepared = NULL;
+}
+
 /* Writer thread: the delivery's row has committed (or the batch failed). Only
  * the outcome is recorded here; the answer is built on a request thread. */
 static void event_done(struct ingest_item *item, enum amicd_rc rc, const struct amicd_error *err)
 {
 	struct delivery *d = item->cls;
 
+	if (rc != AMICD_OK && d->offered_id != 0)
+		worker_withdraw(d->app->worker, d->offered_id); /* the id may be given again */
 	d->outcome = rc;
 	if (rc != AMICD_OK)
 		d->outcome_err = *err;
@@ -284,6 +307,7 @@ static void accept_event(struct app *app, struct delivery *d, const char *kind, 
 	};
 	memcpy(d->item.event.payload_sha256, body_sha(d), sizeof d->item.event.payload_sha256);
 	d->item.done = event_done;
+	d->item.stored = event_stored;
 	d->item.cls = d;
 	if (d->kind == NULL) {
 		struct amicd_error err;
@@ -293,6 +317,24 @@ static void accept_event(struct app *app, struct delivery *d, const char *kind, 
 		return;
 	}
 	submit(app, d, finish_event);
+}
+
+/*
+ * The facts of a queued delivery, derived from the body parsed here so that the
+ * worker need not parse it again (worker_offer). Without memory for them the
+ * worker parses the stored body, as it does after a restart.
+ */
+static void prepare_facts(struct delivery *d, const char *kind, const json_t *doc)
+{
+	struct apply_event *pre = malloc(sizeof *pre);
+
+	if (pre == NULL)
+		return;
+	if (apply_event_prepare_doc(d->app->cfg, d->source, kind, doc, pre) != AMICD_OK) {
+		free(pre);
+		return;
+	}
+	d->prepared = pre;
 }
 
 static json_t *parse_json(const struct http_request *req, enum amicd_rc *rc, struct amicd_error *err)
@@ -458,6 +500,8 @@ void hooks_gitlab(struct http_request *req, void *cls)
 		reply_nomem(req);
 		goto out;
 	}
+	if (!ignored)
+		prepare_facts(d, kind, doc);
 	accept_event(app, d, kind, ignored);
 out:
 	gitlab_push_clear(&push);
@@ -511,6 +555,8 @@ void hooks_eventbridge(struct http_request *req, void *cls)
 		reply_nomem(req);
 		goto out;
 	}
+	if (!ev.ignored)
+		prepare_facts(d, ev.kind_name, doc);
 	accept_event(app, d, ev.kind_name, ev.ignored);
 out:
 	json_decref(doc);

@@ -99,8 +99,11 @@ static enum amicd_rc write_batch(struct ingest *ig, struct ingest_item *batch, b
 	for (struct ingest_item *it = batch; it != NULL; it = it->next) {
 		if (it->kind == INGEST_EVENT) {
 			rc = store_event_put(ig->store, &it->event, err);
-			if (rc == AMICD_OK && !it->event.duplicate && it->event.status[0] == 'q')
+			if (rc == AMICD_OK && !it->event.duplicate && it->event.status[0] == 'q') {
 				*new_queued = true;
+				if (it->stored != NULL)
+					it->stored(it);
+			}
 		} else {
 			rc = store_rejected_put(ig->store, &it->rejected, ig->rejected_keep, ig->rejected_keep_bytes,
 						err);

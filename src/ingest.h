@@ -44,6 +44,11 @@ struct ingest_item {
 	struct store_event event;       /* INGEST_EVENT: id/duplicate filled on success */
 	struct store_rejected rejected; /* INGEST_REJECTED */
 	ingest_done_fn done;
+	/* INGEST_EVENT, may be NULL: called on the writer thread once a new queued
+	 * event's row has its id (not for a duplicate), before the commit that makes
+	 * it visible; if that commit fails, done() gets the error and the id may be
+	 * given again to a later delivery. */
+	void (*stored)(struct ingest_item *item);
 	void *cls;                      /* the caller's; ingest never touches it */
 	struct ingest_item *next;       /* private to ingest */
 };

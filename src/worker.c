@@ -26,6 +26,9 @@
  * this many bytes of payload (and at least one event), so twelve 20 MiB pushes
  * queued at once are not all parsed at once. */
 #define WORKER_BATCH_BYTES (32u << 20)
+/* Events prepared on receipt, waiting for the worker (worker_offer): past this
+ * many the oldest is dropped and that event is parsed from the store instead. */
+#define WORKER_OFFERED_MAX 1024
 #define WORKER_IDLE_MS 30000
 #define WORKER_RETRY_MS 2000
 
@@ -40,32 +43,76 @@ struct worker {
 	bool *pin_bad;                   /* per ASG: its pinned AMI was unavailable at the last look */
 	struct worker_health health;     /* under lock */
 	atomic_uint_fast64_t events_processed, facts_applied, promotions, passes, pin_file_failures;
+	atomic_uint_fast64_t events_parsed;  /* queued events parsed from the store (not offered) */
 	void (*on_facts)(void *);        /* under lock */
 	void *on_facts_cls;
+	/* Events prepared on receipt (worker_offer), in id order: a ring (under lock). */
+	struct apply_event *offered[WORKER_OFFERED_MAX];
+	size_t offered_first, offered_n;
 };
 
 static void check_pinned_amis(struct worker *w);
 
 struct batch {
-	const struct config *cfg;
+	struct worker *w;
 	struct apply_event events[WORKER_BATCH];
 	size_t n;
 	size_t bytes;                    /* of the payloads prepared */
 	bool full;                       /* a queued event was left for the next pass */
 };
 
-/* Phase one, no lock held: parse the queued events and derive their facts.
- * AMICD_ERR_BUSY (with full set) stops the walk once the batch is full. */
+static void offered_drop_first(struct worker *w)
+{
+	struct apply_event *e = w->offered[w->offered_first];
+
+	w->offered[w->offered_first] = NULL;
+	w->offered_first = (w->offered_first + 1) % WORKER_OFFERED_MAX;
+	w->offered_n--;
+	apply_event_release(e);
+	free(e);
+}
+
+/* The event offered for id, taken out of the ring (NULL when none was: it is
+ * parsed from the store then). Offers older than id are stale (their events were
+ * parsed before the offer came): dropped on the way. */
+static struct apply_event *take_offered(struct worker *w, int64_t id)
+{
+	struct apply_event *e = NULL;
+
+	pthread_mutex_lock(&w->lock);
+	while (w->offered_n > 0 && w->offered[w->offered_first]->id < id)
+		offered_drop_first(w);
+	if (w->offered_n > 0 && w->offered[w->offered_first]->id == id) {
+		e = w->offered[w->offered_first];
+		w->offered[w->offered_first] = NULL;
+		w->offered_first = (w->offered_first + 1) % WORKER_OFFERED_MAX;
+		w->offered_n--;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return e;
+}
+
+/* Phase one, no lock held: the queued events' facts — as offered on receipt,
+ * or parsed from the store. AMICD_ERR_BUSY (with full set) stops the walk once
+ * the batch is full. */
 static enum amicd_rc prepare_event(const struct store_queued *ev, void *cls)
 {
 	struct batch *b = cls;
+	struct apply_event *offered;
 
 	if (b->n == WORKER_BATCH || (b->n > 0 && b->bytes + ev->payload_len > WORKER_BATCH_BYTES)) {
 		b->full = true;
 		return AMICD_ERR_BUSY;
 	}
+	offered = take_offered(b->w, ev->id);
+	if (offered != NULL) {
+		b->events[b->n++] = *offered; /* its facts own their strings: a shallow move */
+		free(offered);
+		return AMICD_OK;
+	}
 	b->bytes += ev->payload_len;
-	apply_event_prepare(b->cfg, ev, &b->events[b->n++]);
+	atomic_fetch_add(&b->w->events_parsed, 1);
+	apply_event_prepare(b->w->cfg, ev, &b->events[b->n++]);
 	return AMICD_OK;
 }
 
@@ -187,7 +234,7 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 		pthread_mutex_unlock(&w->lock);
 		return AMICD_ERR_NOMEM;
 	}
-	b->cfg = w->cfg;
+	b->w = w;
 	rc = store_events_walk(w->store, false, 0, 0, WORKER_BATCH + 1, prepare_event, b, &err);
 	if (rc == AMICD_ERR_BUSY && b->full)
 		rc = AMICD_OK;
@@ -314,6 +361,8 @@ static void worker_free(struct worker *w)
 	if (w == NULL)
 		return;
 	store_close(&w->store);
+	while (w->offered_n > 0)
+		offered_drop_first(w);
 	pthread_mutex_destroy(&w->lock);
 	free(w->pin_dirty);
 	free(w->pin_bad);
@@ -368,6 +417,46 @@ void worker_wake(void *arg)
 	pthread_mutex_unlock(&w->lock);
 }
 
+void worker_offer(struct worker *w, struct apply_event *ev)
+{
+	if (w == NULL) {
+		apply_event_release(ev);
+		free(ev);
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	if (w->offered_n > 0 && w->offered[(w->offered_first + w->offered_n - 1) % WORKER_OFFERED_MAX]->id >= ev->id) {
+		pthread_mutex_unlock(&w->lock); /* out of order: cannot happen with one writer; parse instead */
+		apply_event_release(ev);
+		free(ev);
+		return;
+	}
+	if (w->offered_n == WORKER_OFFERED_MAX)
+		offered_drop_first(w);
+	w->offered[(w->offered_first + w->offered_n) % WORKER_OFFERED_MAX] = ev;
+	w->offered_n++;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void worker_withdraw(struct worker *w, int64_t id)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->lock);
+	/* the failed batch's offers are the newest ones */
+	while (w->offered_n > 0) {
+		size_t last = (w->offered_first + w->offered_n - 1) % WORKER_OFFERED_MAX;
+
+		if (w->offered[last]->id < id)
+			break;
+		apply_event_release(w->offered[last]);
+		free(w->offered[last]);
+		w->offered[last] = NULL;
+		w->offered_n--;
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
 void worker_pin_changed(struct worker *w, size_t index)
 {
 	if (w == NULL || index >= w->cfg->n_asgs)
@@ -395,6 +484,7 @@ void worker_stats_get(struct worker *w, struct worker_stats *out)
 	out->promotions = atomic_load(&w->promotions);
 	out->passes = atomic_load(&w->passes);
 	out->pin_file_failures = atomic_load(&w->pin_file_failures);
+	out->events_parsed = atomic_load(&w->events_parsed);
 }
 
 void worker_health_get(struct worker *w, struct worker_health *out)

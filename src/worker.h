@@ -16,6 +16,7 @@
 #ifndef AMICD_WORKER_H
 #define AMICD_WORKER_H
 
+#include "apply.h"
 #include "config.h"
 #include "error.h"
 #include "trigger.h"
@@ -32,6 +33,7 @@ struct worker_stats {
 	uint64_t promotions;
 	uint64_t passes;
 	uint64_t pin_file_failures;      /* attempts to write a pin file that failed */
+	uint64_t events_parsed;          /* queued events whose payload the worker parsed (none was offered) */
 };
 
 struct worker_health {
@@ -54,6 +56,20 @@ void worker_wake(void *worker);
  * reconciler's nudge: a head may have moved). Set once, before events flow.
  */
 void worker_on_facts(struct worker *w, void (*fn)(void *), void *cls);
+
+/*
+ * worker_offer — the facts of queued event ev->id, derived on its request path
+ * (apply_event_prepare_doc), so that the worker need not parse the stored
+ * payload again. Called by the ingest writer with the id the row got, before
+ * the commit that makes the row visible, in increasing id order; a commit
+ * that fails must withdraw its offers (worker_withdraw) before the next one.
+ * Takes ev (heap-allocated). At most WORKER_OFFERED_MAX offers wait; past it
+ * the oldest is dropped and its event parsed from the store instead. Any thread.
+ */
+void worker_offer(struct worker *w, struct apply_event *ev);
+
+/* worker_withdraw — drop every offer for an id ≥ id (their commit failed: the ids will be reused). */
+void worker_withdraw(struct worker *w, int64_t id);
 
 /* worker_pin_changed — the pin of cfg->asgs[index] was moved by someone else (an
  * admin): rewrite its pin file and re-decide now. Any thread. */
