@@ -119,6 +119,14 @@ enum amicd_rc fact_list_detach(struct fact_list *l)
 	for (size_t i = 0; i < l->n_owned; i++)
 		free(l->owned[i]);
 	free(l->owned);
+	if (l->n > 0 && l->n < l->cap) { /* it may wait a while: give back the spare room */
+		struct fact *fit = realloc(l->items, l->n * sizeof *fit);
+
+		if (fit != NULL) {
+			l->items = fit;
+			l->cap = l->n;
+		}
+	}
 	owned[0] = arena;
 	l->owned = owned;
 	l->n_owned = 1;

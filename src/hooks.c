@@ -13,6 +13,7 @@
 #include "crypto.h"
 #include "eventbridge.h"
 #include "gitlab.h"
+#include "jsonw.h"
 #include "log.h"
 #include "utf8.h"
 #include "util.h"
@@ -117,7 +118,6 @@ static bool identity_headers_ok(struct http_request *req, struct amicd_error *er
 static struct delivery *delivery_new(struct http_request *req, struct app *app, const char *source)
 {
 	struct delivery *d = calloc(1, sizeof *d);
-	json_t *headers;
 
 	if (d == NULL)
 		return NULL;
@@ -125,9 +125,7 @@ static struct delivery *delivery_new(struct http_request *req, struct app *app, 
 	d->app = app;
 	d->source = source;
 	d->t0_ns = util_monotonic_ns();
-	headers = http_headers_json(req, keep_header, app);
-	d->headers_json = headers != NULL ? json_dumps(headers, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(headers);
+	d->headers_json = http_headers_text(req, keep_header, app);
 	if (d->headers_json == NULL) {
 		free(d);
 		return NULL;
@@ -181,6 +179,26 @@ static void event_done(struct ingest_item *item, enum amicd_rc rc, const struct 
 	http_resume(d->req); /* last: the request may be finished from here on */
 }
 
+/* The answer to a stored delivery: {"event_id":…,"status":…[,"note":…]}, as
+ * http_reply_json would write it, without a DOM. */
+static void reply_event(struct http_request *req, unsigned status, int64_t id, const char *what, const char *note)
+{
+	struct jsonw w = { 0 };
+
+	jsonw_begin_object(&w);
+	jsonw_key(&w, "event_id");
+	jsonw_int(&w, id);
+	jsonw_key(&w, "status");
+	jsonw_string(&w, what);
+	if (note != NULL) {
+		jsonw_key(&w, "note");
+		jsonw_string(&w, note);
+	}
+	jsonw_end_object(&w);
+	jsonw_raw(&w, "\n", 1);
+	http_reply_text(req, status, "application/json", jsonw_finish(&w, NULL));
+}
+
 /* Request thread, after the resume: answer and log. */
 static void finish_event(struct http_request *req, void *cls)
 {
@@ -199,7 +217,7 @@ static void finish_event(struct http_request *req, void *cls)
 	} else if (ev->duplicate) {
 		LOG(LL_INFO, "delivery duplicate", "{s:I,s:s,s:s,s:s?,s:f}", "event_id", (json_int_t)ev->id,
 		    "source", d->source, "kind", ev->kind, "delivery_id", ev->delivery_id, "ms", elapsed_ms(d));
-		http_reply_json(req, 200, json_pack("{s:I,s:s}", "event_id", (json_int_t)ev->id, "status", "duplicate"));
+		reply_event(req, 200, ev->id, "duplicate", NULL);
 		http_set_tag(req, "duplicate");
 	} else {
 		bool queued = strcmp(ev->status, "queued") == 0;
@@ -209,10 +227,9 @@ static void finish_event(struct http_request *req, void *cls)
 		    "source", d->source, "kind", ev->kind, "status", ev->status, "delivery_id", ev->delivery_id,
 		    "note", queued ? NULL : ev->note, "ms", elapsed_ms(d));
 		if (queued)
-			http_reply_json(req, 202, json_pack("{s:I,s:s}", "event_id", (json_int_t)ev->id, "status", "queued"));
+			reply_event(req, 202, ev->id, "queued", NULL);
 		else
-			http_reply_json(req, 200, json_pack("{s:I,s:s,s:s}", "event_id", (json_int_t)ev->id,
-							    "status", "ignored", "note", ev->note));
+			reply_event(req, 200, ev->id, "ignored", ev->note);
 		if (!queued)
 			http_set_tag(req, "ignored");
 	}

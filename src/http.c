@@ -28,6 +28,7 @@
  */
 #include "http.h"
 
+#include "jsonw.h"
 #include "log.h"
 #include "utf8.h"
 
@@ -178,34 +179,24 @@ void *http_state(const struct http_request *req) { return req->state; }
 
 void http_set_tag(struct http_request *req, const char *tag) { req->tag = tag; }
 
+struct header_pair {
+	char *name;           /* lower-cased, escaped when not UTF-8 (owned) */
+	const char *value;    /* libmicrohttpd's, valid for the request */
+	size_t order;         /* as received: of two equal names the later wins */
+};
+
 struct headers_ctx {
-	json_t *obj;
+	struct header_pair *pairs;
+	size_t n, cap;
 	bool (*keep)(const char *, void *);
 	void *cls;
 	bool failed;
 };
 
-/* A JSON string of text, escaped when it is not UTF-8; NULL on out of memory. */
-static json_t *safe_string(const char *text)
-{
-	char *escaped;
-	json_t *j;
-
-	if (utf8_valid(text, strlen(text)))
-		return json_string(text);
-	escaped = utf8_escape(text);
-	if (escaped == NULL)
-		return NULL;
-	j = json_string(escaped);
-	free(escaped);
-	return j;
-}
-
 static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	struct headers_ctx *ctx = cls;
 	char *name = strdup(key);
-	json_t *v;
 
 	(void)kind;
 	if (name == NULL) {
@@ -214,34 +205,66 @@ static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char
 	}
 	for (char *p = name; *p != '\0'; p++)
 		*p = (char)tolower((unsigned char)*p);
-	if (ctx->keep == NULL || ctx->keep(name, ctx->cls)) {
-		if (!utf8_valid(name, strlen(name))) {
-			char *escaped = utf8_escape(name);
-
-			free(name);
-			name = escaped;
-		}
-		v = safe_string(value != NULL ? value : "");
-		if (name == NULL || v == NULL || json_object_set_new(ctx->obj, name, v) != 0)
-			ctx->failed = true;
+	if (ctx->keep != NULL && !ctx->keep(name, ctx->cls)) {
+		free(name);
+		return MHD_YES;
 	}
-	free(name);
-	return ctx->failed ? MHD_NO : MHD_YES;
+	if (!utf8_valid(name, strlen(name))) {
+		char *escaped = utf8_escape(name);
+
+		free(name);
+		name = escaped;
+	}
+	if (name != NULL && ctx->n == ctx->cap) {
+		size_t cap = ctx->cap > 0 ? ctx->cap * 2 : 16;
+		struct header_pair *grown = realloc(ctx->pairs, cap * sizeof *grown);
+
+		if (grown != NULL) {
+			ctx->pairs = grown;
+			ctx->cap = cap;
+		}
+	}
+	if (name == NULL || ctx->n == ctx->cap) {
+		free(name);
+		ctx->failed = true;
+		return MHD_NO;
+	}
+	ctx->pairs[ctx->n] = (struct header_pair){ name, value != NULL ? value : "", ctx->n };
+	ctx->n++;
+	return MHD_YES;
 }
 
-json_t *http_headers_json(const struct http_request *req, bool (*keep)(const char *name, void *cls),
-			  void *cls)
+static int pair_cmp(const void *a, const void *b)
 {
-	struct headers_ctx ctx = { json_object(), keep, cls, false };
+	const struct header_pair *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
 
-	if (ctx.obj == NULL)
-		return NULL;
+	return c != 0 ? c : x->order < y->order ? -1 : x->order > y->order;
+}
+
+char *http_headers_text(const struct http_request *req, bool (*keep)(const char *name, void *cls), void *cls)
+{
+	struct headers_ctx ctx = { .keep = keep, .cls = cls };
+	struct jsonw w = { 0 };
+	char *text = NULL;
+
 	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, add_header, &ctx);
-	if (ctx.failed) {
-		json_decref(ctx.obj);
-		return NULL;
+	if (!ctx.failed) {
+		qsort(ctx.pairs, ctx.n, sizeof *ctx.pairs, pair_cmp);
+		jsonw_begin_object(&w);
+		for (size_t i = 0; i < ctx.n; i++) {
+			if (i + 1 < ctx.n && strcmp(ctx.pairs[i].name, ctx.pairs[i + 1].name) == 0)
+				continue; /* a later header of the same name replaces it */
+			jsonw_key(&w, ctx.pairs[i].name);
+			jsonw_string(&w, ctx.pairs[i].value);
+		}
+		jsonw_end_object(&w);
+		text = jsonw_finish(&w, NULL);
 	}
-	return ctx.obj;
+	for (size_t i = 0; i < ctx.n; i++)
+		free(ctx.pairs[i].name);
+	free(ctx.pairs);
+	return text;
 }
 
 /* --- replies -------------------------------------------------------------- */

@@ -155,14 +155,14 @@ bool http_json_content_type(const struct http_request *req);
 void http_defer_media_type(struct http_request *req);
 
 /*
- * http_headers_json — the request headers for which keep(name, cls) is true
- * (keep NULL: all),
- * as a JSON object of lower-cased names (keep sees the whole lower-cased name,
- * however long). Names and values that are not UTF-8 are kept escaped
- * (utf8_escape). New reference; NULL on out of memory.
+ * http_headers_text — the request headers for which keep(name, cls) is true
+ * (keep NULL: all), as the text of a compact JSON object of lower-cased names
+ * in sorted order (keep sees the whole lower-cased name, however long; of a
+ * name sent twice the later value is kept). Names and values that are not
+ * UTF-8 are kept escaped (utf8_escape). Written without a DOM: it is made for
+ * every delivery. The caller frees it; NULL on out of memory.
  */
-json_t *http_headers_json(const struct http_request *req, bool (*keep)(const char *name, void *cls),
-			  void *cls);
+char *http_headers_text(const struct http_request *req, bool (*keep)(const char *name, void *cls), void *cls);
 
 /* Per-request state for a handler: freed with free_fn when the request ends. */
 void http_set_state(struct http_request *req, void *state, void (*free_fn)(void *));

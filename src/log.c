@@ -1,11 +1,12 @@
 /*
  * log.c — JSON-lines logger on stderr (see log.h).
  *
- * Formatting goes through jansson so every string is escaped correctly; the
- * finished line leaves in a single write(2).
+ * Lines are written as text (jsonw.h), escaped as jansson would; the finished
+ * line leaves in a single write(2).
  */
 #include "log.h"
 
+#include "jsonw.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -42,39 +43,92 @@ static void write_all(const char *buf, size_t len)
 	}
 }
 
+/*
+ * One field's value from ap as *spec says (spec points after "s:"); advances
+ * spec past it. False for a format outside the subset log.h names.
+ */
+static bool field_value(struct jsonw *w, const char **spec, va_list *ap)
+{
+	switch (*(*spec)++) {
+	case 's': {
+		const char *v = va_arg(*ap, const char *);
+
+		if (**spec == '?')
+			(*spec)++;
+		jsonw_string(w, v);
+		return true;
+	}
+	case 'i':
+		jsonw_int(w, va_arg(*ap, int));
+		return true;
+	case 'I':
+		jsonw_int(w, (long long)va_arg(*ap, json_int_t));
+		return true;
+	case 'f':
+		jsonw_real(w, va_arg(*ap, double), 6);
+		return true;
+	case 'b':
+		jsonw_bool(w, va_arg(*ap, int) != 0);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The caller's fields, "{s:T,s:T,...}", as members of the object being written. */
+static void fields(struct jsonw *w, const char *fmt, va_list *ap)
+{
+	const char *p = fmt;
+
+	if (*p++ != '{')
+		goto bad;
+	while (*p != '}') {
+		if (p[0] != 's' || p[1] != ':')
+			goto bad;
+		jsonw_key(w, va_arg(*ap, const char *));
+		p += 2;
+		if (!field_value(w, &p, ap)) {
+			jsonw_null(w); /* the key written needs a value; what ap holds next is unknown */
+			goto bad;
+		}
+		if (*p == ',')
+			p++;
+		else if (*p != '}')
+			goto bad;
+	}
+	return;
+bad:
+	jsonw_key(w, "log_error");
+	jsonw_string(w, "unsupported field format");
+	jsonw_key(w, "log_format");
+	jsonw_string(w, fmt);
+}
+
 void log_emit(enum log_level level, const char *msg, const char *fields_fmt, ...)
 {
+	struct jsonw w = { 0 };
 	char ts[32];
-	json_t *line = NULL;
-	json_t *fields = NULL;
-	char *text = NULL;
-	json_error_t jerr;
+	char *text;
+	size_t len;
 	va_list ap;
 
 	util_format_time_ms(util_now_ms(), ts, sizeof ts);
-	line = json_pack("{s:s,s:s,s:s}", "ts", ts, "level", level_names[level], "msg", msg);
-	if (line == NULL)
-		goto out;
+	jsonw_begin_object(&w);
+	jsonw_key(&w, "ts");
+	jsonw_string(&w, ts);
+	jsonw_key(&w, "level");
+	jsonw_string(&w, level_names[level]);
+	jsonw_key(&w, "msg");
+	jsonw_string(&w, msg);
 	if (fields_fmt != NULL) {
 		va_start(ap, fields_fmt);
-		fields = json_vpack_ex(&jerr, 0, fields_fmt, ap);
+		fields(&w, fields_fmt, &ap);
 		va_end(ap);
-		if (fields != NULL)
-			json_object_update(line, fields);
-		else
-			json_object_set_new(line, "log_error", json_string(jerr.text));
 	}
-	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-	if (text == NULL)
-		goto out;
-	{
-		size_t len = strlen(text);
-
-		text[len] = '\n'; /* replaces the NUL: the buffer is len + 1 bytes */
-		write_all(text, len + 1);
-	}
-out:
+	jsonw_end_object(&w);
+	jsonw_raw(&w, "\n", 1);
+	text = jsonw_finish(&w, &len);
+	if (text != NULL)
+		write_all(text, len);
 	free(text);
-	json_decref(fields);
-	json_decref(line);
 }

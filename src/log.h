@@ -2,7 +2,10 @@
  * log.h — structured logging: one JSON object per line on stderr.
  *
  * Every line has "ts" (RFC 3339, UTC, milliseconds), "level" and "msg", then
- * the caller's fields, given as a jansson pack format for an object:
+ * the caller's fields, given in jansson's pack notation for an object (the
+ * subset "s:s", "s:s?" (NULL: null), "s:i" (int), "s:I" (json_int_t), "s:f"
+ * (double, 6 significant digits) and "s:b" (int as a boolean)), written
+ * straight to text (jsonw.h) — a line is made for every delivery:
  *
  *     LOG(LL_INFO, "delivery stored", "{s:I,s:s}", "event_id", (json_int_t)id, "kind", kind);
  *     LOG(LL_WARN, "checkpoint slow", NULL);
@@ -15,7 +18,7 @@
 #ifndef AMICD_LOG_H
 #define AMICD_LOG_H
 
-#include <jansson.h> /* LOG's fields are json_pack's (json_int_t, …) */
+#include <jansson.h> /* LOG's fields are json_pack's types (json_int_t) */
 
 enum log_level { LL_DEBUG = 0, LL_INFO, LL_WARN, LL_ERROR };
 

@@ -28,7 +28,7 @@
 #define WORKER_BATCH_BYTES (32u << 20)
 /* Events prepared on receipt, waiting for the worker (worker_offer): past this
  * many the oldest is dropped and that event is parsed from the store instead. */
-#define WORKER_OFFERED_MAX 1024
+#define WORKER_OFFERED_MAX 4096
 #define WORKER_IDLE_MS 30000
 #define WORKER_RETRY_MS 2000
 
