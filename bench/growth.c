@@ -547,8 +547,8 @@ int main(int argc, char **argv)
 			 " WHERE id < 9223372036854775807 ORDER BY id DESC LIMIT 100" },
 		{ .name = "/api/v1/amis?commit=…", .path = commit_path,
 		  .sql = "SELECT a.region, a.image_id, a.state, a.owner, a.created_ms, a.first_event FROM amis a"
-			 " WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM ami_tags t WHERE t.region = a.region"
-			 "   AND t.image_id = a.image_id AND lower(t.value) = lower(?1)))"
+			 " WHERE (a.region, a.image_id) IN (SELECT t.region, t.image_id FROM ami_tags t"
+			 " WHERE lower(t.value) = lower(?1) AND t.value IS NOT NULL)"
 			 " AND (?2 IS NULL OR a.owner = ?2 OR EXISTS (SELECT 1 FROM ami_shares h WHERE h.region = a.region"
 			 "   AND h.image_id = a.image_id AND h.account IN (?2, 'all') AND h.shared = 1)"
 			 "   OR EXISTS (SELECT 1 FROM ami_tags t WHERE t.region = a.region AND t.image_id = a.image_id"
