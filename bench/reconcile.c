@@ -1250,7 +1250,7 @@ static int scale(const char *bin, unsigned fake_port, unsigned rx_port)
 		stop_amicd();
 		fprintf(stderr, "  (%d ASGs measured in %.1f s)\n", sizes[i], ms_since(t0) / 1000);
 	}
-	printf("\n| ASGs (accounts, repos) | worker events/s (posting took) | promotion p50 / p99 | reconcile pass:"
+	printf("\n| ASGs (accounts, repos) | worker events/s (posting took) | promotion p50 / p99 | reconcile pass (the 2nd admin pass):"
 	       " gitlab + ec2 (+ sts) requests | pass amicd CPU | pass wall |\n| --- | --- | --- | --- | --- | --- |\n");
 	for (int i = 0; i < n; i++)
 		printf("| %d (%d, %d) | %.0f (%.2f s) | %.1f / %.1f ms | %u + %u (+ %u) | %.0f ms | %.0f ms |\n",
