@@ -8,6 +8,7 @@
 #                        trigger out (temp dir and free port; var/ untouched)
 #   make bench           wrk against amicd, a bare libmicrohttpd server and adnanh/webhook;
 #                        the promotion latency; the reconciler against fake GitLab/EC2;
+#                        10/100/1,000 ASGs: worker events/s, promotion latency, a reconcile pass;
 #                        growth with history (GROWTH_EVENTS, GROWTH_AMIS, GROWTH_SECONDS)
 #   make fuzz            every libFuzzer harness for FUZZ_SECONDS (clang; installed as needed)
 #   make install         PREFIX=/usr/local DESTDIR=
@@ -231,6 +232,7 @@ bench: $(BUILD)/amicd $(BUILD)/bench/bare $(BUILD)/bench/promotion_latency $(BUI
 	AMICD_BIN=$(abspath $(BUILD)/amicd) BARE_BIN=$(abspath $(BUILD)/bench/bare) scripts/bench.sh
 	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/promotion_latency $(or $(PROMOTIONS),200)
 	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/reconcile $(or $(RECONCILE_ROUNDS),50)
+	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/reconcile scale
 	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/growth $(or $(GROWTH_EVENTS),1000000) $(or $(GROWTH_AMIS),100000) $(or $(GROWTH_SECONDS),5)
 
 install: $(BUILD)/amicd

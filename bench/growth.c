@@ -18,7 +18,11 @@
  *      after it); deliveries/s counted from the 202s. The windows alternate
  *      because this box's throughput drifts by ±30 % between runs: the ratio
  *      of the medians is what is reported, with each round's;
- *   5. amicd stopped, VACUUM: the file size before and after.
+ *   5. amicd stopped, VACUUM: the file size before and after;
+ *   6. the reconciler's observations (EVENTS / 10 of them, gitlab-api branch
+ *      heads and ec2-api images answers in turn, as amicd stores them, with
+ *      their branch_observations / image_observations rows) added to the
+ *      VACUUMed file: the bytes each adds.
  *
  * usage: AMICD_BIN=build/amicd growth [EVENTS [AMIS [SECONDS]]]
  *        (defaults 1000000, 100000, 5; run from the repository root: it reads tests/data)
@@ -455,6 +459,105 @@ out:
 	return added;
 }
 
+/*
+ * Add k reconciler observations to db, in turn a GitLab branch head (source
+ * gitlab-api, kind branch_head, and its branch_observations row) and an EC2
+ * images answer (ec2-api, images, one image_observations row), with the
+ * payloads, dedup keys and headers ({}) amicd stores (docs/api.md "events").
+ * The file grows by the bytes they take: *bytes (after a checkpoint, on a
+ * freshly VACUUMed file, so no free page absorbs them). Returns k, -1 on failure.
+ */
+static long long seed_observations(const char *path, long long k, long long *bytes)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *ev = NULL, *bo = NULL, *io = NULL;
+	long long size0 = file_size(path), done = -1;
+	const int64_t base_ms = INT64_C(1798761600000); /* 2027-01-01 */
+
+	if (sqlite3_open(path, &db) != SQLITE_OK || !exec_sql(db, "PRAGMA wal_checkpoint(TRUNCATE)"))
+		goto out;
+	size0 = file_size(path);
+	if (!exec_sql(db, "BEGIN") ||
+	    sqlite3_prepare_v2(db, "INSERT INTO events (source, kind, delivery_id, dedup_key, received_at, status,"
+				   " headers, payload, payload_sha256) VALUES (?1, ?2, NULL, ?3, ?4, 'processed', '{}', ?5,"
+				   " ?6)", -1, &ev, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO branch_observations (event_id, repo, branch, commit_sha, asked_at)"
+				   " VALUES (?1, ?2, 'main', ?3, ?4)", -1, &bo, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO image_observations (event_id, account, region, tag_key, commit_sha,"
+				   " asked_ms, listed) VALUES (?1, '" DEST "', 'eu-west-1', 'git-sha', ?2, ?3, ?4)", -1, &io,
+			       NULL) != SQLITE_OK) {
+		fprintf(stderr, "sqlite: %s\n", sqlite3_errmsg(db));
+		goto out;
+	}
+	for (long long i = 0; i < k; i++) {
+		bool gitlab = i % 2 == 0;
+		char repo[128], sha[41], image[32], day[24], at[40], key[512], sum[65], listed[40], payload[2048];
+		int64_t ms = base_ms + i * 1000;
+		time_t sec = (time_t)(ms / 1000);
+		struct tm tm;
+		long long id;
+
+		gmtime_r(&sec, &tm);
+		strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(at, sizeof at, "%s.%03dZ", day, (int)(ms % 1000));
+		snprintf(repo, sizeof repo, REPO_BASE "%s%.0d", i % REPOS == 0 ? "" : "-", (int)(i % REPOS));
+		sha_of(i, sha);
+		snprintf(image, sizeof image, "ami-%017llx", 0xb0000000ULL + (unsigned long long)i);
+		snprintf(sum, sizeof sum, "%064llx", 0x0b5ULL + (unsigned long long)i);
+		if (gitlab) {
+			snprintf(key, sizeof key, "gitlab %s main @%lld %s", repo, (long long)ms, sum);
+			snprintf(payload, sizeof payload,
+				 "{\"repo\":\"%s\",\"branch\":\"main\",\"asked_ms\":%lld,\"commit\":\"%s\",\"status\":200,"
+				 "\"response\":{\"name\":\"main\",\"merged\":false,\"protected\":true,\"default\":true,"
+				 "\"commit\":{\"id\":\"%s\",\"short_id\":\"%.8s\",\"title\":\"a change\","
+				 "\"author_name\":\"Dev\",\"parent_ids\":[]}}}", repo, (long long)ms, sha, sha, sha);
+		} else {
+			snprintf(key, sizeof key, "ec2 " DEST " eu-west-1 tag git-sha %s @%lld %s", sha, (long long)ms, sum);
+			snprintf(payload, sizeof payload,
+				 "{\"account\":\"" DEST "\",\"region\":\"eu-west-1\",\"asked_ms\":%lld,\"images\":[{\"imageId\":"
+				 "\"%s\",\"imageState\":\"available\",\"creationDate\":\"%s\",\"creation_ms\":%lld,"
+				 "\"imageOwnerId\":\"" OWNER "\",\"isPublic\":false,\"tags\":{\"git-sha\":\"%s\"}}],"
+				 "\"tag_name\":\"git-sha\",\"commits\":[\"%s\"]}", (long long)ms, image, at, (long long)ms, sha,
+				 sha);
+		}
+		sqlite3_bind_text(ev, 1, gitlab ? "gitlab-api" : "ec2-api", -1, SQLITE_STATIC);
+		sqlite3_bind_text(ev, 2, gitlab ? "branch_head" : "images", -1, SQLITE_STATIC);
+		sqlite3_bind_text(ev, 3, key, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(ev, 4, at, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_blob(ev, 5, payload, (int)strlen(payload), SQLITE_TRANSIENT);
+		sqlite3_bind_text(ev, 6, sum, -1, SQLITE_TRANSIENT);
+		if (!step_reset(ev))
+			goto out;
+		id = sqlite3_last_insert_rowid(db);
+		if (gitlab) {
+			sqlite3_bind_int64(bo, 1, id);
+			sqlite3_bind_text(bo, 2, repo, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(bo, 3, sha, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(bo, 4, at, -1, SQLITE_TRANSIENT);
+			if (!step_reset(bo))
+				goto out;
+		} else {
+			snprintf(listed, sizeof listed, ",%s,", image);
+			sqlite3_bind_int64(io, 1, id);
+			sqlite3_bind_text(io, 2, sha, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(io, 3, ms);
+			sqlite3_bind_text(io, 4, listed, -1, SQLITE_TRANSIENT);
+			if (!step_reset(io))
+				goto out;
+		}
+	}
+	if (!exec_sql(db, "COMMIT; PRAGMA wal_checkpoint(TRUNCATE)"))
+		goto out;
+	*bytes = file_size(path) - size0;
+	done = k;
+out:
+	sqlite3_finalize(ev);
+	sqlite3_finalize(bo);
+	sqlite3_finalize(io);
+	sqlite3_close(db);
+	return done;
+}
+
 /* --- reads ------------------------------------------------------------------------ */
 
 struct read_case {
@@ -547,8 +650,8 @@ int main(int argc, char **argv)
 			 " WHERE id < 9223372036854775807 ORDER BY id DESC LIMIT 100" },
 		{ .name = "/api/v1/amis?commit=…", .path = commit_path,
 		  .sql = "SELECT a.region, a.image_id, a.state, a.owner, a.created_ms, a.first_event FROM amis a"
-			 " WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM ami_tags t WHERE t.region = a.region"
-			 "   AND t.image_id = a.image_id AND lower(t.value) = lower(?1)))"
+			 " WHERE (a.region, a.image_id) IN (SELECT t.region, t.image_id FROM ami_tags t"
+			 " WHERE lower(t.value) = lower(?1) AND t.value IS NOT NULL)"
 			 " AND (?2 IS NULL OR a.owner = ?2 OR EXISTS (SELECT 1 FROM ami_shares h WHERE h.region = a.region"
 			 "   AND h.image_id = a.image_id AND h.account IN (?2, 'all') AND h.shared = 1)"
 			 "   OR EXISTS (SELECT 1 FROM ami_tags t WHERE t.region = a.region AND t.image_id = a.image_id"
@@ -563,7 +666,8 @@ int main(int argc, char **argv)
 	double empty_rate = 0, seeded_rate = 0;
 	long refused_empty = 0, refused_seeded = 0;
 	long long backlog_empty = -1, backlog_seeded = -1;
-	long long seeded, rows = 0, before = 0, after = 0, amis_n = 0;
+	long long seeded, rows = 0, before = 0, after = 0, amis_n = 0, obs = 0, obs_bytes = 0;
+	double vacuum_s = 0;
 	int64_t t0;
 	int status = 1;
 	sqlite3 *db = NULL;
@@ -665,13 +769,21 @@ int main(int argc, char **argv)
 	sqlite3_close(db);
 	db = NULL;
 	after = file_size(a.db);
+	vacuum_s = (double)(now_ns() - t0) / 1e9;
+
+	/* 6. observations (the reconciler's events), added to the VACUUMed file: what they add, each */
+	obs = seed_observations(a.db, n / 10 > 1000 ? n / 10 : 1000, &obs_bytes);
+	if (obs < 0)
+		goto out;
 
 	printf("\n| measure | value | goal |\n| --- | --- | --- |\n");
 	printf("| events / AMIs in the DB | %lld / %lld | 1 M / 100 k |\n", rows, amis_n);
 	printf("| DB bytes per stored event (file / events) | %.0f | |\n", (double)before / (double)rows);
 	printf("| DB file before / after VACUUM | %.1f / %.1f MiB (%.1f %% back, %.1f s) | |\n",
 	       (double)before / 1048576.0, (double)after / 1048576.0,
-	       before > 0 ? 100.0 * (double)(before - after) / (double)before : 0.0, (double)(now_ns() - t0) / 1e9);
+	       before > 0 ? 100.0 * (double)(before - after) / (double)before : 0.0, vacuum_s);
+	printf("| DB bytes per stored observation (%lld added: gitlab-api branch heads and ec2-api images in turn,"
+	       " event + observation row) | %.0f | |\n", obs, (double)obs_bytes / (double)obs);
 	printf("| ingest, empty DB, median (min-max) | %.0f (%.0f-%.0f) deliveries/s (%ld not 202; %lld left queued"
 	       " for the worker) | |\n", empty_rate, empty[0], empty[ROUNDS - 1], refused_empty, backlog_empty);
 	printf("| ingest, seeded DB, median (min-max) | %.0f (%.0f-%.0f) deliveries/s (%ld not 202; %lld left queued"

@@ -21,16 +21,27 @@
  *    available: the clock starts, and stops when the trigger for that commit
  *    reaches the receiver in this program. p50/p90/p99/max over the rounds.
  *
+ * 3. (reconcile scale, instead of 1 and 2) issue 12's "1,000 ASGs in 50 accounts
+ *    and 100 repos" at 10, 100 and 1,000 ASGs (n/20 accounts, n/10 repos): the
+ *    worker's events/s over 1,000 pushes spread over the ASGs' branches (from
+ *    the first POST, one client, to amicd_events_processed_total counting them
+ *    all: a lower bound while the worker keeps up with the posting), the
+ *    promotion latency by EventBridge (30 ASGs spread over the fleet: a push,
+ *    then the 'AMI Shared' event of an AMI tagged with it; its 202 to the
+ *    trigger), both on an amicd without the reconciler; then part 1's start and
+ *    admin pass on the same fleet. A table, and each figure's growth per
+ *    tenfold of ASGs.
+ *
  * Every wait has a deadline; amicd is stopped and the temp dir removed on every
  * exit path (SIGINT/SIGTERM included). Loopback only.
  *
  * usage: AMICD_BIN=build/amicd reconcile [ROUNDS]   (default 50)
+ *        AMICD_BIN=build/amicd reconcile scale
  * exit:  0 figures printed; 1 something did not happen in time (see stderr); 2 usage.
  */
 #include "fakehttp.h"
 #include "sigv4.h"
 
-#include <ctype.h>
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -51,7 +62,9 @@
 #define N_ACCOUNTS 20
 #define ASGS_PER_ACCOUNT 10
 #define N_ASGS (N_ACCOUNTS * ASGS_PER_ACCOUNT)
-#define MAX_IMAGES 512
+#define MAX_ACCOUNTS 50                /* scale: 1,000 ASGs in 50 accounts */
+#define MAX_ASGS 1000
+#define MAX_IMAGES 4096
 #define MAX_VALUES 64
 #define REGION "eu-west-1"
 #define BUILDER "111122223333"
@@ -59,7 +72,8 @@
 #define HOOK_TOKEN "bench-gitlab-hook-token"
 #define EB_KEY "bench-eb-key"
 #define ADMIN_TOKEN "bench-admin-token"
-#define PROJECT_PATH "/api/v4/projects/platform%2Fgolden-images/repository/branches/"
+#define PROJECT_PATH "/api/v4/projects/platform%2Fgolden-images" /* then "-RR" in scale, then BRANCHES_PATH */
+#define BRANCHES_PATH "/repository/branches/"
 
 /* --- the fake: GitLab, EC2 and STS on one port ---------------------------------- */
 
@@ -73,7 +87,7 @@ struct image {
 struct fake {
 	struct fakehttp *srv;
 	pthread_mutex_t lock;
-	char heads[N_ASGS][41];           /* branch bNNN's head; "" : 404 */
+	char heads[MAX_ASGS][41];         /* branch bNNNN's head; "" : 404 */
 	struct image images[MAX_IMAGES];
 	size_t n_images;
 	unsigned gitlab, ec2, sts, bad_signatures, other;
@@ -82,8 +96,9 @@ struct fake {
 };
 
 static struct fake fake = { .lock = PTHREAD_MUTEX_INITIALIZER };
-static char key_ids[N_ACCOUNTS][32], secrets[N_ACCOUNTS][48];
-static struct sigv4_key keys[N_ACCOUNTS];
+static char key_ids[MAX_ACCOUNTS][32], secrets[MAX_ACCOUNTS][48];
+static struct sigv4_key keys[MAX_ACCOUNTS];
+static bool quiet; /* scale: print the table only, not each part's lines */
 
 static int64_t now_ns(void)
 {
@@ -131,7 +146,7 @@ static int account_of(const struct fakehttp_request *req)
 	if (cred == NULL)
 		return -1;
 	cred += strlen("Credential=");
-	for (int i = 0; i < N_ACCOUNTS; i++) {
+	for (int i = 0; i < MAX_ACCOUNTS; i++) {
 		size_t n = strlen(key_ids[i]);
 
 		if (strncmp(cred, key_ids[i], n) == 0 && cred[n] == '/')
@@ -186,7 +201,7 @@ static void describe_images(const struct fakehttp_request *req, int acct)
 static void gitlab_branch(const struct fakehttp_request *req)
 {
 	const char *token = fakehttp_header_get(req, "PRIVATE-TOKEN");
-	const char *branch = req->path + strlen(PROJECT_PATH);
+	const char *at = strstr(req->path, BRANCHES_PATH), *branch = at != NULL ? at + strlen(BRANCHES_PATH) : "";
 	char body[1024];
 	int b = -1;
 
@@ -195,10 +210,10 @@ static void gitlab_branch(const struct fakehttp_request *req)
 		fakehttp_answer(req, 401, "application/json", NULL, "{\"message\":\"401 Unauthorized\"}", 30);
 		return;
 	}
-	if (strncmp(req->path, PROJECT_PATH, strlen(PROJECT_PATH)) == 0 && branch[0] == 'b' && strlen(branch) == 4 &&
-	    isdigit((unsigned char)branch[1]) && isdigit((unsigned char)branch[2]) && isdigit((unsigned char)branch[3]))
+	if (strncmp(req->path, PROJECT_PATH, strlen(PROJECT_PATH)) == 0 && branch[0] == 'b' &&
+	    strlen(branch) >= 4 && strlen(branch) <= 5 && strspn(branch + 1, "0123456789") == strlen(branch + 1))
 		b = atoi(branch + 1);
-	if (b < 0 || b >= N_ASGS || fake.heads[b][0] == '\0') {
+	if (b < 0 || b >= MAX_ASGS || fake.heads[b][0] == '\0') {
 		fakehttp_answer(req, 404, "application/json", NULL, "{\"message\":\"404 Branch Not Found\"}", 34);
 		return;
 	}
@@ -239,7 +254,7 @@ static void serve(struct fakehttp *srv, const struct fakehttp_request *req, void
 	for (size_t i = 0; i < req->n_headers; i++)
 		headers[i] = (struct sigv4_header){ req->headers[i].name, req->headers[i].value };
 	r = sigv4_verify(&sreq, &(struct sigv4_expect){ .region = REGION, .service = sts ? "sts" : "ec2",
-							.keys = keys, .n_keys = N_ACCOUNTS, .now = time(NULL) },
+							.keys = keys, .n_keys = MAX_ACCOUNTS, .now = time(NULL) },
 			 msg, sizeof msg);
 	acct = account_of(req);
 	if (r != SIGV4_OK || acct < 0) {
@@ -565,6 +580,13 @@ static size_t to_buf(char *p, size_t s, size_t n, void *cls)
 	return s * n;
 }
 
+static size_t to_buf_discard(char *p, size_t s, size_t n, void *cls)
+{
+	(void)p;
+	(void)cls;
+	return s * n;
+}
+
 /* One request to amicd; the status (0: no answer) and the parsed body (*out, may be NULL). */
 static long amicd_http(const char *method, const char *path, const char *const *headers, const char *body,
 		       long timeout_ms, json_t **out)
@@ -686,11 +708,67 @@ static void print_counts(const char *what, struct counts c, double cpu_ms, doubl
 
 /* --- part 1: one pass over 200 ASGs in 20 accounts ------------------------------------ */
 
-static int part_one(const char *bin, unsigned fake_port, unsigned rx_port)
+/* A fleet: n_asgs ASGs, ASG i in account i * n_accounts / n_asgs, following branch bNNNN (its index) of repo i % n_repos. */
+struct fleet {
+	int n_asgs, n_accounts, n_repos;
+};
+
+static int fleet_account(const struct fleet *f, int i)
 {
-	static char cfg[256 * 1024];
+	return i * f->n_accounts / f->n_asgs;
+}
+
+/* ASG i's repository URL, on base (the fake GitLab, or a name only the hooks see). */
+static void fleet_repo(const struct fleet *f, int i, const char *base, char *out, size_t size)
+{
+	if (f->n_repos <= 1)
+		snprintf(out, size, "%s/platform/golden-images", base);
+	else
+		snprintf(out, size, "%s/platform/golden-images-%02d", base, i % f->n_repos);
+}
+
+/* The fleet's accounts: and terraformResources: appended to cfg[*len]; aws: keys unless keyless. */
+static void fleet_config(const struct fleet *f, const char *base, bool keyless, char *cfg, size_t size, size_t *len)
+{
+	char envname[64], repo[160];
+
+	*len += (size_t)snprintf(cfg + *len, size - *len, "accounts:\n");
+	for (int a = 0; a < f->n_accounts; a++) {
+		*len += (size_t)snprintf(cfg + *len, size - *len, "  - name: acct-%02d\n    uid: \"%012d\"\n", a,
+					 200000000 + a);
+		if (keyless)
+			continue;
+		*len += (size_t)snprintf(cfg + *len, size - *len,
+					 "    aws: { access_key_id_env: AMICD_BENCH_KEY_ID_%02d, secret_access_key_env: "
+					 "AMICD_BENCH_SECRET_%02d }\n", a, a);
+		snprintf(envname, sizeof envname, "AMICD_BENCH_KEY_ID_%02d", a);
+		setenv(envname, key_ids[a], 1);
+		snprintf(envname, sizeof envname, "AMICD_BENCH_SECRET_%02d", a);
+		setenv(envname, secrets[a], 1);
+	}
+	*len += (size_t)snprintf(cfg + *len, size - *len, "terraformResources:\n");
+	for (int i = 0; i < f->n_asgs && *len < size; i++) {
+		fleet_repo(f, i, base, repo, sizeof repo);
+		*len += (size_t)snprintf(cfg + *len, size - *len,
+					 "  - {provider: asg, identifier: asg-%03d, account: acct-%02d, region: " REGION ",\n"
+					 "     image: {repo: {url: \"%s\", ref: b%03d, tag_name: git-sha}}}\n",
+					 i, fleet_account(f, i), repo, i);
+	}
+}
+
+/* What one full reconcile pass (the last admin pass of part one) cost. */
+struct pass_figures {
+	struct counts requests;
+	double cpu_ms, wall_ms;
+};
+
+static int part_one(const char *bin, unsigned fake_port, unsigned rx_port, const struct fleet *fl,
+		    struct pass_figures *fig)
+{
+	static char cfg[512 * 1024];
+	char base[64], name[32], file[40];
 	size_t len;
-	char sha[41], envname[64];
+	char sha[41];
 	struct counts c0, c1, c2;
 	double cpu0, cpu1, cpu2, pinned_ms, quiet_ms, wall_ms;
 	int64_t t0;
@@ -701,55 +779,43 @@ static int part_one(const char *bin, unsigned fake_port, unsigned rx_port)
 	int pinned = 0, polls = 1;
 
 	reset_fake();
-	for (int i = 0; i < N_ASGS; i++) {
+	for (int i = 0; i < fl->n_asgs; i++) {
 		sha_of(sha, 1, (unsigned)i);
 		pthread_mutex_lock(&fake.lock);
 		snprintf(fake.heads[i], sizeof fake.heads[i], "%s", sha);
 		pthread_mutex_unlock(&fake.lock);
-		add_image(i / ASGS_PER_ACCOUNT, sha, true);
+		add_image(fleet_account(fl, i), sha, true);
 	}
-	len = (size_t)config_head(cfg, sizeof cfg, fake_port, rx_port, "pass");
+	/* a database and config of its own per size */
+	snprintf(name, sizeof name, "pass-%d", fl->n_asgs);
+	snprintf(file, sizeof file, "%s.yml", name);
+	len = (size_t)config_head(cfg, sizeof cfg, fake_port, rx_port, name);
 	len += (size_t)snprintf(cfg + len, sizeof cfg - len,
-				"reconcile: { interval_seconds: 3600, waiting_interval_seconds: 3600, timeout_seconds: 5 }\n"
-				"accounts:\n");
-	for (int a = 0; a < N_ACCOUNTS; a++) {
-		len += (size_t)snprintf(cfg + len, sizeof cfg - len,
-					"  - name: acct-%02d\n    uid: \"%012d\"\n"
-					"    aws: { access_key_id_env: AMICD_BENCH_KEY_ID_%02d, secret_access_key_env: "
-					"AMICD_BENCH_SECRET_%02d }\n", a, 200000000 + a, a, a);
-		snprintf(envname, sizeof envname, "AMICD_BENCH_KEY_ID_%02d", a);
-		setenv(envname, key_ids[a], 1);
-		snprintf(envname, sizeof envname, "AMICD_BENCH_SECRET_%02d", a);
-		setenv(envname, secrets[a], 1);
-	}
-	len += (size_t)snprintf(cfg + len, sizeof cfg - len, "terraformResources:\n");
-	for (int i = 0; i < N_ASGS; i++)
-		len += (size_t)snprintf(cfg + len, sizeof cfg - len,
-					"  - {provider: asg, identifier: asg-%03d, account: acct-%02d, region: " REGION ",\n"
-					"     image: {repo: {url: \"http://127.0.0.1:%u/platform/golden-images\", ref: b%03d,"
-					" tag_name: git-sha}}}\n", i, i / ASGS_PER_ACCOUNT, fake_port, i);
+				"reconcile: { interval_seconds: 3600, waiting_interval_seconds: 3600, timeout_seconds: 5 }\n");
+	snprintf(base, sizeof base, "http://127.0.0.1:%u", fake_port);
+	fleet_config(fl, base, false, cfg, sizeof cfg, &len);
 	if (len >= sizeof cfg - 1) {
 		fprintf(stderr, "config too long\n");
 		return 1;
 	}
-	write_file("pass.yml", cfg);
+	write_file(file, cfg);
 
 	c0 = counts_now();
 	rx0 = rx_received();
 	t0 = now_ns();
-	if (!start_amicd(bin, "pass.yml", "pass"))
+	if (!start_amicd(bin, file, name))
 		return 1;
 	cpu0 = 0; /* the process's whole life */
 	/* every 100 ms: the list costs amicd a status per ASG, which counts in its CPU */
-	while (ms_since(t0) < 60000 && amicd_alive() && (pinned = pinned_count(N_ASGS)) < N_ASGS) {
+	while (ms_since(t0) < 60000 && amicd_alive() && (pinned = pinned_count(fl->n_asgs)) < fl->n_asgs) {
 		sleep_ms(100);
 		polls++;
 	}
 	pinned_ms = ms_since(t0);
 	c1 = counts_now();
 	cpu1 = amicd_cpu_ms();
-	if (pinned < N_ASGS) {
-		fprintf(stderr, "only %d of %d ASGs pinned within 60 s; see %s\n", pinned, N_ASGS, amicd_log);
+	if (pinned < fl->n_asgs) {
+		fprintf(stderr, "only %d of %d ASGs pinned within 60 s; see %s\n", pinned, fl->n_asgs, amicd_log);
 		return 1;
 	}
 	if (!wait_quiet(1000, 30000)) {
@@ -760,12 +826,16 @@ static int part_one(const char *bin, unsigned fake_port, unsigned rx_port)
 	c2 = counts_now();
 	cpu2 = amicd_cpu_ms();
 
-	printf("reconcile: %d ASGs in %d accounts (%d each, one branch each), static keys per account, fakes on loopback "
-	       "verifying every SigV4 signature; %ld CPUs\n", N_ASGS, N_ACCOUNTS, ASGS_PER_ACCOUNT, sysconf(_SC_NPROCESSORS_ONLN));
-	printf("start (exec to every ASG pinned, %.0f ms; triggers received %ld; GET /api/v1/asgs polled %d times):\n",
-	       pinned_ms, rx_received() - rx0, polls);
-	print_counts("exec -> all pinned", counts_diff(c0, c1), cpu1 - cpu0, pinned_ms, N_ASGS);
-	print_counts("all pinned -> quiet (nudged looks)", counts_diff(c1, c2), cpu2 - cpu1, quiet_ms - pinned_ms, N_ASGS);
+	if (!quiet) {
+		printf("reconcile: %d ASGs in %d accounts (%d each, one branch each), static keys per account, fakes on"
+		       " loopback verifying every SigV4 signature; %ld CPUs\n", fl->n_asgs, fl->n_accounts,
+		       fl->n_asgs / fl->n_accounts, sysconf(_SC_NPROCESSORS_ONLN));
+		printf("start (exec to every ASG pinned, %.0f ms; triggers received %ld; GET /api/v1/asgs polled %d times):\n",
+		       pinned_ms, rx_received() - rx0, polls);
+		print_counts("exec -> all pinned", counts_diff(c0, c1), cpu1 - cpu0, pinned_ms, fl->n_asgs);
+		print_counts("all pinned -> quiet (nudged looks)", counts_diff(c1, c2), cpu2 - cpu1, quiet_ms - pinned_ms,
+			     fl->n_asgs);
+	}
 
 	for (int pass = 0; pass < 2; pass++) {
 		struct counts a, b;
@@ -796,14 +866,18 @@ static int part_one(const char *bin, unsigned fake_port, unsigned rx_port)
 				outcomes[0][k] += g != NULL && strcmp(g, outcome_names[k]) == 0;
 				outcomes[1][k] += e != NULL && strcmp(e, outcome_names[k]) == 0;
 			}
-		printf("POST /api/v1/admin/reconcile {} #%d (%zu ASGs reported):\n", pass + 1, json_array_size(list));
-		print_counts("one full pass", counts_diff(a, b), cb - ca, wall_ms, N_ASGS);
-		for (int s = 0; s < 2; s++) {
-			printf("    %-7s", s == 0 ? "gitlab:" : "ec2:");
-			for (int k = 0; k < 6; k++)
-				if (outcomes[s][k] != 0)
-					printf(" %s %u", outcome_names[k], outcomes[s][k]);
-			printf("\n");
+		if (fig != NULL)
+			*fig = (struct pass_figures){ counts_diff(a, b), cb - ca, wall_ms };
+		if (!quiet) {
+			printf("POST /api/v1/admin/reconcile {} #%d (%zu ASGs reported):\n", pass + 1, json_array_size(list));
+			print_counts("one full pass", counts_diff(a, b), cb - ca, wall_ms, fl->n_asgs);
+			for (int s = 0; s < 2; s++) {
+				printf("    %-7s", s == 0 ? "gitlab:" : "ec2:");
+				for (int k = 0; k < 6; k++)
+					if (outcomes[s][k] != 0)
+						printf(" %s %u", outcome_names[k], outcomes[s][k]);
+				printf("\n");
+			}
 		}
 		memset(outcomes, 0, sizeof outcomes);
 		json_decref(rep);
@@ -813,8 +887,9 @@ static int part_one(const char *bin, unsigned fake_port, unsigned rx_port)
 			return 1;
 		}
 	}
-	printf("  (expected per ASG and pass: 1 GitLab + 1 DescribeImages for the head + 1 for the pinned AMI; "
-	       "cpu in %ld Hz clock ticks)\n", sysconf(_SC_CLK_TCK));
+	if (!quiet)
+		printf("  (expected per ASG and pass: 1 GitLab + 1 DescribeImages for the head + 1 for the pinned AMI; "
+		       "cpu in %ld Hz clock ticks)\n", sysconf(_SC_CLK_TCK));
 	stop_amicd();
 	return 0;
 }
@@ -959,9 +1034,250 @@ static int part_two(const char *bin, unsigned fake_port, unsigned rx_port, int r
 	return done == rounds ? 0 : 1;
 }
 
+/* --- scale: how the worker, a promotion and a pass grow with the fleet ------------------ */
+
+#define SCALE_EVENTS 1000   /* pushes the worker is timed on, at every size */
+#define SCALE_PROMOTIONS 30 /* promotions timed at every size */
+#define HOOK_REPO_BASE "https://gitlab.example.net"
+
+struct scale_figures {
+	struct fleet fleet;
+	double events_per_s, post_s, p50_ms, p99_ms;
+	struct pass_figures pass;
+};
+
+/* amicd_events_processed_total from /metrics; -1 when it cannot be read. */
+static long long events_processed(void)
+{
+	CURL *c = curl_easy_init();
+	struct buf b = { NULL, 0 };
+	char url[128];
+	const char *at;
+	long long n = -1;
+
+	if (c == NULL)
+		return -1;
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/metrics", amicd_port);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_buf);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (curl_easy_perform(c) == CURLE_OK && b.data != NULL &&
+	    (at = strstr(b.data, "\namicd_events_processed_total ")) != NULL)
+		n = atoll(at + strlen("\namicd_events_processed_total "));
+	free(b.data);
+	curl_easy_cleanup(c);
+	return n;
+}
+
+/* POST body to path on a kept-alive handle; the status (0: no answer). */
+static long post_on(CURL *c, const char *path, struct curl_slist *headers, const char *body)
+{
+	char url[128];
+	long code = 0;
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", amicd_port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_buf_discard);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	return code;
+}
+
+/* A push moving ASG k's branch from heads[k] to a new commit (serial n); heads[k] becomes it. */
+static long push_next(CURL *c, struct curl_slist *gh, const struct fleet *fl, char (*heads)[41], int k, unsigned n)
+{
+	char body[1024], repo[160], sha[41];
+
+	sha_of(sha, 3, n);
+	fleet_repo(fl, k, HOOK_REPO_BASE, repo, sizeof repo);
+	snprintf(body, sizeof body,
+		 "{\"object_kind\":\"push\",\"event_name\":\"push\",\"ref\":\"refs/heads/b%03d\",\"before\":\"%s\","
+		 "\"after\":\"%s\",\"checkout_sha\":\"%s\",\"project\":{\"web_url\":\"%s\"},\"commits\":[],"
+		 "\"total_commits_count\":0}", k, heads[k], sha, sha, repo);
+	snprintf(heads[k], 41, "%s", sha);
+	return post_on(c, "/hooks/gitlab", gh, body);
+}
+
+/*
+ * One size, without the reconciler (hooks only, so that what is timed is the
+ * worker's and the decision's cost): SCALE_EVENTS pushes spread over the
+ * ASGs' branches, timed from the first POST to the worker having processed
+ * them all (amicd_events_processed_total); then SCALE_PROMOTIONS promotions
+ * of ASGs spread over the fleet, each a push and the 'AMI Shared' event of an
+ * AMI tagged with it, from that event's 202 to its trigger at the receiver.
+ */
+static int scale_hooks(const char *bin, unsigned rx_port, struct scale_figures *out)
+{
+	static char cfg[512 * 1024];
+	static char heads[MAX_ASGS][41];
+	const struct fleet *fl = &out->fleet;
+	double lat[SCALE_PROMOTIONS];
+	struct curl_slist *gh = NULL, *eh = NULL;
+	CURL *c = curl_easy_init();
+	char name[32], file[40];
+	long long base, done = -1;
+	int64_t t0;
+	size_t len;
+	int status = 1, n_lat = 0;
+	unsigned serial = 0;
+
+	if (c == NULL)
+		return 1;
+	snprintf(name, sizeof name, "hooks-%d", fl->n_asgs);
+	len = (size_t)snprintf(cfg, sizeof cfg,
+			       "listen: 127.0.0.1:0\ndatabase: %s/%s.db\npins_dir: %s/pins-%s\nlog_level: info\n"
+			       "auth:\n  gitlab: {token_file: %s/hook-token}\n"
+			       "  eventbridge: {api_key_header: x-api-key, api_key_file: %s/eb-key}\n"
+			       "  admin: {token_file: %s/admin-token}\n"
+			       "trigger: {url: \"http://127.0.0.1:%u/tr\", timeout_seconds: 5}\n",
+			       dir, name, dir, name, dir, dir, dir, rx_port);
+	fleet_config(fl, HOOK_REPO_BASE, true, cfg, sizeof cfg, &len);
+	snprintf(file, sizeof file, "%s.yml", name);
+	write_file(file, cfg);
+	if (len >= sizeof cfg - 1 || !start_amicd(bin, file, name)) {
+		curl_easy_cleanup(c);
+		return 1;
+	}
+	gh = curl_slist_append(gh, "Content-Type: application/json");
+	gh = curl_slist_append(gh, "X-Gitlab-Event: Push Hook");
+	gh = curl_slist_append(gh, "X-Gitlab-Token: " HOOK_TOKEN);
+	gh = curl_slist_append(gh, "Expect:");
+	eh = curl_slist_append(eh, "Content-Type: application/json");
+	eh = curl_slist_append(eh, "x-api-key: " EB_KEY);
+	eh = curl_slist_append(eh, "Expect:");
+	for (int k = 0; k < fl->n_asgs; k++)
+		sha_of(heads[k], 4, (unsigned)k); /* each branch's parent commit */
+
+	/* the worker: SCALE_EVENTS pushes, round robin over the branches */
+	base = events_processed();
+	t0 = now_ns();
+	for (int j = 0; j < SCALE_EVENTS; j++)
+		if (push_next(c, gh, fl, heads, j % fl->n_asgs, ++serial) != 202) {
+			fprintf(stderr, "scale %d: push %d not accepted\n", fl->n_asgs, j);
+			goto out;
+		}
+	out->post_s = ms_since(t0) / 1000;
+	while (ms_since(t0) < 120000 && amicd_alive() && (done = events_processed()) < base + SCALE_EVENTS)
+		sleep_ms(5);
+	if (base < 0 || done < base + SCALE_EVENTS) {
+		fprintf(stderr, "scale %d: the worker processed %lld of %d events within 120 s; see %s\n", fl->n_asgs,
+			done - base, SCALE_EVENTS, amicd_log);
+		goto out;
+	}
+	out->events_per_s = SCALE_EVENTS / (ms_since(t0) / 1000);
+
+	/* promotions: ASG k gets a new head, then an AMI tagged with it shared with its account */
+	for (int r = 0; r < SCALE_PROMOTIONS; r++) {
+		int k = r * fl->n_asgs / SCALE_PROMOTIONS;
+		char body[1024];
+		struct timespec until;
+		int64_t start;
+		bool ok = true;
+
+		if (push_next(c, gh, fl, heads, k, ++serial) != 202)
+			goto out;
+		snprintf(body, sizeof body,
+			 "{\"version\":\"0\",\"id\":\"bench-scale-%d-%d\",\"detail-type\":\"AMI Shared\",\"source\":\"bench\","
+			 "\"account\":\"" BUILDER "\",\"time\":\"2026-01-01T00:00:00Z\",\"region\":\"" REGION "\","
+			 "\"detail\":{\"ImageId\":\"ami-%017x\",\"Region\":\"" REGION "\",\"OwnerAccount\":\"" BUILDER "\","
+			 "\"DestinationAccount\":\"%012d\",\"State\":\"available\",\"Tags\":{\"git-sha\":\"%s\"}}}",
+			 fl->n_asgs, r, 0xa0000u + serial, 200000000 + fleet_account(fl, k), heads[k]);
+		if (post_on(c, "/hooks/eventbridge", eh, body) != 202) {
+			fprintf(stderr, "scale %d: AMI event %d not accepted\n", fl->n_asgs, r);
+			goto out;
+		}
+		start = now_ns();
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 10;
+		pthread_mutex_lock(&rx_lock);
+		while (strcasecmp(rx_commit, heads[k]) != 0 && ok)
+			ok = pthread_cond_timedwait(&rx_arrived, &rx_lock, &until) == 0;
+		if (ok)
+			lat[n_lat++] = (double)(rx_ns - start) / 1e6;
+		pthread_mutex_unlock(&rx_lock);
+		if (!ok) {
+			fprintf(stderr, "scale %d: no trigger for asg-%03d within 10 s; see %s\n", fl->n_asgs, k, amicd_log);
+			goto out;
+		}
+	}
+	qsort(lat, (size_t)n_lat, sizeof lat[0], cmp);
+	out->p50_ms = lat[(n_lat - 1) / 2];
+	out->p99_ms = lat[(n_lat * 99 + 99) / 100 - 1];
+	status = 0;
+out:
+	stop_amicd();
+	curl_slist_free_all(gh);
+	curl_slist_free_all(eh);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+/* ratio b / a, or 0 when a is 0 */
+static double ratio(double a, double b)
+{
+	return a > 0 ? b / a : 0;
+}
+
+/*
+ * 10, 100 and 1,000 ASGs (issue 12: "1,000 ASGs in 50 accounts and 100
+ * repos"), the accounts and repos growing with them (n/20 accounts, n/10
+ * repos, at least one): the worker's events/s, the promotion latency, and one
+ * full reconcile pass's requests and CPU, then how each grew per tenfold.
+ */
+static int scale(const char *bin, unsigned fake_port, unsigned rx_port)
+{
+	static const int sizes[] = { 10, 100, 1000 };
+	struct scale_figures f[3];
+	int n = (int)(sizeof sizes / sizeof sizes[0]);
+
+	quiet = true;
+	printf("scale: %d pushes timed through the worker, %d promotions, one full reconcile pass, at each size\n",
+	       SCALE_EVENTS, SCALE_PROMOTIONS);
+	for (int i = 0; i < n; i++) {
+		int64_t t0 = now_ns();
+
+		memset(&f[i], 0, sizeof f[i]);
+		f[i].fleet = (struct fleet){ sizes[i], sizes[i] / 20 > 0 ? sizes[i] / 20 : 1,
+					     sizes[i] / 10 > 0 ? sizes[i] / 10 : 1 };
+		if (scale_hooks(bin, rx_port, &f[i]) != 0 || part_one(bin, fake_port, rx_port, &f[i].fleet, &f[i].pass) != 0)
+			return 1;
+		stop_amicd();
+		fprintf(stderr, "  (%d ASGs measured in %.1f s)\n", sizes[i], ms_since(t0) / 1000);
+	}
+	printf("\n| ASGs (accounts, repos) | worker events/s (posting took) | promotion p50 / p99 | reconcile pass (the 2nd admin pass):"
+	       " gitlab + ec2 (+ sts) requests | pass amicd CPU | pass wall |\n| --- | --- | --- | --- | --- | --- |\n");
+	for (int i = 0; i < n; i++)
+		printf("| %d (%d, %d) | %.0f (%.2f s) | %.1f / %.1f ms | %u + %u (+ %u) | %.0f ms | %.0f ms |\n",
+		       f[i].fleet.n_asgs, f[i].fleet.n_accounts, f[i].fleet.n_repos, f[i].events_per_s, f[i].post_s,
+		       f[i].p50_ms, f[i].p99_ms, f[i].pass.requests.gitlab, f[i].pass.requests.ec2, f[i].pass.requests.sts,
+		       f[i].pass.cpu_ms, f[i].pass.wall_ms);
+	printf("\ngrowth per tenfold of ASGs (linear: requests, CPU x10; events/s and latency x1 or better):\n"
+	       "| from -> to | events/s | promotion p99 | pass requests | pass CPU | pass CPU per ASG |\n"
+	       "| --- | --- | --- | --- | --- | --- |\n");
+	for (int i = 1; i < n; i++) {
+		const struct scale_figures *a = &f[i - 1], *b = &f[i];
+		double ra = a->pass.requests.gitlab + a->pass.requests.ec2, rb = b->pass.requests.gitlab + b->pass.requests.ec2;
+
+		printf("| %d -> %d | x%.2f | x%.2f | x%.2f | x%.2f | x%.2f |\n", a->fleet.n_asgs, b->fleet.n_asgs,
+		       ratio(a->events_per_s, b->events_per_s), ratio(a->p99_ms, b->p99_ms), ratio(ra, rb),
+		       ratio(a->pass.cpu_ms, b->pass.cpu_ms),
+		       ratio(a->pass.cpu_ms / a->fleet.n_asgs, b->pass.cpu_ms / b->fleet.n_asgs));
+	}
+	printf("(CPU from /proc in %ld Hz clock ticks: the 10-ASG pass is a few ticks, so its ratios are coarse)\n",
+	       sysconf(_SC_CLK_TCK));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	int rounds = argc > 1 ? atoi(argv[1]) : 50;
+	bool scaling = argc > 1 && strcmp(argv[1], "scale") == 0;
+	int rounds = argc > 1 && !scaling ? atoi(argv[1]) : 50;
 	const char *bin = getenv("AMICD_BIN");
 	struct MHD_Daemon *d;
 	const union MHD_DaemonInfo *info;
@@ -969,7 +1285,7 @@ int main(int argc, char **argv)
 	int status = 1;
 
 	if (bin == NULL || rounds < 1 || rounds > 1000) {
-		fprintf(stderr, "usage: AMICD_BIN=build/amicd reconcile [ROUNDS]   (1..1000, default 50)\n");
+		fprintf(stderr, "usage: AMICD_BIN=build/amicd reconcile [ROUNDS | scale]   (ROUNDS 1..1000, default 50)\n");
 		return 2;
 	}
 	if (mkdtemp(dir) == NULL) {
@@ -981,7 +1297,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)time(NULL));
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	for (int i = 0; i < N_ACCOUNTS; i++) {
+	for (int i = 0; i < MAX_ACCOUNTS; i++) {
 		snprintf(key_ids[i], sizeof key_ids[i], "AKIDBENCH%02dEXAMPLE", i);
 		snprintf(secrets[i], sizeof secrets[i], "bench/static+secret-key-%02d", i);
 		keys[i] = (struct sigv4_key){ key_ids[i], secrets[i], NULL };
@@ -999,12 +1315,18 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rx_port = (unsigned)info->port;
-	status = part_one(bin, fakehttp_port(fake.srv), rx_port);
+	if (scaling) {
+		status = scale(bin, fakehttp_port(fake.srv), rx_port);
+		goto checked;
+	}
+	status = part_one(bin, fakehttp_port(fake.srv), rx_port,
+			  &(struct fleet){ .n_asgs = N_ASGS, .n_accounts = N_ACCOUNTS, .n_repos = 1 }, NULL);
 	stop_amicd();
 	if (status == 0) {
 		printf("\n");
 		status = part_two(bin, fakehttp_port(fake.srv), rx_port, rounds);
 	}
+checked:
 	if (counts_now().bad != 0) {
 		fprintf(stderr, "the fake refused %u signatures\n", counts_now().bad);
 		status = 1;

@@ -410,6 +410,20 @@ static bool ami_row(sqlite3_stmt *s, void *row, void *cls)
 		       NULL) != AMICD_ERR_NOMEM;
 }
 
+/* The AMIs ?2 (an account id, NULL: any) sees: its own, shared with it or public, or tagged in it. */
+#define AMIS_SEEN_BY_ACCOUNT \
+	" (?2 IS NULL OR a.owner = ?2 OR EXISTS (SELECT 1 FROM ami_shares h WHERE h.region = a.region" \
+	"   AND h.image_id = a.image_id AND h.account IN (?2, 'all') AND h.shared = 1)" \
+	"   OR EXISTS (SELECT 1 FROM ami_tags t WHERE t.region = a.region AND t.image_id = a.image_id" \
+	"   AND t.account = ?2))"
+#define AMIS_LIST_COLUMNS "SELECT a.region, a.image_id, a.state, a.owner, a.created_ms, a.first_event FROM amis a"
+#define AMIS_LIST_ORDER " ORDER BY a.created_ms DESC, a.first_event DESC LIMIT ?3"
+/* The AMIs carrying ?1 as a tag value (any region, account or key; case-insensitive). */
+#define AMIS_OF_COMMIT_SQL \
+	AMIS_LIST_COLUMNS " WHERE (a.region, a.image_id) IN (SELECT t.region, t.image_id FROM ami_tags t" \
+	" WHERE lower(t.value) = lower(?1) AND t.value IS NOT NULL) AND" AMIS_SEEN_BY_ACCOUNT AMIS_LIST_ORDER
+#define AMIS_NEWEST_SQL AMIS_LIST_COLUMNS " WHERE" AMIS_SEEN_BY_ACCOUNT AMIS_LIST_ORDER
+
 enum amicd_rc store_amis_list(struct store *st, const char *commit, const char *account, int limit,
 			      struct store_ami_list *out, struct amicd_error *err)
 {
@@ -419,14 +433,10 @@ enum amicd_rc store_amis_list(struct store *st, const char *commit, const char *
 
 	memset(out, 0, sizeof *out);
 	pthread_mutex_lock(&st->lock);
-	s = store_prep(st, "SELECT a.region, a.image_id, a.state, a.owner, a.created_ms, a.first_event FROM amis a"
-			   " WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM ami_tags t WHERE t.region = a.region"
-			   "   AND t.image_id = a.image_id AND lower(t.value) = lower(?1)))"
-			   " AND (?2 IS NULL OR a.owner = ?2 OR EXISTS (SELECT 1 FROM ami_shares h WHERE h.region = a.region"
-			   "   AND h.image_id = a.image_id AND h.account IN (?2, 'all') AND h.shared = 1)"
-			   "   OR EXISTS (SELECT 1 FROM ami_tags t WHERE t.region = a.region AND t.image_id = a.image_id"
-			   "   AND t.account = ?2))"
-			   " ORDER BY a.created_ms DESC, a.first_event DESC LIMIT ?3", err);
+	/* Two statements, not one with "?1 IS NULL OR …": a commit's AMIs are found from the tag
+	 * value (index ami_tags_by_any_lvalue), the newest AMIs in list order (amis_by_created);
+	 * an OR on a parameter would have the planner read every AMI either way. */
+	s = store_prep(st, commit != NULL ? AMIS_OF_COMMIT_SQL : AMIS_NEWEST_SQL, err);
 	d.shares = store_prep(st, "SELECT account FROM ami_shares WHERE region = ?1 AND image_id = ?2 AND shared = 1"
 				  " ORDER BY account", err);
 	d.tags = store_prep(st, "SELECT account, key, value FROM ami_tags WHERE region = ?1 AND image_id = ?2"

@@ -14,7 +14,10 @@
  *    the tags each account set, in; out, the AMIs the ASG's account sees tagged
  *    with the head commit: state, whether the account may launch it (owned,
  *    shared or public), the tags that account sees, its creation time, and the
- *    newest event behind what the account sees.
+ *    newest event behind what the account sees;
+ *  - the AMI list of GET /api/v1/amis (store_amis_list): the same rows, in the
+ *    same order, as the unindexed query it replaced, and a query plan that
+ *    reads no table whole.
  *
  * Expectations are written from design.md, not from what the code does. A row
  * on which the store disagrees with the design is marked .disagrees (the
@@ -38,10 +41,12 @@
 #include "error.h"
 #include "facts.h"
 #include "store_facts.h"
+#include "store_internal.h"
 #include "support.h"
 
 #include <limits.h>
 #include <setjmp.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -1131,9 +1136,174 @@ static void run_vis_case(void **state)
 	}
 }
 
+/* ---- GET /api/v1/amis: store_amis_list ------------------------------------------------ */
+
+/*
+ * The list as it was answered before migration 0009 (a filter on every AMI,
+ * then a sort): the oracle the indexed statements must agree with, row for row.
+ */
+static const char amis_list_oracle[] =
+	"SELECT a.region, a.image_id FROM amis a"
+	" WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM ami_tags t WHERE t.region = a.region"
+	"   AND t.image_id = a.image_id AND lower(t.value) = lower(?1)))"
+	" AND (?2 IS NULL OR a.owner = ?2 OR EXISTS (SELECT 1 FROM ami_shares h WHERE h.region = a.region"
+	"   AND h.image_id = a.image_id AND h.account IN (?2, 'all') AND h.shared = 1)"
+	"   OR EXISTS (SELECT 1 FROM ami_tags t WHERE t.region = a.region AND t.image_id = a.image_id"
+	"   AND t.account = ?2))"
+	" ORDER BY a.created_ms DESC, a.first_event DESC LIMIT ?3";
+
+/* "region/image,region/image,…" of what store_amis_list answers. */
+static void amis_listed(struct store *st, const char *commit, const char *account, int limit, char *buf,
+			size_t size)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct store_ami_list list = { 0 };
+	size_t at = 0;
+
+	if (store_amis_list(st, commit, account, limit, &list, &err) != AMICD_OK)
+		fail_msg("store_amis_list: %s", err.message);
+	buf[0] = '\0';
+	for (size_t i = 0; i < list.n && at < size; i++)
+		at += (size_t)snprintf(buf + at, size - at, "%s%s/%s", i > 0 ? "," : "", list.rows[i].region,
+				       list.rows[i].image_id);
+	store_ami_list_free(&list);
+}
+
+/* The same from the oracle's SQL, on the store's own connection. */
+static void amis_oracle(struct store *st, const char *commit, const char *account, int limit, char *buf,
+			size_t size)
+{
+	sqlite3_stmt *s = NULL;
+	size_t at = 0;
+	int n = 0;
+
+	assert_int_equal(sqlite3_prepare_v2(st->db, amis_list_oracle, -1, &s, NULL), SQLITE_OK);
+	if (commit != NULL)
+		sqlite3_bind_text(s, 1, commit, -1, SQLITE_STATIC);
+	if (account != NULL)
+		sqlite3_bind_text(s, 2, account, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, limit);
+	buf[0] = '\0';
+	while (sqlite3_step(s) == SQLITE_ROW && at < size)
+		at += (size_t)snprintf(buf + at, size - at, "%s%s/%s", n++ > 0 ? "," : "",
+				       (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1));
+	sqlite3_finalize(s);
+}
+
+/* EXPLAIN QUERY PLAN of the store's cached statement whose SQL contains marker, one line per step. */
+static void amis_plan(struct store *st, const char *marker, char *buf, size_t size)
+{
+	const char *sql = NULL;
+	sqlite3_stmt *s = NULL;
+	char *q;
+	size_t at = 0;
+
+	for (size_t i = 0; i < STORE_CACHE_SLOTS && st->cache[i].sql != NULL; i++)
+		if (strstr(st->cache[i].sql, "FROM amis a") != NULL && strstr(st->cache[i].sql, marker) != NULL)
+			sql = st->cache[i].sql;
+	if (sql == NULL)
+		fail_msg("no cached statement of store_amis_list with \"%s\"", marker);
+	q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+	assert_non_null(q);
+	assert_int_equal(sqlite3_prepare_v2(st->db, q, -1, &s, NULL), SQLITE_OK);
+	buf[0] = '\0';
+	while (sqlite3_step(s) == SQLITE_ROW && at < size)
+		at += (size_t)snprintf(buf + at, size - at, "%s\n", (const char *)sqlite3_column_text(s, 3));
+	sqlite3_finalize(s);
+	sqlite3_free(q);
+}
+
+/*
+ * ?commit= finds its AMIs from the tag value (index ami_tags_by_any_lvalue),
+ * not by reading every AMI; without it the newest are read in list order
+ * (amis_by_created). Either way the rows and their order are the ones the
+ * unindexed query gave: a commit tagged in any region, account or key, in any
+ * case; a deleted tag does not count; an AMI tagged in two accounts is listed
+ * once; equal creation times are ordered by the first event, newest first;
+ * the account filter and the limit apply as before.
+ */
+static void amis_list_by_commit(void **state)
+{
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct fx *fx = group_fx;
+	struct store *st = fresh_store(fx);
+	/* image, region, owner, created (s after T0), [account, key, value, deleted] of its tag */
+	static const struct {
+		const char *image, *region, *owner;
+		int created;
+		const char *account, *key, *value;
+		bool deleted;
+	} amis[] = {
+		{ "ami-01", "eu-west-1", OWNER, 10, OWNER, "git-sha", SHA_A, false },
+		{ "ami-02", "eu-west-1", OWNER, 20, DEST, "git-sha", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", false },
+		{ "ami-03", "us-east-1", OTHER, 20, OTHER, "commit", SHA_A, false },
+		{ "ami-04", "eu-west-1", OWNER, 30, OWNER, "git-sha", SHA_B, false },
+		{ "ami-05", "eu-west-1", OWNER, 40, OWNER, "git-sha", SHA_A, true },
+		{ "ami-06", "eu-west-1", OTHER, 5, OTHER, "git-sha", SHA_A, false },
+		{ "ami-06", "eu-west-1", OTHER, 5, DEST, "git-sha", SHA_A, false },
+		{ "ami-07", "eu-west-1", OWNER, 50, OWNER, "git-sha", NULL, false },
+	};
+	static const struct {
+		const char *commit, *account;
+		int limit;
+		const char *want;
+	} cases[] = {
+		{ SHA_A, NULL, 50, "us-east-1/ami-03,eu-west-1/ami-02,eu-west-1/ami-01,eu-west-1/ami-06" },
+		{ "AaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAa", NULL, 2, "us-east-1/ami-03,eu-west-1/ami-02" },
+		{ SHA_A, DEST, 50, "eu-west-1/ami-02,eu-west-1/ami-06" },
+		{ SHA_A, OTHER, 50, "us-east-1/ami-03,eu-west-1/ami-06" },
+		{ SHA_B, NULL, 50, "eu-west-1/ami-04" },
+		{ SHA_C, NULL, 50, "" },
+		{ NULL, NULL, 3, "eu-west-1/ami-07,eu-west-1/ami-05,eu-west-1/ami-04" },
+		{ NULL, OTHER, 50, "us-east-1/ami-03,eu-west-1/ami-06" },
+	};
+	char got[512], oracle[512], plan[2048];
+
+	(void)state;
+	assert_int_equal(store_begin(st, &err), AMICD_OK);
+	for (size_t i = 0; i < sizeof amis / sizeof amis[0]; i++) {
+		int64_t id = put_event(st, "eventbridge", "ami", i + 1);
+		int64_t ms = T0 + amis[i].created * 1000;
+		const struct fact seen = { .kind = FACT_AMI_SEEN, .time_ms = ms, .region = amis[i].region,
+					   .image_id = amis[i].image, .owner = amis[i].owner };
+		const struct fact tag = { .kind = FACT_AMI_TAG, .time_ms = ms, .region = amis[i].region,
+					  .image_id = amis[i].image, .account = amis[i].account, .key = amis[i].key,
+					  .value = amis[i].value };
+		const struct fact untag = { .kind = FACT_AMI_TAG, .time_ms = ms + 1000, .region = amis[i].region,
+					    .image_id = amis[i].image, .account = amis[i].account, .key = amis[i].key,
+					    .deleted = true };
+
+		apply(st, &seen, id);
+		if (amis[i].value != NULL)
+			apply(st, &tag, id);
+		if (amis[i].deleted) /* a later DeleteTags, an event of its own */
+			apply(st, &untag, put_event(st, "eventbridge", "ami", 100 + i));
+	}
+	assert_int_equal(store_commit(st, &err), AMICD_OK);
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		amis_listed(st, cases[i].commit, cases[i].account, cases[i].limit, got, sizeof got);
+		amis_oracle(st, cases[i].commit, cases[i].account, cases[i].limit, oracle, sizeof oracle);
+		if (strcmp(got, cases[i].want) != 0 || strcmp(oracle, cases[i].want) != 0)
+			fail_msg("case %zu (commit %s, account %s, limit %d):\n  want   %s\n  store  %s\n  before %s", i,
+				 cases[i].commit != NULL ? cases[i].commit : "-",
+				 cases[i].account != NULL ? cases[i].account : "-", cases[i].limit, cases[i].want, got,
+				 oracle);
+	}
+
+	/* no statement reads every AMI: a commit's are looked up, the newest read in order */
+	amis_plan(st, "lower(?1)", plan, sizeof plan);
+	if (strstr(plan, "SCAN") != NULL || strstr(plan, "ami_tags_by_any_lvalue") == NULL)
+		fail_msg("?commit= plan:\n%s", plan);
+	amis_plan(st, "WHERE (?2 IS NULL", plan, sizeof plan);
+	if (strstr(plan, "SCAN a USING INDEX amis_by_created") == NULL || strstr(plan, "TEMP B-TREE") != NULL)
+		fail_msg("list plan:\n%s", plan);
+	drop_store(fx, &st);
+}
+
 int main(void)
 {
-	struct CMUnitTest tests[N_HEAD + 1 + N_VIS];
+	struct CMUnitTest tests[N_HEAD + 1 + N_VIS + 1];
 	size_t n = 0;
 
 	for (size_t i = 0; i < N_HEAD; i++)
@@ -1144,5 +1314,7 @@ int main(void)
 	for (size_t i = 0; i < N_VIS; i++)
 		tests[n++] = (struct CMUnitTest){ .name = vis_cases[i].name, .test_func = run_vis_case,
 						  .initial_state = (void *)&vis_cases[i] };
+	tests[n++] = (struct CMUnitTest){ .name = "amis list: a commit's AMIs from the tag value, same rows and order",
+					  .test_func = amis_list_by_commit };
 	return cmocka_run_group_tests_name("store_facts", tests, group_setup, group_teardown);
 }
