@@ -421,7 +421,7 @@ static enum amicd_rc decide_now(struct app *app, bool *promoted, int64_t now_ms,
 {
 	size_t n_promoted = 0;
 
-	return apply_decide_all(app->cfg, app->admin, now_ms, false, NULL, promoted, &n_promoted, err);
+	return apply_decide_all(app->cfg, app->admin, now_ms, false, NULL, promoted, &n_promoted, NULL, err);
 }
 
 /* After the commit: pin files and triggers of what decide_now promoted; the promotion of asg (0: none). */

@@ -5,6 +5,7 @@
 #include "status.h"
 
 #include "log.h"
+#include "repourl.h"
 #include "utf8.h"
 
 #include <stdio.h>
@@ -89,9 +90,66 @@ enum amicd_rc apply_event(const struct config *cfg, struct store *st, const stru
 	return rc;
 }
 
+struct viewers {
+	const struct config *cfg;
+	const char *region;
+	bool *affected;
+};
+
+static void mark_account(const struct config *cfg, const char *region, const char *account, bool *affected)
+{
+	bool any = account == NULL || strcmp(account, "all") == 0 || strncmp(account, "arn:", 4) == 0;
+
+	for (size_t i = 0; i < cfg->n_asgs; i++)
+		if (strcmp(cfg->asgs[i].region, region) == 0 && (any || strcmp(cfg->asgs[i].account->uid, account) == 0))
+			affected[i] = true;
+}
+
+static void mark_viewer(const char *account, const char *pinned_asg, void *cls)
+{
+	const struct viewers *v = cls;
+
+	if (account != NULL)
+		mark_account(v->cfg, v->region, account, v->affected);
+	for (size_t i = 0; pinned_asg != NULL && i < v->cfg->n_asgs; i++)
+		if (strcmp(v->cfg->asgs[i].identifier, pinned_asg) == 0)
+			v->affected[i] = true;
+}
+
+enum amicd_rc apply_affected(const struct config *cfg, struct store *st, const struct fact *f, bool *affected,
+			     struct amicd_error *err)
+{
+	struct viewers v = { cfg, f->region, affected };
+
+	switch (f->kind) {
+	case FACT_PUSH:
+	case FACT_BRANCH_SEEN:
+		for (size_t i = 0; i < cfg->n_asgs; i++) {
+			const struct config_filter *git = cfg->asgs[i].git;
+
+			if (!git->ref_is_sha && repo_url_equal(git->url, f->repo) && strcmp(git->ref, f->branch) == 0)
+				affected[i] = true;
+		}
+		return AMICD_OK;
+	case FACT_AMI_TAG:
+	case FACT_AMI_SHARE:
+	case FACT_IMAGES_SEEN:
+		mark_account(cfg, f->region, f->account, affected);
+		return AMICD_OK;
+	case FACT_AMI_SEEN:
+	case FACT_AMI_STATE:
+		if (f->owner != NULL)
+			mark_account(cfg, f->region, f->owner, affected);
+		return store_image_viewers(st, f->region, f->image_id, mark_viewer, &v, err);
+	}
+	for (size_t i = 0; i < cfg->n_asgs; i++) /* a fact this function does not know: every ASG */
+		affected[i] = true;
+	return AMICD_OK;
+}
+
 enum amicd_rc apply_decide_all(const struct config *cfg, struct store *st, int64_t now_ms, bool dry_run,
 			       struct apply_decision *decisions, bool *promoted, size_t *n_promoted,
-			       struct amicd_error *err)
+			       const bool *only, struct amicd_error *err)
 {
 	*n_promoted = 0;
 	for (size_t i = 0; i < cfg->n_asgs; i++) {
@@ -100,8 +158,11 @@ enum amicd_rc apply_decide_all(const struct config *cfg, struct store *st, int64
 		const struct decide_input *in;
 		struct decide_result d;
 		int64_t promotion_id = 0;
-		enum amicd_rc rc = store_asg_facts_load(st, asg, &facts, err);
+		enum amicd_rc rc;
 
+		if (only != NULL && !only[i])
+			continue;
+		rc = store_asg_facts_load(st, asg, &facts, err);
 		if (rc != AMICD_OK)
 			return rc;
 		store_asg_facts_set_unconfirmed(facts, status_head_held(asg, facts, now_ms));

@@ -75,13 +75,27 @@ struct apply_decision {
 };
 
 /*
- * apply_decide_all — decide every configured ASG; unless dry_run, record a
+ * apply_affected — set affected[i] (cfg->n_asgs entries) for every ASG whose
+ * decision or status the fact f may change, asking st (the caller's
+ * transaction, the fact applied or not) who sees an image whose state changed:
+ * a push or branch observation moves the ASGs following that repo and branch;
+ * a tag, share or images observation the ASGs of that account (a public or
+ * organization share: all) in that region; an image's state or owner the ASGs
+ * of the accounts that see a tag on it, of its owner, and those pinned to it.
+ * A pass then decides only those instead of every ASG.
+ */
+enum amicd_rc apply_affected(const struct config *cfg, struct store *st, const struct fact *f, bool *affected,
+			     struct amicd_error *err);
+
+/*
+ * apply_decide_all — decide every configured ASG (only: those with only[i]
+ * set; NULL: all); unless dry_run, record a
  * promotion (actor "auto", at now_ms) for each that should move, and set
  * promoted[i] (cfg->n_asgs entries, may be NULL). decisions (cfg->n_asgs
  * entries, may be NULL) receives each ASG's decision.
  */
 enum amicd_rc apply_decide_all(const struct config *cfg, struct store *st, int64_t now_ms, bool dry_run,
 			       struct apply_decision *decisions, bool *promoted, size_t *n_promoted,
-			       struct amicd_error *err);
+			       const bool *only, struct amicd_error *err);
 
 #endif

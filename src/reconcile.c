@@ -56,6 +56,7 @@ struct asg_state {
 	int64_t last_stored;             /* the newest observation stored about it */
 	uint64_t want_gen;               /* the newest reconcile_run request for it (under lock) */
 	uint64_t done_gen;               /* every request up to this one is answered (under lock) */
+	atomic_bool nudged;              /* facts about it changed: check its head at the next nudge */
 };
 
 struct reconcile {
@@ -745,7 +746,7 @@ static void check_heads(struct reconcile *r, int64_t now)
 		struct amicd_error err;
 		const struct decide_input *in;
 
-		if (!polled(asg) || asg->git->ref_is_sha || store_asg_facts_load(r->store, asg, &facts, &err) != AMICD_OK)
+		if (!atomic_exchange(&r->asgs[i].nudged, false) || !polled(asg) || asg->git->ref_is_sha || store_asg_facts_load(r->store, asg, &facts, &err) != AMICD_OK)
 			continue;
 		in = store_asg_facts_input(facts);
 		if (in->head != NULL && strcmp(in->head->commit, r->asgs[i].last_head) != 0)
@@ -893,12 +894,15 @@ out:
 	return AMICD_OK;
 }
 
-void reconcile_nudge(void *cls)
+void reconcile_nudge(void *cls, const bool *asgs)
 {
 	struct reconcile *r = cls;
 
 	if (r == NULL || r->thread == NULL)
 		return;
+	for (size_t i = 0; i < r->cfg->n_asgs; i++)
+		if (asgs == NULL || asgs[i])
+			atomic_store(&r->asgs[i].nudged, true);
 	atomic_store(&r->nudged, true);
 	bgthread_wake(r->thread);
 }

@@ -44,8 +44,9 @@ struct reconcile;
 enum amicd_rc reconcile_start(const struct config *cfg, struct metrics *metrics, void (*wake_worker)(void *),
 			      void *wake_cls, struct reconcile **out, struct amicd_error *err);
 
-/* reconcile_nudge — facts changed (a head may have moved): look again soon. Any thread; cheap. */
-void reconcile_nudge(void *reconcile);
+/* reconcile_nudge — facts about the ASGs with asgs[i] set (NULL: all) changed (a
+ * head may have moved): check their heads soon. Any thread; cheap. */
+void reconcile_nudge(void *reconcile, const bool *asgs);
 
 /* What one requested pass did for one ASG. */
 struct reconcile_asg_report {

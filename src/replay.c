@@ -128,7 +128,7 @@ enum amicd_rc replay_run(const struct config *cfg, const struct replay_request *
 		size_t n = 0;
 
 		/* decided on the shadow: nothing is written, no lock is taken */
-		rc = apply_decide_all(cfg, st, util_now_ms(), true, out->decisions, NULL, &n, err);
+		rc = apply_decide_all(cfg, st, util_now_ms(), true, out->decisions, NULL, &n, NULL, err);
 	} else if (rc == AMICD_OK) {
 		/* the short part, under the write lock: catch up, swap (a full replay), decide */
 		rc = store_begin(st, err);
@@ -145,7 +145,7 @@ enum amicd_rc replay_run(const struct config *cfg, const struct replay_request *
 				rc = store_shadow_swap(st, &out->changed_rows, err);
 		}
 		if (rc == AMICD_OK)
-			rc = apply_decide_all(cfg, st, util_now_ms(), false, out->decisions, promoted, &out->promotions, err);
+			rc = apply_decide_all(cfg, st, util_now_ms(), false, out->decisions, promoted, &out->promotions, NULL, err);
 		if (rc == AMICD_OK)
 			rc = store_commit(st, err);
 		if (rc != AMICD_OK)

@@ -257,6 +257,27 @@ static enum amicd_rc apply_tag(struct store *st, const struct fact *f, int64_t e
 	return rc;
 }
 
+enum amicd_rc store_image_viewers(struct store *st, const char *region, const char *image_id,
+				  void (*fn)(const char *account, const char *pinned_asg, void *cls), void *cls,
+				  struct amicd_error *err)
+{
+	sqlite3_stmt *s = store_prep(st, "SELECT DISTINCT account, NULL FROM ami_tags WHERE region = ?1 AND image_id = ?2"
+				     " UNION ALL SELECT NULL, asg FROM pins WHERE image_id = ?2", err);
+	enum amicd_rc rc = AMICD_OK;
+	int src;
+
+	if (s == NULL)
+		return AMICD_ERR_STORE;
+	sqlite3_bind_text(s, 1, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, image_id, -1, SQLITE_STATIC);
+	while ((src = sqlite3_step(s)) == SQLITE_ROW)
+		fn((const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1), cls);
+	if (src != SQLITE_DONE)
+		rc = store_db_error(st, err, "read who sees an image");
+	store_release(s);
+	return rc;
+}
+
 enum amicd_rc store_fact_apply(struct store *st, const struct fact *f, int64_t event_id, struct amicd_error *err)
 {
 	sqlite3_stmt *s = NULL;

@@ -46,6 +46,16 @@ enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int
 enum amicd_rc store_event_set_status(struct store *st, int64_t id, const char *status, const char *note,
 				     struct amicd_error *err);
 
+/*
+ * store_image_viewers — for image_id in region: fn(account, NULL) for every
+ * account that sees a tag on it, and fn(NULL, asg) for every ASG pinned to it
+ * (in the caller's transaction): whose decisions a change of the image's state
+ * can move.
+ */
+enum amicd_rc store_image_viewers(struct store *st, const char *region, const char *image_id,
+				  void (*fn)(const char *account, const char *pinned_asg, void *cls), void *cls,
+				  struct amicd_error *err);
+
 /* store_fact_apply — apply one fact of event_id (last writer wins by time, then id). */
 enum amicd_rc store_fact_apply(struct store *st, const struct fact *f, int64_t event_id, struct amicd_error *err);
 

@@ -44,14 +44,14 @@ struct worker {
 	struct worker_health health;     /* under lock */
 	atomic_uint_fast64_t events_processed, facts_applied, promotions, passes, pin_file_failures;
 	atomic_uint_fast64_t events_parsed;  /* queued events parsed from the store (not offered) */
-	void (*on_facts)(void *);        /* under lock */
+	void (*on_facts)(void *, const bool *); /* under lock */
 	void *on_facts_cls;
 	/* Events prepared on receipt (worker_offer), in id order: a ring (under lock). */
 	struct apply_event *offered[WORKER_OFFERED_MAX];
 	size_t offered_first, offered_n;
 };
 
-static void check_pinned_amis(struct worker *w);
+static void check_pinned_amis(struct worker *w, const bool *only);
 
 struct batch {
 	struct worker *w;
@@ -210,14 +210,20 @@ static void record_pass(struct worker *w, enum amicd_rc rc, const struct amicd_e
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* One pass: up to WORKER_BATCH queued events (WORKER_BATCH_BYTES of payload) parsed outside the lock, then
- * their facts, statuses and the decisions in one transaction. *more when the
- * batch was full. */
+/*
+ * One pass: up to WORKER_BATCH queued events (WORKER_BATCH_BYTES of payload)
+ * prepared outside the lock, then their facts, statuses and the decisions of
+ * the ASGs those facts concern in one transaction (a pass without events — a
+ * timer, an admin's change, the reconciler's wake-up — decides every ASG, so
+ * that what changes with time alone is seen too). *more when the batch was full.
+ */
 static enum amicd_rc run_pass(struct worker *w, bool *more)
 {
 	struct batch *b = calloc(1, sizeof *b);
 	struct amicd_error err = { { 0 }, { 0 } };
-	bool *promoted = calloc(w->cfg->n_asgs + 1, sizeof *promoted);
+	size_t n_asgs = w->cfg->n_asgs;
+	bool *promoted = calloc(n_asgs + 1, sizeof *promoted);
+	bool *affected = calloc(n_asgs + 1, sizeof *affected);
 	size_t n_promoted = 0, n_facts = 0;
 	enum amicd_rc rc;
 
@@ -226,13 +232,9 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 	w->health.woken_since_ms = 0; /* the wake-up is being answered */
 	w->health.pass_since_ms = util_now_ms();
 	pthread_mutex_unlock(&w->lock);
-	if (promoted == NULL || b == NULL) {
-		free(promoted);
-		free(b);
-		pthread_mutex_lock(&w->lock);
-		w->health.pass_since_ms = 0;
-		pthread_mutex_unlock(&w->lock);
-		return AMICD_ERR_NOMEM;
+	if (promoted == NULL || affected == NULL || b == NULL) {
+		rc = amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
+		goto out;
 	}
 	b->w = w;
 	rc = store_events_walk(w->store, false, 0, 0, WORKER_BATCH + 1, prepare_event, b, &err);
@@ -241,37 +243,42 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 	if (rc == AMICD_OK)
 		rc = store_begin(w->store, &err);
 	for (size_t i = 0; rc == AMICD_OK && i < b->n; i++) {
+		const struct fact_list *facts = &b->events[i].facts;
+
 		rc = apply_event_write(w->store, &b->events[i], &err);
-		n_facts += b->events[i].facts.n;
+		for (size_t j = 0; rc == AMICD_OK && j < facts->n; j++)
+			rc = apply_affected(w->cfg, w->store, &facts->items[j], affected, &err);
+		n_facts += facts->n;
 	}
+	if (b->n == 0)
+		memset(affected, 1, n_asgs * sizeof *affected);
 	if (rc == AMICD_OK)
-		rc = apply_decide_all(w->cfg, w->store, util_now_ms(), false, NULL, promoted, &n_promoted, &err);
+		rc = apply_decide_all(w->cfg, w->store, util_now_ms(), false, NULL, promoted, &n_promoted, affected,
+				      &err);
 	if (rc == AMICD_OK)
 		rc = store_commit(w->store, &err);
 	for (size_t i = 0; i < b->n; i++)
 		apply_event_release(&b->events[i]);
+out:
 	record_pass(w, rc, &err);
 	if (rc != AMICD_OK) {
 		store_rollback(w->store);
 		LOG(LL_ERROR, "worker pass failed; will retry", "{s:s}", "error", err.message);
-		free(promoted);
-		free(b);
-		return rc;
+		goto done;
 	}
 	atomic_fetch_add(&w->passes, 1);
 	atomic_fetch_add(&w->events_processed, b->n);
 	atomic_fetch_add(&w->facts_applied, n_facts);
 	atomic_fetch_add(&w->promotions, n_promoted);
-	for (size_t i = 0; i < w->cfg->n_asgs; i++)
+	for (size_t i = 0; i < n_asgs; i++)
 		if (promoted[i])
 			mark_dirty(w, i);
-	free(promoted);
 	if (n_promoted > 0)
 		write_pins(w); /* each written pin file releases its trigger */
 	if (n_facts > 0 || n_promoted > 0)
-		check_pinned_amis(w);
+		check_pinned_amis(w, affected);
 	if (n_facts > 0) {
-		void (*fn)(void *);
+		void (*fn)(void *, const bool *);
 		void *cls;
 
 		pthread_mutex_lock(&w->lock);
@@ -279,20 +286,27 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 		cls = w->on_facts_cls;
 		pthread_mutex_unlock(&w->lock);
 		if (fn != NULL)
-			fn(cls);
+			fn(cls, affected);
 	}
 	*more = b->full;
+done:
+	free(promoted);
+	free(affected);
 	free(b);
-	return AMICD_OK;
+	return rc;
 }
 
-/* Report (log) the pinned AMIs that became unavailable, or available again. */
-static void check_pinned_amis(struct worker *w)
+/* Report (log) the pinned AMIs that became unavailable, or available again
+ * (of the ASGs with only[i] set; NULL: all). */
+static void check_pinned_amis(struct worker *w, const bool *only)
 {
 	for (size_t i = 0; i < w->cfg->n_asgs; i++) {
 		struct asg_status s;
 		struct amicd_error err;
 		bool bad;
+
+		if (only != NULL && !only[i])
+			continue;
 
 		if (asg_status_get(w->store, &w->cfg->asgs[i], NULL, &s, &err) != AMICD_OK)
 			return;
@@ -340,7 +354,7 @@ static void run(struct bgthread *bt, void *arg)
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
 		LOG(LL_DEBUG, "cannot lower the worker's priority", NULL);
 	repair_pins(w);
-	check_pinned_amis(w);
+	check_pinned_amis(w, NULL);
 	for (;;) {
 		bool more = false;
 		enum amicd_rc rc = run_pass(w, &more);
@@ -469,7 +483,7 @@ void worker_pin_changed(struct worker *w, size_t index)
 	pthread_mutex_unlock(&w->lock);
 }
 
-void worker_on_facts(struct worker *w, void (*fn)(void *), void *cls)
+void worker_on_facts(struct worker *w, void (*fn)(void *, const bool *), void *cls)
 {
 	pthread_mutex_lock(&w->lock);
 	w->on_facts = fn;

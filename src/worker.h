@@ -52,10 +52,11 @@ enum amicd_rc worker_start(const struct config *cfg, struct trigger *trig, struc
 void worker_wake(void *worker);
 
 /*
- * worker_on_facts — after every pass that applied facts, call fn(cls) (the
- * reconciler's nudge: a head may have moved). Set once, before events flow.
+ * worker_on_facts — after every pass that applied facts, call fn(cls, asgs)
+ * with asgs[i] set for each ASG those facts may concern (the reconciler's
+ * nudge: a head may have moved). Set once, before events flow.
  */
-void worker_on_facts(struct worker *w, void (*fn)(void *), void *cls);
+void worker_on_facts(struct worker *w, void (*fn)(void *, const bool *), void *cls);
 
 /*
  * worker_offer — the facts of queued event ev->id, derived on its request path

@@ -116,7 +116,7 @@ static struct apply_decision decide_at(struct fx *fx, int64_t now, bool dry_run,
 
 	assert_int_equal(fx->cfg->n_asgs, 1);
 	assert_int_equal(store_begin(fx->st, &err), AMICD_OK);
-	if (apply_decide_all(fx->cfg, fx->st, now, dry_run, d, promoted, n_promoted, &err) != AMICD_OK)
+	if (apply_decide_all(fx->cfg, fx->st, now, dry_run, d, promoted, n_promoted, NULL, &err) != AMICD_OK)
 		fail_msg("apply_decide_all: %s", err.message);
 	assert_int_equal(store_commit(fx->st, &err), AMICD_OK);
 	assert_int_equal(promoted[0], *n_promoted == 1);
@@ -131,6 +131,87 @@ static struct asg_status status_of(struct fx *fx, const char *pin_file_error)
 	if (asg_status_get(fx->st, &fx->cfg->asgs[0], pin_file_error, &s, &err) != AMICD_OK)
 		fail_msg("asg_status_get: %s", err.message);
 	return s;
+}
+
+/*
+ * apply_affected: which ASGs a pass must decide after a fact — the ASGs
+ * following the pushed branch; the ASGs of the tagging or shared-with account in
+ * its region (all of the region for a public or organization share); for an
+ * image's state, the ASGs of the accounts that see a tag on it, of its owner,
+ * and those pinned to it. Four ASGs: a and b follow main in account A
+ * (eu-west-1, us-east-1), c follows dev in account A, d follows main in
+ * account B.
+ */
+#define REPO_NORMAL SUPPORT_REPO /* already in normal form */
+
+static void test_affected(void **state)
+{
+	static const char accounts[] =
+		"  - { name: acct-a, uid: \"444455556666\" }\n"
+		"  - { name: acct-b, uid: \"777788889999\" }\n";
+	static const char resources[] =
+		"  - { provider: asg, identifier: a, account: acct-a, region: eu-west-1,\n"
+		"      image: { repo: { url: " SUPPORT_REPO ", ref: main, tag_name: git-sha } } }\n"
+		"  - { provider: asg, identifier: b, account: acct-a, region: us-east-1,\n"
+		"      image: { repo: { url: " SUPPORT_REPO ", ref: main, tag_name: git-sha } } }\n"
+		"  - { provider: asg, identifier: c, account: acct-a, region: eu-west-1,\n"
+		"      image: { repo: { url: " SUPPORT_REPO ", ref: dev, tag_name: git-sha } } }\n"
+		"  - { provider: asg, identifier: d, account: acct-b, region: eu-west-1,\n"
+		"      image: { repo: { url: " SUPPORT_REPO ", ref: main, tag_name: git-sha } } }\n";
+	struct fx *fx = *state;
+	struct amicd_error err = { { 0 }, { 0 } };
+	struct config *cfg;
+	const struct {
+		struct fact f;
+		const char *want; /* the identifiers marked, in config order */
+	} cases[] = {
+		{ { .kind = FACT_PUSH, .repo = REPO_NORMAL, .branch = "main" }, "abd" },
+		{ { .kind = FACT_PUSH, .repo = REPO_NORMAL, .branch = "dev" }, "c" },
+		{ { .kind = FACT_PUSH, .repo = REPO_NORMAL, .branch = "other" }, "" },
+		{ { .kind = FACT_PUSH, .repo = "https://gitlab.example.net/platform/other", .branch = "main" }, "" },
+		{ { .kind = FACT_BRANCH_SEEN, .repo = REPO_NORMAL, .branch = "dev" }, "c" },
+		{ { .kind = FACT_AMI_TAG, .region = "eu-west-1", .image_id = IMG_A, .account = "444455556666",
+		    .key = "git-sha", .value = SHA_A }, "ac" },
+		{ { .kind = FACT_AMI_SHARE, .region = "eu-west-1", .image_id = IMG_A, .account = "777788889999",
+		    .shared = true }, "d" },
+		{ { .kind = FACT_AMI_SHARE, .region = "us-east-1", .image_id = IMG_A, .account = "all", .shared = true },
+		  "b" },
+		{ { .kind = FACT_AMI_SHARE, .region = "eu-west-1", .image_id = IMG_A,
+		    .account = "arn:aws:organizations::111122223333:organization/o-abc", .shared = true }, "acd" },
+		{ { .kind = FACT_IMAGES_SEEN, .region = "eu-west-1", .account = "777788889999", .key = "git-sha",
+		    .value = SHA_A, .listed = "," }, "d" },
+		/* the image is tagged in account B only (below), and c is pinned to it */
+		{ { .kind = FACT_AMI_STATE, .region = "eu-west-1", .image_id = IMG_A, .state = "available" }, "cd" },
+		/* its owner's ASGs too */
+		{ { .kind = FACT_AMI_SEEN, .region = "eu-west-1", .image_id = IMG_A, .owner = "444455556666" }, "acd" },
+		/* another image nobody tagged or pinned: nobody */
+		{ { .kind = FACT_AMI_STATE, .region = "eu-west-1", .image_id = "ami-0ffffffffffffffff",
+		    .state = "available" }, "" },
+	};
+	int64_t promotion = 0;
+	struct fact tag_b = { .kind = FACT_AMI_TAG, .time_ms = T0, .region = "eu-west-1", .image_id = IMG_A,
+			      .account = "777788889999", .key = "git-sha", .value = SHA_A };
+
+	cfg = support_config_load(fx->dir, &(struct amicd_opts){ .accounts = accounts, .resources = resources });
+	assert_non_null(cfg);
+	assert_int_equal(cfg->n_asgs, 4);
+	fact(fx, tag_b);
+	assert_int_equal(store_begin(fx->st, &err), AMICD_OK);
+	assert_int_equal(store_promote(fx->st, "c", SHA_A, IMG_A, 0, "by hand", "admin", NOW, &promotion, &err), AMICD_OK);
+	assert_int_equal(store_commit(fx->st, &err), AMICD_OK);
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		bool affected[4] = { false };
+		char got[8] = "";
+		size_t n = 0;
+
+		assert_int_equal(apply_affected(cfg, fx->st, &cases[c].f, affected, &err), AMICD_OK);
+		for (size_t i = 0; i < 4; i++)
+			if (affected[i])
+				got[n++] = cfg->asgs[i].identifier[0];
+		if (strcmp(got, cases[c].want) != 0)
+			fail_msg("case %zu: marked \"%s\", want \"%s\"", c, got, cases[c].want);
+	}
+	config_free(cfg);
 }
 
 static bool same_text(const char *a, const char *b)
@@ -395,6 +476,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_leads_with_the_pin_file_and_a_pin_gone, setup, teardown),
 		cmocka_unit_test(test_problems_worst_first),
 		cmocka_unit_test_setup_teardown(test_prepared_on_receipt_equals_prepared_from_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_affected, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("apply", tests, NULL, NULL);

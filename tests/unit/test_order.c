@@ -420,7 +420,7 @@ static void worker_pass(struct runner *r, struct store *st, int limit)
 	assert_int_equal(store_begin(st, &err), AMICD_OK);
 	for (size_t i = 0; i < p.n; i++)
 		assert_int_equal(apply_event_write(st, &p.ev[i], &err), AMICD_OK);
-	if (apply_decide_all(r->cfg, st, util_now_ms(), false, NULL, NULL, &promoted, &err) != AMICD_OK)
+	if (apply_decide_all(r->cfg, st, util_now_ms(), false, NULL, NULL, &promoted, NULL, &err) != AMICD_OK)
 		fail_msg("decide: %s", err.message);
 	assert_int_equal(store_commit(st, &err), AMICD_OK);
 	for (size_t i = 0; i < p.n; i++)
