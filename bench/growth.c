@@ -329,7 +329,7 @@ static void sha_of(long long k, char out[41])
 static long long seed(const char *path, long long n, long long m, struct fixture *fx, size_t nfx)
 {
 	sqlite3 *db = NULL;
-	sqlite3_stmt *ev = NULL, *push = NULL, *ami = NULL, *tag = NULL, *op = NULL, *share = NULL, *q = NULL;
+	sqlite3_stmt *ev = NULL, *body = NULL, *push = NULL, *ami = NULL, *tag = NULL, *op = NULL, *share = NULL, *q = NULL;
 	char gl_headers[1024] = "{}", eb_headers[] = "{\"Content-Type\":\"application/json\"}";
 	long long have = 0, added = -1, pushes = 0, amis = 0;
 	long long *eb_ids = NULL, n_eb = 0;
@@ -338,8 +338,8 @@ static long long seed(const char *path, long long n, long long m, struct fixture
 	if (sqlite3_open(path, &db) != SQLITE_OK)
 		goto out;
 	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_prepare_v2(db, "SELECT count(*), (SELECT headers FROM events WHERE source = 'gitlab' LIMIT 1)"
-				   " FROM events", -1, &q, NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW)
+	if (sqlite3_prepare_v2(db, "SELECT count(*), (SELECT b.headers FROM events e JOIN event_bodies b ON b.event_id = e.id"
+				   " WHERE e.source = 'gitlab' LIMIT 1) FROM events", -1, &q, NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW)
 		goto out;
 	have = sqlite3_column_int64(q, 0);
 	if (sqlite3_column_text(q, 1) != NULL)
@@ -351,8 +351,9 @@ static long long seed(const char *path, long long n, long long m, struct fixture
 					    " PRAGMA cache_size = -262144; BEGIN"))
 		goto out;
 	if (sqlite3_prepare_v2(db, "INSERT INTO events (source, kind, delivery_id, dedup_key, received_at, status,"
-				   " headers, payload, payload_sha256) VALUES (?1, ?2, ?3, ?4, ?5, 'processed', ?6, ?7,"
-				   " ?8)", -1, &ev, NULL) != SQLITE_OK ||
+				   " payload_sha256) VALUES (?1, ?2, ?3, ?4, ?5, 'processed', ?6)", -1, &ev, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO event_bodies (event_id, headers, payload) VALUES (?1, ?2, ?3)", -1, &body,
+			       NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "INSERT INTO pushes (event_id, repo, branch, before_sha, after_sha, deleted)"
 				   " VALUES (?1, ?2, 'main', ?3, ?4, 0)", -1, &push, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "INSERT INTO amis (region, image_id, owner, state, state_time, state_event,"
@@ -388,12 +389,15 @@ static long long seed(const char *path, long long n, long long m, struct fixture
 		sqlite3_bind_text(ev, 3, key + (gitlab ? 5 : 3), -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(ev, 4, key, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(ev, 5, at, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(ev, 6, gitlab ? gl_headers : eb_headers, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(ev, 7, f->body, (int)f->len, SQLITE_STATIC);
-		sqlite3_bind_text(ev, 8, sum, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(ev, 6, sum, -1, SQLITE_TRANSIENT);
 		if (!step_reset(ev))
 			goto out;
 		id = sqlite3_last_insert_rowid(db);
+		sqlite3_bind_int64(body, 1, id);
+		sqlite3_bind_text(body, 2, gitlab ? gl_headers : eb_headers, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(body, 3, f->body, (int)f->len, SQLITE_STATIC);
+		if (!step_reset(body))
+			goto out;
 		if (gitlab) {
 			char repo[128], before[41], after[41];
 			int r = (int)(pushes % REPOS);
@@ -449,6 +453,7 @@ static long long seed(const char *path, long long n, long long m, struct fixture
 out:
 	sqlite3_finalize(q);
 	sqlite3_finalize(ev);
+	sqlite3_finalize(body);
 	sqlite3_finalize(push);
 	sqlite3_finalize(ami);
 	sqlite3_finalize(tag);
@@ -470,7 +475,7 @@ out:
 static long long seed_observations(const char *path, long long k, long long *bytes)
 {
 	sqlite3 *db = NULL;
-	sqlite3_stmt *ev = NULL, *bo = NULL, *io = NULL;
+	sqlite3_stmt *ev = NULL, *body = NULL, *bo = NULL, *io = NULL;
 	long long size0 = file_size(path), done = -1;
 	const int64_t base_ms = INT64_C(1798761600000); /* 2027-01-01 */
 
@@ -479,8 +484,9 @@ static long long seed_observations(const char *path, long long k, long long *byt
 	size0 = file_size(path);
 	if (!exec_sql(db, "BEGIN") ||
 	    sqlite3_prepare_v2(db, "INSERT INTO events (source, kind, delivery_id, dedup_key, received_at, status,"
-				   " headers, payload, payload_sha256) VALUES (?1, ?2, NULL, ?3, ?4, 'processed', '{}', ?5,"
-				   " ?6)", -1, &ev, NULL) != SQLITE_OK ||
+				   " payload_sha256) VALUES (?1, ?2, NULL, ?3, ?4, 'processed', ?5)", -1, &ev, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO event_bodies (event_id, headers, payload) VALUES (?1, '{}', ?2)", -1, &body,
+			       NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "INSERT INTO branch_observations (event_id, repo, branch, commit_sha, asked_at)"
 				   " VALUES (?1, ?2, 'main', ?3, ?4)", -1, &bo, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "INSERT INTO image_observations (event_id, account, region, tag_key, commit_sha,"
@@ -524,11 +530,14 @@ static long long seed_observations(const char *path, long long k, long long *byt
 		sqlite3_bind_text(ev, 2, gitlab ? "branch_head" : "images", -1, SQLITE_STATIC);
 		sqlite3_bind_text(ev, 3, key, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(ev, 4, at, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_blob(ev, 5, payload, (int)strlen(payload), SQLITE_TRANSIENT);
-		sqlite3_bind_text(ev, 6, sum, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(ev, 5, sum, -1, SQLITE_TRANSIENT);
 		if (!step_reset(ev))
 			goto out;
 		id = sqlite3_last_insert_rowid(db);
+		sqlite3_bind_int64(body, 1, id);
+		sqlite3_bind_blob(body, 2, payload, (int)strlen(payload), SQLITE_TRANSIENT);
+		if (!step_reset(body))
+			goto out;
 		if (gitlab) {
 			sqlite3_bind_int64(bo, 1, id);
 			sqlite3_bind_text(bo, 2, repo, -1, SQLITE_TRANSIENT);
@@ -552,6 +561,7 @@ static long long seed_observations(const char *path, long long k, long long *byt
 	done = k;
 out:
 	sqlite3_finalize(ev);
+	sqlite3_finalize(body);
 	sqlite3_finalize(bo);
 	sqlite3_finalize(io);
 	sqlite3_close(db);

@@ -489,6 +489,9 @@ void api_metrics(struct http_request *req, void *cls)
 	fprintf(out, "amicd_events_processed_total %llu\n", (unsigned long long)ws.events_processed);
 	gauge_header(out, "amicd_facts_applied_total", "counter", "Facts applied by the worker.");
 	fprintf(out, "amicd_facts_applied_total %llu\n", (unsigned long long)ws.facts_applied);
+	gauge_header(out, "amicd_worker_passes_total", "counter",
+		     "Worker passes that committed: each takes the queued events at hand in one transaction.");
+	fprintf(out, "amicd_worker_passes_total %llu\n", (unsigned long long)ws.passes);
 	gauge_header(out, "amicd_events_parsed_by_worker_total", "counter",
 		     "Queued events whose stored payload the worker parsed: replays of the backlog after a start, "
 		     "or deliveries whose facts from receipt were not at hand.");

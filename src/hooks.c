@@ -13,6 +13,7 @@
 #include "crypto.h"
 #include "eventbridge.h"
 #include "gitlab.h"
+#include "jsonarena.h"
 #include "jsonw.h"
 #include "log.h"
 #include "utf8.h"
@@ -359,7 +360,7 @@ static json_t *parse_json(const struct http_request *req, enum amicd_rc *rc, str
 	size_t len;
 	const void *body = http_body(req, &len);
 	json_error_t jerr;
-	json_t *doc = json_loadb(body, len, 0, &jerr);
+	json_t *doc = jsonarena_loadb(body, len, 0, &jerr);
 
 	if (doc == NULL) {
 		*rc = amicd_error_set(err, AMICD_ERR_PARSE, "$", "malformed JSON at line %d, column %d: %s",
@@ -367,7 +368,7 @@ static json_t *parse_json(const struct http_request *req, enum amicd_rc *rc, str
 		return NULL;
 	}
 	if (!json_is_object(doc)) {
-		json_decref(doc);
+		jsonarena_release(doc);
 		*rc = amicd_error_set(err, AMICD_ERR_INVALID, "$", "the body must be a JSON object");
 		return NULL;
 	}
@@ -522,7 +523,7 @@ void hooks_gitlab(struct http_request *req, void *cls)
 	accept_event(app, d, kind, ignored);
 out:
 	gitlab_push_clear(&push);
-	json_decref(doc);
+	jsonarena_release(doc);
 }
 
 /* --- EventBridge ----------------------------------------------------------- */
@@ -576,5 +577,5 @@ void hooks_eventbridge(struct http_request *req, void *cls)
 		prepare_facts(d, ev.kind_name, doc);
 	accept_event(app, d, ev.kind_name, ev.ignored);
 out:
-	json_decref(doc);
+	jsonarena_release(doc);
 }

@@ -2,6 +2,7 @@
  * main.c — amicd's command line: serve | migrate | check-config | version.
  */
 #include "config.h"
+#include "jsonarena.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -72,6 +73,8 @@ int main(int argc, char **argv)
 	struct config *cfg = NULL;
 	bool offline = false;
 	int c, status = 1;
+
+	jsonarena_install(); /* before any thread or JSON: webhook bodies parse into per-thread blocks */
 
 	if (argc < 2) {
 		usage(stderr);

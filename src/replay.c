@@ -80,7 +80,7 @@ static enum amicd_rc apply_chunks(struct walk *w, const struct replay_request *r
 				return AMICD_ERR_BUSY;
 			rc = chunk_begin(w->st, shadow, err);
 			for (size_t k = 0; rc == AMICD_OK && k < REPLAY_CHUNK && i < rq->n_ids; k++, i++)
-				rc = store_events_walk(w->st, true, rq->ids[i], rq->ids[i], 1, replay_event, w, err);
+				rc = store_events_walk(w->st, true, rq->ids[i], rq->ids[i], 1, NULL, replay_event, w, err);
 			rc = chunk_end(w->st, shadow, rc, err);
 		}
 		return rc;
@@ -96,7 +96,7 @@ static enum amicd_rc apply_chunks(struct walk *w, const struct replay_request *r
 		w->in_chunk = 0;
 		rc = chunk_begin(w->st, shadow, err);
 		if (rc == AMICD_OK)
-			rc = store_events_walk(w->st, true, w->last_id + 1, to, REPLAY_CHUNK, replay_event, w, err);
+			rc = store_events_walk(w->st, true, w->last_id + 1, to, REPLAY_CHUNK, NULL, replay_event, w, err);
 		rc = chunk_end(w->st, shadow, rc, err);
 		if (rc != AMICD_OK || w->in_chunk < REPLAY_CHUNK)
 			return rc;
@@ -138,7 +138,7 @@ enum amicd_rc replay_run(const struct config *cfg, const struct replay_request *
 			rc = store_max_event_id(st, &newest, err);
 			if (rc == AMICD_OK && newest > max_id) {
 				w.last_id = max_id;
-				rc = store_events_walk(st, true, max_id + 1, newest, (int)(newest - max_id), replay_event, &w,
+				rc = store_events_walk(st, true, max_id + 1, newest, (int)(newest - max_id), NULL, replay_event, &w,
 						       err);
 			}
 			if (rc == AMICD_OK)

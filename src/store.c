@@ -28,6 +28,7 @@ enum stmt_id {
 	ST_ROLLBACK,
 	ST_EVENT_INSERT,
 	ST_EVENT_FIND,
+	ST_BODY_INSERT,
 	ST_REJECTED_INSERT,
 	ST_REJECTED_TRIM,
 	ST_PROBE,
@@ -42,9 +43,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_EVENT_INSERT] =
 		"INSERT INTO events (source, kind, delivery_id, dedup_key, received_at, status, note,"
-		" headers, payload, payload_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+		" payload_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
 		" ON CONFLICT (source, dedup_key) DO NOTHING",
 	[ST_EVENT_FIND] = "SELECT id FROM events WHERE source = ?1 AND dedup_key = ?2",
+	[ST_BODY_INSERT] = "INSERT INTO event_bodies (event_id, headers, payload) VALUES (?1, ?2, ?3)",
 	[ST_REJECTED_INSERT] =
 		"INSERT INTO rejected_deliveries (source, received_at, code, message, json_path, headers, body)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -336,10 +338,11 @@ enum amicd_rc store_event_put(struct store *st, struct store_event *ev, struct a
 {
 	sqlite3_stmt *s = stmt(st, ST_EVENT_INSERT);
 	sqlite3_stmt *f = stmt(st, ST_EVENT_FIND);
+	sqlite3_stmt *b = stmt(st, ST_BODY_INSERT);
 	char ts[32];
 	int src;
 
-	if (s == NULL || f == NULL)
+	if (s == NULL || f == NULL || b == NULL)
 		return store_db_error(st, err, "prepare");
 	util_format_time_ms(ev->received_at_ms, ts, sizeof ts);
 	sqlite3_bind_text(s, 1, ev->source, -1, SQLITE_STATIC);
@@ -349,9 +352,7 @@ enum amicd_rc store_event_put(struct store *st, struct store_event *ev, struct a
 	sqlite3_bind_text(s, 5, ts, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 6, ev->status, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 7, ev->note, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 8, ev->headers_json, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(s, 9, ev->payload, (int)ev->payload_len, SQLITE_STATIC);
-	sqlite3_bind_text(s, 10, ev->payload_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 8, ev->payload_sha256, -1, SQLITE_STATIC);
 	src = sqlite3_step(s);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
@@ -360,7 +361,13 @@ enum amicd_rc store_event_put(struct store *st, struct store_event *ev, struct a
 	if (sqlite3_changes(st->db) == 1) {
 		ev->id = sqlite3_last_insert_rowid(st->db);
 		ev->duplicate = false;
-		return AMICD_OK;
+		sqlite3_bind_int64(b, 1, ev->id);
+		sqlite3_bind_text(b, 2, ev->headers_json, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(b, 3, ev->payload != NULL ? ev->payload : "", (int)ev->payload_len, SQLITE_STATIC);
+		src = sqlite3_step(b);
+		sqlite3_reset(b);
+		sqlite3_clear_bindings(b);
+		return src == SQLITE_DONE ? AMICD_OK : store_db_error(st, err, "insert event body");
 	}
 	sqlite3_bind_text(f, 1, ev->source, -1, SQLITE_STATIC);
 	sqlite3_bind_text(f, 2, ev->dedup_key, -1, SQLITE_STATIC);

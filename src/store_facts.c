@@ -20,6 +20,7 @@
 /* --- events for the worker ------------------------------------------------------ */
 
 enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int64_t to_id, int limit,
+				bool (*need_payload)(int64_t id, void *cls),
 				enum amicd_rc (*fn)(const struct store_queued *ev, void *cls), void *cls,
 				struct amicd_error *err)
 {
@@ -30,7 +31,7 @@ enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int
 	static const char *const sql_queued = "SELECT id FROM events WHERE status = 'queued' AND ?1 = 0 AND id >= ?2"
 					      " AND id <= ?3 ORDER BY id LIMIT ?4";
 	sqlite3_stmt *s = store_prep(st, all ? sql_all : sql_queued, err);
-	sqlite3_stmt *one = NULL;
+	sqlite3_stmt *one = NULL, *body = NULL;
 	int64_t *ids = NULL;
 	size_t n = 0, cap = 0;
 	enum amicd_rc rc = AMICD_OK;
@@ -60,34 +61,42 @@ enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int
 		rc = store_db_error(st, err, "walk events");
 		goto out;
 	}
-	one = store_prep(st, "SELECT id, source, kind, payload FROM events WHERE id = ?1", err);
-	if (one == NULL) {
+	one = store_prep(st, "SELECT id, source, kind FROM events WHERE id = ?1", err);
+	body = store_prep(st, "SELECT payload FROM event_bodies WHERE event_id = ?1", err);
+	if (one == NULL || body == NULL) {
 		rc = AMICD_ERR_STORE;
 		goto out;
 	}
 	for (size_t i = 0; i < n && rc == AMICD_OK; i++) {
+		struct store_queued ev = { .id = ids[i] };
+
 		sqlite3_reset(one);
+		sqlite3_reset(body);
 		sqlite3_bind_int64(one, 1, ids[i]);
 		if (sqlite3_step(one) != SQLITE_ROW) {
 			rc = store_db_error(st, err, "read event");
 			break;
 		}
-		{
-			struct store_queued ev = {
-				.id = sqlite3_column_int64(one, 0),
-				.source = (const char *)sqlite3_column_text(one, 1),
-				.kind = (const char *)sqlite3_column_text(one, 2),
-				.payload = sqlite3_column_blob(one, 3),
-				.payload_len = (size_t)sqlite3_column_bytes(one, 3),
-			};
-
-			rc = fn(&ev, cls);
+		ev.source = (const char *)sqlite3_column_text(one, 1);
+		ev.kind = (const char *)sqlite3_column_text(one, 2);
+		if (need_payload == NULL || need_payload(ids[i], cls)) {
+			sqlite3_bind_int64(body, 1, ids[i]);
+			if (sqlite3_step(body) != SQLITE_ROW) {
+				rc = store_db_error(st, err, "read event body");
+				break;
+			}
+			ev.payload = sqlite3_column_blob(body, 0);
+			ev.payload_len = (size_t)sqlite3_column_bytes(body, 0);
+			if (ev.payload == NULL)
+				ev.payload = "";
 		}
+		rc = fn(&ev, cls);
 	}
 out:
 	free(ids);
 	store_release(s);
 	store_release(one);
+	store_release(body);
 	return rc;
 }
 

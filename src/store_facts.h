@@ -37,8 +37,11 @@ struct store_queued {
  * ids from from_id to to_id (0: no upper bound), oldest first, inside the
  * caller's transaction. A non-AMICD_OK return from fn stops the walk and is
  * returned. With all set, every event is visited whatever its status (replay).
+ * need_payload (NULL: always) is asked first, for each event: false means fn
+ * needs no payload (ev->payload NULL), and the body is not read at all.
  */
 enum amicd_rc store_events_walk(struct store *st, bool all, int64_t from_id, int64_t to_id, int limit,
+				bool (*need_payload)(int64_t id, void *cls),
 				enum amicd_rc (*fn)(const struct store_queued *ev, void *cls), void *cls,
 				struct amicd_error *err);
 

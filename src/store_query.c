@@ -158,8 +158,8 @@ enum amicd_rc store_event_get(struct store *st, int64_t id, struct store_event_r
 
 	memset(out, 0, sizeof *out);
 	pthread_mutex_lock(&st->lock);
-	s = store_prep(st, "SELECT id, source, kind, delivery_id, received_at, status, note, headers, payload"
-			   " FROM events WHERE id = ?1", err);
+	s = store_prep(st, "SELECT e.id, e.source, e.kind, e.delivery_id, e.received_at, e.status, e.note, b.headers,"
+			   " b.payload FROM events e JOIN event_bodies b ON b.event_id = e.id WHERE e.id = ?1", err);
 	if (s == NULL) {
 		rc = AMICD_ERR_STORE;
 		goto out;

@@ -55,6 +55,7 @@ static void check_pinned_amis(struct worker *w, const bool *only);
 
 struct batch {
 	struct worker *w;
+	struct apply_event *offered;     /* taken for the event the walk is at (need_payload → prepare_event) */
 	struct apply_event events[WORKER_BATCH];
 	size_t n;
 	size_t bytes;                    /* of the payloads prepared */
@@ -92,19 +93,33 @@ static struct apply_event *take_offered(struct worker *w, int64_t id)
 	return e;
 }
 
+/* Before the walk reads an event's body: when its facts were offered on
+ * receipt, take them — the body is not needed. Once the batch is full, the body
+ * is not needed either (prepare_event stops the walk). */
+static bool need_payload(int64_t id, void *cls)
+{
+	struct batch *b = cls;
+
+	if (b->n == WORKER_BATCH)
+		return false;
+	b->offered = take_offered(b->w, id);
+	return b->offered == NULL;
+}
+
 /* Phase one, no lock held: the queued events' facts — as offered on receipt,
  * or parsed from the store. AMICD_ERR_BUSY (with full set) stops the walk once
  * the batch is full. */
 static enum amicd_rc prepare_event(const struct store_queued *ev, void *cls)
 {
 	struct batch *b = cls;
-	struct apply_event *offered;
+	struct apply_event *offered = b->offered;
 
-	if (b->n == WORKER_BATCH || (b->n > 0 && b->bytes + ev->payload_len > WORKER_BATCH_BYTES)) {
+	b->offered = NULL;
+	/* (need_payload takes an offer only while the batch has room) */
+	if (b->n == WORKER_BATCH || (b->n > 0 && offered == NULL && b->bytes + ev->payload_len > WORKER_BATCH_BYTES)) {
 		b->full = true;
 		return AMICD_ERR_BUSY;
 	}
-	offered = take_offered(b->w, ev->id);
 	if (offered != NULL) {
 		b->events[b->n++] = *offered; /* its facts own their strings: a shallow move */
 		free(offered);
@@ -237,7 +252,7 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 		goto out;
 	}
 	b->w = w;
-	rc = store_events_walk(w->store, false, 0, 0, WORKER_BATCH + 1, prepare_event, b, &err);
+	rc = store_events_walk(w->store, false, 0, 0, WORKER_BATCH + 1, need_payload, prepare_event, b, &err);
 	if (rc == AMICD_ERR_BUSY && b->full)
 		rc = AMICD_OK;
 	if (rc == AMICD_OK)

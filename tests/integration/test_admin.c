@@ -595,7 +595,8 @@ static void replay_from_deliveries_only(void **state)
 	assert_int_equal(harness_init(q, NULL), 0);
 	assert_int_equal(harness_start(q), 0);
 	stop_cleanly(q);
-	sql = sqlite3_mprintf("ATTACH DATABASE %Q AS src; INSERT INTO events SELECT * FROM src.events; DETACH DATABASE src;",
+	sql = sqlite3_mprintf("ATTACH DATABASE %Q AS src; INSERT INTO events SELECT * FROM src.events;"
+			      " INSERT INTO event_bodies SELECT * FROM src.event_bodies; DETACH DATABASE src;",
 			      p->db);
 	db_exec(q->db, sql);
 	sqlite3_free(sql);

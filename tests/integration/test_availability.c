@@ -48,7 +48,7 @@ static void hex40(unsigned n, char out[41])
 static void seed(const struct amicd_proc *p)
 {
 	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s = NULL, *b = NULL;
 	json_t *push = support_fixture_json("gitlab-push.json");
 	json_t *shared = support_fixture_json("eventbridge-ami-shared.json");
 
@@ -57,9 +57,12 @@ static void seed(const struct amicd_proc *p)
 	assert_int_equal(sqlite3_open(p->db, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db,
-		"INSERT INTO events (source, kind, delivery_id, dedup_key, received_at, status, headers, payload,"
-		" payload_sha256) VALUES (?1, ?2, ?3, ?3, '2026-11-24T20:00:00.000Z', 'queued', '{}', ?4, '')",
+		"INSERT INTO events (source, kind, delivery_id, dedup_key, received_at, status, payload_sha256)"
+		" VALUES (?1, ?2, ?3, ?3, '2026-11-24T20:00:00.000Z', 'queued', '')",
 		-1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+		"INSERT INTO event_bodies (event_id, headers, payload) VALUES (last_insert_rowid(), '{}', ?1)",
+		-1, &b, NULL), SQLITE_OK);
 	for (unsigned i = 0; i < SEED_PUSHES + SEED_AMIS; i++) {
 		char before[41], after[41], key[64], image[32];
 		char *text;
@@ -88,12 +91,15 @@ static void seed(const struct amicd_proc *p)
 			sqlite3_bind_text(s, 2, "ami_shared", -1, SQLITE_STATIC);
 		}
 		sqlite3_bind_text(s, 3, key, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_blob(s, 4, text, (int)strlen(text), SQLITE_TRANSIENT);
 		assert_int_equal(sqlite3_step(s), SQLITE_DONE);
 		sqlite3_reset(s);
+		sqlite3_bind_blob(b, 1, text, (int)strlen(text), SQLITE_TRANSIENT);
+		assert_int_equal(sqlite3_step(b), SQLITE_DONE);
+		sqlite3_reset(b);
 		free(text);
 	}
 	sqlite3_finalize(s);
+	sqlite3_finalize(b);
 	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	json_decref(push);

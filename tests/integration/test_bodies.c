@@ -253,7 +253,7 @@ static void push_20mib_accepted(void **state)
 	print_message("a %zu-byte push (%d commits) answered %ld %s\n", len, COMMITS, status, word);
 	assert_int_equal(status, 202);
 	assert_string_equal(word, "queued");
-	snprintf(sql, sizeof sql, "SELECT length(payload) FROM events WHERE id = %lld", (long long)id);
+	snprintf(sql, sizeof sql, "SELECT length(payload) FROM event_bodies WHERE event_id = %lld", (long long)id);
 	assert_int_equal(h_db_int(p, sql, NULL), (int64_t)len);
 	assert_true(support_wait_until(none_queued, p, WAIT_MS));
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE id = %lld AND status = 'processed'", (long long)id);

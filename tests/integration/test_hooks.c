@@ -972,8 +972,8 @@ static void custom_headers_never_stored(void **state)
 		http_result_free(&r);
 	}
 	for (size_t i = 0; i < sizeof custom_values / sizeof custom_values[0]; i++)
-		assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE instr(headers, ?1) > 0", custom_values[i]), 0);
-	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE headers LIKE '%x-vault%' OR headers LIKE '%cookie%'"
+		assert_int_equal(h_db_int(p, "SELECT count(*) FROM event_bodies WHERE instr(headers, ?1) > 0", custom_values[i]), 0);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM event_bodies WHERE headers LIKE '%x-vault%' OR headers LIKE '%cookie%'"
 				  " OR headers LIKE '%authorization%' OR headers LIKE '%x-forwarded%'", NULL), 0);
 	free(push);
 	free(eb);
@@ -1035,7 +1035,7 @@ static void secrets_never_logged(void **state)
 	assert_false(h_log_contains(p, SUPPORT_GITLAB_TOKEN));
 	assert_false(h_log_contains(p, SUPPORT_EB_KEY));
 	assert_false(h_log_contains(p, SUPPORT_ADMIN_TOKEN));
-	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE headers LIKE '%" SUPPORT_GITLAB_TOKEN "%'"
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM event_bodies WHERE headers LIKE '%" SUPPORT_GITLAB_TOKEN "%'"
 				  " OR headers LIKE '%" SUPPORT_EB_KEY "%'", NULL), 0);
 	free(push);
 	free(eb);

@@ -231,7 +231,7 @@ static void long_header_names_not_stored(void **state)
 	assert_non_null(h_json_at(ev, "headers.x-gitlab-event"));
 	free(text);
 	json_decref(ev);
-	assert_int_equal(h_db_int(p, "SELECT count(*) FROM events WHERE headers LIKE '%s3cr3t%'", NULL), 0);
+	assert_int_equal(h_db_int(p, "SELECT count(*) FROM event_bodies WHERE headers LIKE '%s3cr3t%'", NULL), 0);
 	assert_false(h_log_contains(p, "s3cr3t"));
 	free(req);
 	free(body);

@@ -693,7 +693,7 @@ static void no_secret_anywhere(void **state)
 	assume_role_once(state);
 	for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
 		assert_false(h_log_contains(&f->p, secrets[i]));
-		assert_int_equal(h_db_int(&f->p, "SELECT count(*) FROM events WHERE instr(payload, ?1) > 0"
+		assert_int_equal(h_db_int(&f->p, "SELECT count(*) FROM event_bodies WHERE instr(payload, ?1) > 0"
 					  " OR instr(headers, ?1) > 0", secrets[i]), 0);
 	}
 	for (int64_t id = 1; id <= h_db_int(&f->p, "SELECT max(id) FROM events", NULL); id++) {

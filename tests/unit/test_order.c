@@ -416,7 +416,7 @@ static void worker_pass(struct runner *r, struct store *st, int limit)
 	struct amicd_error err = { { 0 }, { 0 } };
 	size_t promoted = 0;
 
-	assert_int_equal(store_events_walk(st, false, 0, 0, limit, prepare_one, &p, &err), AMICD_OK);
+	assert_int_equal(store_events_walk(st, false, 0, 0, limit, NULL, prepare_one, &p, &err), AMICD_OK);
 	assert_int_equal(store_begin(st, &err), AMICD_OK);
 	for (size_t i = 0; i < p.n; i++)
 		assert_int_equal(apply_event_write(st, &p.ev[i], &err), AMICD_OK);

@@ -441,6 +441,60 @@ static void trigger_of(struct fx *fx, int64_t id, struct store_trigger_state *tr
  * attempt of series 1 finishing late is not recorded; failing_since is the
  * series' first failure; a promotion without a trigger is a conflict.
  */
+/*
+ * 0010_event_bodies on a database that has events in the old shape: every
+ * event keeps its id, row and place in the indexes; its headers and body move
+ * to event_bodies unchanged; what refers to an event still does.
+ */
+static void test_migrate_event_bodies(void **state)
+{
+	struct fx *fx = *state;
+	unsigned applied = 0;
+	size_t before = 0;
+	sqlite3 *db;
+	char got[256];
+
+	while (before < store_migrations_count && store_migrations[before].version < 10)
+		before++;
+	assert_true(before < store_migrations_count);
+	assert_int_equal(store_migrations[before].version, 10);
+	open_store(fx, 1000);
+	assert_int_equal(store_migrate(fx->st, store_migrations, before, &applied, &fx->err), AMICD_OK);
+	db = raw_open(fx->db);
+	raw_exec(db, "INSERT INTO events (id, source, kind, delivery_id, dedup_key, received_at, status, note, headers,"
+		     " payload, payload_sha256) VALUES"
+		     " (3, 'gitlab', 'push', 'd-3', 'idem:d-3', '2026-12-01T00:00:00.000Z', 'processed', NULL,"
+		     "  '{\"x-gitlab-event\":\"Push Hook\"}', x'7b7d', 'aa'),"
+		     " (7, 'eventbridge', 'ami_state', 'e-7', 'e-7', '2026-12-01T00:00:01.000Z', 'queued', NULL,"
+		     "  '{}', '{\"id\":\"e-7\"}', 'bb'),"
+		     " (9, 'gitlab-api', 'branch_head', NULL, 'obs-9', '2026-12-01T00:00:02.000Z', 'ignored', 'why',"
+		     "  '{}', x'00ff', 'cc')");
+	raw_exec(db, "INSERT INTO branch_observations (event_id, repo, branch, commit_sha, asked_at)"
+		     " VALUES (9, 'https://gitlab.example.net/a/b', 'main', NULL, '2026-12-01T00:00:02.000Z')");
+	sqlite3_close(db);
+
+	assert_int_equal(store_migrate(fx->st, store_migrations, store_migrations_count, &applied, &fx->err), AMICD_OK);
+	assert_int_equal(applied, store_migrations_count - before);
+	db = raw_open(fx->db);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM events"), 3);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM event_bodies"), 3);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_table_info('events') WHERE name IN ('headers', 'payload')"), 0);
+	raw_text(db, "SELECT group_concat(id || ':' || status || ':' || coalesce(note, '-') || ':' || payload_sha256, ' ')"
+		     " FROM (SELECT * FROM events ORDER BY id)", got, sizeof got);
+	assert_string_equal(got, "3:processed:-:aa 7:queued:-:bb 9:ignored:why:cc");
+	raw_text(db, "SELECT headers FROM event_bodies WHERE event_id = 3", got, sizeof got);
+	assert_string_equal(got, "{\"x-gitlab-event\":\"Push Hook\"}");
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM event_bodies WHERE event_id = 9 AND payload = x'00ff'"), 1);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM event_bodies WHERE event_id = 7 AND payload = '{\"id\":\"e-7\"}'"), 1);
+	/* the indexes are back, and the queued one still finds the queued event */
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+				     " AND name IN ('events_dedup', 'events_queued')"), 2);
+	assert_int_equal(raw_int(db, "SELECT id FROM events WHERE status = 'queued'"), 7);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM branch_observations b JOIN events e ON e.id = b.event_id"), 1);
+	sqlite3_close(db);
+}
+
 static void test_trigger_series(void **state)
 {
 	struct fx *fx = *state;
@@ -1247,6 +1301,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_record_fails_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_read_applied_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_embedded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_event_bodies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trigger_series, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_wal_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_pragmas, setup, teardown),
