@@ -185,7 +185,7 @@ enum amicd_rc server_start(const struct config *cfg, struct app **out, struct am
 	if (rc != AMICD_OK)
 		goto fail;
 	iopt.on_commit_cls = app->worker;
-	rc = reconcile_start(cfg, app->metrics, worker_wake, app->worker, &app->reconcile, err);
+	rc = reconcile_start(cfg, app->metrics, worker_redecide, app->worker, &app->reconcile, err);
 	if (rc != AMICD_OK)
 		goto fail;
 	worker_on_facts(app->worker, reconcile_nudge, app->reconcile);

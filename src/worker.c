@@ -44,6 +44,8 @@ struct worker {
 	struct worker_health health;     /* under lock */
 	atomic_uint_fast64_t events_processed, facts_applied, promotions, passes, pin_file_failures;
 	atomic_uint_fast64_t events_parsed;  /* queued events parsed from the store (not offered) */
+	bool decide_all;                 /* the next pass decides every ASG (under lock) */
+	int64_t last_all_ms;             /* the last pass that decided every ASG (worker thread) */
 	void (*on_facts)(void *, const bool *); /* under lock */
 	void *on_facts_cls;
 	/* Events prepared on receipt (worker_offer), in id order: a ring (under lock). */
@@ -228,9 +230,11 @@ static void record_pass(struct worker *w, enum amicd_rc rc, const struct amicd_e
 /*
  * One pass: up to WORKER_BATCH queued events (WORKER_BATCH_BYTES of payload)
  * prepared outside the lock, then their facts, statuses and the decisions of
- * the ASGs those facts concern in one transaction (a pass without events — a
- * timer, an admin's change, the reconciler's wake-up — decides every ASG, so
- * that what changes with time alone is seen too). *more when the batch was full.
+ * the ASGs those facts concern in one transaction. Every ASG is decided by a
+ * pass without events (the idle timer), after worker_redecide or
+ * worker_pin_changed, and at least every WORKER_IDLE_MS under steady traffic:
+ * what changes with time alone (a source failing long enough) is seen too.
+ * *more when the batch was full.
  */
 static enum amicd_rc run_pass(struct worker *w, bool *more)
 {
@@ -242,10 +246,14 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 	size_t n_promoted = 0, n_facts = 0;
 	enum amicd_rc rc;
 
+	bool all;
+
 	*more = false;
 	pthread_mutex_lock(&w->lock);
 	w->health.woken_since_ms = 0; /* the wake-up is being answered */
 	w->health.pass_since_ms = util_now_ms();
+	all = w->decide_all || w->health.pass_since_ms - w->last_all_ms >= WORKER_IDLE_MS;
+	w->decide_all = false;
 	pthread_mutex_unlock(&w->lock);
 	if (promoted == NULL || affected == NULL || b == NULL) {
 		rc = amicd_error_set(&err, AMICD_ERR_NOMEM, NULL, "out of memory");
@@ -265,7 +273,8 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 			rc = apply_affected(w->cfg, w->store, &facts->items[j], affected, &err);
 		n_facts += facts->n;
 	}
-	if (b->n == 0)
+	all = all || b->n == 0;
+	if (all)
 		memset(affected, 1, n_asgs * sizeof *affected);
 	if (rc == AMICD_OK)
 		rc = apply_decide_all(w->cfg, w->store, util_now_ms(), false, NULL, promoted, &n_promoted, affected,
@@ -276,7 +285,12 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 		apply_event_release(&b->events[i]);
 out:
 	record_pass(w, rc, &err);
+	if (rc == AMICD_OK && all)
+		w->last_all_ms = util_now_ms();
 	if (rc != AMICD_OK) {
+		pthread_mutex_lock(&w->lock);
+		w->decide_all = w->decide_all || all; /* the retry owes it too */
+		pthread_mutex_unlock(&w->lock);
 		store_rollback(w->store);
 		LOG(LL_ERROR, "worker pass failed; will retry", "{s:s}", "error", err.message);
 		goto done;
@@ -486,11 +500,26 @@ void worker_withdraw(struct worker *w, int64_t id)
 	pthread_mutex_unlock(&w->lock);
 }
 
+void worker_redecide(void *arg)
+{
+	struct worker *w = arg;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->decide_all = true;
+	if (w->health.woken_since_ms == 0)
+		w->health.woken_since_ms = util_now_ms();
+	bgthread_wake(w->thread);
+	pthread_mutex_unlock(&w->lock);
+}
+
 void worker_pin_changed(struct worker *w, size_t index)
 {
 	if (w == NULL || index >= w->cfg->n_asgs)
 		return;
 	pthread_mutex_lock(&w->lock);
+	w->decide_all = true;
 	w->pin_dirty[index] = true;
 	if (w->health.woken_since_ms == 0)
 		w->health.woken_since_ms = util_now_ms();

@@ -48,8 +48,13 @@ struct worker_health {
 enum amicd_rc worker_start(const struct config *cfg, struct trigger *trig, struct worker **out,
 			   struct amicd_error *err);
 
-/* worker_wake — new queued events are committed: process them now. Any thread. */
+/* worker_wake — new queued events are committed: process them now (a pass
+ * decides the ASGs their facts concern). Any thread. */
 void worker_wake(void *worker);
+
+/* worker_redecide — something other than new facts may change a decision (a
+ * source has failed long enough): the next pass decides every ASG. Any thread. */
+void worker_redecide(void *worker);
 
 /*
  * worker_on_facts — after every pass that applied facts, call fn(cls, asgs)
