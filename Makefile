@@ -221,6 +221,10 @@ $(BUILD)/bench/growth: bench/growth.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PKG_LIBS)
 
+$(BUILD)/bench/floor: bench/floor.c $(BUILD)/libamicd.a | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libamicd.a $(PKG_LIBS)
+
 # The reconciler against the tests' fakes (GitLab, EC2 and STS verifying SigV4):
 # the fakes' sources are compiled in, and libamicd.a supplies crypto.c for sigv4.c.
 BENCH_RECONCILE_SRC := bench/reconcile.c tests/unit/fakehttp.c tests/unit/sigv4.c
@@ -228,8 +232,9 @@ $(BUILD)/bench/reconcile: $(BENCH_RECONCILE_SRC) tests/unit/fakehttp.h tests/uni
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $(BENCH_RECONCILE_SRC) $(BUILD)/libamicd.a $(PKG_LIBS)
 
-bench: $(BUILD)/amicd $(BUILD)/bench/bare $(BUILD)/bench/promotion_latency $(BUILD)/bench/reconcile $(BUILD)/bench/growth | deps
+bench: $(BUILD)/amicd $(BUILD)/bench/bare $(BUILD)/bench/promotion_latency $(BUILD)/bench/reconcile $(BUILD)/bench/growth $(BUILD)/bench/floor | deps
 	AMICD_BIN=$(abspath $(BUILD)/amicd) BARE_BIN=$(abspath $(BUILD)/bench/bare) scripts/bench.sh
+	$(BUILD)/bench/floor
 	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/promotion_latency $(or $(PROMOTIONS),200)
 	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/reconcile $(or $(RECONCILE_ROUNDS),50)
 	AMICD_BIN=$(abspath $(BUILD)/amicd) $(BUILD)/bench/reconcile scale
