@@ -801,43 +801,6 @@ static void gitlab_failing(void **state)
 	json_decref(asg);
 }
 
-/*
- * The same while deliveries keep the worker busy with facts about no ASG (the
- * state of an image nobody tagged): a pass decides only the ASGs its facts
- * concern, so the reconciler's wake-up after the timeout must still make one
- * decide every ASG.
- */
-static void gitlab_failing_under_traffic(void **state)
-{
-	struct h_fx *f = *state;
-	int64_t id, deadline;
-	int sent = 0;
-	bool pinned = false;
-
-	pthread_mutex_lock(&fake->lock);
-	fake->gitlab_status = 403;
-	pthread_mutex_unlock(&fake->lock);
-	set_image("ami-0c0000000000000c1", "available", SHA_C, true);
-	assert_int_equal(harness_start(&f->p), 0);
-	assert_int_equal(push(&f->p, SHA_X, SHA_C, NULL, &id), 202);
-	deadline = support_now_ms() + 12000;
-	while (!pinned && support_now_ms() < deadline) {
-		char body[512];
-
-		snprintf(body, sizeof body,
-			 "{\"version\":\"0\",\"id\":\"traffic-%d\",\"detail-type\":\"EC2 AMI State Change\","
-			 "\"source\":\"aws.ec2\",\"account\":\"999988887777\",\"time\":\"2026-12-01T00:00:00Z\","
-			 "\"region\":\"ap-south-1\",\"resources\":[],\"detail\":{\"ImageId\":\"ami-0%016d\","
-			 "\"State\":\"available\"}}", sent, sent);
-		assert_int_equal(h_post_eb(&f->p, body, NULL, NULL, 0), 202);
-		sent++;
-		pinned = h_pin_is(&f->p, SUPPORT_ASG, SHA_C);
-	}
-	print_message("pinned by the push rule after %d unrelated deliveries\n", sent);
-	if (!pinned)
-		fail_msg("with GitLab failing and unrelated deliveries flowing, the push rule did not decide");
-}
-
 static bool gitlab_asked(void *ctx)
 {
 	(void)ctx;
@@ -948,7 +911,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(replay_converges, setup_both, teardown),
 		cmocka_unit_test_setup_teardown(ec2_only, setup_ec2_only, teardown),
 		cmocka_unit_test_setup_teardown(gitlab_failing, setup_both, teardown),
-		cmocka_unit_test_setup_teardown(gitlab_failing_under_traffic, setup_both, teardown),
 		cmocka_unit_test_setup_teardown(sigterm_while_a_source_is_silent, setup_both, teardown),
 		cmocka_unit_test_setup_teardown(metrics_pass_promtool, setup_both, teardown),
 	};
