@@ -297,6 +297,18 @@ static bool exec_sql(sqlite3 *db, const char *sql)
 	return false;
 }
 
+/* ms since the epoch as amicd stores received_at: "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+static void stamp(int64_t ms, char *at, size_t size)
+{
+	time_t sec = (time_t)(ms / 1000);
+	struct tm tm;
+	char day[24];
+
+	gmtime_r(&sec, &tm);
+	strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(at, size, "%s.%03dZ", day, (int)(ms % 1000));
+}
+
 static bool step_reset(sqlite3_stmt *s)
 {
 	int rc = sqlite3_step(s);
@@ -373,15 +385,10 @@ static long long seed(const char *path, long long n, long long m, struct fixture
 	for (long long i = have; i < n; i++) {
 		bool gitlab = i % 2 == 0;
 		const struct fixture *f = gitlab ? &fx[0] : &fx[1 + (size_t)(i / 2) % (nfx - 1)];
-		char key[64], day[24], at[40], sum[65];
-		int64_t ms = base_ms + i * 1000;
-		time_t sec = (time_t)(ms / 1000);
-		struct tm tm;
+		char key[64], at[40], sum[65];
 		long long id;
 
-		gmtime_r(&sec, &tm);
-		strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-		snprintf(at, sizeof at, "%s.%03dZ", day, (int)(ms % 1000));
+		stamp(base_ms + i * 1000, at, sizeof at);
 		snprintf(key, sizeof key, "%s:seed-%lld", gitlab ? "idem" : "id", i);
 		snprintf(sum, sizeof sum, "%064llx", i);
 		sqlite3_bind_text(ev, 1, gitlab ? "gitlab" : "eventbridge", -1, SQLITE_STATIC);
@@ -497,15 +504,11 @@ static long long seed_observations(const char *path, long long k, long long *byt
 	}
 	for (long long i = 0; i < k; i++) {
 		bool gitlab = i % 2 == 0;
-		char repo[128], sha[41], image[32], day[24], at[40], key[512], sum[65], listed[40], payload[2048];
+		char repo[128], sha[41], image[32], at[40], key[512], sum[65], listed[40], payload[2048];
 		int64_t ms = base_ms + i * 1000;
-		time_t sec = (time_t)(ms / 1000);
-		struct tm tm;
 		long long id;
 
-		gmtime_r(&sec, &tm);
-		strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-		snprintf(at, sizeof at, "%s.%03dZ", day, (int)(ms % 1000));
+		stamp(ms, at, sizeof at);
 		snprintf(repo, sizeof repo, REPO_BASE "%s%.0d", i % REPOS == 0 ? "" : "-", (int)(i % REPOS));
 		sha_of(i, sha);
 		snprintf(image, sizeof image, "ami-%017llx", 0xb0000000ULL + (unsigned long long)i);
