@@ -245,7 +245,6 @@ static enum amicd_rc run_pass(struct worker *w, bool *more)
 	bool *affected = calloc(n_asgs + 1, sizeof *affected);
 	size_t n_promoted = 0, n_facts = 0;
 	enum amicd_rc rc;
-
 	bool all;
 
 	*more = false;

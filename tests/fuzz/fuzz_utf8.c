@@ -2,11 +2,17 @@
  * fuzz_utf8.c — the UTF-8 checks and repairs that stand between outside bytes
  * and JSON. Properties: an escape is valid UTF-8 and different inputs escape
  * differently (it is reversible); a repair is valid and never longer; a bounded
- * copy is valid, a prefix of its input, and within its size.
+ * copy is valid, a prefix of its input, and within its size. And what jsonw
+ * writes (stored headers, answers, log lines): a string as a key and as a value
+ * parses back with jansson to exactly the input when it is UTF-8, and to its
+ * escape when it is not.
  */
 #include "fuzz.h"
 
+#include "jsonw.h"
 #include "utf8.h"
+
+#include <jansson.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +64,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_check(utf8_valid(repaired, strlen(repaired)) && strlen(repaired) <= strlen(s));
 	if (utf8_valid(s, strlen(s)))
 		fuzz_check(strcmp(repaired, s) == 0);
+	{
+		struct jsonw w = { 0 };
+		const char *want = utf8_valid(s, strlen(s)) ? s : escaped;
+		json_t *doc;
+		char *text;
+
+		jsonw_begin_object(&w);
+		jsonw_key(&w, s);
+		jsonw_string(&w, s);
+		jsonw_end_object(&w);
+		text = jsonw_finish(&w, NULL);
+		fuzz_check(text != NULL);
+		doc = json_loads(text, 0, NULL);
+		fuzz_check(doc != NULL && json_object_size(doc) == 1);
+		fuzz_check(json_is_string(json_object_get(doc, want)) &&
+			   strcmp(json_string_value(json_object_get(doc, want)), want) == 0);
+		json_decref(doc);
+		free(text);
+	}
 	for (size_t cap = 1; cap <= sizeof small; cap += 5) {
 		utf8_copy(small, cap, s);
 		fuzz_check(strlen(small) < cap && utf8_valid(small, strlen(small)));
