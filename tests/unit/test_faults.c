@@ -9,9 +9,11 @@
  * The server is started with server_start() on 127.0.0.1:0 from a config
  * written to a temp dir; requests go over loopback with libcurl. Faults can be
  * limited to one thread (faultvfs_only_thread), so the worker's or an admin
- * request's writes fail while deliveries still commit. Waiting is polling
- * with a deadline, never a fixed sleep.
+ * request's writes fail while deliveries still commit, or held
+ * (faultvfs_hold), so a thread stops at a known point while others go on.
+ * Waiting is polling with a deadline, never a fixed sleep.
  */
+#include "app.h"
 #include "config.h"
 #include "faultvfs.h"
 #include "log.h"
@@ -519,6 +521,68 @@ static void test_worker_hung(void **state)
 	assert_true(wait_db(fx, "SELECT count(*) FROM events WHERE status = 'queued'", 0, WAIT_MS));
 }
 
+/* An EC2 AMI State Change for an image no ASG can see: facts that concern no ASG. */
+static void deliver_unrelated(struct fx *fx, int n)
+{
+	const char *headers[] = { "Content-Type: application/json", "x-api-key: " SUPPORT_EB_KEY, NULL };
+	struct http_result r;
+	char body[512];
+
+	snprintf(body, sizeof body,
+		 "{\"version\":\"0\",\"id\":\"unrelated-%d\",\"detail-type\":\"EC2 AMI State Change\","
+		 "\"source\":\"aws.ec2\",\"account\":\"999988887777\",\"time\":\"2026-12-01T00:00:00Z\","
+		 "\"region\":\"ap-south-1\",\"resources\":[],\"detail\":{\"ImageId\":\"ami-0%016d\","
+		 "\"State\":\"available\"}}", n, n);
+	request(fx, "POST", "/hooks/eventbridge", headers, body, &r);
+	assert_int_equal(r.status, 202);
+	http_result_free(&r);
+}
+
+/*
+ * worker_redecide (the reconciler's wake-up once a source has failed long
+ * enough) makes the next pass decide every ASG even when that pass has events
+ * whose facts concern none. The ASG's AMI is made ready behind the worker's back
+ * (rows written directly), so only a full decision promotes it. The worker's
+ * pass for a first unrelated event is held at its first read, after its walk
+ * took its snapshot; worker_redecide and a second unrelated event come while it
+ * is held, so the next pass has that event to apply. Without the full decision
+ * nothing would promote before the 30 s idle pass.
+ */
+static void test_redecide_with_events_queued(void **state)
+{
+	struct fx *fx = *state;
+	struct http_result r;
+	char msg[256];
+
+	assert_int_equal(deliver(fx, &r), 202); /* head: the fixture's after, 61c979e… */
+	http_result_free(&r);
+	assert_true(wait_db(fx, "SELECT count(*) FROM events WHERE status = 'queued'", 0, WAIT_MS));
+	if (support_db_exec(fx->db,
+			    "INSERT INTO amis (region, image_id, owner, state, state_time, state_event, created_ms,"
+			    " first_event, state_rank) VALUES ('eu-west-1', 'ami-0feed00000000001', '"
+			    SUPPORT_ACCOUNT_UID "', 'available', 1764547200000, 1, 1764547200000, 1, 1);"
+			    "INSERT INTO ami_tag_ops (region, image_id, account, key, op, value, ev_time, event_id)"
+			    " VALUES ('eu-west-1', 'ami-0feed00000000001', '" SUPPORT_ACCOUNT_UID "', 'git-sha', 'set',"
+			    " '61c979eab8ea475e0b84db7556d2049e9dae6d89', 1764547200000, 1);"
+			    "INSERT INTO ami_tags (region, image_id, account, key, value, ev_time, event_id)"
+			    " VALUES ('eu-west-1', 'ami-0feed00000000001', '" SUPPORT_ACCOUNT_UID "', 'git-sha',"
+			    " '61c979eab8ea475e0b84db7556d2049e9dae6d89', 1764547200000, 1);"
+			    "INSERT INTO ami_shares (region, image_id, account, shared, ev_time, event_id)"
+			    " VALUES ('eu-west-1', 'ami-0feed00000000001', '" SUPPORT_ACCOUNT_UID "', 1, 1764547200000, 1);",
+			    msg, sizeof msg) != 0)
+		fail_msg("seed the AMI: %s", msg);
+	faultvfs_hold(FAULTVFS_READ, "amicd-worker");
+	deliver_unrelated(fx, 1);
+	assert_true(support_wait_until(some_call_held, NULL, WAIT_MS));
+	worker_redecide(fx->app->worker);
+	deliver_unrelated(fx, 2); /* the held pass's snapshot does not have it: the next pass does */
+	assert_int_equal(db_int(fx, "SELECT count(*) FROM pins"), 0);
+	faultvfs_release();
+	assert_true(wait_db(fx, "SELECT count(*) FROM events WHERE status = 'queued'", 0, WAIT_MS));
+	if (!wait_db(fx, "SELECT count(*) FROM pins WHERE image_id = 'ami-0feed00000000001'", 1, 5000))
+		fail_msg("worker_redecide did not make the next pass decide every ASG");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -527,6 +591,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_every_call_of_an_admin_action, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_database_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_redecide_with_events_queued, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_hung, setup_stall, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_hung, setup_stall, teardown),
 	};
