@@ -64,13 +64,21 @@ struct batch {
 	bool full;                       /* a queued event was left for the next pass */
 };
 
-static void offered_drop_first(struct worker *w)
+/* The oldest offer, out of the ring (under lock; offered_n > 0). */
+static struct apply_event *offered_pop_first(struct worker *w)
 {
 	struct apply_event *e = w->offered[w->offered_first];
 
 	w->offered[w->offered_first] = NULL;
 	w->offered_first = (w->offered_first + 1) % WORKER_OFFERED_MAX;
 	w->offered_n--;
+	return e;
+}
+
+static void offered_drop_first(struct worker *w)
+{
+	struct apply_event *e = offered_pop_first(w);
+
 	apply_event_release(e);
 	free(e);
 }
@@ -85,12 +93,8 @@ static struct apply_event *take_offered(struct worker *w, int64_t id)
 	pthread_mutex_lock(&w->lock);
 	while (w->offered_n > 0 && w->offered[w->offered_first]->id < id)
 		offered_drop_first(w);
-	if (w->offered_n > 0 && w->offered[w->offered_first]->id == id) {
-		e = w->offered[w->offered_first];
-		w->offered[w->offered_first] = NULL;
-		w->offered_first = (w->offered_first + 1) % WORKER_OFFERED_MAX;
-		w->offered_n--;
-	}
+	if (w->offered_n > 0 && w->offered[w->offered_first]->id == id)
+		e = offered_pop_first(w);
 	pthread_mutex_unlock(&w->lock);
 	return e;
 }
